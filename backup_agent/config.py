@@ -1,0 +1,331 @@
+"""agent.toml: read with tomllib, validated on load, secrets resolved only when used.
+
+Errors name the file, the table and the key, and say what is wrong; they never contain a
+secret's value. Secrets come from ``<name>_env`` (an environment variable) or
+``<name>_file`` (a file whose content, stripped of the trailing newline, is the secret).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from backup_agent.errors import ConfigError, SecretError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ROLES = ("management", "conferencing")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a secret lives. ``value()`` reads it; ``repr`` never shows it."""
+
+    label: str  # e.g. "deployments.prod.password"
+    env: str | None = None
+    file: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.env or self.file)
+
+    def value(self) -> str:
+        if self.env:
+            val = os.environ.get(self.env)
+            if not val:
+                raise SecretError(f"{self.label}: environment variable {self.env} is not set")
+            return val
+        if self.file:
+            try:
+                val = Path(self.file).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise SecretError(
+                    f"{self.label}: cannot read secret file {self.file}: {exc.strerror}"
+                ) from None
+            if not val:
+                raise SecretError(f"{self.label}: secret file {self.file} is empty")
+            return val
+        raise SecretError(f"{self.label}: not configured (set {self.label.rsplit('.', 1)[-1]}_env "
+                          f"or {self.label.rsplit('.', 1)[-1]}_file)")
+
+    def __repr__(self) -> str:
+        return f"Secret({self.label})"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    role: str
+    provider: str | None = None
+    vm: str | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    url: str
+    username: str = "admin"
+    password: Secret | None = None
+    client_id: str | None = None
+    private_key: Secret | None = None
+    passphrase: Secret | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    max_concurrency: int = 5
+    page_size: int = 500
+    retries: int = 5
+    nodes: tuple[Node, ...] = ()
+
+    @property
+    def auth_kind(self) -> str:
+        return "oauth2" if self.client_id else "basic"
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes) or "none configured"
+        raise ConfigError(f"deployment {self.name!r} has no node {name!r} (nodes: {known})")
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+
+    def resolved(self) -> dict[str, Any]:
+        """Settings with every ``x_env``/``x_file`` replaced by ``x`` = the secret's value."""
+        out = dict(self.settings)
+        for key, secret in self.secrets.items():
+            out[key] = secret.value()
+        return out
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    storage_path: Path
+    deployments: tuple[Deployment, ...]
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)  # tables owned by later features
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.storage_path / "catalog.db"
+
+    @property
+    def store_path(self) -> Path:
+        return self.storage_path / "store"
+
+    def deployment(self, name: str | None = None) -> Deployment:
+        if name is None:
+            if len(self.deployments) == 1:
+                return self.deployments[0]
+            names = ", ".join(d.name for d in self.deployments)
+            raise ConfigError(f"several deployments configured ({names}): choose one with --deployment")
+        for dep in self.deployments:
+            if dep.name == name:
+                return dep
+        names = ", ".join(d.name for d in self.deployments) or "none"
+        raise ConfigError(f"no deployment named {name!r} in the configuration (known: {names})")
+
+
+# Tables later features own; accepted now so that one agent.toml serves every version.
+EXTRA_TABLES = ("retention", "schedule", "offsite", "daemon", "alerts", "checkpoint", "logging")
+DEPLOYMENT_KEYS = {
+    "name", "url", "username", "password_env", "password_file", "client_id",
+    "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
+    "timeout", "max_concurrency", "page_size", "retries", "nodes",
+}
+NODE_KEYS = {"name", "role", "provider", "vm"}
+
+
+class _Reader:
+    """Typed access to one TOML table with errors that name where the key is."""
+
+    def __init__(self, where: str, table: Any, allowed: set[str] | None) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: must be a table")
+        self.where, self.table = where, table
+        if allowed is not None:
+            unknown = sorted(set(table) - allowed)
+            if unknown:
+                raise ConfigError(
+                    f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+                )
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
+            required: bool = False) -> Any:
+        if key not in self.table:
+            if required:
+                raise ConfigError(f"{self.where}: missing required key {key!r}")
+            return default
+        val = self.table[key]
+        # bool is an int in Python: never accept it where a number is meant.
+        if not isinstance(val, kind) or (isinstance(val, bool) and bool not in _tuple(kind)):
+            names = "/".join(t.__name__ for t in _tuple(kind))
+            raise ConfigError(f"{self.where}.{key}: expected {names}, got {type(val).__name__}")
+        return val
+
+    def secret(self, name: str, label: str, required: bool = False) -> Secret | None:
+        env = self.get(f"{name}_env", str)
+        file = self.get(f"{name}_file", str)
+        if env and file:
+            raise ConfigError(f"{self.where}: set {name}_env or {name}_file, not both")
+        if not (env or file):
+            if required:
+                raise ConfigError(f"{self.where}: missing {name}_env or {name}_file")
+            return None
+        return Secret(label, env=env, file=file)
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _check_name(where: str, name: str) -> str:
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{where}: name {name!r} must be letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _positive(where: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where}: {value} is out of range ({lo} to {hi})")
+
+
+def _parse_node(where: str, raw: Any) -> Node:
+    r = _Reader(where, raw, NODE_KEYS)
+    name = _check_name(where, r.get("name", str, required=True))
+    role = r.get("role", str, required=True)
+    if role not in ROLES:
+        raise ConfigError(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}")
+    return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str))
+
+
+def _parse_deployment(where: str, raw: Any) -> Deployment:
+    r = _Reader(where, raw, DEPLOYMENT_KEYS)
+    name = _check_name(where, r.get("name", str, required=True))
+    where = f"deployments.{name}"
+    r.where = where
+    url = r.get("url", str, required=True).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}.url: {url!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ConfigError(f"{where}.url: put credentials in username/password_env, not the URL")
+    client_id = r.get("client_id", str)
+    password = r.secret("password", f"{where}.password")
+    private_key = None
+    if r.get("private_key_file", str):
+        private_key = Secret(f"{where}.private_key", file=r.get("private_key_file", str))
+    if client_id and not private_key:
+        raise ConfigError(f"{where}: client_id needs private_key_file (OAuth2 client credentials)")
+    if private_key and not client_id:
+        raise ConfigError(f"{where}: private_key_file needs client_id")
+    if not client_id and not password:
+        raise ConfigError(f"{where}: set password_env or password_file (or client_id + private_key_file)")
+    ca_bundle = r.get("ca_bundle", str)
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise ConfigError(f"{where}.ca_bundle: file {ca_bundle} does not exist")
+    timeout = float(r.get("timeout", (int, float), 30.0))
+    _positive(f"{where}.timeout", timeout, 1, 3600)
+    conc = r.get("max_concurrency", int, 5)
+    _positive(f"{where}.max_concurrency", conc, 1, 64)
+    page = r.get("page_size", int, 500)
+    _positive(f"{where}.page_size", page, 1, 10000)
+    retries = r.get("retries", int, 5)
+    _positive(f"{where}.retries", retries, 0, 20)
+    nodes_raw = r.get("nodes", list, [])
+    nodes = tuple(_parse_node(f"{where}.nodes[{i}]", n) for i, n in enumerate(nodes_raw))
+    _unique(f"{where}.nodes", [n.name for n in nodes])
+    return Deployment(
+        name=name, url=url, username=r.get("username", str, "admin"), password=password,
+        client_id=client_id, private_key=private_key,
+        passphrase=r.secret("passphrase", f"{where}.passphrase"),
+        verify_tls=r.get("verify_tls", bool, True), ca_bundle=ca_bundle, timeout=timeout,
+        max_concurrency=conc, page_size=page, retries=retries, nodes=nodes,
+    )
+
+
+def _parse_provider(name: str, raw: Any) -> ProviderConfig:
+    where = f"providers.{_check_name('providers', name)}"
+    r = _Reader(where, raw, None)
+    ptype = r.get("type", str, required=True)
+    settings: dict[str, Any] = {}
+    secrets: dict[str, Secret] = {}
+    for key, val in raw.items():
+        if key == "type":
+            continue
+        base, sep, how = key.rpartition("_")
+        if sep and how in ("env", "file") and base and isinstance(val, str):
+            if base in secrets:
+                raise ConfigError(f"{where}: set {base}_env or {base}_file, not both")
+            secrets[base] = Secret(f"{where}.{base}", **{how: val})
+        else:
+            settings[key] = val
+    return ProviderConfig(name=name, type=ptype, settings=settings, secrets=secrets)
+
+
+def _unique(where: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ConfigError(f"{where}: {n!r} appears twice")
+        seen.add(n)
+
+
+def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    """Validate a parsed agent.toml document into a :class:`Config`."""
+    allowed = {"storage", "deployments", "providers", *EXTRA_TABLES}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown top-level key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+    storage = _Reader("storage", data.get("storage", {}), {"path"})
+    storage_path = Path(storage.get("path", str, required=True)).expanduser()
+    if path is not None and not storage_path.is_absolute():
+        storage_path = (path.parent / storage_path).resolve()
+    deps_raw = data.get("deployments", [])
+    if not isinstance(deps_raw, list) or not deps_raw:
+        raise ConfigError("deployments: at least one [[deployments]] table is required")
+    deployments = tuple(_parse_deployment(f"deployments[{i}]", d) for i, d in enumerate(deps_raw))
+    _unique("deployments", [d.name for d in deployments])
+    prov_raw = data.get("providers", {})
+    if not isinstance(prov_raw, dict):
+        raise ConfigError("providers: must be a table of [providers.NAME] tables")
+    providers = {name: _parse_provider(name, raw) for name, raw in prov_raw.items()}
+    for dep in deployments:
+        for node in dep.nodes:
+            if node.provider and node.provider not in providers:
+                known = ", ".join(sorted(providers)) or "none"
+                raise ConfigError(
+                    f"deployments.{dep.name}.nodes.{node.name}: provider {node.provider!r} "
+                    f"is not a [providers.*] table (known: {known})"
+                )
+    extra = {k: data[k] for k in EXTRA_TABLES if k in data}
+    return Config(path=path, storage_path=storage_path, deployments=deployments,
+                  providers=providers, extra=extra)
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and validate agent.toml at ``path``."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {p} not found (pass --config FILE)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {p}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse(data, p)

@@ -1,0 +1,78 @@
+"""The one error root of the agent, and the exit codes it maps to.
+
+Every error a user can cause or meet is an :class:`AgentError` subclass carrying its exit
+code. ``backup_agent.cli.main.main`` is the only place that turns them into a message and an
+exit status; everything else raises. SDK and library errors are wrapped at the boundary with
+``raise ... from``.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # usage or configuration error
+EXIT_PARTIAL = 3  # a run ended partially_failed
+EXIT_NOT_READY = 4  # a checkpoint or restore prerequisite is not met
+EXIT_INTERRUPTED = 130
+
+
+class AgentError(Exception):
+    """Base of every error the agent reports to a user (one actionable line)."""
+
+    exit_code: int = EXIT_FAILED
+
+
+class UsageError(AgentError):
+    """The command line is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(AgentError):
+    """agent.toml is missing, malformed, or names something that does not exist."""
+
+    exit_code = EXIT_USAGE
+
+
+class SecretError(ConfigError):
+    """A secret (password, passphrase, key) cannot be read. Never carries the secret."""
+
+
+class ApiError(AgentError):
+    """The Management Node API failed or answered something unusable."""
+
+
+class AuthError(ApiError):
+    """The Management Node refused the credentials (401/403)."""
+
+
+class ConnectError(ApiError):
+    """The Management Node cannot be reached (DNS, refused, TLS, timeout)."""
+
+
+class IntegrityError(AgentError):
+    """Bytes do not match the size or sha256 they must have."""
+
+
+class StoreError(AgentError):
+    """The artifact store cannot write, read or find something."""
+
+
+class CatalogError(AgentError):
+    """The catalog database cannot be read or written."""
+
+
+class ProviderError(AgentError):
+    """A snapshot provider failed; wraps ``providers.base.ProviderError``."""
+
+
+class EvidenceError(AgentError):
+    """Planner evidence is malformed (a missing key, an unknown value, a bad timestamp)."""
+
+    exit_code = EXIT_USAGE
+
+
+class NotReadyError(AgentError):
+    """A prerequisite of a checkpoint or a restore is not met."""
+
+    exit_code = EXIT_NOT_READY
