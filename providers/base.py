@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 #: Tag every snapshot made by the agent carries; list/delete touch only those by default.
-MANAGED_TAG = "backup-agent"
+MANAGED_TAG = "backup-agent"  # value "true"; keys and values stay [a-z0-9-] for GCP labels
 DEFAULT_TIMEOUT = 1800.0
 
 
