@@ -8,10 +8,14 @@ import sys
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from backup_agent import config as config_mod
-from backup_agent.errors import ConfigError, UsageError
+from backup_agent.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from backup_agent.catalog import Run
+    from backup_agent.jobs.env import Env
 
 DEFAULT_CONFIG = "agent.toml"
 
@@ -57,3 +61,24 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 def add_deployment(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deployment", "-d", metavar="NAME",
                         help="deployment name (default: the only one configured)")
+
+
+def open_env(ctx: Context) -> Env:
+    """The job environment for this invocation: catalog, store, progress on a terminal."""
+    from backup_agent.cli.progress import factory
+    from backup_agent.jobs.env import Env
+
+    return Env.open(ctx.config, progress=factory())
+
+
+def run_exit_code(run: Run) -> int:
+    """completed → 0, partially_failed → 3, failed → 1."""
+    return {"completed": EXIT_OK, "partially_failed": EXIT_PARTIAL}.get(run.outcome or "", EXIT_FAILED)
+
+
+def report_run(ctx: Context, run: Run, lines: list[str]) -> int:
+    """Print a run (JSON or text); failures go to stderr one line each. Returns the exit code."""
+    ctx.emit(run.to_dict(), lambda: "\n".join(lines))
+    for item, reason in run.failures():
+        sys.stderr.write(f"backup-agent: {run.job} {run.deployment}: {item} failed: {reason}\n")
+    return run_exit_code(run)

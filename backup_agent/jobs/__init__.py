@@ -1,0 +1,7 @@
+"""Jobs: backup, export, inventory, verify (later checkpoint, watch, retention).
+
+A job takes an :class:`~backup_agent.jobs.env.Env` (config, catalog, store, clock), talks to
+the Management Node through the client and to providers, writes through the store, records
+in the catalog, and returns a :class:`~backup_agent.catalog.Run` whose outcome comes from its
+per-item results.
+"""

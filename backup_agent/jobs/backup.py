@@ -1,0 +1,56 @@
+"""The config backup job: create on the Management Node, download, verify, record.
+
+The backup is streamed into the store under a temporary name, hashed on the fly, checked
+against the size and sha256 the Management Node lists, and only then made visible and
+recorded: a cut or corrupted download leaves no restore point and no visible file.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from backup_agent.catalog import FileRecord, RestorePoint, Run
+from backup_agent.config import Deployment
+from backup_agent.errors import ConfigError
+from backup_agent.jobs import inventory
+from backup_agent.jobs.env import Env
+from backup_agent.jobs.runner import run_job
+
+log = logging.getLogger(__name__)
+
+
+def passphrase_of(deployment: Deployment) -> str:
+    """The backup passphrase, read before anything is asked of the Management Node."""
+    if deployment.passphrase is None:
+        raise ConfigError(f"deployments.{deployment.name}: config backups need passphrase_env "
+                          "or passphrase_file (the backup file is encrypted with it)")
+    return deployment.passphrase.value()
+
+
+def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
+    """Create, download and verify one config backup; record it as a restore point."""
+    passphrase = passphrase_of(deployment)
+    client = env.client(deployment)
+    info = client.create_backup(passphrase)
+    rp_id = env.catalog.new_id("cb", deployment.name, now)
+    rel = f"{deployment.name}/config-backup/{rp_id}/{info.filename}"
+    with env.store.writer(rel) as fh:
+        size, sha = client.download_backup(info, fh, progress=env.progress(info.filename))
+        fh.commit(expected_size=info.size, expected_sha256=info.sha256sum)
+    env.catalog.add_restore_point(RestorePoint(
+        id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
+        version=info.version, build=info.build, verified=True, run_id=run.id,
+        data={"filename": info.filename, "created_on_node": info.date},
+        files=[FileRecord(info.filename, rel, sha, size)],
+    ))
+    run.item("config-backup", "ok")
+    run.summary["config_backup"] = {"id": rp_id, "size": size, "version": info.version}
+    log.info("config backup %s: %s, %d bytes, sha256 %s", rp_id, info.filename, size, sha[:12])
+
+
+def backup(env: Env, deployment: Deployment) -> Run:
+    """The ``backup`` job: refresh the inventory, then take a config backup."""
+    passphrase_of(deployment)  # a missing secret is a configuration error, before any run
+    return run_job(env, deployment, "backup",
+                   [("inventory", inventory.refresh), ("config-backup", config_backup)])

@@ -1,0 +1,155 @@
+"""The room export job: every conference of every service type, with aliases, as JSON and CSV.
+
+``rooms.json`` is full fidelity and re-importable through the API: ``{"conferences": [...]}``
+lists the API objects, each with its ``aliases`` and ``automatic_participants`` as objects.
+``vmrs.csv`` and ``auditoriums.csv`` are the web UI's bulk CSV (one row per alias). An export
+whose rooms are identical to the previous one is recorded as unchanged, not stored again.
+The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog or a log.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.config import Deployment
+from backup_agent.errors import AgentError
+from backup_agent.jobs import inventory
+from backup_agent.jobs.env import Env
+from backup_agent.jobs.runner import run_job
+
+log = logging.getLogger(__name__)
+
+FORMAT = "backup-agent/room-export"
+FORMAT_VERSION = 1
+CSV_COLUMNS = (
+    "name", "description", "pin", "allow_guests", "guest_pin", "alias_alias",
+    "alias_description", "tag", "max_callrate_in", "max_callrate_out", "call_type",
+    "host_view", "enable_overlay_text", "ivr_theme_name", "participant_limit",
+    "primary_owner_email_address",
+)
+CSV_FILES = {"conference": "vmrs.csv", "lecture": "auditoriums.csv"}
+DIFF_NAMES = 20  # room names listed per diff category; the counts are always complete
+
+
+def assemble(conferences: list[dict[str, Any]], aliases: list[dict[str, Any]],
+             participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join aliases and automatic participants onto their conferences, in a stable order."""
+    by_uri = {c.get("resource_uri"): c for c in conferences}
+    alias_map: dict[Any, list[dict[str, Any]]] = {uri: [] for uri in by_uri}
+    for alias in aliases:
+        alias_map.setdefault(alias.get("conference"), []).append(alias)
+    part_by_uri = {p.get("resource_uri"): p for p in participants}
+    out = []
+    for conf in sorted(conferences, key=lambda c: (str(c.get("name")), str(c.get("id")))):
+        room = dict(conf)
+        room["aliases"] = sorted(alias_map.get(conf.get("resource_uri"), []),
+                                 key=lambda a: str(a.get("alias")))
+        refs = conf.get("automatic_participants") or []
+        room["automatic_participants"] = [
+            part_by_uri.get(r, r) if isinstance(r, str) else r for r in refs
+        ]
+        out.append(room)
+    return out
+
+
+def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
+    """The web UI's bulk CSV for one service type, header first, one row per alias."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for room in rooms:
+        if room.get("service_type") != service_type:
+            continue
+        for alias in room["aliases"] or [{}]:
+            row = dict(room, alias_alias=alias.get("alias", ""),
+                       alias_description=alias.get("description", ""))
+            writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in CSV_COLUMNS])
+    return buf.getvalue().encode("utf-8")
+
+
+def _csv_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rooms added, removed and changed between two exports, keyed by room name."""
+    def index(rooms: list[dict[str, Any]]) -> dict[str, str]:
+        return {str(r.get("name")): json.dumps(r, sort_keys=True) for r in rooms}
+    a, b = index(old), index(new)
+    added = sorted(set(b) - set(a))
+    removed = sorted(set(a) - set(b))
+    changed = sorted(n for n in set(a) & set(b) if a[n] != b[n])
+    return {
+        "added": len(added), "removed": len(removed), "changed": len(changed),
+        "added_names": added[:DIFF_NAMES], "removed_names": removed[:DIFF_NAMES],
+        "changed_names": changed[:DIFF_NAMES],
+    }
+
+
+def content_hash(rooms: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(rooms, sort_keys=True).encode()).hexdigest()
+
+
+def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
+    """The conferences of a room export restore point."""
+    f = next(f for f in rp.files if f.name == "rooms.json")
+    rooms: list[dict[str, Any]] = json.loads(env.store.read_bytes(f.path))["conferences"]
+    return rooms
+
+
+def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
+    """Export every room; store it unless identical to the previous export."""
+    client = env.client(deployment)
+    rooms = assemble(client.conferences(), client.aliases(), client.automatic_participants())
+    digest = content_hash(rooms)
+    previous = env.catalog.latest(deployment.name, "room-export")
+    if previous and previous.data.get("content_sha256") == digest:
+        env.catalog.update_data(previous.id, confirmed_at=iso(now))
+        run.item("room-export", "unchanged")
+        run.summary["room_export"] = {"id": previous.id, "unchanged": True, "rooms": len(rooms)}
+        return
+    changes = None
+    if previous:
+        try:
+            changes = diff(load_rooms(env, previous), rooms)
+        except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
+            log.warning("no diff against %s: %s", previous.id, exc)
+    rp_id = env.catalog.new_id("re", deployment.name, now)
+    inv = env.catalog.latest(deployment.name, "inventory")
+    version = inv.version if inv else None
+    document = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
+        "taken_at": iso(now), "software_version": version, "conferences": rooms,
+    }
+    files = [("rooms.json", json.dumps(document, indent=1, sort_keys=True).encode())]
+    files += [(name, to_csv(rooms, st)) for st, name in CSV_FILES.items()]
+    records = []
+    for name, body in files:
+        rel = f"{deployment.name}/room-export/{rp_id}/{name}"
+        size, sha = env.store.put_bytes(rel, body)
+        records.append(FileRecord(name, rel, sha, size))
+    by_type = Counter(str(r.get("service_type")) for r in rooms)
+    data = {"content_sha256": digest, "rooms": len(rooms),
+            "aliases": sum(len(r["aliases"]) for r in rooms), "by_service_type": dict(by_type),
+            "diff": changes, "previous": previous.id if previous else None}
+    env.catalog.add_restore_point(RestorePoint(
+        id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
+        version=version, verified=True, run_id=run.id, data=data, files=records))
+    run.item("room-export", "ok")
+    run.summary["room_export"] = {"id": rp_id, "rooms": len(rooms), "diff": changes}
+
+
+def export(env: Env, deployment: Deployment) -> Run:
+    """The ``export`` job: refresh the inventory, then export every room."""
+    return run_job(env, deployment, "export",
+                   [("inventory", inventory.refresh), ("room-export", room_export)])

@@ -1,0 +1,74 @@
+"""Inventory: the nodes, locations and software version, as last seen.
+
+Needed to plan when the Management Node is gone, so every job refreshes it. An inventory
+identical to the previous one is confirmed (``confirmed_at``) rather than stored again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.config import Deployment
+from backup_agent.jobs.env import Env
+
+NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
+               "maintenance_mode", "configuration_id")
+CONFIG_FIELDS = ("name", "hostname", "domain", "address", "node_type", "system_location",
+                 "deployment_type", "vm_cpu_count", "vm_system_memory")
+
+
+def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
+    """Read the inventory from the Management Node."""
+    client = env.client(deployment)
+    managers = client.management_vm_status()
+    statuses = {n.get("name"): n for n in client.worker_vm_status()}
+    configs = {n.get("name"): n for n in client.worker_vm_config()}
+    nodes = []
+    for name in sorted(set(statuses) | set(configs), key=str):
+        status, conf = statuses.get(name, {}), configs.get(name, {})
+        node = {k: conf[k] for k in CONFIG_FIELDS if k in conf}
+        node.update({k: status[k] for k in NODE_FIELDS if k in status})
+        nodes.append(node)
+    primary = next((m for m in managers if m.get("primary", True)), managers[0] if managers else {})
+    locations = sorted(str(loc.get("name")) for loc in client.system_locations())
+    return {
+        "management_node": {k: primary.get(k) for k in ("name", "version") if k in primary},
+        "conferencing_nodes": nodes,
+        "locations": locations,
+        "software_version": primary.get("version"),
+    }
+
+
+def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> RestorePoint | None:
+    """Record the inventory as a restore point (or confirm the previous one); a run item."""
+    inventory = collect(env, deployment)
+    body = json.dumps(inventory, sort_keys=True, indent=2).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    previous = env.catalog.latest(deployment.name, "inventory")
+    if previous and previous.data.get("content_sha256") == digest:
+        env.catalog.update_data(previous.id, confirmed_at=iso(now))
+        run.item("inventory", "unchanged")
+        return previous
+    rp_id = env.catalog.new_id("inv", deployment.name, now)
+    rel = f"{deployment.name}/inventory/{rp_id}/inventory.json"
+    size, sha = env.store.put_bytes(rel, body)
+    rp = RestorePoint(
+        id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
+        version=inventory.get("software_version"), verified=True, run_id=run.id,
+        data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
+              "locations": len(inventory["locations"])},
+        files=[FileRecord("inventory.json", rel, sha, size)],
+    )
+    env.catalog.add_restore_point(rp)
+    run.item("inventory", "ok")
+    return rp
+
+
+def load(env: Env, rp: RestorePoint) -> dict[str, Any]:
+    """The inventory document of an inventory restore point."""
+    data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].path))
+    return data

@@ -1,0 +1,82 @@
+"""The local store: atomic, verified, private, and clean after every failure."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+
+from backup_agent.errors import IntegrityError, StoreError
+from backup_agent.store import LocalStore
+
+
+def visible(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_put_is_private_and_hashed(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
+    size, sha = store.put_bytes("prod/room-export/re-1/rooms.json", b"{}")
+    assert (size, sha) == (2, hashlib.sha256(b"{}").hexdigest())
+    p = store.path("prod/room-export/re-1/rooms.json")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    assert stat.S_IMODE(p.parent.stat().st_mode) == 0o700
+    assert store.check("prod/room-export/re-1/rooms.json", 2, sha) is None
+
+
+def test_wrong_sha_or_size_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    with pytest.raises(IntegrityError, match="does not match"), store.writer("d/x.bin") as fh:
+        fh.write(b"abc")
+        fh.commit(expected_sha256="0" * 64)
+    with pytest.raises(IntegrityError, match="expected 4"), store.writer("d/x.bin") as fh:
+        fh.write(b"abc")
+        fh.commit(expected_size=4)
+    assert visible(tmp_path) == []
+
+
+def test_exception_mid_write_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    with pytest.raises(RuntimeError), store.writer("d/x.bin") as fh:
+        fh.write(b"half")
+        raise RuntimeError("connection cut")
+    assert visible(tmp_path) == []
+
+
+def test_restart_from_zero_resets_hash(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    with store.writer("d/x.bin") as fh:
+        fh.write(b"garbage-partial")
+        fh.seek(0)
+        fh.truncate()
+        fh.write(b"good")
+        fh.commit(expected_size=4, expected_sha256=hashlib.sha256(b"good").hexdigest())
+    assert store.path("d/x.bin").read_bytes() == b"good"
+    with pytest.raises(StoreError), store.writer("d/y.bin") as fh:
+        fh.seek(3)
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/../../b", "a/.hidden", "a\\b"])
+def test_unsafe_paths_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(StoreError, match="refusing"):
+        LocalStore(tmp_path).writer(bad)
+
+
+def test_disk_full_is_one_clear_error(small_fs: Path) -> None:
+    """A real ENOSPC on a 64 KiB tmpfs: one StoreError, and no file left behind."""
+    store = LocalStore(small_fs)
+    with pytest.raises(StoreError, match="disk full"), store.writer("d/x.bin") as fh:
+        for _ in range(64):
+            fh.write(b"x" * 4096)
+        fh.commit()
+    assert visible(small_fs) == []
+
+
+def test_delete_removes_empty_dirs(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put_bytes("prod/kind/id/a", b"1")
+    store.delete("prod/kind/id/a")
+    assert not (tmp_path / "prod").exists()
+    assert store.check("prod/kind/id/a", 1, "x") == "missing"

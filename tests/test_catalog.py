@@ -1,0 +1,63 @@
+"""The catalog: migrations, runs decided from items, restore points round trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from backup_agent.catalog import Catalog, FileRecord, RestorePoint
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def test_migrations_recorded_once(tmp_path: Path) -> None:
+    Catalog(tmp_path / "c.db").close()
+    cat = Catalog(tmp_path / "c.db")
+    assert cat.migrations() == ["0001_initial"]
+    assert (tmp_path / "c.db").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(("items", "outcome"), [
+    ([("a", "ok"), ("b", "unchanged")], "completed"),
+    ([("a", "ok"), ("b", "failed")], "partially_failed"),
+    ([("a", "failed"), ("b", "skipped")], "partially_failed"),
+    ([("a", "failed")], "failed"),
+    ([], "failed"),
+])
+def test_run_outcome_from_items(tmp_path: Path, items: list[tuple[str, str]], outcome: str) -> None:
+    cat = Catalog(tmp_path / "c.db")
+    run = cat.start_run("prod", "backup", T0)
+    for name, o in items:
+        run.item(name, o, "why" if o == "failed" else None)
+    cat.finish_run(run, T0 + timedelta(seconds=5))
+    [stored] = cat.runs("prod")
+    assert stored.outcome == outcome and stored.items == run.items
+
+
+def test_restore_points_newest_first_with_files(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.db")
+    for i in range(3):
+        rid = cat.new_id("cb", "prod", T0)
+        cat.add_restore_point(RestorePoint(
+            id=rid, kind="config-backup", deployment="prod", taken_at=T0 + timedelta(hours=i),
+            version="38.1", verified=True, files=[FileRecord("f", f"prod/{rid}/f", "ab" * 32, 9)]))
+    rps = cat.restore_points("prod", "config-backup")
+    assert [rp.taken_at.hour for rp in rps] == [12, 11, 10]
+    assert len({rp.id for rp in rps}) == 3, "ids stay unique within one second"
+    d = rps[0].to_dict(tmp_path)
+    assert d["taken_at"] == "2026-11-26T12:00:00Z"
+    assert d["files"][0]["path"].startswith(str(tmp_path)) and d["files"][0]["size"] == 9
+    cat.mark_deleted(rps[0].id, T0)
+    assert len(cat.restore_points("prod")) == 2
+    assert cat.latest("prod", "config-backup").taken_at.hour == 11  # type: ignore[union-attr]
+
+
+def test_contact(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.db")
+    assert cat.contact("prod")["last_contact"] is None
+    cat.record_contact("prod", T0)
+    cat.record_contact("prod", T0 + timedelta(hours=1), error="refused")
+    c = cat.contact("prod")
+    assert c["last_contact"] == "2026-11-26T10:00:00Z" and c["last_error"] == "refused"
