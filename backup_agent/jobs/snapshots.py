@@ -1,0 +1,164 @@
+"""Snapshots of deployment nodes through the configured providers, recorded in the catalog.
+
+One snapshot of a VM is one restore point of kind ``snapshot``, however many disks it covers;
+its catalog id is what ``snapshot delete`` and ``snapshot revert`` take, and the provider's
+own id is kept in ``data.provider_id``. Every snapshot carries the agent's tags (who, which
+deployment and node, why, until when); listing and deleting touch only those.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from backup_agent.catalog import RestorePoint, Run, iso
+from backup_agent.config import Deployment, Node
+from backup_agent.errors import ConfigError, NotReadyError, ProviderError
+from backup_agent.jobs.env import Env
+
+log = logging.getLogger(__name__)
+DEFAULT_KEEP_DAYS = 14  # Pexip advises deleting VM snapshots after about two weeks
+
+
+@contextmanager
+def provider_errors(what: str) -> Iterator[None]:
+    """Turn the provider package's typed errors into the agent's, at the boundary."""
+    from providers.base import ProviderConfigError
+    from providers.base import ProviderError as PError
+
+    try:
+        yield
+    except ProviderConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+    except PError as exc:
+        err = ProviderError(f"{what}: {exc}")
+        err.kind = type(exc).__name__  # type: ignore[attr-defined]
+        raise err from exc
+
+
+def open_provider(env: Env, name: str) -> Any:
+    """The provider configured as ``[providers.NAME]``, constructed once per Env."""
+    from providers import registry
+
+    key = f"provider:{name}"
+    if key not in env._clients:
+        if name not in env.config.providers:
+            known = ", ".join(sorted(env.config.providers)) or "none"
+            raise ConfigError(f"no provider named {name!r} (configured: {known})")
+        pc = env.config.providers[name]
+        with provider_errors(f"provider {name}"):
+            env._clients[key] = registry.create_provider(pc.type, pc.resolved())
+    return env._clients[key]
+
+
+def tags_for(deployment: str, node: str, reason: str, expires: datetime) -> dict[str, str]:
+    from providers.base import MANAGED_TAG
+
+    return {MANAGED_TAG: "true", "backup-agent-deployment": deployment,
+            "backup-agent-node": node, "backup-agent-reason": reason,
+            "backup-agent-expires": expires.strftime("%Y-%m-%d")}
+
+
+def snapshot_node(env: Env, deployment: Deployment, node: Node, reason: str, run: Run,
+                  now: datetime, keep_days: int = DEFAULT_KEEP_DAYS) -> RestorePoint:
+    """Snapshot one node's VM and record it; the run item is the node's name."""
+    if not node.provider or not node.vm:
+        raise ConfigError(f"deployments.{deployment.name}.nodes.{node.name}: "
+                          "needs provider and vm to be snapshotted")
+    provider = open_provider(env, node.provider)
+    expires = now + timedelta(days=keep_days)
+    name = f"backup-agent-{node.name}-{now:%Y%m%dT%H%M%SZ}"
+    with provider_errors(f"snapshot of {node.name} ({node.provider})"):
+        ref = provider.create(node.vm, name, f"{reason} by backup-agent",
+                              tags_for(deployment.name, node.name, reason, expires))
+    inv = env.catalog.latest(deployment.name, "inventory")
+    rp = RestorePoint(
+        id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind="snapshot",
+        deployment=deployment.name, taken_at=now, version=inv.version if inv else None,
+        node=node.name, provider=node.provider, verified=True, run_id=run.id,
+        data={"provider_id": ref.id, "provider_type": provider.type_name, "vm": node.vm,
+              "name": ref.name, "role": node.role, "reason": reason, "expires": iso(expires),
+              "state": str(ref.state)},
+    )
+    env.catalog.add_restore_point(rp)
+    log.info("snapshot %s of %s: provider id %s", rp.id, node.name, ref.id)
+    return rp
+
+
+def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
+         parallel: int = 5) -> Run:
+    """Snapshot ``nodes`` in parallel (at most ``parallel`` at once), one run item each."""
+    now = env.clock()
+    run = env.catalog.start_run(deployment.name, "snapshot", now)
+
+    def one(node: Node) -> tuple[Node, RestorePoint | None, str | None]:
+        try:
+            return node, snapshot_node(env, deployment, node, reason, run, now), None
+        except (ProviderError, ConfigError, NotReadyError) as exc:
+            return node, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        for node, rp, error in pool.map(one, nodes):
+            run.item(node.name, "failed" if error else "ok", error)
+            if rp:
+                run.summary.setdefault("snapshots", []).append(
+                    {"id": rp.id, "node": node.name, "provider_id": rp.data["provider_id"]})
+    return env.catalog.finish_run(run, env.clock())
+
+
+def find(env: Env, rp_id: str) -> RestorePoint:
+    rp = env.catalog.restore_point(rp_id)
+    if rp.kind != "snapshot":
+        raise ConfigError(f"{rp_id} is a {rp.kind}, not a snapshot")
+    return rp
+
+
+def delete(env: Env, rp_id: str, dry_run: bool = False) -> dict[str, Any]:
+    """Delete a snapshot at its provider and mark it deleted in the catalog."""
+    from providers.base import NotFound
+
+    rp = find(env, rp_id)
+    result = {"id": rp.id, "provider": rp.provider, "provider_id": rp.data.get("provider_id"),
+              "dry_run": dry_run, "deleted": False, "already_gone": False}
+    provider = open_provider(env, str(rp.provider))
+    with provider_errors(f"snapshot {rp.id} ({rp.provider})"):
+        try:
+            provider.get(rp.data["provider_id"])
+        except NotFound:
+            result["already_gone"] = True
+        if dry_run:
+            return result
+        if not result["already_gone"]:
+            provider.delete(rp.data["provider_id"])
+    env.catalog.mark_deleted(rp.id, env.clock())
+    result["deleted"] = True
+    return result
+
+
+def revert(env: Env, rp_id: str) -> dict[str, Any]:
+    """Revert the snapshot's VM to it."""
+    rp = find(env, rp_id)
+    provider = open_provider(env, str(rp.provider))
+    with provider_errors(f"revert of {rp.node} to {rp.id} ({rp.provider})"):
+        provider.revert(rp.data["provider_id"])
+    return {"id": rp.id, "node": rp.node, "provider_id": rp.data["provider_id"], "reverted": True}
+
+
+def probe(env: Env, rp: RestorePoint) -> bool | None:
+    """Whether a snapshot still exists at its provider (None when the provider cannot say)."""
+    from providers.base import NotFound
+    from providers.base import ProviderError as PError
+
+    try:
+        provider = open_provider(env, str(rp.provider))
+        provider.get(rp.data["provider_id"])
+        return True
+    except NotFound:
+        return False
+    except (PError, ConfigError, ProviderError) as exc:
+        log.warning("cannot check snapshot %s: %s", rp.id, exc)
+        return None
