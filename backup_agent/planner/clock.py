@@ -34,7 +34,8 @@ class Autonomy:
         """Hours left (negative once expired), rounded to 0.01 h for display."""
         if self.remaining is None:
             return None
-        return round(self.remaining.total_seconds() / 3600, 2)
+        # + 0.0 turns a rounded -0.0 (one second past the deadline) into 0.0
+        return round(self.remaining.total_seconds() / 3600, 2) + 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The ``autonomy`` object of the plan JSON."""
