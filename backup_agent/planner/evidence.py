@@ -146,15 +146,10 @@ def _point_dict(p: RestorePoint) -> dict[str, Any]:
 
 # --- reading -------------------------------------------------------------------------------
 
-_MISSING = object()
-
-
 def _get(obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
-    value = obj.get(key, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise EvidenceError(f"{_join(where, key)}: required key missing")
-        return None
+    value = obj.get(key)
+    if value is None and required:
+        raise EvidenceError(f"{_join(where, key)}: required key missing")
     return value
 
 
@@ -175,15 +170,16 @@ def _list(value: Any, where: str) -> list[Any]:
 
 
 def _str(obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> str | None:
-    if _get(obj, key, where, required) is None:
-        return None
-    return _req_str(obj, key, where)
+    value = _get(obj, key, where, required)
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    raise EvidenceError(f"{_join(where, key)}: expected a non-empty string")
 
 
 def _req_str(obj: Mapping[str, Any], key: str, where: str) -> str:
-    value = _get(obj, key, where)
-    if not isinstance(value, str) or not value.strip():
-        raise EvidenceError(f"{_join(where, key)}: expected a non-empty string")
+    value = _str(obj, key, where)
+    if value is None:  # unreachable: _str raises for a missing required key; for mypy
+        raise EvidenceError(f"{_join(where, key)}: required key missing")
     return value
 
 
