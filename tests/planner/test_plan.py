@@ -197,3 +197,17 @@ def test_to_dict_keys_are_the_contract() -> None:
                                       "estimated_minutes", "steps"]
     assert list(data["paths"][0]["steps"][0]) == ["title", "automated", "detail"]
     assert isinstance(data["paths"][0]["estimated_minutes"], int)
+
+
+def test_snapshot_without_node_is_taken_to_be_the_management_nodes() -> None:
+    path = plan_of(evidence(points=[snapshot("s-anon", days_before(1), node=None)])).paths[0]
+    assert (path.kind, path.target) == ("revert-snapshot", "mgr01")
+    assert any("names no node, so it is taken to be mgr01's" in s.detail for s in path.steps)
+
+
+def test_unknown_conferencing_nodes_are_said_to_be_unconfirmed() -> None:
+    plan = plan_of(evidence(cns=[cn("cn-osl-1", "unknown"), cn("cn-osl-2", "down")], points=[B_NEW]))
+    assert any(n.startswith("Conferencing Node status unconfirmed (unknown): cn-osl-1") for n in plan.notes)
+    assert plan.priority == "P1"  # no Conferencing Node is confirmed running
+    assert plan.autonomy.applies  # but one may be, so the clock runs
+    assert [p.target for p in plan.paths if p.kind == "redeploy-node"] == ["cn-osl-2"]
