@@ -93,10 +93,10 @@ def _redeploy_drafts(f: Facts) -> list[Draft]:
 
 
 def _number(f: Facts, drafts: list[Draft]) -> tuple[RestorePath, ...]:
-    # The path that brings the Management Node back: the best alternative, else rebuild.
+    # The path that brings the Management Node back: the best ready alternative, else rebuild.
     management_path = len(drafts)
     for i, d in enumerate(drafts, 1):
-        if d.kind in ("revert-snapshot", "restore-backup"):
+        if d.kind in ("revert-snapshot", "restore-backup") and not d.blockers:
             management_path = i
             break
     name = f.ev.management_node.name

@@ -21,10 +21,12 @@ def recommended(plan: Plan) -> list[RestorePath]:
     management = [p for p in plan.paths if p.kind in MANAGEMENT_KINDS]
     others = [p for p in plan.paths if p.kind in ("import-rooms", "redeploy-node")]
     rebuild = [p for p in plan.paths if p.kind == "rebuild"]
-    if management:
-        return [management[0], *others]
-    # Without a way back for the Management Node, blocked redeploys wait on the rebuild.
-    if any(p.kind == "redeploy-node" and not p.ready for p in others):
+    ready = [p for p in management if p.ready]
+    if ready:
+        return [ready[0], *others]
+    # No way back for the Management Node that can start now: the rebuild redeploys the
+    # Conferencing Nodes too, and the blocked alternatives stay listed for whoever unblocks one.
+    if management or any(p.kind == "redeploy-node" and not p.ready for p in others):
         return rebuild
     return others or (rebuild if plan.priority != "P4" else [])
 

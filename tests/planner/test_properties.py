@@ -73,6 +73,12 @@ def test_plan_keeps_its_promises(doc: dict[str, Any]) -> None:
     restores = [i for i, k in enumerate(kinds) if k in ("revert-snapshot", "restore-backup")]
     others = [i for i, k in enumerate(kinds) if k in ("redeploy-node", "import-rooms")]
     assert not restores or not others or max(restores) < min(others)
+    # A redeploy waiting on the Management Node points at a path that can start now.
+    for path in plan.paths:
+        for blocker in path.blockers:
+            if blocker.startswith("needs the Management Node"):
+                target = plan.paths[int(blocker.rsplit("path ", 1)[1].rstrip(")")) - 1]
+                assert target.ready and target.kind in ("revert-snapshot", "restore-backup", "rebuild")
     if plan.autonomy.applies and plan.autonomy.down_since is not None:
         assert plan.autonomy.deadline == plan.autonomy.down_since + AUTONOMY
         assert plan.autonomy.deadline - ev.now == plan.autonomy.remaining

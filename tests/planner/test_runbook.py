@@ -50,3 +50,12 @@ def test_without_a_management_path_the_rebuild_is_recommended() -> None:
 def test_json_is_the_plan_dict() -> None:
     plan = make_plan(parse_evidence(evidence(points=[backup("b-1", days_before(1))])))
     assert json.loads(to_json(plan)) == plan.to_dict()
+
+
+def test_a_blocked_management_path_is_not_recommended() -> None:
+    plan = make_plan(parse_evidence(evidence(
+        cns=[cn("cn-osl-1"), cn("cn-osl-2", "down")],
+        points=[snapshot("s-gone", days_before(1), available=False)])))
+    assert [p.kind for p in plan.paths] == ["revert-snapshot", "redeploy-node", "rebuild"]
+    assert [p.kind for p in recommended(plan)] == ["rebuild"]
+    assert plan.paths[1].blockers[0].endswith("restore it first (path 3)")
