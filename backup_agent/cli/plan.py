@@ -1,0 +1,93 @@
+"""``backup-agent plan``: ranked restore paths and the autonomy clock for a failure.
+
+``--evidence FILE`` replays a situation from an evidence JSON file and needs no configuration.
+Live mode (``--deployment D --failed management|NODE ... [--down-since TIME]``) builds the
+evidence from the catalog and live probes through ``backup_agent.jobs.evidence``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from backup_agent.cli.common import Context, add_deployment, add_json
+from backup_agent.errors import EvidenceError, UsageError
+from backup_agent.planner import make_plan, parse_evidence, to_markdown
+from backup_agent.planner.evidence import parse_time
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``plan`` command."""
+    parser = subparsers.add_parser(
+        "plan", help="ranked restore paths and the autonomy clock for a failure",
+        description="Plan a recovery: which restore path, what is lost, how long, and how long "
+                    "the Conferencing Nodes can still run on their own.")
+    parser.add_argument("--evidence", metavar="FILE",
+                        help="plan from an evidence JSON file (no configuration needed)")
+    add_deployment(parser)
+    parser.add_argument("--failed", action="append", default=[], metavar="management|NODE",
+                        help="a lost node (repeatable); 'management' is the Management Node")
+    parser.add_argument("--down-since", metavar="TIME",
+                        help="when the failure began, ISO 8601 with a timezone "
+                             "(default: the agent's last contact)")
+    add_json(parser)
+    parser.add_argument("--markdown", metavar="FILE", help="also write the runbook to FILE")
+    parser.set_defaults(func=run)
+
+
+def read_evidence(path: str) -> dict[str, Any]:
+    """Decode an evidence file; every failure is one ``EvidenceError`` line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EvidenceError(f"{path}: no such evidence file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EvidenceError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} "
+                            f"column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise EvidenceError(f"{path}: evidence must be a JSON object")
+    return data
+
+
+def live_evidence(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    """Build evidence from the catalog and probes (the jobs layer owns that)."""
+    if not args.failed:
+        raise UsageError("plan needs --evidence FILE, or --failed management|NODE (repeatable)")
+    down_since: datetime | None = None
+    if args.down_since:
+        try:
+            down_since = parse_time(args.down_since, "--down-since")
+        except EvidenceError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        from backup_agent.jobs.evidence import build_evidence
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("backup_agent.jobs", "backup_agent.jobs.evidence"):
+            raise
+        raise UsageError("live planning needs backup_agent.jobs.evidence, which this build does "
+                         "not have yet; use --evidence FILE") from None
+    return build_evidence(ctx, args.deployment, list(args.failed), down_since)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    """Plan, print the runbook (or JSON), optionally write the Markdown runbook to a file."""
+    if args.evidence and (args.failed or args.down_since or args.deployment):
+        raise UsageError("--evidence FILE replays a situation: drop --deployment, --failed and "
+                         "--down-since")
+    data = read_evidence(args.evidence) if args.evidence else live_evidence(args, ctx)
+    plan = make_plan(parse_evidence(data))
+    markdown = to_markdown(plan)
+    if args.markdown:
+        try:
+            Path(args.markdown).write_text(markdown, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--markdown {args.markdown}: cannot write: {exc.strerror}") from None
+    ctx.emit(plan.to_dict(), markdown)
+    return 0

@@ -1,0 +1,361 @@
+"""The planner's input: the evidence JSON parsed and validated into frozen records.
+
+The contract is design.md's "Evidence" section. Unknown keys are ignored; a missing required
+key, a value of the wrong type, an unknown ``kind``/``status``/``platform``, a timestamp without
+a timezone, ``down_since`` after ``now``, ``down_since`` missing while the Management Node is
+``down``, or a restore point taken after ``down_since`` (or after ``now``) raises
+:class:`~backup_agent.errors.EvidenceError` naming the JSON path, e.g.
+``restore_points[2].taken_at: no timezone``.
+
+Optional extensions beyond design.md (all may be absent):
+
+- ``drills``: ``[{"kind": "restore-backup", "minutes": 41.5, "at": "2026-11-02T10:00:00Z"}]``,
+  measured drill durations per path kind; the planner's estimates use their median.
+- ``failed``: node names (or ``"management"``) the user declares lost; each is planned for as
+  ``down`` whatever its ``status`` says. A name not in the evidence is an error.
+- ``lost_rooms``: names of rooms lost while the Management Node runs (deleted by mistake);
+  makes ``import-rooms`` a path of its own.
+- ``node`` on a snapshot: the VM it was taken of. A snapshot without one is taken to be of the
+  Management Node (Pexip advises against snapshotting Conferencing Nodes) and the plan says so.
+- ``location`` on the Management Node, like on Conferencing Nodes.
+- ``rooms`` on a room export: how many rooms it holds.
+- ``verified`` (config backups) and ``available`` (snapshots) default to false / unknown:
+  an unverified backup or a snapshot nobody asked the provider about is not ``ready``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from backup_agent.errors import EvidenceError
+
+STATUSES = ("up", "down", "unknown")
+PLATFORMS = ("vmware", "hyperv", "aws", "azure", "gcp", "other")
+POINT_KINDS = ("config-backup", "snapshot", "room-export")
+PATH_KINDS = ("revert-snapshot", "restore-backup", "redeploy-node", "import-rooms", "rebuild")
+MANAGEMENT_ALIAS = "management"
+
+
+@dataclass(frozen=True)
+class ManagementNode:
+    """The Management Node as last seen; ``status`` as reported, before declared failures."""
+
+    name: str
+    status: str
+    platform: str
+    down_since: datetime | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class ConferencingNode:
+    """One Conferencing Node of the inventory."""
+
+    name: str
+    status: str
+    platform: str
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class RestorePoint:
+    """A config backup, a snapshot or a room export; fields a kind lacks stay ``None``."""
+
+    kind: str
+    id: str
+    taken_at: datetime
+    version: str | None = None
+    verified: bool | None = None
+    node: str | None = None
+    provider: str | None = None
+    available: bool | None = None
+    rooms: int | None = None
+
+
+@dataclass(frozen=True)
+class Drill:
+    """A measured drill: how long a path of ``kind`` took."""
+
+    kind: str
+    minutes: float
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the planner needs, ``now`` included, so planning is deterministic."""
+
+    deployment: str
+    now: datetime
+    software_version: str
+    management_node: ManagementNode
+    conferencing_nodes: tuple[ConferencingNode, ...]
+    restore_points: tuple[RestorePoint, ...]
+    drills: tuple[Drill, ...] = ()
+    failed: tuple[str, ...] = ()
+    lost_rooms: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The evidence as JSON-ready data that :func:`parse_evidence` reads back equal."""
+        mn = self.management_node
+        out: dict[str, Any] = {
+            "deployment": self.deployment,
+            "now": format_time(self.now),
+            "software_version": self.software_version,
+            "management_node": _drop_none({
+                "name": mn.name, "status": mn.status, "platform": mn.platform,
+                "down_since": format_time(mn.down_since) if mn.down_since else None,
+                "location": mn.location,
+            }),
+            "conferencing_nodes": [
+                _drop_none({"name": n.name, "status": n.status, "platform": n.platform,
+                            "location": n.location})
+                for n in self.conferencing_nodes
+            ],
+            "restore_points": [_point_dict(p) for p in self.restore_points],
+        }
+        if self.drills:
+            out["drills"] = [{"kind": d.kind, "minutes": d.minutes, "at": format_time(d.at)}
+                             for d in self.drills]
+        if self.failed:
+            out["failed"] = list(self.failed)
+        if self.lost_rooms:
+            out["lost_rooms"] = list(self.lost_rooms)
+        return out
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, the form the evidence and plan JSON use."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _point_dict(p: RestorePoint) -> dict[str, Any]:
+    return _drop_none({
+        "kind": p.kind, "id": p.id, "taken_at": format_time(p.taken_at), "version": p.version,
+        "verified": p.verified, "node": p.node, "provider": p.provider,
+        "available": p.available, "rooms": p.rooms,
+    })
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _get(obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> Any:
+    value = obj.get(key)
+    if value is None and required:
+        raise EvidenceError(f"{_join(where, key)}: required key missing")
+    return value
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise EvidenceError(f"{where or 'evidence'}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise EvidenceError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _str(obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> str | None:
+    value = _get(obj, key, where, required)
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    raise EvidenceError(f"{_join(where, key)}: expected a non-empty string")
+
+
+def _req_str(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = _str(obj, key, where)
+    if value is None:  # unreachable: _str raises for a missing required key; for mypy
+        raise EvidenceError(f"{_join(where, key)}: required key missing")
+    return value
+
+
+def _choice(obj: Mapping[str, Any], key: str, where: str, allowed: tuple[str, ...]) -> str:
+    value = _req_str(obj, key, where)
+    if value not in allowed:
+        raise EvidenceError(f"{_join(where, key)}: unknown value {value!r} "
+                            f"(one of {', '.join(allowed)})")
+    return value
+
+
+def _bool(obj: Mapping[str, Any], key: str, where: str) -> bool | None:
+    value = _get(obj, key, where, required=False)
+    if value is not None and not isinstance(value, bool):
+        raise EvidenceError(f"{_join(where, key)}: expected true or false")
+    return value
+
+
+def _time(obj: Mapping[str, Any], key: str, where: str, required: bool = True) -> datetime | None:
+    value = _str(obj, key, where, required)
+    if value is None:
+        return None
+    return parse_time(value, _join(where, key))
+
+
+def _req_time(obj: Mapping[str, Any], key: str, where: str) -> datetime:
+    return parse_time(_req_str(obj, key, where), _join(where, key))
+
+
+def parse_time(text: str, where: str) -> datetime:
+    """An ISO 8601 timestamp that must carry a timezone; ``where`` names it in the error."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise EvidenceError(f"{where}: not an ISO 8601 timestamp: {text!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise EvidenceError(f"{where}: no timezone in {text!r} (add Z or +00:00)")
+    return moment.astimezone(UTC)
+
+
+def _management(data: Mapping[str, Any]) -> ManagementNode:
+    where = "management_node"
+    mn = _object(_get(data, where, ""), where)
+    return ManagementNode(
+        name=_req_str(mn, "name", where),
+        status=_choice(mn, "status", where, STATUSES),
+        platform=_choice(mn, "platform", where, PLATFORMS),
+        down_since=_time(mn, "down_since", where, required=False),
+        location=_str(mn, "location", where, required=False),
+    )
+
+
+def _conferencing(data: Mapping[str, Any]) -> tuple[ConferencingNode, ...]:
+    items = _list(_get(data, "conferencing_nodes", ""), "conferencing_nodes")
+    nodes = []
+    for i, item in enumerate(items):
+        where = f"conferencing_nodes[{i}]"
+        obj = _object(item, where)
+        nodes.append(ConferencingNode(
+            name=_req_str(obj, "name", where),
+            status=_choice(obj, "status", where, STATUSES),
+            platform=_choice(obj, "platform", where, PLATFORMS),
+            location=_str(obj, "location", where, required=False),
+        ))
+    return tuple(nodes)
+
+
+def _rooms(obj: Mapping[str, Any], where: str) -> int | None:
+    value = _get(obj, "rooms", where, required=False)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise EvidenceError(f"{where}.rooms: expected a whole number of rooms, 0 or more")
+    return value
+
+
+def _restore_points(data: Mapping[str, Any]) -> tuple[RestorePoint, ...]:
+    items = _list(_get(data, "restore_points", ""), "restore_points")
+    points = []
+    for i, item in enumerate(items):
+        where = f"restore_points[{i}]"
+        obj = _object(item, where)
+        points.append(RestorePoint(
+            kind=_choice(obj, "kind", where, POINT_KINDS),
+            id=_req_str(obj, "id", where),
+            taken_at=_req_time(obj, "taken_at", where),
+            version=_str(obj, "version", where, required=False),
+            verified=_bool(obj, "verified", where),
+            node=_str(obj, "node", where, required=False),
+            provider=_str(obj, "provider", where, required=False),
+            available=_bool(obj, "available", where),
+            rooms=_rooms(obj, where),
+        ))
+    return tuple(points)
+
+
+def _drills(data: Mapping[str, Any]) -> tuple[Drill, ...]:
+    items = _list(_get(data, "drills", "", required=False) or [], "drills")
+    drills = []
+    for i, item in enumerate(items):
+        where = f"drills[{i}]"
+        obj = _object(item, where)
+        minutes = _get(obj, "minutes", where)
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not minutes > 0:
+            raise EvidenceError(f"{where}.minutes: expected a positive number of minutes")
+        drills.append(Drill(kind=_choice(obj, "kind", where, PATH_KINDS), minutes=float(minutes),
+                            at=_req_time(obj, "at", where)))
+    return tuple(drills)
+
+
+def _names(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    items = _list(_get(data, key, "", required=False) or [], key)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise EvidenceError(f"{key}[{i}]: expected a non-empty string")
+    return tuple(items)
+
+
+def parse_evidence(data: Any) -> Evidence:
+    """Validate decoded evidence JSON into an :class:`Evidence`; raise ``EvidenceError``."""
+    obj = _object(data, "")
+    evidence = Evidence(
+        deployment=_req_str(obj, "deployment", ""),
+        now=_req_time(obj, "now", ""),
+        software_version=_req_str(obj, "software_version", ""),
+        management_node=_management(obj),
+        conferencing_nodes=_conferencing(obj),
+        restore_points=_restore_points(obj),
+        drills=_drills(obj),
+        failed=_names(obj, "failed"),
+        lost_rooms=_names(obj, "lost_rooms"),
+    )
+    _check_consistency(evidence)
+    return evidence
+
+
+def _check_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise EvidenceError(f"{what}[{i}]: duplicate name {name!r}")
+        seen.add(name)
+
+
+def _check_consistency(ev: Evidence) -> None:
+    mn = ev.management_node
+    _check_unique([n.name for n in ev.conferencing_nodes], "conferencing_nodes")
+    if mn.name in {n.name for n in ev.conferencing_nodes}:
+        raise EvidenceError(f"management_node.name: {mn.name!r} is also a Conferencing Node")
+    ids: set[str] = set()
+    for i, point in enumerate(ev.restore_points):
+        if point.id in ids:
+            raise EvidenceError(f"restore_points[{i}].id: duplicate id {point.id!r}")
+        ids.add(point.id)
+    known = {mn.name, MANAGEMENT_ALIAS} | {n.name for n in ev.conferencing_nodes}
+    for i, name in enumerate(ev.failed):
+        if name not in known:
+            raise EvidenceError(f"failed[{i}]: {name!r} is not a node of deployment {ev.deployment!r}")
+    if management_down(ev) and mn.down_since is None:
+        raise EvidenceError("management_node.down_since: required key missing "
+                            "(required when the Management Node is down)")
+    if mn.down_since is not None and mn.down_since > ev.now:
+        raise EvidenceError(f"management_node.down_since: {format_time(mn.down_since)} is in the "
+                            f"future (now is {format_time(ev.now)})")
+    limit, limit_name = (mn.down_since, "management_node.down_since") if mn.down_since else (
+        ev.now, "now")
+    for i, point in enumerate(ev.restore_points):
+        if point.taken_at > limit:
+            raise EvidenceError(f"restore_points[{i}].taken_at: {format_time(point.taken_at)} is "
+                                f"after {limit_name} ({format_time(limit)})")
+
+
+def management_down(ev: Evidence) -> bool:
+    """True when the Management Node is reported or declared ``down`` (not merely unknown)."""
+    declared = MANAGEMENT_ALIAS in ev.failed or ev.management_node.name in ev.failed
+    return declared or ev.management_node.status == "down"
+
+
+def effective_status(ev: Evidence, name: str, status: str) -> str:
+    """A node's status for planning: a declared failure overrides what was reported."""
+    return "down" if name in ev.failed else status

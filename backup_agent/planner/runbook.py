@@ -1,0 +1,92 @@
+"""The plan as a runbook a human follows on a bridge call (Markdown), and as JSON.
+
+Markdown order: the autonomy deadline first, in bold; the recommended sequence (the best path
+for the Management Node, then rooms, then each lost Conferencing Node) with its numbered steps
+and commands; then the alternatives.
+"""
+
+from __future__ import annotations
+
+import json
+
+from backup_agent.planner.facts import human_time
+from backup_agent.planner.paths import RestorePath
+from backup_agent.planner.plan import Plan
+
+MANAGEMENT_KINDS = ("revert-snapshot", "restore-backup")
+
+
+def recommended(plan: Plan) -> list[RestorePath]:
+    """The paths to take, in order; every other path of the plan is an alternative."""
+    management = [p for p in plan.paths if p.kind in MANAGEMENT_KINDS]
+    others = [p for p in plan.paths if p.kind in ("import-rooms", "redeploy-node")]
+    rebuild = [p for p in plan.paths if p.kind == "rebuild"]
+    ready = [p for p in management if p.ready]
+    if ready:
+        return [ready[0], *others]
+    # No way back for the Management Node that can start now: the rebuild redeploys the
+    # Conferencing Nodes too, and the blocked alternatives stay listed for whoever unblocks one.
+    if management or any(p.kind == "redeploy-node" and not p.ready for p in others):
+        return rebuild
+    return others or (rebuild if plan.priority != "P4" else [])
+
+
+def to_json(plan: Plan) -> str:
+    """The plan JSON of design.md."""
+    return json.dumps(plan.to_dict(), indent=2)
+
+
+def _deadline(plan: Plan) -> str:
+    a = plan.autonomy
+    if not a.applies:
+        return "**No autonomy clock: the Management Node is up, or no Conferencing Node is left " \
+               "running.**"
+    if a.deadline is None:
+        return "**Autonomy deadline UNKNOWN: no last contact on record; treat it as critical.**"
+    hours = a.remaining_hours
+    if a.level == "expired":
+        return (f"**Autonomy deadline {human_time(a.deadline)} has PASSED ({-(hours or 0):.1f} h "
+                "ago): Conferencing Nodes may stop at any moment.**")
+    return (f"**Autonomy deadline {human_time(a.deadline)}: {hours:.1f} h left ({a.level}); "
+            "Conferencing Nodes stop then unless the Management Node is back.**")
+
+
+def _path_heading(p: RestorePath) -> str:
+    state = "ready" if p.ready else "NOT READY"
+    return f"### Path {p.number}: {p.kind} → {p.target} ({state}, ~{p.estimated_minutes} min)"
+
+
+def _path_body(p: RestorePath, with_steps: bool) -> list[str]:
+    lines = [_path_heading(p), ""]
+    if p.restore_point:
+        lines.append(f"- Restore point: `{p.restore_point}`")
+    lines.append(f"- Loses: {p.loses}")
+    lines += [f"- **Blocker:** {b}" for b in p.blockers]
+    lines.append("")
+    if with_steps:
+        for i, step in enumerate(p.steps, 1):
+            how = "automated" if step.automated else "manual"
+            lines.append(f"{i}. **{step.title}** ({how}): {step.detail}")
+        lines.append("")
+    return lines
+
+
+def to_markdown(plan: Plan) -> str:
+    """The runbook as Markdown."""
+    lines = [_deadline(plan), "",
+             f"# Restore plan for {plan.deployment}: {plan.priority}", ""]
+    if plan.notes:
+        lines += [f"- {n}" for n in plan.notes] + [""]
+    chosen = recommended(plan)
+    if chosen:
+        lines += ["## Do this", ""]
+        for p in chosen:
+            lines += _path_body(p, with_steps=True)
+    else:
+        lines += ["## Nothing failed", "", "No restore is needed.", ""]
+    alternatives = [p for p in plan.paths if p not in chosen]
+    if alternatives:
+        lines += ["## Alternatives", ""]
+        for p in alternatives:
+            lines += _path_body(p, with_steps=True)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,61 @@
+"""The runbook: deadline first, the recommended steps with commands, then the alternatives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from backup_agent.planner import make_plan, parse_evidence, to_json, to_markdown
+from backup_agent.planner.runbook import recommended
+from tests.planner.helpers import NOW, backup, cn, days_before, evidence, snapshot
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    return to_markdown(make_plan(parse_evidence(doc)))
+
+
+def test_deadline_first_then_steps_then_alternatives() -> None:
+    text = markdown(evidence(cns=[cn("cn-osl-1"), cn("cn-osl-2", "down")],
+                             points=[backup("b-1", days_before(1)), snapshot("s-1", days_before(9))]))
+    lines = text.splitlines()
+    assert lines[0] == ("**Autonomy deadline 2026-12-04 08:00 UTC: 190.0 h left (warning); "
+                        "Conferencing Nodes stop then unless the Management Node is back.**")
+    do, alternatives = text.index("## Do this"), text.index("## Alternatives")
+    # numbering follows the plan (alternatives for mgr01 first); the sections follow the bridge call
+    assert do < text.index("### Path 1: restore-backup → mgr01") < text.index("### Path 3: redeploy-node")
+    assert alternatives < text.index("### Path 2: revert-snapshot") < text.index("### Path 4: rebuild")
+    assert "1. **Check the prerequisites** (automated): `backup-agent restore --deployment prod --path 1 --dry-run`" in text
+    assert "**Blocker:** needs the Management Node mgr01: restore it first (path 1)" in text
+
+
+def test_expired_and_no_clock() -> None:
+    assert markdown(evidence(down_since=days_before(15, NOW))).startswith(
+        "**Autonomy deadline 2026-11-25 10:00 UTC has PASSED (24.0 h ago)")
+    assert markdown(evidence(mn_status="up", down_since=None)).startswith("**No autonomy clock")
+    assert markdown(evidence(mn_status="unknown", down_since=None)).startswith(
+        "**Autonomy deadline UNKNOWN")
+
+
+def test_nothing_failed_recommends_nothing() -> None:
+    plan = make_plan(parse_evidence(evidence(mn_status="up", down_since=None)))
+    assert recommended(plan) == []
+    assert "## Nothing failed" in to_markdown(plan)
+
+
+def test_without_a_management_path_the_rebuild_is_recommended() -> None:
+    plan = make_plan(parse_evidence(evidence(cns=[cn("cn-osl-1"), cn("cn-osl-2", "down")])))
+    assert [p.kind for p in recommended(plan)] == ["rebuild"]
+
+
+def test_json_is_the_plan_dict() -> None:
+    plan = make_plan(parse_evidence(evidence(points=[backup("b-1", days_before(1))])))
+    assert json.loads(to_json(plan)) == plan.to_dict()
+
+
+def test_a_blocked_management_path_is_not_recommended() -> None:
+    plan = make_plan(parse_evidence(evidence(
+        cns=[cn("cn-osl-1"), cn("cn-osl-2", "down")],
+        points=[snapshot("s-gone", days_before(1), available=False)])))
+    assert [p.kind for p in plan.paths] == ["revert-snapshot", "redeploy-node", "rebuild"]
+    assert [p.kind for p in recommended(plan)] == ["rebuild"]
+    assert plan.paths[1].blockers[0].endswith("restore it first (path 3)")
