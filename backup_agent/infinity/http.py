@@ -69,9 +69,8 @@ class Transport:
         if not deployment.verify_tls:
             log.warning("deployment %s: verify_tls = false: the TLS certificate of %s is NOT "
                         "verified (use ca_bundle for a private CA)", self.name, self.origin)
-            self.session.verify = False
-        elif deployment.ca_bundle:
-            self.session.verify = deployment.ca_bundle
+        # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+        self.verify: bool | str = deployment.verify_tls and (deployment.ca_bundle or True)
         self._tokens: oauth.TokenCache | None = None
         if deployment.client_id:
             self._tokens = oauth.TokenCache(self._fetch_token, clock)
@@ -180,7 +179,7 @@ class Transport:
                     resp = self.session.request(
                         method, url, params=params, json=json,
                         data=body() if body is not None else None, headers=hdrs,
-                        timeout=timeout or self.timeout, stream=stream,
+                        timeout=timeout or self.timeout, stream=stream, verify=self.verify,
                         auth=None if (auth and not token) else _NoAuth(),
                     )
                 except requests.exceptions.SSLError as exc:
