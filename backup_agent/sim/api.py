@@ -1,0 +1,213 @@
+"""The Management Node API routes: configuration objects, status, and the backup commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from backup_agent.sim import api_backup
+from backup_agent.sim.backups import api_time
+from backup_agent.sim.http import (
+    Request,
+    Response,
+    error,
+    json_response,
+    method_not_allowed,
+    not_found,
+)
+from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, uri
+from backup_agent.sim.query import QueryError, page, select
+from backup_agent.sim.validate import clean
+
+if TYPE_CHECKING:
+    from backup_agent.sim.simulator import Simulator
+
+STATUS_TABLES = ("management_vm", "worker_vm", "alarm")
+
+
+class ManagementApi:
+    """Routes ``/api/admin/...`` requests of one simulator."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if not path.endswith("/"):
+            return not_found(path)  # every path of the API ends in "/"
+        parts = path[len(API):].strip("/").split("/") if path.startswith(API) else []
+        if len(parts) < 3:
+            return not_found(path)
+        family, name, rest = parts[0], parts[2], parts[3:]
+        try:
+            if family == "configuration" and name == "system_backup":
+                return api_backup.system_backup(self.sim, request, rest)
+            if family == "configuration" and name == "autobackup":
+                return self._autobackup(request, rest)
+            if family == "configuration" and name in TABLES:
+                return self._configuration(request, name, rest)
+            if family == "status" and name == "backup_request":
+                return api_backup.backup_request(self.sim, request, rest)
+            if family == "status" and name in STATUS_TABLES:
+                return self._status(request, name, rest)
+            if family == "command" and name == "platform" and rest == ["backup_create"]:
+                return api_backup.backup_create(self.sim, request)
+            if family == "command" and name == "platform" and rest == ["backup_restore"]:
+                return api_backup.backup_restore(self.sim, request)
+        except QueryError as exc:
+            return error(400, str(exc))
+        except ValidationError as exc:
+            return json_response(exc.errors, status=400)
+        return not_found(path)
+
+    # -- configuration -------------------------------------------------------------------
+    def _list(self, request: Request, table: str, rows: list[dict[str, Any]], render: Any) -> Response:
+        selected = select(rows, request.query)
+        opts = self.sim.opts
+        return json_response(page(selected, request.query, request.raw_path,
+                                  opts.default_page_size, opts.max_page_size, render))
+
+    def _configuration(self, request: Request, table: str, rest: list[str]) -> Response:
+        config = self.sim.state.config
+        if rest == ["schema"]:
+            return json_response(_schema(table))
+        if not rest:
+            if request.method == "GET":
+                with config.lock:
+                    return self._list(request, table, config.rows(table),
+                                      lambda row: config.render(table, row))
+            if request.method == "POST":
+                return self._create(request, table)
+            return method_not_allowed("GET, POST")
+        if len(rest) != 1 or not rest[0].isdigit():
+            return not_found(request.path)
+        ident = int(rest[0])
+        with config.lock:
+            row = config.tables[table].get(ident)
+            if row is None:
+                return not_found(request.path)
+            if request.method == "GET":
+                return json_response(config.render(table, row))
+            if request.method in ("PATCH", "PUT"):
+                data = _body(request)
+                changes = clean(config, table, data, existing=row)
+                config.update(table, ident, changes)
+                return Response(status=202)
+            if request.method == "DELETE":
+                config.delete(table, ident)
+                return Response(status=204)
+        return method_not_allowed("GET, PATCH, PUT, DELETE")
+
+    def _create(self, request: Request, table: str) -> Response:
+        data = _body(request)
+        config = self.sim.state.config
+        with config.lock:
+            nested = data.pop("aliases", None) if table == "conference" else None
+            links = data.pop("automatic_participants", None) if table == "conference" else None
+            row = clean(config, table, data)
+            for alias in nested or []:  # check nested aliases before anything is stored
+                name = alias.get("alias") if isinstance(alias, dict) else alias
+                if not name or config.find("conference_alias", "alias", name):
+                    raise ValidationError({"conference_alias": {"alias": [
+                        "This field is required." if not name else "Alias already exists."]}})
+            row["creation_time"] = api_time(self.sim.opts.now())
+            row.pop("id", None)
+            row = config.insert(table, row)
+            self._create_nested(row, nested or [], links or [])
+        location = uri(table, row["id"])
+        if table == "worker_vm" and row.get("deployment_type") == "MANUAL-PROVISION-ONLY":
+            return Response(status=201, body=_provisioning_xml(row, self.sim.opts.now()),
+                            content_type="application/xml", headers={"Location": location})
+        return Response(status=201, headers={"Location": location})
+
+    def _create_nested(self, conf: dict[str, Any], aliases: list[Any], links: list[Any]) -> None:
+        config = self.sim.state.config
+        conf_uri = uri("conference", conf["id"])
+        for alias in aliases:
+            item = alias if isinstance(alias, dict) else {"alias": alias}
+            config.insert("conference_alias", {"alias": item["alias"], "conference": conf_uri,
+                                               "description": item.get("description", ""),
+                                               "creation_time": conf["creation_time"]})
+        for link in links:
+            part = config.tables["automatic_participant"].get(_ident(link))
+            if part is not None and conf_uri not in part["conference"]:
+                config.update("automatic_participant", part["id"],
+                              {"conference": [*part["conference"], conf_uri]})
+
+    def _autobackup(self, request: Request, rest: list[str]) -> Response:
+        config = self.sim.state.config
+
+        def render() -> dict[str, Any]:
+            return dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+
+        if not rest and request.method == "GET":
+            return json_response(page([render()], request.query, request.raw_path,
+                                      self.sim.opts.default_page_size, self.sim.opts.max_page_size,
+                                      lambda row: row))
+        if rest != ["1"]:
+            return not_found(request.path)
+        if request.method == "GET":
+            return json_response(render())
+        if request.method in ("PATCH", "PUT"):
+            data = _body(request)
+            unknown = set(data) - set(config.autobackup) - {"id", "resource_uri"}
+            if unknown:
+                return json_response({"autobackup": {k: ["Unknown field."] for k in sorted(unknown)}}, 400)
+            hours = data.get("autobackup_interval", config.autobackup["autobackup_interval"])
+            start = data.get("autobackup_start_hour", config.autobackup["autobackup_start_hour"])
+            if not (isinstance(hours, int) and 1 <= hours <= 24):
+                return json_response({"autobackup": {"autobackup_interval": ["1 to 24 hours."]}}, 400)
+            if not (isinstance(start, int) and 0 <= start <= 23):
+                return json_response({"autobackup": {"autobackup_start_hour": ["0 to 23."]}}, 400)
+            with config.lock:
+                config.autobackup.update({k: v for k, v in data.items() if k in config.autobackup})
+            return Response(status=202)
+        return method_not_allowed("GET, PATCH")
+
+    # -- status --------------------------------------------------------------------------
+    def _status(self, request: Request, name: str, rest: list[str]) -> Response:
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        state = self.sim.state
+        rows = {"management_vm": state.management_status, "worker_vm": state.worker_status,
+                "alarm": state.alarms}[name]()
+        if not rest:
+            return self._list(request, name, rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        data = request.json()
+    except ValueError as exc:
+        raise ValidationError({"error": "the request body is not valid JSON"}) from exc
+    if not isinstance(data, dict):
+        raise ValidationError({"error": "the request body must be a JSON object"})
+    return data
+
+
+def _ident(ref: Any) -> int:
+    from backup_agent.sim.model import id_of
+    if isinstance(ref, int):
+        return ref
+    return id_of(str(ref)) or (int(ref) if str(ref).isdigit() else -1)
+
+
+def _schema(table: str) -> dict[str, Any]:
+    from backup_agent.sim.validate import DEFAULTS, REQUIRED
+    fields = sorted({"id", "resource_uri", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())})
+    return {"allowed_detail_http_methods": ["get", "put", "patch", "delete"],
+            "allowed_list_http_methods": ["get", "post"], "default_format": "application/json",
+            "default_limit": 20, "fields": {f: {"nullable": True} for f in fields},
+            "filtering": dict.fromkeys(fields, 1)}
+
+
+def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:
+    from xml.sax.saxutils import escape
+    values = {k: row.get(k) for k in ("name", "hostname", "domain", "address", "netmask", "gateway",
+                                      "node_type", "system_location", "vm_cpu_count",
+                                      "vm_system_memory")}
+    items = "".join(f"  <{k}>{escape(str(v if v is not None else ''))}</{k}>\n" for k, v in values.items())
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<pexip-node-configuration generated="'
+            f'{now.isoformat()}">\n{items}</pexip-node-configuration>\n').encode()

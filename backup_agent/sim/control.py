@@ -1,0 +1,148 @@
+"""The ``/_sim/`` control API: what a separate process (CLI tests, drills) uses to steer a sim.
+
+Same basic auth as the Management Node API. JSON in and out; trailing slashes optional.
+
+==========================================  ==================================================
+``GET  /_sim/state``                        counts, management up/down, nodes down, faults
+``POST /_sim/faults``                       arm one: ``{"kind": "fail", "count": 3, "status": 503,
+                                            "path": "conference"}``; kinds ``fail``,
+                                            ``rate_limit`` (``retry_after``), ``html``,
+                                            ``malformed_json``, ``cut_download``
+                                            (``after_bytes``, ``count``), ``wrong_sha256``,
+                                            ``evil_filename`` (``filename``)
+``DELETE /_sim/faults``                     disarm every fault
+``POST /_sim/reset``                        ``{"empty": true}`` (default): an empty Management
+                                            Node; ``false``: the seeded deployment again.
+                                            Backups and VM snapshots are kept unless
+                                            ``"backups": true`` / ``"snapshots": true``
+``POST /_sim/management/down``              ``{"mode": "503"}`` or ``{"mode": "close"}``
+``POST /_sim/management/up``
+``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
+``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
+``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
+                                            ``backup_request_seconds`` at run time
+``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
+``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags"}`` -> 201
+``GET  /_sim/hypervisor/snapshots?vm=``     snapshots (of one VM)
+``GET|DELETE /_sim/hypervisor/snapshots/<id>``
+``POST /_sim/hypervisor/snapshots/<id>/revert``
+==========================================  ==================================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from backup_agent.sim.http import Request, Response, error, json_response, not_found
+from backup_agent.sim.hypervisor import HypervisorError
+
+if TYPE_CHECKING:
+    from backup_agent.sim.simulator import Simulator
+
+RUNTIME_OPTIONS = {"latency_ms": float, "snapshot_seconds": float, "backup_request_seconds": float}
+
+
+class ControlApi:
+    """Routes ``/_sim/...`` requests of one simulator."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def handle(self, request: Request) -> Response:
+        parts = [p for p in request.path[len("/_sim/"):].split("/") if p]
+        try:
+            body = request.json() if request.method in ("POST", "PUT", "PATCH") else {}
+        except ValueError:
+            return error(400, "the request body is not valid JSON")
+        if not isinstance(body, dict):
+            return error(400, "the request body must be a JSON object")
+        try:
+            if parts and parts[0] == "hypervisor":
+                return self._hypervisor(request, parts[1:], body)
+            return self._route(request.method, parts, body)
+        except HypervisorError as exc:
+            return error(exc.status, str(exc))
+        except (ValueError, KeyError, TypeError) as exc:
+            return error(400, f"bad control request: {exc}")
+
+    def _route(self, method: str, parts: list[str], body: dict[str, Any]) -> Response:
+        sim, state = self.sim, self.sim.state
+        if parts == ["state"] and method == "GET":
+            return json_response(self.describe())
+        if parts == ["faults"]:
+            if method == "POST":
+                sim.faults.arm(body)
+                return json_response(sim.faults.describe(), status=201)
+            if method == "DELETE":
+                sim.faults.clear()
+                return Response(status=204)
+            return json_response(sim.faults.describe())
+        if method != "POST":
+            return not_found("/_sim/" + "/".join(parts))
+        if parts == ["reset"]:
+            state.reset(empty=bool(body.get("empty", True)))
+            if body.get("backups"):
+                sim.backups.clear()
+            if body.get("snapshots"):
+                sim.hypervisor.clear()
+            sim.faults.clear()
+            return json_response(self.describe())
+        if parts == ["management", "down"]:
+            state.set_management_down(str(body.get("mode", "503")))
+            return json_response(self.describe())
+        if parts == ["management", "up"]:
+            state.set_management_up()
+            return json_response(self.describe())
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] in ("down", "up"):
+            try:
+                state.set_node_down(parts[1]) if parts[2] == "down" else state.set_node_up(parts[1])
+            except KeyError:
+                return error(404, f"no Conferencing Node {parts[1]!r}")
+            return json_response(self.describe())
+        if parts == ["rooms", "delete"]:
+            names = body.get("names")
+            deleted = state.delete_rooms(count=int(body.get("count", 0)), names=names)
+            return json_response({"deleted": deleted, **self.describe()})
+        if parts == ["options"]:
+            for key, value in body.items():
+                if key not in RUNTIME_OPTIONS:
+                    raise ValueError(f"{key} cannot be changed at run time "
+                                     f"(can: {', '.join(sorted(RUNTIME_OPTIONS))})")
+                setattr(sim.opts, key, RUNTIME_OPTIONS[key](value))
+            return json_response(self.describe())
+        return not_found("/_sim/" + "/".join(parts))
+
+    def describe(self) -> dict[str, Any]:
+        """The state summary ``GET /_sim/state`` answers."""
+        state = self.sim.state
+        return {"counts": state.counts(), "management_up": state.management_up,
+                "down_mode": state.down_mode, "nodes_down": sorted(state.nodes_down),
+                "version": state.version, "build": state.build,
+                "requests_served": state.requests_served, "faults": self.sim.faults.describe(),
+                "options": {k: getattr(self.sim.opts, k) for k in RUNTIME_OPTIONS}}
+
+    def _hypervisor(self, request: Request, parts: list[str], body: dict[str, Any]) -> Response:
+        hyp, method = self.sim.hypervisor, request.method
+        if parts == ["vms"] and method == "GET":
+            return json_response({"vms": hyp.vms()})
+        if len(parts) == 3 and parts[0] == "vms" and parts[2] == "snapshots":
+            if method == "POST":
+                tags = body.get("tags") or {}
+                if not isinstance(tags, dict):
+                    return error(400, "tags must be an object")
+                snap = hyp.create(parts[1], str(body.get("name", "")), str(body.get("description", "")),
+                                  tags)
+                return json_response(snap, status=201)
+            if method == "GET":
+                return json_response({"snapshots": hyp.list(parts[1])})
+        if parts == ["snapshots"] and method == "GET":
+            return json_response({"snapshots": hyp.list(request.query.get("vm") or None)})
+        if len(parts) == 2 and parts[0] == "snapshots":
+            if method == "GET":
+                return json_response(hyp.get(parts[1]))
+            if method == "DELETE":
+                hyp.delete(parts[1])
+                return Response(status=204)
+        if len(parts) == 3 and parts[0] == "snapshots" and parts[2] == "revert" and method == "POST":
+            return json_response(hyp.revert(parts[1]))
+        return not_found(request.path)

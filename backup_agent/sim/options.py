@@ -1,0 +1,91 @@
+"""Options of a simulated deployment: its size, its seed, its timing and its API readings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+#: The lab credential of the simulator. Not a secret: it only opens a local simulator.
+DEFAULT_PASSWORD = "sim-admin"  # noqa: S105
+DEFAULT_USERNAME = "admin"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SimOptions:
+    """How the simulated Management Node looks and behaves.
+
+    ``rooms`` is the number of conferences of every service type together:
+    ``auditoriums`` of them are Virtual Auditoriums (``lecture``; default a tenth), one each
+    is a Virtual Reception, a test call service and a media playback service (when there are
+    enough rooms), the rest are VMRs. Each has ``aliases_per_room`` aliases, so a deployment
+    of 20,000 rooms with 2 aliases per room has exactly 40,000 aliases.
+
+    Unconfirmed readings of the real API are choices here:
+    ``backup_create_status`` (200 or 202) and ``download_mode``: ``"item"`` serves the file
+    bytes at ``system_backup/<filename>/``; ``"request"`` serves them only at a
+    ``backup_request``'s ``download_uri`` (the item then answers JSON metadata).
+    """
+
+    rooms: int = 200
+    aliases_per_room: int = 2
+    auditoriums: int | None = None
+    automatic_participants: int | None = None  # default: one per 20 rooms
+    conferencing_nodes: int = 4
+    locations: int | None = None  # default: min(3, conferencing_nodes) (at least 1)
+    seed: int = 1
+    latency_ms: float = 0.0
+    username: str = DEFAULT_USERNAME
+    password: str = DEFAULT_PASSWORD
+    version: str = "38.1"
+    build: str = "81522.0.0"
+    management_name: str = "mgr01"
+    backup_create_status: int = 202
+    download_mode: str = "item"
+    default_page_size: int = 20
+    max_page_size: int = 5000
+    backup_padding_bytes: int = 0
+    #: How long a background backup request stays queued/running before it completes.
+    backup_request_seconds: float = 0.2
+    #: How long each hypervisor snapshot takes (the sim provider's benchmark sets 1 s).
+    snapshot_seconds: float = 0.0
+    #: Serve ``Range: bytes=N-`` on downloads (206), so a cut download can resume. Unconfirmed
+    #: on the real node, so off by default: a client must cope with restarting from zero.
+    accept_ranges: bool = False
+    #: Refuse a restore whose backup was made on another version (as a real upgrade path would).
+    restore_requires_same_version: bool = True
+    #: Start empty (a freshly deployed Management Node): no rooms, locations or nodes.
+    empty: bool = False
+    #: Where backup files live; default a private temporary directory removed on stop.
+    backup_dir: str | None = None
+    now: Callable[[], datetime] = field(default=_utcnow, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.backup_create_status not in (200, 202):
+            raise ValueError("backup_create_status must be 200 or 202")
+        if self.download_mode not in ("item", "request"):
+            raise ValueError("download_mode must be 'item' or 'request'")
+        for name in ("rooms", "aliases_per_room", "conferencing_nodes", "default_page_size",
+                     "max_page_size", "backup_padding_bytes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.default_page_size < 1 or self.max_page_size < 1:
+            raise ValueError("page sizes must be at least 1")
+        if self.latency_ms < 0 or self.snapshot_seconds < 0:
+            raise ValueError("latency_ms and snapshot_seconds must not be negative")
+
+    @property
+    def lecture_count(self) -> int:
+        if self.auditoriums is not None:
+            return min(self.auditoriums, self.rooms)
+        return self.rooms // 10
+
+    @property
+    def location_count(self) -> int:
+        if self.locations is not None:
+            return self.locations
+        return max(1, min(3, self.conferencing_nodes))

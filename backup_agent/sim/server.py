@@ -1,0 +1,172 @@
+"""HTTP plumbing: a threaded HTTP/1.1 server, latency, faults, basic auth, file streaming."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import logging
+import socket
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from backup_agent.sim.http import Request, Response, error, not_found
+
+if TYPE_CHECKING:
+    from backup_agent.sim.simulator import Simulator
+
+log = logging.getLogger("backup_agent.sim")
+SPOOL = 1024 * 1024
+CHUNK = 1024 * 1024
+HTML_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
+             b"<body><h1>Please sign in</h1></body></html>")
+MALFORMED = b'{"meta": {"limit": 20, "next": null, "offset": 0, "total_count": 3}, "objects": [{"id": 1, '
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
+        self.sim = sim
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SimHTTPServer
+    timeout = 60  # idle keep-alive connections go away on their own
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    def _serve(self) -> None:
+        sim = self.server.sim
+        request = self._read_request()
+        try:
+            response = self._dispatch(sim, request)
+        except Exception:  # a bug in a route must not kill the connection thread silently
+            log.exception("simulator route failed: %s %s", request.method, request.path)
+            response = error(500, "internal error in the simulator")
+        finally:
+            request.body.close()
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(response)
+
+    def _read_request(self) -> Request:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - closed by _serve
+        left = length
+        while left > 0:
+            part = self.rfile.read(min(CHUNK, left))
+            if not part:
+                break
+            body.write(part)
+            left -= len(part)
+        body.seek(0)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        return Request(self.command, unquote(split.path), split.path, query, self.headers,
+                       body, length)
+
+    def _dispatch(self, sim: Simulator, request: Request) -> Response:
+        sim.state.requests_served += 1
+        if sim.opts.latency_ms:
+            time.sleep(sim.opts.latency_ms / 1000.0)
+        path = request.path
+        if path.startswith("/_sim/"):
+            if not self._authorized(sim):
+                return self._unauthorized()
+            return sim.control.handle(request)
+        if not path.startswith("/api/"):
+            return not_found(path)
+        if not sim.state.management_up:
+            if sim.state.down_mode == "close":
+                return Response(drop=True)
+            return Response(status=503, body=b"<html><body>503 Service Unavailable</body></html>",
+                            content_type="text/html")
+        fault = sim.faults.take(path)
+        if fault is not None:
+            return _fault_response(fault.kind, fault.status, fault.retry_after)
+        if not self._authorized(sim):
+            return self._unauthorized()
+        return sim.api.handle(request)
+
+    def _authorized(self, sim: Simulator) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        ok_user = hmac.compare_digest(user.encode(), sim.opts.username.encode())
+        ok_pass = hmac.compare_digest(password.encode(), sim.opts.password.encode())
+        return ok_user and ok_pass
+
+    @staticmethod
+    def _unauthorized() -> Response:
+        response = error(401, "Authentication credentials were not provided or are not valid.")
+        response.headers["WWW-Authenticate"] = 'Basic realm="Pexip Infinity API"'
+        return response
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.file is not None:
+            self._send_file(response)
+            return
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD" and response.body:
+            self.wfile.write(response.body)
+
+    def _send_file(self, response: Response) -> None:
+        assert response.file is not None
+        offset = response.file_offset
+        length = response.file_size - offset
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        cut = self.server.sim.faults.take_cut() if response.download else None
+        count = length if cut is None else min(cut, length)
+        with open(response.file, "rb") as stream:
+            sent = 0
+            while sent < count:  # sendfile: zero-copy, so a 1 GiB download costs no memory
+                n = self.connection.sendfile(stream, offset + sent, count - sent)
+                if n == 0:
+                    break
+                sent += n
+        if cut is not None:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _fault_response(kind: str, status: int, retry_after: int | None) -> Response:
+    if kind == "html":
+        return Response(status=200, body=HTML_PAGE, content_type="text/html; charset=utf-8")
+    if kind == "malformed":
+        return Response(status=200, body=MALFORMED)
+    response = error(status, "Too many requests" if status == 429 else "Service unavailable"
+                     if status == 503 else f"simulated error {status}")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
