@@ -122,9 +122,11 @@ def create_backup(transport: Transport, passphrase: str, *, background: bool = F
     # A synchronous backup can take minutes on a big deployment: wait longer than for a read.
     resp = transport.request("POST", BACKUP_CREATE, json=body, expect=(200, 201, 202, 204),
                              timeout=max(transport.timeout, 300.0))
-    if not background:
-        return BackupHandle(known=known, state="created")
+    # Either flow may point at a backup_request (Location or body): then the file's
+    # download_uri comes from there, once the request is done.
     request_uri = _request_uri_from(transport, resp)
+    if not background and request_uri is None:
+        return BackupHandle(known=known, state="created")
     deadline = transport.clock() + timeout
     while True:
         req = _find_request(transport, request_uri, before)
@@ -266,7 +268,8 @@ def _download_uri_for(transport: Transport, info: BackupInfo, resp: requests.Res
         return str(detail["download_uri"])
     for req in list_concurrent(transport, BACKUP_REQUESTS):
         uri = req.get("download_uri")
-        if isinstance(uri, str) and info.filename in unquote(uri):
+        if isinstance(uri, str) and (req.get("filename") == info.filename
+                                     or info.filename in unquote(uri)):
             return uri
     raise ApiError(f"deployment {transport.name}: the Management Node serves no file for backup "
                    f"{info.filename} (its item answers JSON and no backup_request has it)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,13 +19,17 @@ PASSWORD_ENV = "INFINITY_TEST_PASSWORD"
 
 
 class Sleeps:
-    """A ``sleep`` that records what it was asked and returns at once."""
+    """A ``sleep`` that records what it was asked and returns almost at once.
+
+    It still yields a few milliseconds so that polling loops do not spin hot.
+    """
 
     def __init__(self) -> None:
         self.calls: list[float] = []
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
+        time.sleep(min(seconds, 0.005))
 
 
 @pytest.fixture(autouse=True)
