@@ -8,6 +8,7 @@ from anything quoted back from the server.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json as jsonlib
 import logging
@@ -80,6 +81,8 @@ class Transport:
                 raise ApiError(f"deployment {self.name}: no password and no client_id configured")
             password = deployment.password.value()
             self.add_secret(password)
+            # What a proxy echoing the Authorization header would quote back.
+            self.add_secret(base64.b64encode(f"{deployment.username}:{password}".encode()).decode())
             self.session.auth = (deployment.username, password)
             where = "password_file" if deployment.password.file else "password_env"
             self.auth_hint = f"check username and {where}"
@@ -282,7 +285,9 @@ class Transport:
     def _status_message(self, what: str, resp: requests.Response) -> str:
         detail = ""
         if "json" in resp.headers.get("Content-Type", "") and resp.content:
-            detail = ": " + self.scrub(resp.content[:200].decode("utf-8", "replace")).replace("\n", " ")
+            # Scrub before cutting: a secret split at the cut would slip through.
+            text = self.scrub(resp.content[:65536].decode("utf-8", "replace"))
+            detail = ": " + " ".join(text.split())[:200]
         return (f"deployment {self.name}: {what} answered HTTP {resp.status_code} "
                 f"{resp.reason or ''}".rstrip() + detail)
 

@@ -183,7 +183,7 @@ def test_failed_backup_request_reports_its_message(make_client: Any) -> None:
 
 def test_backup_request_that_never_finishes_times_out(make_client: Any) -> None:
     node = RequestNode(None)
-    with LocalServer(node) as srv, pytest.raises(ApiError, match="did not finish within 0.2 s"):
+    with LocalServer(node) as srv, pytest.raises(ApiError, match=r"did not finish within 0\.2 s"):
         make_client(srv.url).create_backup(PASSPHRASE, background=True, timeout=0.2,
                                            poll_interval=0.01)
     assert node.polls >= 2
