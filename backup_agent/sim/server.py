@@ -41,6 +41,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SimHTTPServer
     timeout = 60  # idle keep-alive connections go away on their own
+    disable_nagle_algorithm = True  # else small answers wait ~40 ms for a delayed ACK
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -134,9 +135,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send_file(response)
             return
         self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
         if self.command != "HEAD" and response.body:
-            self.wfile.write(response.body)
+            # headers and body in one write: one packet for small answers
+            self._headers_buffer.append(b"\r\n" + response.body)
+            self.flush_headers()
+        else:
+            self.end_headers()
 
     def _send_file(self, response: Response) -> None:
         assert response.file is not None

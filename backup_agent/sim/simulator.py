@@ -48,14 +48,14 @@ class Simulator:
             return self
         self._server = SimHTTPServer((host, port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sim-http",
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve in the calling thread until :meth:`stop` (from another thread or a signal)."""
         self._server = SimHTTPServer((host, port), self)
-        self._server.serve_forever(poll_interval=0.1)
+        self._server.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         """Stop serving and remove the backup files of a private backup directory."""

@@ -69,7 +69,7 @@ def clean(config: Config, table: str, data: dict[str, Any], existing: dict[str, 
     if not isinstance(data, dict):
         raise ValidationError({"error": "the request body must be a JSON object"})
     row = {k: v for k, v in data.items() if k not in COMPUTED}
-    merged = dict(DEFAULTS.get(table, {}), **(existing or {}), **row)
+    merged = {**DEFAULTS.get(table, {}), **(existing or {}), **row}
     for field in REQUIRED.get(table, ()):
         if merged.get(field) in (None, "", []):
             raise _fail(table, field, "This field is required.")
