@@ -1,0 +1,365 @@
+"""Configuration backups: create (both flows), list, download with verification, restore, delete.
+
+Two readings of the API are unconfirmed and both are handled (see infinity-api.md):
+``backup_create`` may answer 200 or 202, and the file may be served by the ``system_backup``
+item's ``resource_uri`` or by the ``download_uri`` of a ``backup_request``.
+
+The download's ``fileobj`` contract: binary, writable, **seekable and truncatable** (a plain
+file opened ``"w+b"`` or ``"wb"``). A download cut half-way is started again from the
+beginning: the file is seeked to 0 and truncated first. When the download fails for good the
+file is left truncated to 0 bytes, so nothing half-written looks like a backup. An ``OSError``
+raised by the file itself (disk full) propagates unchanged for the store to wrap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import quote, unquote
+
+import requests
+import urllib3
+
+from backup_agent.errors import ApiError, IntegrityError
+from backup_agent.infinity.http import Transport
+from backup_agent.infinity.listing import list_concurrent
+
+BACKUP_LIST = "configuration/v1/system_backup/"
+BACKUP_CREATE = "command/v1/platform/backup_create/"
+BACKUP_RESTORE = "command/v1/platform/backup_restore/"
+BACKUP_REQUESTS = "status/v1/backup_request/"
+CHUNK = 1024 * 1024
+DONE_STATES = frozenset({"done", "completed", "complete", "success", "succeeded", "finished"})
+FAILED_STATES = frozenset({"failed", "failure", "error", "errored", "cancelled", "canceled",
+                           "aborted"})
+_BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes expected)
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One entry of ``configuration/v1/system_backup/``; ``download_uri`` when a request gave one."""
+
+    filename: str
+    date: str | None
+    size: int
+    sha256sum: str | None
+    version: str | None
+    build: str | None
+    resource_uri: str
+    download_uri: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, obj: dict[str, Any], deployment: str) -> BackupInfo:
+        """Build from an API object; a missing filename or an unusable size is an ApiError."""
+        name, size = obj.get("filename"), obj.get("size")
+        if isinstance(size, str) and size.isdigit():
+            size = int(size)
+        if not isinstance(name, str) or not isinstance(size, int) or isinstance(size, bool):
+            raise ApiError(f"deployment {deployment}: a system_backup entry has no usable "
+                           f"filename/size: is url the Management Node?")
+        uri = obj.get("resource_uri")
+        if not isinstance(uri, str) or not uri:
+            uri = f"/api/admin/{BACKUP_LIST}{quote(name, safe='')}/"
+        sha = obj.get("sha256sum")
+        known = {"filename", "date", "size", "sha256sum", "version", "build", "resource_uri"}
+        return cls(filename=name, date=_opt_str(obj.get("date")), size=size,
+                   sha256sum=sha.lower() if isinstance(sha, str) and sha else None,
+                   version=_opt_str(obj.get("version")), build=_opt_str(obj.get("build")),
+                   resource_uri=uri, extra={k: v for k, v in obj.items() if k not in known})
+
+
+@dataclass(frozen=True)
+class BackupHandle:
+    """What ``create_backup`` started: the backups that existed before, and the request if any."""
+
+    known: frozenset[str]
+    request_uri: str | None = None
+    download_uri: str | None = None
+    state: str = "created"
+    message: str | None = None
+
+
+def check_filename(name: str, deployment: str) -> str:
+    """``name`` if it is safe as one file name; else an ApiError (path tricks, control chars)."""
+    if not name or name in (".", "..") or ".." in name or _BAD_NAME.search(name):
+        raise ApiError(f"deployment {deployment}: refusing backup filename {name!r} from the "
+                       f"Management Node: it contains '/', '\\', '..' or control characters")
+    return name
+
+
+def list_backups(transport: Transport, page_size: int = 500) -> list[BackupInfo]:
+    """Every backup the Management Node holds, oldest first as the API lists them."""
+    objs = list_concurrent(transport, BACKUP_LIST, page_size=page_size,
+                           workers=transport.deployment.max_concurrency)
+    return [BackupInfo.from_api(o, transport.name) for o in objs]
+
+
+def create_backup(transport: Transport, passphrase: str, *, background: bool = False,
+                  timeout: float = 900.0, poll_interval: float = 2.0) -> BackupHandle:
+    """Ask for a new config backup encrypted with ``passphrase``.
+
+    ``background=True`` runs it as a background request (``request: true``) and polls
+    ``status/v1/backup_request/`` until it is done or failed (ApiError with its ``message``),
+    at most ``timeout`` seconds. Either way the handle tells :func:`find_new_backup` which
+    backups are new.
+    """
+    if not passphrase:
+        raise ApiError(f"deployment {transport.name}: an empty backup passphrase is refused")
+    transport.add_secret(passphrase)
+    known = frozenset(b.filename for b in list_backups(transport))
+    before = _request_uris(transport) if background else set()
+    body: dict[str, Any] = {"passphrase": passphrase}
+    if background:
+        body["request"] = True
+    # A synchronous backup can take minutes on a big deployment: wait longer than for a read.
+    resp = transport.request("POST", BACKUP_CREATE, json=body, expect=(200, 201, 202, 204),
+                             timeout=max(transport.timeout, 300.0))
+    # Either flow may point at a backup_request (Location or body): then the file's
+    # download_uri comes from there, once the request is done.
+    request_uri = _request_uri_from(transport, resp)
+    if not background and request_uri is None:
+        return BackupHandle(known=known, state="created")
+    deadline = transport.clock() + timeout
+    while True:
+        req = _find_request(transport, request_uri, before)
+        if req is not None:
+            request_uri = str(req.get("resource_uri") or request_uri or "")
+            state = str(req.get("state") or "").lower()
+            if state in DONE_STATES:
+                return BackupHandle(known=known, request_uri=request_uri or None,
+                                    download_uri=_opt_str(req.get("download_uri")), state="done")
+            if state in FAILED_STATES:
+                msg = transport.scrub(str(req.get("message") or "no message"))
+                raise ApiError(f"deployment {transport.name}: the backup request failed on the "
+                               f"Management Node: {msg}")
+        if transport.clock() >= deadline:
+            raise ApiError(f"deployment {transport.name}: the backup request did not finish "
+                           f"within {timeout:g} s: check the Management Node's load")
+        transport.sleep(poll_interval)
+
+
+def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: float = 900.0,
+                    poll_interval: float = 2.0) -> BackupInfo:
+    """The backup ``handle`` created, waiting until the listing shows it (at most ``timeout``)."""
+    deadline = transport.clock() + timeout
+    while True:
+        new = [b for b in list_backups(transport) if b.filename not in handle.known]
+        if new:
+            chosen = _match_download(new, handle.download_uri) or max(
+                new, key=lambda b: (b.date or "", b.filename))
+            if handle.download_uri:
+                chosen = BackupInfo(**{**chosen.__dict__, "download_uri": handle.download_uri})
+            return chosen
+        if transport.clock() >= deadline:
+            raise ApiError(f"deployment {transport.name}: no new backup appeared in "
+                           f"{BACKUP_LIST} within {timeout:g} s of backup_create")
+        transport.sleep(poll_interval)
+
+
+def download_backup(transport: Transport, info: BackupInfo, fileobj: BinaryIO,
+                    progress: Progress | None = None) -> tuple[int, str]:
+    """Stream the backup into ``fileobj`` (see the module docstring), verified; ``(size, sha256)``.
+
+    Size and sha256 are checked against the listing: a mismatch raises IntegrityError.
+    """
+    check_filename(info.filename, transport.name)
+    source = info.download_uri or info.resource_uri
+    attempts = transport.retries + 1
+    last, cuts = "", 0
+    while cuts < attempts:
+        fileobj.seek(0)
+        fileobj.truncate()
+        try:
+            outcome = _download_once(transport, info, source, fileobj, progress)
+        except _ServedElsewhere as moved:
+            if moved.uri == source:
+                raise ApiError(f"deployment {transport.name}: backup {info.filename} is served "
+                               f"as JSON, not as a file") from None
+            source = moved.uri
+            continue
+        if isinstance(outcome, tuple):
+            return _verified(transport, info, *outcome)
+        last, cuts = outcome, cuts + 1
+        if cuts < attempts:
+            transport.sleep(min(30.0, 0.5 * 2 ** (cuts - 1)))
+    fileobj.seek(0)
+    fileobj.truncate()
+    raise ApiError(f"deployment {transport.name}: the download of backup {info.filename} broke "
+                   f"off {attempts} times ({last}): check the network path to the Management Node")
+
+
+def restore_backup(transport: Transport, path: str | os.PathLike[str], passphrase: str) -> Any:
+    """Upload the backup at ``path`` to ``backup_restore`` with ``passphrase``, streaming the file."""
+    transport.add_secret(passphrase)
+    name = os.path.basename(os.fspath(path))
+    if not os.path.isfile(path):
+        raise ApiError(f"deployment {transport.name}: backup file {path} does not exist")
+    boundary = uuid.uuid4().hex
+    resp = transport.request(
+        "POST", BACKUP_RESTORE, expect=(200, 201, 202, 204),
+        body=lambda: _Multipart(path, name, passphrase, boundary),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=max(transport.timeout, 600.0),
+    )
+    return transport.decode(resp, BACKUP_RESTORE) if resp.content else None
+
+
+def delete_backup(transport: Transport, filename: str) -> None:
+    """Delete one backup on the Management Node, by filename."""
+    check_filename(filename, transport.name)
+    transport.request("DELETE", f"{BACKUP_LIST}{quote(filename, safe='')}/", expect=(200, 202, 204))
+
+
+# -- internals -------------------------------------------------------------------------------
+def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj: BinaryIO,
+                   progress: Progress | None) -> tuple[int, str] | str:
+    """One attempt: ``(size, sha256)``, or why it broke off."""
+    digest = hashlib.sha256()
+    done = 0
+    with transport.stream("GET", source) as resp:
+        if "json" in resp.headers.get("Content-Type", "").lower() and source == info.resource_uri:
+            raise _ServedElsewhere(_download_uri_for(transport, info, resp))
+        declared = resp.headers.get("Content-Length")
+        chunks = resp.iter_content(CHUNK)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+                return f"last at {done} of {info.size} bytes: {type(exc).__name__}"
+            fileobj.write(chunk)  # an OSError here (disk full) is the store's to report
+            digest.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, info.size)
+    if done < info.size and declared is None:
+        return f"last at {done} of {info.size} bytes: the connection closed early"
+    fileobj.flush()
+    return done, digest.hexdigest()
+
+
+def _verified(transport: Transport, info: BackupInfo, size: int, digest: str) -> tuple[int, str]:
+    if size != info.size:
+        raise IntegrityError(f"deployment {transport.name}: backup {info.filename} arrived with "
+                             f"{size} bytes, the Management Node lists {info.size}: not kept")
+    if info.sha256sum is None:
+        raise IntegrityError(f"deployment {transport.name}: backup {info.filename} has no "
+                             f"sha256sum in the listing: it cannot be verified, not kept")
+    if digest != info.sha256sum:
+        raise IntegrityError(f"deployment {transport.name}: backup {info.filename} arrived with "
+                             f"sha256 {digest[:16]}..., the Management Node lists "
+                             f"{info.sha256sum[:16]}...: corrupted in transit, not kept")
+    return size, digest
+
+
+def _download_uri_for(transport: Transport, info: BackupInfo, resp: requests.Response) -> str:
+    """The item answered its JSON detail, not the file: find where the file is served."""
+    detail = transport.decode(resp, info.resource_uri)
+    if isinstance(detail, dict) and isinstance(detail.get("download_uri"), str):
+        return str(detail["download_uri"])
+    for req in list_concurrent(transport, BACKUP_REQUESTS):
+        uri = req.get("download_uri")
+        if isinstance(uri, str) and (req.get("filename") == info.filename
+                                     or info.filename in unquote(uri)):
+            return uri
+    raise ApiError(f"deployment {transport.name}: the Management Node serves no file for backup "
+                   f"{info.filename} (its item answers JSON and no backup_request has it)")
+
+
+def _match_download(new: list[BackupInfo], download_uri: str | None) -> BackupInfo | None:
+    if not download_uri:
+        return None
+    for b in new:
+        if b.filename in unquote(download_uri):
+            return b
+    return None
+
+
+def _request_uris(transport: Transport) -> set[str]:
+    return {str(r.get("resource_uri")) for r in list_concurrent(transport, BACKUP_REQUESTS)}
+
+
+def _request_uri_from(transport: Transport, resp: requests.Response) -> str | None:
+    """The backup_request the create answer points to (Location or body), when it says so."""
+    if resp.headers.get("Location"):
+        return str(resp.headers["Location"])
+    if resp.content:
+        try:
+            body = transport.decode(resp, BACKUP_CREATE)
+        except ApiError:
+            return None
+        if isinstance(body, dict):
+            for key in ("resource_uri", "request_uri", "backup_request"):
+                if isinstance(body.get(key), str) and BACKUP_REQUESTS in body[key]:
+                    return str(body[key])
+    return None
+
+
+def _find_request(transport: Transport, uri: str | None, before: set[str]) -> dict[str, Any] | None:
+    if uri:
+        answer = transport.get_json(uri)
+        return answer if isinstance(answer, dict) else None
+    fresh = [r for r in list_concurrent(transport, BACKUP_REQUESTS)
+             if str(r.get("resource_uri")) not in before]
+    return max(fresh, key=lambda r: str(r.get("created_at") or "")) if fresh else None
+
+
+class _ServedElsewhere(Exception):
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self.uri = uri
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class _Multipart:
+    """A multipart/form-data body (``passphrase`` + ``package``) read from disk as it is sent."""
+
+    def __init__(self, path: str | os.PathLike[str], name: str, passphrase: str,
+                 boundary: str) -> None:
+        self.boundary = boundary
+        safe = name.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        b = self.boundary.encode()
+        self._head = (b"--" + b + b'\r\nContent-Disposition: form-data; name="passphrase"\r\n\r\n'
+                      + passphrase.encode("utf-8") + b"\r\n--" + b
+                      + b'\r\nContent-Disposition: form-data; name="package"; filename="'
+                      + safe.encode("utf-8") + b'"\r\nContent-Type: application/octet-stream\r\n\r\n')
+        self._tail = b"\r\n--" + b + b"--\r\n"
+        self._file = open(path, "rb")  # noqa: SIM115 - closed when fully read
+        self._size = os.fstat(self._file.fileno()).st_size
+        self._parts: list[bytes | None] = [self._head, None, self._tail]
+
+    def __len__(self) -> int:
+        return len(self._head) + self._size + len(self._tail)
+
+    def read(self, n: int = -1) -> bytes:
+        out = b""
+        while self._parts and (n < 0 or len(out) < n):
+            part = self._parts[0]
+            want = -1 if n < 0 else n - len(out)
+            if part is None:
+                data = self._file.read(want)
+                if not data:
+                    self._file.close()
+                    self._parts.pop(0)
+                out += data
+            else:
+                take = part if want < 0 else part[:want]
+                out += take
+                rest = part[len(take):]
+                if rest:
+                    self._parts[0] = rest
+                else:
+                    self._parts.pop(0)
+        return out

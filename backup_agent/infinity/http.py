@@ -1,0 +1,319 @@
+"""The HTTP layer of the Management Node client: session, auth, retries, the concurrency bound,
+and the mapping of everything that can go wrong onto ``backup_agent.errors``.
+
+Every message names the deployment and says what to check; none carries a secret. Known
+secrets (password, tokens, passphrases handed to :meth:`Transport.add_secret`) are scrubbed
+from anything quoted back from the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json as jsonlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from backup_agent.config import Deployment
+from backup_agent.errors import ApiError, AuthError, ConnectError
+from backup_agent.infinity import oauth
+
+log = logging.getLogger("backup_agent.infinity")
+
+API_ROOT = "/api/admin/"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5  # seconds before the first retry; doubles each time
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 120.0  # a server asking for longer than this is not waited for in full
+
+Body = Callable[[], Any]  # builds a fresh request body for each attempt (streams are one-shot)
+
+
+class Transport:
+    """One ``requests.Session`` per deployment, shared by every thread using the client.
+
+    ``sleep``, ``clock`` (monotonic) and ``wallclock`` (epoch, for ``Retry-After`` dates and
+    JWT claims) are parameters so tests run fast and deterministic.
+    """
+
+    def __init__(self, deployment: Deployment, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], float] = time.time,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.deployment = deployment
+        self.name = deployment.name
+        self.origin = deployment.url.rstrip("/")
+        self.base_url = self.origin + API_ROOT
+        self.retries = deployment.retries
+        self.timeout = deployment.timeout
+        self.sleep = sleep
+        self.clock = clock
+        self.wallclock = wallclock
+        self._jitter = jitter
+        self._slot = threading.BoundedSemaphore(deployment.max_concurrency)
+        self._secrets: list[str] = []
+        self._secrets_lock = threading.Lock()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=deployment.max_concurrency + 2)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "backup-agent"
+        if not deployment.verify_tls:
+            log.warning("deployment %s: verify_tls = false: the TLS certificate of %s is NOT "
+                        "verified (use ca_bundle for a private CA)", self.name, self.origin)
+        # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+        self.verify: bool | str = deployment.verify_tls and (deployment.ca_bundle or True)
+        self._tokens: oauth.TokenCache | None = None
+        if deployment.client_id:
+            self._tokens = oauth.TokenCache(self._fetch_token, clock)
+            self.auth_hint = "check client_id and private_key_file"
+        else:
+            if deployment.password is None:
+                raise ApiError(f"deployment {self.name}: no password and no client_id configured")
+            password = deployment.password.value()
+            self.add_secret(password)
+            # What a proxy echoing the Authorization header would quote back.
+            self.add_secret(base64.b64encode(f"{deployment.username}:{password}".encode()).decode())
+            self.session.auth = (deployment.username, password)
+            where = "password_file" if deployment.password.file else "password_env"
+            self.auth_hint = f"check username and {where}"
+
+    # -- secrets -------------------------------------------------------------------------
+    def add_secret(self, value: str | None) -> None:
+        """Remember a secret so it is scrubbed from any text quoted back from the server."""
+        if value and len(value) >= 3:
+            with self._secrets_lock:
+                if value not in self._secrets:
+                    self._secrets.append(value)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***``."""
+        secrets = list(self._secrets) + (self._tokens.known() if self._tokens else [])
+        for s in secrets:
+            text = text.replace(s, "***")
+        return text
+
+    # -- URLs ----------------------------------------------------------------------------
+    def url_for(self, path: str) -> str:
+        """Absolute URL for an API-relative path, a server path (``/api/...``) or a same-origin URL.
+
+        ``meta.next`` and ``Location`` are paths; a URL pointing elsewhere is refused so the
+        credentials never leave for another host.
+        """
+        if path.startswith(("http://", "https://")):
+            a, b = urlsplit(path), urlsplit(self.origin)
+            if (a.scheme, a.netloc) != (b.scheme, b.netloc):
+                raise ApiError(f"deployment {self.name}: the Management Node pointed to another "
+                               f"host ({a.scheme}://{a.netloc}); refusing to follow it")
+            return path
+        if path.startswith("/"):
+            return self.origin + path
+        return urljoin(self.base_url, path)
+
+    # -- requests ------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                json: Any = None, body: Body | None = None, headers: dict[str, str] | None = None,
+                expect: tuple[int, ...] = (200,), timeout: float | None = None) -> requests.Response:
+        """Send one request (retried as configured) and return the fully read response."""
+        resp = self._send(method, self.url_for(path), params=params, json=json, body=body,
+                          headers=headers, expect=expect, timeout=timeout, stream=False)
+        return resp
+
+    @contextmanager
+    def stream(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+               expect: tuple[int, ...] = (200,)) -> Iterator[requests.Response]:
+        """A streamed response; its concurrency slot is held until the block ends."""
+        resp = self._send(method, self.url_for(path), params=params, json=None, body=None,
+                          headers=None, expect=expect, timeout=None, stream=True)
+        try:
+            yield resp
+        finally:
+            resp.close()
+            self._slot.release()
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path`` and decode its JSON answer."""
+        return self.decode(self.request("GET", path, params=params), path)
+
+    def decode(self, resp: requests.Response, what: str) -> Any:
+        """The JSON of ``resp``; HTML or broken JSON becomes an ApiError saying so."""
+        ctype = resp.headers.get("Content-Type", "").lower()
+        raw = resp.content
+        head = raw[:200].lstrip().lower()
+        if "html" in ctype or head.startswith((b"<!doctype", b"<html", b"<")):
+            raise ApiError(f"deployment {self.name}: {self.origin} answered HTML, not JSON, for "
+                           f"{_short(what)}: is url the Management Node?")
+        try:
+            return jsonlib.loads(raw)
+        except ValueError:
+            raise ApiError(f"deployment {self.name}: {self.origin} answered malformed JSON for "
+                           f"{_short(what)} (HTTP {resp.status_code}): is url the Management "
+                           f"Node, and is a proxy in between rewriting answers?") from None
+
+    def close(self) -> None:
+        """Close the session's connections."""
+        self.session.close()
+
+    # -- the retry loop ------------------------------------------------------------------
+    def _send(self, method: str, url: str, *, params: dict[str, Any] | None, json: Any,
+              body: Body | None, headers: dict[str, str] | None, expect: tuple[int, ...],
+              timeout: float | None, stream: bool, auth: bool = True) -> requests.Response:
+        attempt = 0
+        refreshed = False
+        what = f"{method} {_short(urlsplit(url).path)}"
+        while True:
+            hdrs = dict(headers or {})
+            token = self._tokens.get() if (auth and self._tokens) else None
+            if token:
+                hdrs["Authorization"] = f"Bearer {token}"
+            self._slot.acquire()
+            keep_slot = False
+            try:
+                try:
+                    resp = self.session.request(
+                        method, url, params=params, json=json,
+                        data=body() if body is not None else None, headers=hdrs,
+                        timeout=timeout or self.timeout, stream=stream, verify=self.verify,
+                        auth=None if (auth and not token) else _NoAuth(),
+                    )
+                except requests.exceptions.SSLError as exc:
+                    raise ConnectError(self._tls_message(exc)) from None
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                    failure = self._connect_reason(exc)
+                    status = None
+                    retry_after = None
+                else:
+                    status = resp.status_code
+                    if status in expect:
+                        keep_slot = stream
+                        return resp
+                    with suppress(requests.exceptions.RequestException, OSError):
+                        _ = resp.content  # small error bodies: read before closing
+                    resp.close()
+                    retry_after = resp.headers.get("Retry-After")
+                    failure = f"HTTP {status}"
+            finally:
+                if not keep_slot:
+                    self._slot.release()
+            if status == 401 and token and not refreshed:
+                # A token can be revoked or expire early: fetch a new one, once.
+                assert self._tokens is not None
+                self._tokens.invalidate(token)
+                refreshed = True
+                continue
+            if status in (401, 403):
+                raise AuthError(f"deployment {self.name}: the Management Node refused the "
+                                f"credentials (HTTP {status}): {self.auth_hint}")
+            if status is not None and status not in RETRY_STATUSES:
+                raise ApiError(self._status_message(what, resp))
+            if attempt >= self.retries:
+                if status is None:
+                    raise ConnectError(
+                        f"deployment {self.name}: cannot reach {self.origin} ({failure}, retried "
+                        f"{attempt} times): check url and that the Management Node is up and "
+                        f"reachable from here")
+                raise ApiError(f"deployment {self.name}: {what} kept failing with {failure} "
+                               f"(retried {attempt} times): the Management Node is overloaded "
+                               f"or failing; try again later")
+            delay = self._delay(attempt, retry_after)
+            log.warning("deployment %s: %s failed (%s); retry %d of %d in %.1f s", self.name,
+                        what, failure, attempt + 1,
+                        self.retries, delay)
+            self.sleep(delay)
+            attempt += 1
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        """Exponential backoff with jitter, or the server's Retry-After (capped)."""
+        asked = parse_retry_after(retry_after, self.wallclock()) if retry_after else None
+        if asked is not None:
+            return min(asked, RETRY_AFTER_CAP)
+        base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt))
+        return base * (0.5 + self._jitter() / 2)
+
+    def _fetch_token(self) -> dict[str, Any]:
+        dep = self.deployment
+        assert dep.client_id and dep.private_key
+        key = oauth.load_private_key(dep.private_key.value(), dep.private_key.label)
+        token_url = self.origin + "/oauth/token/"
+        form = oauth.token_form(dep.client_id, key, token_url, self.wallclock())
+        resp = self._send("POST", token_url, params=None, json=None, body=lambda: form,
+                          headers=None, expect=(200, 400, 401, 403), timeout=None, stream=False,
+                          auth=False)
+        if resp.status_code != 200:
+            raise AuthError(f"deployment {self.name}: the Management Node refused the OAuth2 "
+                            f"client credentials (HTTP {resp.status_code}): check client_id and "
+                            f"private_key_file (and that the client is registered)")
+        answer = self.decode(resp, "/oauth/token/")
+        if not isinstance(answer, dict) or not isinstance(answer.get("access_token"), str):
+            raise ApiError(f"deployment {self.name}: the OAuth2 token answer has no access_token: "
+                           f"is url the Management Node?")
+        self.add_secret(answer["access_token"])
+        return answer
+
+    # -- messages ------------------------------------------------------------------------
+    def _connect_reason(self, exc: Exception) -> str:
+        text = str(exc)
+        if isinstance(exc, requests.exceptions.Timeout):
+            why = f"no answer within {self.timeout:g} s"
+        elif "refused" in text.lower():
+            why = "connection refused"
+        elif any(s in text for s in ("Name or service not known", "getaddrinfo", "nodename",
+                                     "Temporary failure in name resolution", "NameResolution")):
+            why = "host name not found"
+        elif "reset" in text.lower() or "aborted" in text.lower():
+            why = "connection reset"
+        else:
+            why = "connection failed"
+        return why
+
+    def _tls_message(self, exc: Exception) -> str:
+        text = str(exc)
+        why = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else "TLS failed"
+        hint = ("check that ca_bundle is the CA that signed it" if self.deployment.ca_bundle
+                else "set ca_bundle to the CA that signed it (verify_tls = false only for labs)")
+        return f"deployment {self.name}: TLS to {self.origin}: {why}: {hint}"
+
+    def _status_message(self, what: str, resp: requests.Response) -> str:
+        detail = ""
+        if "json" in resp.headers.get("Content-Type", "") and resp.content:
+            # Scrub before cutting: a secret split at the cut would slip through.
+            text = self.scrub(resp.content[:65536].decode("utf-8", "replace"))
+            detail = ": " + " ".join(text.split())[:200]
+        return (f"deployment {self.name}: {what} answered HTTP {resp.status_code} "
+                f"{resp.reason or ''}".rstrip() + detail)
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Sends no Authorization from the session (a bearer token or the token request itself)."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date) at ``now``."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _short(path: str) -> str:
+    """A path without query string, shortened for a message."""
+    path = path.split("?", 1)[0]
+    return path if len(path) <= 80 else path[:77] + "..."
