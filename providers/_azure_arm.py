@@ -82,16 +82,21 @@ def build_credential(tenant_id: str, client_id: str, client_secret: str, authori
     """A service principal when a secret is given, else the SDK's default chain."""
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
+    check_credential_settings(tenant_id, client_id, client_secret)
     kwargs = {"authority": authority} if authority else {}
     if client_secret:
-        if not (tenant_id and client_id):
-            raise ProviderConfigError("azure: client_secret needs tenant_id and client_id")
         return ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
-    if tenant_id:
-        raise ProviderConfigError("azure: tenant_id is used with client_secret (client_secret_env or _file)")
     if client_id:
         kwargs["managed_identity_client_id"] = client_id
     return DefaultAzureCredential(**kwargs)
+
+
+def check_credential_settings(tenant_id: str, client_id: str, client_secret: str) -> None:
+    """Refuse a half-configured service principal."""
+    if client_secret and not (tenant_id and client_id):
+        raise ProviderConfigError("azure: client_secret needs tenant_id and client_id")
+    if tenant_id and not client_secret:
+        raise ProviderConfigError("azure: tenant_id is used with client_secret (client_secret_env or _file)")
 
 
 def arm_code(exc: AzureError) -> str:

@@ -71,6 +71,7 @@ from providers._azure_arm import (
     Overdue,
     arm_code,
     build_credential,
+    check_credential_settings,
     deadline_polling,
     plain_http_policy,
     resource_name,
@@ -88,6 +89,7 @@ from providers.base import (
     SnapshotRef,
     TaskFailed,
     Unreachable,
+    UnsupportedOption,
 )
 
 log = logging.getLogger(__name__)
@@ -131,9 +133,10 @@ class AzureProvider(SnapshotProvider):
         if self.base_url.startswith("http://") and not allow_http:
             raise ProviderConfigError("azure: base_url is plain http; use https, or allow_http = true for a lab")
         scope = _text(s, "credential_scope") or f"{self.base_url}/.default"
+        principal = (_text(s, "tenant_id"), _text(s, "client_id"), _text(s, "client_secret"))
+        check_credential_settings(*principal)
         self._own_credential = credential is None
-        self.credential = credential or build_credential(
-            _text(s, "tenant_id"), _text(s, "client_id"), _text(s, "client_secret"), _text(s, "authority"))
+        self.credential = credential or build_credential(*principal, _text(s, "authority"))
         extra: dict[str, Any] = {}
         if allow_http:
             extra["authentication_policy"] = plain_http_policy(self.credential, scope)
@@ -147,7 +150,7 @@ class AzureProvider(SnapshotProvider):
                timeout: float | None = None) -> SnapshotRef:
         """Snapshot every managed disk of ``vm``; a failed or late set is deleted, or named."""
         opts = self.check_options(options)
-        incremental = _flag(opts, "incremental", self.incremental)
+        incremental = _flag(opts, "incremental", self.incremental, UnsupportedOption)
         deadline = Deadline(self._timeout(timeout))
         machine = self._vm(vm)
         location = self.location or machine.location
@@ -330,9 +333,10 @@ def _text(settings: Mapping[str, Any], key: str, required: bool = False) -> str:
     return value
 
 
-def _flag(settings: Mapping[str, Any], key: str, default: bool) -> bool:
+def _flag(settings: Mapping[str, Any], key: str, default: bool,
+          error: type[ProviderError] = ProviderConfigError) -> bool:
     value = settings.get(key, default)
     if not isinstance(value, bool):
-        raise ProviderConfigError(f"azure: {key} must be true or false")
+        raise error(f"azure: {key} must be true or false")
     return value
 

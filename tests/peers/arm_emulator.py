@@ -13,8 +13,8 @@ the way ARM answers them:
   token granted read-only, and ``api-version`` in the query;
 - the snapshot list is paged through ``nextLink``.
 
-Fault switches for tests: :attr:`ArmEmulator.put_failures` (the next PUTs answer an error),
-:attr:`ArmEmulator.lro_plan` (outcomes of the next long-running operations: ``"Succeeded"``,
+Fault switches for tests: :meth:`ArmEmulator.fail_next` (a coming request of one method
+answers an ARM error), :attr:`ArmEmulator.lro_plan` (outcomes of the next long-running operations: ``"Succeeded"``,
 ``"Failed"`` or ``"Never"``).
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -54,17 +55,28 @@ class ArmEmulator:
     """The emulated subscription: state, fault switches, and the HTTP server around them."""
 
     def __init__(self, page_size: int = 2, now: Callable[[], datetime] | None = None) -> None:
-        self.page_size = page_size
         self.subscription, self.location = SUB, LOCATION
         self.now = now or (lambda: datetime.now(UTC))
         self.lock = threading.RLock()
-        self.resources: dict[str, dict[str, Any]] = {}  # lower-case resource id -> resource
-        self.operations: dict[str, dict[str, Any]] = {}
-        self.put_failures: list[tuple[int, str, str]] = []
-        self.lro_plan: list[str] = []
-        self.requests: list[tuple[str, str]] = []
         self.server: ThreadingHTTPServer | None = None
-        self.seed()
+        self.reset(page_size)
+
+    def reset(self, page_size: int = 2) -> None:
+        """Back to the seeded resource group, with no faults and no request log."""
+        with self.lock:
+            self.page_size = page_size
+            self.resources: dict[str, dict[str, Any]] = {}  # lower-case resource id -> resource
+            self.operations: dict[str, dict[str, Any]] = {}
+            self.failures: dict[str, list[tuple[int, str, str] | None]] = {}
+            self.lro_plan: list[str] = []
+            self.requests: list[tuple[str, str]] = []
+            self.seed()
+
+    def fail_next(self, method: str, status: int, code: str, message: str = "emulated failure",
+                  skip: int = 0) -> None:
+        """Answer the ``skip+1``-th coming ``method`` request with this ARM error."""
+        with self.lock:
+            self.failures.setdefault(method, []).extend([None] * skip + [(status, code, message)])
 
     # -- state ------------------------------------------------------------------------------
     def rid(self, kind: str, name: str, rg: str = RG) -> str:
@@ -169,6 +181,11 @@ class _Handler(BaseHTTPRequestHandler):
     emu: ArmEmulator
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes; without this, Nagle + delayed ACK add ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet
 
@@ -249,9 +266,11 @@ def _route(emu: ArmEmulator, method: str, path: str, query: dict[str, str], body
             raise ArmError(405, "MethodNotAllowed", f"{method} on the {kind} collection")
         return _list_snapshots(emu, path, query, base)
     rid = emu.rid(kind, m["name"], m["rg"])
-    if method == "PUT" and emu.put_failures:
-        status, code, message = emu.put_failures.pop(0)
-        raise ArmError(status, code, message)
+    pending = emu.failures.get(method)
+    if pending:
+        failure = pending.pop(0)
+        if failure is not None:
+            raise ArmError(*failure)
     return handle(emu, method, kind, rid, m["name"], m["action"], body, base, query)
 
 
