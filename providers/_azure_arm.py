@@ -44,7 +44,12 @@ class Deadline:
     """A point in monotonic time that every wait of one call shares."""
 
     def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
         self.at = time.monotonic() + seconds
+
+    def overdue(self) -> Overdue:
+        """The error to raise when it has passed."""
+        return Overdue(f"not done within {self.seconds:g} s")
 
     def left(self) -> float:
         """Seconds until the deadline (0 when passed)."""
@@ -61,7 +66,7 @@ def deadline_polling(deadline: Deadline) -> ARMPolling:
         def _delay(self) -> None:
             left = deadline.left()
             if left <= 0:
-                raise Overdue
+                raise deadline.overdue()
             self._sleep(min(max(self._extract_delay(), MIN_POLL), left))
 
     return _Bounded(MIN_POLL)
@@ -154,8 +159,8 @@ def snapshot_ref(members: Sequence[m.Snapshot]) -> SnapshotRef:
 
 def _member(snap: m.Snapshot) -> dict[str, Any]:
     props = snap.properties
-    return {"role": (snap.tags or {}).get(ROLE_TAG, ""), "snapshot_id": snap.id,
-            "source_disk_id": props.creation_data.source_resource_id if props and props.creation_data else None,
+    source = props.creation_data.source_resource_id if props and props.creation_data else None
+    return {"role": (snap.tags or {}).get(ROLE_TAG, ""), "snapshot_id": snap.id, "source_disk_id": source,
             "size_gb": props.disk_size_gb if props else None, "state": _state(snap).value}
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.mgmt.compute import models as m
 
-from providers._azure_arm import ROLE_TAG, Deadline, deadline_polling, snapshot_ref, split_id
+from providers._azure_arm import ROLE_TAG, Deadline, snapshot_ref, split_id
 from providers.base import ProviderError, SnapshotState, TaskFailed
 
 if TYPE_CHECKING:
@@ -37,20 +37,18 @@ def revert_set(p: AzureProvider, members: Sequence[m.Snapshot], deadline: Deadli
     restored = _make_disks(p, members, machine, deadline)
     try:
         if power != "deallocated":
-            with p._arm(f"deallocate VM {vm_name}"):
-                poller = p.client.virtual_machines.begin_deallocate(
-                    rg, vm_name, polling=deadline_polling(deadline))
-            p._wait(poller, deadline, f"deallocate VM {vm_name}")
+            p._run(f"deallocate VM {vm_name}", deadline, p.client.virtual_machines.begin_deallocate,
+                   rg, vm_name)
         old = _swap(p, rg, vm_name, restored, deadline)
     except ProviderError as exc:
-        raise type(exc)(f"{exc}{_undo(p, restored, rg, vm_name, power, deadline)}") from exc
-    log.info("azure: VM %s now runs on disks from %s; previous disks kept: %s", vm_name, ref.id, ", ".join(old))
+        raise type(exc)(f"{exc}{_undo(p, restored, rg, vm_name, power)}") from exc
+    log.info("azure: VM %s now runs on disks from %s; previous disks kept: %s",
+             vm_name, ref.id, ", ".join(old))
     if power in ("running", "starting"):
-        with p._arm(f"start VM {vm_name} (disks already swapped)"):
-            poller = p.client.virtual_machines.begin_start(
-                rg, vm_name, polling=wait and deadline_polling(deadline))
+        what = f"start VM {vm_name} (disks already swapped)"
+        poller = p._start(what, deadline, wait, p.client.virtual_machines.begin_start, rg, vm_name)
         if wait:
-            p._wait(poller, deadline, f"start VM {vm_name} (disks already swapped)")
+            p._wait(poller, deadline, what)
 
 
 def _power(machine: m.VirtualMachine) -> str:
@@ -81,13 +79,13 @@ def _make_disks(p: AzureProvider, members: Sequence[m.Snapshot], machine: m.Virt
             if sku:
                 body["sku"] = {"name": sku}
             name = f"{(snap.name or 'disk')[:70]}-r{uuid.uuid4().hex[:6]}"
-            with p._arm(f"disk from snapshot {snap.id}"):
-                pollers.append(p.client.disks.begin_create_or_update(
-                    p.resource_group, name, m.Disk(body), polling=deadline_polling(deadline)))
+            pollers.append(p._start(f"disk from snapshot {snap.id}", deadline, True,
+                                    p.client.disks.begin_create_or_update,
+                                    p.resource_group, name, m.Disk(body)))
             made[role] = (f"/subscriptions/{p.subscription_id}/resourceGroups/{p.resource_group}"
                           f"/providers/Microsoft.Compute/disks/{name}")
-        for poller in pollers:
-            p._wait(poller, deadline, "disk from snapshot")
+        for poller, disk_id in zip(pollers, made.values(), strict=True):
+            p._wait(poller, deadline, f"disk {disk_id}")
     except ProviderError as exc:
         raise type(exc)(f"{exc}{_delete_disks(p, list(made.values()))}") from exc
     return made
@@ -116,7 +114,8 @@ def _sku(p: AzureProvider, disk_id: str | None) -> str | None:
 
 def _swap(p: AzureProvider, rg: str, vm_name: str, restored: dict[str, str], deadline: Deadline) -> list[str]:
     """Point the VM at the restored disks; returns the ids of the disks it no longer uses."""
-    vm = p.client.virtual_machines.get(rg, vm_name).as_dict()
+    with p._arm(f"VM {vm_name}"):
+        vm = p.client.virtual_machines.get(rg, vm_name).as_dict()
     profile = vm["properties"]["storageProfile"]
     old = []
     for role, disk_id in restored.items():
@@ -133,23 +132,18 @@ def _swap(p: AzureProvider, rg: str, vm_name: str, restored: dict[str, str], dea
             old.append(slot["managedDisk"]["id"])
         slot["managedDisk"] = {"id": disk_id}
         slot["name"] = new_name
-    with p._arm(f"swap disks of VM {vm_name}"):
-        poller = p.client.virtual_machines.begin_create_or_update(
-            rg, vm_name, m.VirtualMachine(vm), polling=deadline_polling(deadline))
-    p._wait(poller, deadline, f"swap disks of VM {vm_name}")
+    p._run(f"swap disks of VM {vm_name}", deadline, p.client.virtual_machines.begin_create_or_update,
+           rg, vm_name, m.VirtualMachine(vm))
     return old
 
 
-def _undo(p: AzureProvider, restored: dict[str, str], rg: str, vm_name: str, power: str,
-          deadline: Deadline) -> str:
+def _undo(p: AzureProvider, restored: dict[str, str], rg: str, vm_name: str, power: str) -> str:
     """After a failed swap: drop the new disks, start the VM on its old disks if it ran."""
     note = _delete_disks(p, list(restored.values()))
     if power in ("running", "starting"):
         try:
-            with p._arm(f"start VM {vm_name}"):
-                poller = p.client.virtual_machines.begin_start(rg, vm_name, polling=deadline_polling(
-                    Deadline(max(deadline.left(), p.timeout))))
-            p._wait(poller, Deadline(p.timeout), f"start VM {vm_name}")
+            p._run(f"start VM {vm_name}", Deadline(p.timeout), p.client.virtual_machines.begin_start,
+                   rg, vm_name)
             note += f"; VM {vm_name} started again on its previous disks"
         except ProviderError as exc:
             note += f"; VM {vm_name} left deallocated ({exc})"
@@ -161,9 +155,7 @@ def _delete_disks(p: AzureProvider, disk_ids: list[str]) -> str:
     for disk_id in disk_ids:
         rg, name = split_id(disk_id, "disks")
         try:
-            with p._arm(f"delete disk {disk_id}"):
-                poller = p.client.disks.begin_delete(rg, name, polling=deadline_polling(Deadline(p.timeout)))
-            p._wait(poller, Deadline(p.timeout), f"delete disk {disk_id}")
+            p._run(f"delete disk {disk_id}", Deadline(p.timeout), p.client.disks.begin_delete, rg, name)
         except ProviderError as exc:
             log.warning("azure: restored disk %s not removed: %s", disk_id, exc)
             left.append(disk_id)

@@ -42,10 +42,11 @@ the log) for the admin to delete. The description is kept in a tag (256 characte
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -131,7 +132,8 @@ class AzureProvider(SnapshotProvider):
         if allow_http and "base_url" not in s:
             raise ProviderConfigError("azure: allow_http needs base_url (a lab or test ARM endpoint)")
         if self.base_url.startswith("http://") and not allow_http:
-            raise ProviderConfigError("azure: base_url is plain http; use https, or allow_http = true for a lab")
+            raise ProviderConfigError("azure: base_url is plain http; use https "
+                                      "(or allow_http = true for a lab endpoint)")
         scope = _text(s, "credential_scope") or f"{self.base_url}/.default"
         principal = (_text(s, "tenant_id"), _text(s, "client_id"), _text(s, "client_secret"))
         check_credential_settings(*principal)
@@ -158,20 +160,22 @@ class AzureProvider(SnapshotProvider):
         base_tags = {**dict(tags or {}), SET_TAG: set_id, VM_TAG: machine.id or "", NAME_TAG: name[:256]}
         if description:
             base_tags[DESC_TAG] = description[:256]
-        started: list[str] = []  # resource ids of snapshots whose PUT was accepted
-        pollers: list[LROPoller[m.Snapshot]] = []
+        started: builtins.list[str] = []  # resource ids of snapshots whose PUT was accepted
+        pollers: builtins.list[LROPoller[m.Snapshot]] = []
         try:
             for role, disk_id in _disks_of(machine):
                 snap_name = resource_name(name, set_id, role)
-                body = m.Snapshot({"location": location, "tags": {**base_tags, ROLE_TAG: role}, "properties": {
-                    "creationData": {"createOption": "Copy", "sourceResourceId": disk_id},
-                    "incremental": incremental}})
-                with self._arm(f"snapshot of disk {disk_id}"):
-                    pollers.append(self.client.snapshots.begin_create_or_update(
-                        self.resource_group, snap_name, body, polling=wait and deadline_polling(deadline)))
+                body = m.Snapshot({
+                    "location": location, "tags": {**base_tags, ROLE_TAG: role},
+                    "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk_id},
+                                   "incremental": incremental}})
+                pollers.append(self._start(f"snapshot of disk {disk_id}", deadline, wait,
+                                           self.client.snapshots.begin_create_or_update,
+                                           self.resource_group, snap_name, body))
                 started.append(self._snapshot_id(snap_name))
-            members = ([self._wait(p, deadline, "snapshot") for p in pollers] if wait
-                       else [self._get_snapshot(sid) for sid in started])
+            pairs = zip(pollers, started, strict=True)
+            members = ([self._wait(p, deadline, f"snapshot {sid}") for p, sid in pairs]
+                       if wait else [self._get_snapshot(sid) for sid in started])
         except ProviderError as exc:
             raise type(exc)(f"{exc}{self._cleanup(started)}") from exc
         return snapshot_ref(members)
@@ -179,7 +183,7 @@ class AzureProvider(SnapshotProvider):
     def list(self, vm: str | None = None, tags: Mapping[str, str] | None = None) -> list[SnapshotRef]:
         """Snapshot sets in ``resource_group`` (of ``vm`` when given) carrying every tag in ``tags``."""
         vm_id = (self._vm(vm).id or "").lower() if vm is not None else None
-        sets: dict[str, list[m.Snapshot]] = {}
+        sets: dict[str, builtins.list[m.Snapshot]] = {}
         with self._arm("list snapshots"):
             for snap in self.client.snapshots.list_by_resource_group(self.resource_group):
                 set_id = (snap.tags or {}).get(SET_TAG)
@@ -200,21 +204,25 @@ class AzureProvider(SnapshotProvider):
         """Delete every snapshot of the set; InUse when ARM refuses (e.g. an export is open)."""
         deadline = Deadline(self._timeout(timeout))
         members = self._members(snapshot_id)
-        pollers = []
-        for snap in members:
-            rg, name = split_id(snap.id or "", "snapshots")
-            with self._arm(f"delete snapshot {snap.id}", conflict=InUse):
-                pollers.append(self.client.snapshots.begin_delete(
-                    rg, name, polling=wait and deadline_polling(deadline)))
+        pollers = [self._start(f"delete snapshot {s.id}", deadline, wait, self.client.snapshots.begin_delete,
+                               *split_id(s.id or "", "snapshots"), conflict=InUse) for s in members]
         if wait:
-            for poller in pollers:
-                self._wait(poller, deadline, "delete snapshot", conflict=InUse)
+            for snap, poller in zip(members, pollers, strict=True):
+                self._wait(poller, deadline, f"delete snapshot {snap.id}", conflict=InUse)
 
     def revert(self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None) -> None:
         """Swap disks made from the set onto its VM (deallocated meanwhile); old disks are kept."""
         from providers._azure_revert import revert_set
 
         revert_set(self, self._members(snapshot_id), Deadline(self._timeout(timeout)), wait)
+
+    def vm_exists(self, vm: str) -> bool:
+        """Whether ``vm`` names a VM (one GET, no snapshot listing)."""
+        try:
+            self._vm(vm)
+        except NotFound:
+            return False
+        return True
 
     def close(self) -> None:
         """Close the HTTP session and a credential this provider made."""
@@ -235,7 +243,8 @@ class AzureProvider(SnapshotProvider):
         if vm.startswith("/"):
             match = _VM_ID.match(vm)
             if not match or match[1].lower() != self.subscription_id.lower():
-                raise NotFound(f"azure: {vm!r} is not a VM resource id in subscription {self.subscription_id}")
+                raise NotFound(f"azure: {vm!r} is not a VM resource id in subscription "
+                               f"{self.subscription_id}")
             rg, name = match[2], match[3]
         with self._arm(f"VM {name!r} in resource group {rg!r}"):
             return self.client.virtual_machines.get(rg, name, expand="instanceView" if expand else None)
@@ -245,7 +254,7 @@ class AzureProvider(SnapshotProvider):
         with self._arm(f"snapshot {snapshot_id}"):
             return self.client.snapshots.get(rg, name)
 
-    def _members(self, snapshot_id: str) -> list[m.Snapshot]:
+    def _members(self, snapshot_id: str) -> builtins.list[m.Snapshot]:
         """Every snapshot of the set ``snapshot_id`` belongs to."""
         first = self._get_snapshot(snapshot_id)
         set_id = (first.tags or {}).get(SET_TAG)
@@ -257,6 +266,18 @@ class AzureProvider(SnapshotProvider):
             return [s for s in self.client.snapshots.list_by_resource_group(rg)
                     if (s.tags or {}).get(SET_TAG) == set_id]
 
+    def _start(self, what: str, deadline: Deadline, wait: bool, begin: Callable[..., LROPoller[Any]],
+               *args: Any, conflict: type[ProviderError] = TaskFailed) -> LROPoller[Any]:
+        """Send the first request of a long-running operation (``begin_*``); poll only if ``wait``."""
+        with self._arm(what, conflict=conflict):
+            return begin(*args, polling=deadline_polling(deadline) if wait else False)
+
+    def _run(self, what: str, deadline: Deadline, begin: Callable[..., LROPoller[Any]], *args: Any,
+             conflict: type[ProviderError] = TaskFailed) -> Any:
+        """A long-running operation, started and waited for until ``deadline``."""
+        poller = self._start(what, deadline, True, begin, *args, conflict=conflict)
+        return self._wait(poller, deadline, what, conflict=conflict)
+
     def _wait(self, poller: LROPoller[Any], deadline: Deadline, what: str,
               conflict: type[ProviderError] = TaskFailed) -> Any:
         with self._arm(what, conflict=conflict):
@@ -264,10 +285,10 @@ class AzureProvider(SnapshotProvider):
             # covers a request in flight at that moment.
             poller.wait(deadline.left() + 1.0)
             if not poller.done():
-                raise Overdue
+                raise deadline.overdue()
             return poller.result()
 
-    def _cleanup(self, snapshot_ids: list[str]) -> str:
+    def _cleanup(self, snapshot_ids: builtins.list[str]) -> str:
         """Delete half-made snapshots; the text says what was removed or what is left."""
         if not snapshot_ids:
             return ""
@@ -275,10 +296,8 @@ class AzureProvider(SnapshotProvider):
         for sid in snapshot_ids:
             rg, name = split_id(sid, "snapshots")
             try:
-                with self._arm(f"delete snapshot {sid}"):
-                    poller = self.client.snapshots.begin_delete(
-                        rg, name, polling=deadline_polling(Deadline(self.timeout)))
-                self._wait(poller, Deadline(self.timeout), f"delete snapshot {sid}")
+                self._run(f"delete snapshot {sid}", Deadline(self.timeout),
+                          self.client.snapshots.begin_delete, rg, name)
             except ProviderError as exc:
                 log.warning("azure: half-made snapshot %s not removed: %s", sid, exc)
                 left.append(sid)
@@ -292,7 +311,7 @@ class AzureProvider(SnapshotProvider):
         try:
             yield
         except Overdue as exc:
-            raise ProviderTimeout(f"azure: {what}: not done within the timeout") from exc
+            raise ProviderTimeout(f"azure: {what}: {exc}") from exc
         except ClientAuthenticationError as exc:
             raise AuthFailed(f"azure: {what}: credentials refused ({arm_code(exc)}); check tenant_id, "
                              "client_id, client_secret or the default credential chain") from exc
@@ -313,7 +332,8 @@ def _disks_of(machine: m.VirtualMachine) -> list[tuple[str, str]]:
     """(role, managed disk id) of every disk of the VM: ``os``, then ``lun<N>`` by LUN."""
     profile = machine.properties.storage_profile if machine.properties else None
     if profile is None or profile.os_disk is None or profile.os_disk.managed_disk is None:
-        raise TaskFailed(f"azure: VM {machine.name} has no managed OS disk (unmanaged disks are not supported)")
+        raise TaskFailed(f"azure: VM {machine.name} has no managed OS disk "
+                         "(unmanaged disks are not supported)")
     disks = [("os", profile.os_disk.managed_disk.id or "")]
     for data in sorted(profile.data_disks or [], key=lambda d: d.lun):
         if data.managed_disk is None or not data.managed_disk.id:
