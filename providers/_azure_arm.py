@@ -83,17 +83,24 @@ def plain_http_policy(credential: TokenCredential, scope: str) -> ARMChallengeAu
     return _PlainHttp(credential, scope)
 
 
-def build_credential(tenant_id: str, client_id: str, client_secret: str, authority: str) -> TokenCredential:
+def build_credential(tenant_id: str, client_id: str, client_secret: str, authority: str,
+                     instance_discovery: bool, ca_bundle: str) -> TokenCredential:
     """A service principal when a secret is given, else the SDK's default chain."""
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
     check_credential_settings(tenant_id, client_id, client_secret)
-    kwargs = {"authority": authority} if authority else {}
-    if client_secret:
-        return ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
-    if client_id:
-        kwargs["managed_identity_client_id"] = client_id
-    return DefaultAzureCredential(**kwargs)
+    kwargs: dict[str, Any] = {"authority": authority} if authority else {}
+    if ca_bundle:
+        kwargs["connection_verify"] = ca_bundle
+    try:
+        if client_secret:
+            return ClientSecretCredential(tenant_id, client_id, client_secret,
+                                          disable_instance_discovery=not instance_discovery, **kwargs)
+        if client_id:
+            kwargs["managed_identity_client_id"] = client_id
+        return DefaultAzureCredential(**kwargs)
+    except ValueError as exc:  # e.g. an authority that is not https
+        raise ProviderConfigError(f"azure: {exc}") from exc
 
 
 def check_credential_settings(tenant_id: str, client_id: str, client_secret: str) -> None:
@@ -106,6 +113,8 @@ def check_credential_settings(tenant_id: str, client_id: str, client_secret: str
 
 def arm_code(exc: AzureError) -> str:
     """The ARM error code (or status) of an SDK error, without anything secret."""
+    if isinstance(exc, HttpResponseError) and exc.response is None:  # raised by azure-identity
+        return (exc.message or type(exc).__name__).splitlines()[0][:200]
     if isinstance(exc, HttpResponseError):
         code = getattr(exc.error, "code", None) if exc.error is not None else None
         status = exc.status_code or (exc.response.status_code if exc.response is not None else None)

@@ -13,7 +13,12 @@ Settings (the ``[providers.NAME]`` table, ``type = "azure"``):
     and tests; default ``https://management.azure.com``. The token scope follows it
     (``<base_url>/.default``) unless ``credential_scope`` says otherwise.
 ``authority``
-    Entra ID host for sovereign clouds (e.g. ``login.microsoftonline.us``).
+    Entra ID host for sovereign clouds (e.g. ``login.microsoftonline.us``); https only.
+``instance_discovery``
+    Let MSAL validate ``authority`` with Microsoft (default ``true``); ``false`` for Azure
+    Stack Hub, ADFS or a private identity endpoint.
+``ca_bundle``
+    PEM file of the CA(s) to trust for ``base_url`` and ``authority`` (private clouds).
 ``tenant_id``, ``client_id``, ``client_secret`` (``client_secret_env``/``client_secret_file``)
     A service principal. Without ``client_secret`` the SDK's ``DefaultAzureCredential`` chain
     is used (environment, workload and managed identity, Azure CLI...), with ``client_id`` as
@@ -48,6 +53,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 from azure.core.credentials import TokenCredential
@@ -98,6 +104,7 @@ log = logging.getLogger(__name__)
 SETTINGS = frozenset({
     "subscription_id", "resource_group", "location", "base_url", "authority", "credential_scope",
     "tenant_id", "client_id", "client_secret", "incremental", "timeout", "retries", "allow_http",
+    "instance_discovery", "ca_bundle",
 })
 _VM_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/"
                     r"virtualMachines/([^/]+)$", re.IGNORECASE)
@@ -138,8 +145,12 @@ class AzureProvider(SnapshotProvider):
         principal = (_text(s, "tenant_id"), _text(s, "client_id"), _text(s, "client_secret"))
         check_credential_settings(*principal)
         self._own_credential = credential is None
-        self.credential = credential or build_credential(*principal, _text(s, "authority"))
-        extra: dict[str, Any] = {}
+        ca_bundle = _text(s, "ca_bundle")
+        if ca_bundle and not Path(ca_bundle).is_file():
+            raise ProviderConfigError(f"azure: ca_bundle {ca_bundle} is not a readable file")
+        self.credential = credential or build_credential(
+            *principal, _text(s, "authority"), _flag(s, "instance_discovery", True), ca_bundle)
+        extra: dict[str, Any] = {"connection_verify": ca_bundle} if ca_bundle else {}
         if allow_http:
             extra["authentication_policy"] = plain_http_policy(self.credential, scope)
         self.client = ComputeManagementClient(

@@ -23,15 +23,18 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.peers.arm_handlers import ArmError, handle, public
+from tests.peers.entra_tls import identity_answer
 
 SUB = "00000000-0000-0000-0000-0000000000a1"
 RG = "rg-pexip"
@@ -59,6 +62,7 @@ class ArmEmulator:
         self.now = now or (lambda: datetime.now(UTC))
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
+        self.scheme = "http"
         self.reset(page_size)
 
     def reset(self, page_size: int = 2) -> None:
@@ -152,8 +156,8 @@ class ArmEmulator:
         return op_id
 
     # -- server -----------------------------------------------------------------------------
-    def start(self) -> str:
-        """Serve on a free loopback port; returns the base URL."""
+    def start(self, tls: tuple[Path, Path] | None = None) -> str:
+        """Serve on a free loopback port (https with ``tls`` = (cert, key)); returns the base URL."""
         emulator = self
 
         class Handler(_Handler):
@@ -161,13 +165,21 @@ class ArmEmulator:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            # handshake in the handler thread (lazily), so one stuck client cannot block accept()
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
+            self.scheme = "https"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.url
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self) -> None:
         """Stop serving."""
@@ -213,6 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with emu.lock:
                 emu.requests.append((method, self.path))
+                identity = identity_answer(method, parts.path, raw, self._base(), TOKEN)
+                if identity is not None:
+                    self._send(identity[0], identity[1], {})
+                    return
                 self._authorize(method)
                 if "api-version" not in query:
                     raise ArmError(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
@@ -234,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
                            f"action {method} over this scope.")
 
     def _base(self) -> str:
-        return f"http://{self.headers.get('Host', '127.0.0.1')}"
+        return f"{self.emu.scheme}://{self.headers.get('Host', '127.0.0.1')}"
 
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         data = b"" if payload is None else json.dumps(payload).encode()

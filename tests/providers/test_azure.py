@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from providers.base import (
     UnsupportedOption,
 )
 from tests.peers.arm_emulator import READONLY_TOKEN, RG, SUB, TOKEN, ArmEmulator
+from tests.peers.entra_tls import CLIENT_ID, CLIENT_SECRET, TENANT, make_certificate
 from tests.providers.contract import exercise_contract
 
 VM = "pexip-mgr01"  # OS disk + 2 data disks
@@ -279,3 +281,55 @@ def test_revert_whose_swap_fails_restores_the_vm(provider: AzureProvider, arm: A
     vm = arm.find(vm_id)
     assert vm is not None and vm["properties"]["storageProfile"] == before and vm["_power"] == "running"
     assert {d["id"] for d in arm.of_kind("disks")} == disks_before
+
+
+# -- the production path: ARM over https with a private CA, a service principal from Entra ID --
+
+@pytest.fixture(scope="session")
+def tls_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ArmEmulator, Path]]:
+    cert, key = make_certificate(tmp_path_factory.mktemp("arm-tls"))
+    emu = ArmEmulator()
+    emu.start(tls=(cert, key))
+    yield emu, cert
+    emu.stop()
+
+
+def principal(emu: ArmEmulator, cert: Path, **more: Any) -> dict[str, Any]:
+    return {"subscription_id": SUB, "resource_group": RG, "base_url": emu.url, "authority": emu.url,
+            "instance_discovery": False, "ca_bundle": str(cert), "tenant_id": TENANT,
+            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "timeout": 10, "retries": 0, **more}
+
+
+def test_service_principal_over_https(tls_emulator: tuple[ArmEmulator, Path]) -> None:
+    emu, cert = tls_emulator
+    emu.reset()
+    with AzureProvider(principal(emu, cert)) as p:
+        exercise_contract(p, VM, "no-such-vm")
+    assert ("POST", f"/{TENANT}/oauth2/v2.0/token") in emu.requests
+    assert emu.url.startswith("https://")
+
+
+def test_wrong_client_secret_is_auth_failed(tls_emulator: tuple[ArmEmulator, Path]) -> None:
+    emu, cert = tls_emulator
+    emu.reset()
+    with (AzureProvider(principal(emu, cert, client_secret="wrong-s3cr3t")) as p,
+          pytest.raises(AuthFailed, match="AADSTS7000215") as err):
+        p.create(VM, "x", tags=TAGS)
+    assert "wrong-s3cr3t" not in str(err.value)
+    assert not [r for r in emu.requests if "Microsoft.Compute" in r[1]]  # no token, no ARM call
+
+
+def test_untrusted_certificate_is_unreachable(tls_emulator: tuple[ArmEmulator, Path]) -> None:
+    emu, _ = tls_emulator
+    with AzureProvider({"subscription_id": SUB, "resource_group": RG, "base_url": emu.url, "retries": 0},
+                       credential=StaticToken(TOKEN)) as p, pytest.raises(Unreachable):
+        p.list(VM)
+
+
+def test_plain_http_authority_and_missing_ca_bundle_are_refused(tmp_path: Path) -> None:
+    base = {"subscription_id": SUB, "resource_group": RG, "tenant_id": TENANT, "client_id": CLIENT_ID,
+            "client_secret": "s3cr3t-value"}
+    for bad in ({**base, "authority": "http://login.example"}, {**base, "ca_bundle": str(tmp_path / "none.pem")}):
+        with pytest.raises(ProviderConfigError) as err:
+            AzureProvider(bad)
+        assert "s3cr3t-value" not in str(err.value)
