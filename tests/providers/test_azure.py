@@ -283,6 +283,35 @@ def test_revert_whose_swap_fails_restores_the_vm(provider: AzureProvider, arm: A
     assert {d["id"] for d in arm.of_kind("disks")} == disks_before
 
 
+def test_revert_without_wait_returns_before_the_vm_is_up(provider: AzureProvider, arm: ArmEmulator) -> None:
+    ref = provider.create(OTHER_VM, "x", tags=TAGS)
+    arm.lro_plan = ["Succeeded"] * 4 + ["Never"]  # 2 disks, deallocate, swap; the start never ends
+    started = time.monotonic()
+    provider.revert(ref.id, wait=False, timeout=5)
+    assert time.monotonic() - started < 3
+    vm = arm.find(arm.rid("virtualMachines", OTHER_VM))
+    assert vm is not None and vm["_power"] == "deallocated"  # start requested, not done
+    os_disk = arm.find(vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"])
+    assert os_disk is not None and os_disk["properties"]["creationData"]["sourceResourceId"] == ref.id
+
+
+def test_revert_that_times_out_removes_the_new_disks(provider: AzureProvider, arm: ArmEmulator) -> None:
+    ref = provider.create(OTHER_VM, "x", tags=TAGS)
+    disks_before = {d["id"] for d in arm.of_kind("disks")}
+    arm.lro_plan = ["Succeeded", "Succeeded", "Never"]  # the deallocate never ends
+    with pytest.raises(ProviderTimeout, match="deallocate") as err:
+        provider.revert(ref.id, timeout=0.5)
+    assert "removed the 2 restored disk" in str(err.value)
+    assert {d["id"] for d in arm.of_kind("disks")} == disks_before
+
+
+def test_vm_resource_id_is_matched_case_insensitively(provider: AzureProvider, arm: ArmEmulator) -> None:
+    ref = provider.create(VM, "x", tags=TAGS)
+    assert [r.id for r in provider.list(arm.rid("virtualMachines", VM).upper().replace(SUB.upper(), SUB))] == [ref.id]
+    provider.close()
+    provider.close()  # safe twice
+
+
 # -- the production path: ARM over https with a private CA, a service principal from Entra ID --
 
 @pytest.fixture(scope="session")
