@@ -85,6 +85,7 @@ from providers._azure_arm import (
     snapshot_ref,
     split_id,
 )
+from providers._azure_revert import revert_set
 from providers.base import (
     AuthFailed,
     InUse,
@@ -126,11 +127,15 @@ class AzureProvider(SnapshotProvider):
             super().__init__(settings)
         except (TypeError, ValueError) as exc:
             raise ProviderConfigError("azure: timeout must be a number of seconds") from exc
+        if not self.timeout > 0:
+            raise ProviderConfigError("azure: timeout must be more than 0 seconds")
         s = self.settings
         self.subscription_id = _text(s, "subscription_id", required=True)
         self.resource_group = _text(s, "resource_group", required=True)
         self.location = _text(s, "location")
         self.base_url = (_text(s, "base_url") or "https://management.azure.com").rstrip("/")
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ProviderConfigError(f"azure: base_url {self.base_url!r} must start with https://")
         self.incremental = _flag(s, "incremental", True)
         retries = s.get("retries", 3)
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
@@ -223,8 +228,6 @@ class AzureProvider(SnapshotProvider):
 
     def revert(self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None) -> None:
         """Swap disks made from the set onto its VM (deallocated meanwhile); old disks are kept."""
-        from providers._azure_revert import revert_set
-
         revert_set(self, self._members(snapshot_id), Deadline(self._timeout(timeout)), wait)
 
     def vm_exists(self, vm: str) -> bool:

@@ -143,6 +143,9 @@ def test_missing_vm(provider: AzureProvider, arm: ArmEmulator) -> None:
         provider.create(other_sub, "x")
     with pytest.raises(NotFound):
         provider.get("snap-without-an-id")
+    with AzureProvider(settings(arm, resource_group="rg-gone"), credential=StaticToken(TOKEN)) as p, \
+            pytest.raises(NotFound, match="ResourceGroupNotFound"):
+        p.list()
     assert snapshots(arm) == []
 
 
@@ -235,6 +238,9 @@ def test_unknown_option_and_bad_settings(arm: ArmEmulator, provider: AzureProvid
         {k: v for k, v in settings(arm).items() if k != "base_url"},
         {**settings(arm), "retries": -1},
         {**settings(arm), "timeout": "soon"},
+        {**settings(arm), "timeout": 0},
+        {**settings(arm), "base_url": "management.example"},
+        {**settings(arm), "incremental": "no"},
         {**settings(arm), "client_secret": "s3cr3t-value"},
     ]
     for s in bad:
