@@ -134,9 +134,9 @@ def split_id(resource_id: str, kind: str) -> tuple[str, str]:
 
 
 def resource_name(name: str, set_id: str, role: str) -> str:
-    """A valid, unique snapshot resource name (80 characters of [A-Za-z0-9_.-])."""
+    """A valid, unique snapshot resource name (at most 80 characters of [A-Za-z0-9_-])."""
     suffix = f"-{set_id}-{role}"
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip(".-") or "snapshot"
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", name).strip("-") or "snapshot"
     return stem[:80 - len(suffix)] + suffix
 
 

@@ -24,6 +24,7 @@ import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -163,7 +164,7 @@ class ArmEmulator:
         class Handler(_Handler):
             emu = emulator
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.scheme = "http"
         if tls is not None:
@@ -187,6 +188,13 @@ class ArmEmulator:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client refusing our certificate (a test of exactly that) is not an emulator error
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

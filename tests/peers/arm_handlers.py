@@ -7,6 +7,7 @@ the operations, these functions decide what each request does to them.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from tests.peers.arm_emulator import ArmEmulator
 
 Answer = tuple[int, Any, dict[str, str]]
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # what ARM takes for disk and snapshot names
 
 
 class ArmError(Exception):
@@ -42,6 +44,8 @@ def handle(emu: ArmEmulator, method: str, kind: str, rid: str, name: str, action
     if method == "DELETE":
         return _delete(ctx, rid)
     if method == "PUT":
+        if not _NAME.match(name):
+            raise ArmError(400, "InvalidParameter", f"Name '{name}' must be 1-80 characters of a-z, A-Z, 0-9, _ and -.")
         return (_put_snapshot if kind == "snapshots" else _put_disk)(ctx, rid, name, body)
     raise ArmError(405, "MethodNotAllowed", f"{method} on {kind} is not emulated")
 

@@ -104,6 +104,13 @@ def test_one_snapshot_per_disk_in_one_set(provider: AzureProvider, arm: ArmEmula
     assert provider.get(ref.extra["disks"][2]["snapshot_id"]).id == ref.id
 
 
+def test_any_name_becomes_a_valid_resource_name(provider: AzureProvider, arm: ArmEmulator) -> None:
+    name = "pre upgrade/38.1 to 39 — " + "x" * 90
+    ref = provider.create(VM, name, tags=TAGS)
+    assert ref.name == name[:256] and provider.get(ref.id).name == ref.name
+    assert all(len(s["name"]) <= 80 and s["name"].startswith("pre-upgrade-38-1-to-39") for s in snapshots(arm))
+
+
 def test_incremental_setting_and_option(arm: ArmEmulator) -> None:
     with AzureProvider(settings(arm, incremental=False), credential=StaticToken(TOKEN)) as p:
         full = p.create(VM, "full", tags=TAGS)
