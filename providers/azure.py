@@ -40,9 +40,11 @@ A snapshot set is the per-disk snapshots tagged with one ``backup-agent-set`` va
 :class:`~providers.base.SnapshotRef` id is the ARM resource id of the OS disk's snapshot, and
 ``extra["disks"]`` lists every member (role ``os`` or ``lun<N>``, snapshot id, source disk).
 Only sets carrying that tag are listed. Disks are snapshotted back to back, not at one
-instant across disks. ``revert`` makes new disks from the snapshots, deallocates the VM,
-swaps the disks in, and starts it again if it was running; the old disks are kept (named in
-the log) for the admin to delete. The description is kept in a tag (256 characters at most).
+instant across disks. ``revert`` makes new disks (in ``resource_group``) from the snapshots,
+deallocates the VM, swaps the disks in (data disks by LUN), and starts it again if it was
+running; the old disks are kept (named in the log) for the admin to delete. A failed step
+removes the new disks and starts the VM again on its old ones. Name and description are
+kept in tags (256 characters at most); resource names are derived from the name.
 """
 
 from __future__ import annotations

@@ -318,6 +318,17 @@ def test_revert_that_times_out_removes_the_new_disks(provider: AzureProvider, ar
     assert {d["id"] for d in arm.of_kind("disks")} == disks_before
 
 
+def test_revert_whose_disk_fails_touches_nothing(provider: AzureProvider, arm: ArmEmulator) -> None:
+    ref = provider.create(OTHER_VM, "x", tags=TAGS)
+    disks_before = {d["id"] for d in arm.of_kind("disks")}
+    arm.lro_plan = ["Succeeded", "Failed"]  # the data disk from its snapshot fails
+    with pytest.raises(TaskFailed, match="removed the 2 restored disk"):
+        provider.revert(ref.id)
+    assert {d["id"] for d in arm.of_kind("disks")} == disks_before
+    assert arm.find(arm.rid("virtualMachines", OTHER_VM))["_power"] == "running"  # type: ignore[index]
+    assert not [r for r in arm.requests if r[1].split("?")[0].endswith("/deallocate")]
+
+
 def test_vm_resource_id_is_matched_case_insensitively(provider: AzureProvider, arm: ArmEmulator) -> None:
     ref = provider.create(VM, "x", tags=TAGS)
     assert [r.id for r in provider.list(arm.rid("virtualMachines", VM).upper().replace(SUB.upper(), SUB))] == [ref.id]
