@@ -43,8 +43,8 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import contextmanager, suppress
+from datetime import UTC
 from typing import Any
 
 from pyVim.connect import Disconnect, SmartConnect
@@ -178,10 +178,9 @@ class VMwareProvider(SnapshotProvider):
         with self._lock:
             si, self._si = self._si, None
         if si is not None:
-            try:
+            # A session that is already gone needs no logout.
+            with suppress(Exception):
                 Disconnect(si)
-            except Exception:  # noqa: S110 - a session that is already gone needs no logout
-                pass
 
     # -- inventory ------------------------------------------------------------------------
 
