@@ -94,6 +94,13 @@ def parse_description(text: str) -> tuple[str, dict[str, str]]:
     return head, {str(k): str(v) for k, v in tags.items()}
 
 
+def _reason(fault: Any) -> str:
+    """A vSphere fault in a few words: its message, else its type."""
+    if fault is None:
+        return "unknown error"
+    return str(getattr(fault, "msg", "") or type(fault).__name__)
+
+
 class VMwareProvider(SnapshotProvider):
     """Snapshots of vSphere VMs, one vCenter or ESXi endpoint per provider."""
 
@@ -162,7 +169,7 @@ class VMwareProvider(SnapshotProvider):
             raise NotFound(f"{where}: {what}: object {getattr(exc.obj, '_moId', '?')} does not exist") \
                 from exc
         except vmodl.MethodFault as exc:
-            raise ProviderError(f"{where}: {what} failed: {exc.msg or type(exc).__name__}") from exc
+            raise ProviderError(f"{where}: {what} failed: {_reason(exc)}") from exc
         except ssl.SSLCertVerificationError as exc:
             raise Unreachable(f"{where}: TLS certificate not trusted ({exc.verify_message}); put its "
                               "CA in ca_bundle, or set verify_tls = false for a lab only") from exc
@@ -280,9 +287,8 @@ class VMwareProvider(SnapshotProvider):
             if info.state == vim.TaskInfo.State.success:
                 return info.result
             if info.state == vim.TaskInfo.State.error:
-                fault = info.error
-                reason = (fault.msg or type(fault).__name__) if fault is not None else "unknown error"
-                raise TaskFailed(f"vmware {self.endpoint}: {what} failed (task {task._moId}): {reason}")
+                raise TaskFailed(f"vmware {self.endpoint}: {what} failed (task {task._moId}): "
+                                 f"{_reason(info.error)}")
             if time.monotonic() >= deadline:
                 raise ProviderTimeout(f"vmware {self.endpoint}: {what} not done after {timeout:g}s "
                                       f"(task {task._moId} still running)")

@@ -1,0 +1,272 @@
+"""The VMware provider against govmomi's vCenter simulator (tests/peers/install-vcsim.sh).
+
+VMs of the simulator's model, split so tests do not disturb each other: DC0_H0_VM0 runs the
+contract, DC0_H0_VM1 the option and lookup tests, DC0_C0_RP0_VM0/VM1 are renamed to share a
+name, and a second simulator whose snapshot tasks are slow serves the timeout tests.
+Snapshots are removed children first: the simulator panics removing a root that has children.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyVim.connect import Disconnect, SmartConnect
+from pyVim.task import WaitForTask
+from pyVmomi import vim
+
+from providers.base import (
+    MANAGED_TAG,
+    AmbiguousVM,
+    AuthFailed,
+    NotFound,
+    ProviderConfigError,
+    ProviderTimeout,
+    TaskFailed,
+    Unreachable,
+    UnsupportedOption,
+)
+from providers.vmware import VMwareProvider, compose_description, parse_description
+from tests.providers.contract import exercise_contract
+
+ROOT = Path(__file__).resolve().parents[2]
+VCSIM = ROOT / ".peers" / "bin" / "vcsim"
+USER = "svc-backup@vsphere.local"
+PASSWORD = "s3cret-Passw0rd"
+TAGS = {MANAGED_TAG: "true", "backup-agent-node": "mgr01"}
+
+pytestmark = pytest.mark.peer("vcsim")
+
+
+def _start_vcsim(*args: str) -> tuple[subprocess.Popen[str], int]:
+    """Start vcsim on a free loopback port (it picks one and prints its URL)."""
+    if not VCSIM.exists():
+        pytest.skip(f"vcsim not built: run tests/peers/install-vcsim.sh ({VCSIM} missing)")
+    proc = subprocess.Popen([str(VCSIM), "-listen", "127.0.0.1:0", "-user", USER, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "VCSIM_PASSWORD": PASSWORD})
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 20)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("https://"):
+        proc.kill()
+        raise RuntimeError(f"vcsim did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, int(line.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def vcsim_port() -> Iterator[int]:
+    proc, port = _start_vcsim()
+    yield port
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def slow_vcsim_port() -> Iterator[int]:
+    proc, port = _start_vcsim("-task-delay", "CreateSnapshot=1s")
+    yield port
+    _stop(proc)
+
+
+def _settings(port: int, **over: Any) -> dict[str, Any]:
+    return {"type": "vmware", "host": "127.0.0.1", "port": port, "username": USER,
+            "password": PASSWORD, "verify_tls": False, "timeout": 30, **over}
+
+
+@pytest.fixture
+def provider(vcsim_port: int) -> Iterator[VMwareProvider]:
+    with VMwareProvider(_settings(vcsim_port)) as p:
+        yield p  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def vc(vcsim_port: int) -> Iterator[Any]:
+    """A plain pyvmomi session on the simulator, to arrange and check from outside."""
+    si = SmartConnect(host="127.0.0.1", port=vcsim_port, user=USER, pwd=PASSWORD,
+                      disableSslCertValidation=True)
+    yield si.RetrieveContent()
+    Disconnect(si)
+
+
+def _vm(content: Any, name: str) -> Any:
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return next(v for v in view.view if v.name == name)
+    finally:
+        view.DestroyView()
+
+
+def test_contract(provider: VMwareProvider) -> None:
+    exercise_contract(provider, "DC0_H0_VM0", "no-such-vm")
+
+
+def test_memory_quiesce_and_revert(provider: VMwareProvider, vc: Any) -> None:
+    first = provider.create("DC0_H0_VM1", "ba-plain", "before upgrade", TAGS)
+    second = provider.create("DC0_H0_VM1", "ba-quiesced", "", TAGS, {"memory": True, "quiesce": True})
+    try:
+        assert first.extra["quiesced"] is False and second.extra["quiesced"] is True
+        assert second.extra["parent"] == first.id
+        assert first.description == "before upgrade" and first.tags == TAGS
+        vm = _vm(vc, "DC0_H0_VM1")
+        assert vm.snapshot.currentSnapshot._moId == second.id
+        provider.revert(first.id)
+        assert vm.snapshot.currentSnapshot._moId == first.id
+    finally:
+        provider.delete(second.id)
+        provider.delete(first.id)
+    assert provider.list("DC0_H0_VM1") == []
+
+
+def test_list_by_name_uuid_and_moref(provider: VMwareProvider, vc: Any) -> None:
+    vm = _vm(vc, "DC0_H0_VM1")
+    ref = provider.create("DC0_H0_VM1", "ba-lookup", "", TAGS)
+    other = provider.create("DC0_H0_VM1", "ba-untagged", "", {"owner": "someone-else"})
+    try:
+        for ident in ("DC0_H0_VM1", vm._moId, vm.config.uuid, vm.config.instanceUuid.upper()):
+            assert [s.id for s in provider.list(ident)] == [ref.id, other.id], ident
+            assert provider.vm_exists(ident)
+        assert [s.id for s in provider.list("DC0_H0_VM1", {MANAGED_TAG: "true"})] == [ref.id]
+        assert ref.id in {s.id for s in provider.list(tags=TAGS)}
+        assert other.id not in {s.id for s in provider.list(tags=TAGS)}
+        assert ref.vm == vm._moId and ref.extra["vm_name"] == "DC0_H0_VM1"
+        scoped = VMwareProvider(_settings(provider.port, datacenter="DC0"))
+        assert ref.id in {s.id for s in scoped.list()}
+    finally:
+        provider.delete(other.id)
+        provider.delete(ref.id)
+
+
+def test_missing_vm_and_snapshot(provider: VMwareProvider) -> None:
+    for ident in ("no-such-vm", "vm-999999", "00000000-0000-0000-0000-000000000000"):
+        with pytest.raises(NotFound, match="no VM"):
+            provider.list(ident)
+        assert not provider.vm_exists(ident)
+    for snap in ("snapshot-999999", "not-a-moref"):
+        with pytest.raises(NotFound):
+            provider.get(snap)
+        with pytest.raises(NotFound):
+            provider.revert(snap)
+    with pytest.raises(NotFound, match="no datacenter 'DC9'"):
+        VMwareProvider(_settings(provider.port, datacenter="DC9")).list("DC0_H0_VM0")
+
+
+def test_duplicate_vm_names_are_refused(provider: VMwareProvider, vc: Any) -> None:
+    # vSphere allows one name per folder: move one VM to another folder, then rename both.
+    first, second = _vm(vc, "DC0_C0_RP0_VM0"), _vm(vc, "DC0_C0_RP0_VM1")
+    folder = vc.rootFolder.childEntity[0].vmFolder.CreateFolder("ba-elsewhere")
+    WaitForTask(folder.MoveIntoFolder_Task([second]))
+    WaitForTask(first.Rename_Task("pexip-mgr01"))
+    WaitForTask(second.Rename_Task("pexip-mgr01"))
+    with pytest.raises(AmbiguousVM, match=rf"2 VMs match 'pexip-mgr01' \({first._moId}, {second._moId}\); "
+                                          "name the VM by its UUID or MoRef"):
+        provider.create("pexip-mgr01", "ba-dup", "", TAGS)
+    with pytest.raises(AmbiguousVM):
+        provider.vm_exists("pexip-mgr01")
+    with pytest.raises(AmbiguousVM):
+        provider.list("pexip-mgr01")
+    ref = provider.create(second._moId, "ba-dup", "", TAGS)
+    assert ref.vm == second._moId
+    assert [s.id for s in provider.list(second.config.uuid)] == [ref.id]
+    provider.delete(ref.id)
+
+
+def test_wrong_credentials(vcsim_port: int) -> None:
+    bad = VMwareProvider(_settings(vcsim_port, password="wrong-" + PASSWORD))
+    with pytest.raises(AuthFailed, match=f"login refused for user '{USER}'") as err:
+        bad.list("DC0_H0_VM0")
+    assert PASSWORD not in str(err.value)
+
+
+def test_unreachable_endpoint() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(Unreachable, match=f"127.0.0.1:{port}: cannot reach the SDK endpoint"):
+        VMwareProvider(_settings(port)).list("DC0_H0_VM0")
+
+
+def test_tls_verification_is_on_by_default(vcsim_port: int) -> None:
+    settings = _settings(vcsim_port)
+    del settings["verify_tls"]
+    with pytest.raises(Unreachable, match=r"TLS certificate not trusted .*ca_bundle") as err:
+        VMwareProvider(settings).list("DC0_H0_VM0")
+    assert PASSWORD not in str(err.value)
+
+
+def test_bad_options(provider: VMwareProvider) -> None:
+    with pytest.raises(UnsupportedOption, match=r"unsupported option\(s\) snapshot_type \(known: memory, quiesce\)"):
+        provider.create("DC0_H0_VM0", "x", options={"snapshot_type": "app"})
+    with pytest.raises(UnsupportedOption, match="memory must be true or false"):
+        provider.create("DC0_H0_VM0", "x", options={"memory": "yes"})
+    with pytest.raises(UnsupportedOption, match="create must wait"):
+        provider.create("DC0_H0_VM0", "x", wait=False)
+    assert provider.list("DC0_H0_VM0") == []
+
+
+@pytest.mark.parametrize(("over", "message"), [
+    ({"host": ""}, "'host' is required"),
+    ({"password": None}, "'password' is required"),
+    ({"verify_tls": "false"}, "verify_tls must be true or false"),
+    ({"region": "eu"}, r"unknown setting\(s\) region"),
+])
+def test_bad_settings(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProviderConfigError, match=message):
+        VMwareProvider(_settings(443, **over))
+
+
+def test_missing_ca_bundle(tmp_path: Path) -> None:
+    settings = _settings(443, ca_bundle=str(tmp_path / "nope.pem"))
+    del settings["verify_tls"]
+    with pytest.raises(ProviderConfigError, match="cannot read ca_bundle"):
+        VMwareProvider(settings).list("DC0_H0_VM0")
+
+
+def test_create_timeout_reports_the_task(slow_vcsim_port: int) -> None:
+    with VMwareProvider(_settings(slow_vcsim_port)) as slow:
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout, match=r"not done after 0.2s \(task task-\d+ still running\).*"
+                                                  "remove the snapshot it leaves"):
+            slow.create("DC0_H0_VM0", "ba-slow", "", TAGS, timeout=0.2)
+        assert time.monotonic() - started < 0.9
+        # The simulator finishes the task later: the snapshot the message warned of appears.
+        deadline = time.monotonic() + 5
+        while not (left := slow.list("DC0_H0_VM0", TAGS)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [s.name for s in left] == ["ba-slow"]
+        slow.delete(left[0].id)
+        made = slow.create("DC0_H0_VM0", "ba-slow-ok", "", TAGS, timeout=10)
+        slow.delete(made.id)
+
+
+def test_failed_task_is_task_failed(provider: VMwareProvider, vc: Any) -> None:
+    # A real failing task: powering on a VM that is already on.
+    vm = _vm(vc, "DC0_H0_VM0")
+    assert vm.runtime.powerState == "poweredOn"
+    with pytest.raises(TaskFailed, match=r"power on failed \(task task-\d+\): .*InvalidPowerState"):
+        provider._wait(vm.PowerOnVM_Task(), "power on", 5)
+
+
+def test_description_trailer_round_trip() -> None:
+    text = compose_description("before upgrade\nto v35", {"b": "2", MANAGED_TAG: "true"})
+    assert text.endswith('\nbackup-agent-tags: {"b":"2","backup-agent":"true"}')
+    assert parse_description(text) == ("before upgrade\nto v35", {"b": "2", MANAGED_TAG: "true"})
+    assert parse_description(compose_description("", {"k": "v"})) == ("", {"k": "v"})
+    assert parse_description("made by hand") == ("made by hand", {})
+    assert parse_description("x\nbackup-agent-tags: {broken") == ("x\nbackup-agent-tags: {broken", {})
+    assert parse_description("") == ("", {})
