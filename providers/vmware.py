@@ -124,6 +124,7 @@ class VMwareProvider(SnapshotProvider):
         self.ca_bundle = self.settings.get("ca_bundle")
         self.datacenter = self.settings.get("datacenter")
         self._si: Any = None
+        self._service_content: Any = None
         self._lock = threading.Lock()
 
     # -- connection and error mapping ------------------------------------------------------
@@ -133,10 +134,23 @@ class VMwareProvider(SnapshotProvider):
         return f"{self.host}:{self.port}"
 
     def _content(self) -> Any:
+        """The service content of a logged-in session, logging in (again) when needed."""
         with self._lock:
+            if self._si is not None and not self._session_alive():
+                self._si = None  # vCenter ends idle sessions (30 min by default): log in again
             if self._si is None:
-                self._si = self._connect()
-            return self._si.RetrieveContent()
+                si = self._connect()
+                with self._sdk_errors("read service content"):
+                    self._service_content = si.RetrieveContent()
+                self._si = si
+            return self._service_content
+
+    def _session_alive(self) -> bool:
+        try:
+            with self._sdk_errors("check session"):
+                return self._service_content.sessionManager.currentSession is not None
+        except AuthFailed:
+            return False
 
     def _connect(self) -> Any:
         kwargs: dict[str, Any] = {}

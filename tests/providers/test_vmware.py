@@ -270,3 +270,12 @@ def test_description_trailer_round_trip() -> None:
     assert parse_description("made by hand") == ("made by hand", {})
     assert parse_description("x\nbackup-agent-tags: {broken") == ("x\nbackup-agent-tags: {broken", {})
     assert parse_description("") == ("", {})
+
+
+def test_logs_in_again_after_the_session_ends(provider: VMwareProvider, vc: Any) -> None:
+    provider.list("DC0_H0_VM0")
+    sessions = vc.sessionManager.sessionList
+    ours = [s.key for s in sessions if s.key != vc.sessionManager.currentSession.key]
+    assert ours, "the provider holds a session of its own"
+    vc.sessionManager.TerminateSession(ours)
+    assert provider.list("DC0_H0_VM0") == []
