@@ -15,14 +15,17 @@ Settings (the ``[providers.NAME]`` table, ``type = "vmware"``):
 ``ca_bundle``
     PEM file of the CA(s) that signed the endpoint's certificate.
 ``datacenter``
-    Look for VMs only in this datacenter (by name); default: the whole inventory.
+    Look for VMs only in this datacenter (its name, or inventory path ``Folder/DC`` when it
+    sits in a folder); default: the whole inventory.
 ``timeout``
     Seconds to wait for a vSphere task (default 1800). Each SOAP call on its own gives up
     after ``min(timeout, 120)`` seconds.
 
-VMs are identified by name, BIOS UUID, instance UUID or MoRef (``vm-123``). Names are not
-unique in vSphere: when two VMs share the name, :class:`~providers.base.AmbiguousVM` asks for
-the UUID or MoRef. A snapshot's id is its MoRef (``snapshot-45``), never its name.
+VMs are identified by name, BIOS UUID, instance UUID or vCenter MoRef (``vm-123``; a
+standalone ESXi host's numeric MoRefs are not recognised: use the name or a UUID there).
+Names are not unique in vSphere: when two VMs share the name,
+:class:`~providers.base.AmbiguousVM` asks for the UUID or MoRef. A snapshot's id is its MoRef
+(``snapshot-45``), never its name; ``get``/``delete``/``revert`` read it directly.
 
 Options of :meth:`VMwareProvider.create`: ``memory`` (include the VM's memory, default false)
 and ``quiesce`` (quiesce the guest file system through VMware Tools, default false).
@@ -88,17 +91,15 @@ def parse_description(text: str) -> tuple[str, dict[str, str]]:
     try:
         tags = json.loads(last[len(TAG_TRAILER):])
     except ValueError:
-        return text, {}
+        tags = None
     if not isinstance(tags, dict):
-        return text, {}
+        return text, {}  # not our trailer after all: keep the text as it is
     return head, {str(k): str(v) for k, v in tags.items()}
 
 
 def _reason(fault: Any) -> str:
     """A vSphere fault in a few words: its message, else its type."""
-    if fault is None:
-        return "unknown error"
-    return str(getattr(fault, "msg", "") or type(fault).__name__)
+    return "unknown error" if fault is None else str(getattr(fault, "msg", "") or type(fault).__name__)
 
 
 class VMwareProvider(SnapshotProvider):
@@ -116,7 +117,11 @@ class VMwareProvider(SnapshotProvider):
             if not self.settings.get(key):
                 raise ProviderConfigError(f"vmware: setting {key!r} is required")
         self.host = str(self.settings["host"])
-        self.port = int(self.settings.get("port", 443))
+        port = self.settings.get("port", 443)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise ProviderConfigError(f"vmware: port must be a number from 1 to 65535, not {port!r}")
+        self.port = port
+        self.endpoint = f"{self.host}:{port}"
         verify = self.settings.get("verify_tls", True)
         if not isinstance(verify, bool):
             raise ProviderConfigError("vmware: verify_tls must be true or false")
@@ -128,10 +133,6 @@ class VMwareProvider(SnapshotProvider):
         self._lock = threading.Lock()
 
     # -- connection and error mapping ------------------------------------------------------
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.host}:{self.port}"
 
     def _content(self) -> Any:
         """The service content of a logged-in session, logging in (again) when needed."""
@@ -199,8 +200,7 @@ class VMwareProvider(SnapshotProvider):
         with self._lock:
             si, self._si = self._si, None
         if si is not None:
-            # A session that is already gone needs no logout.
-            with suppress(Exception):
+            with suppress(Exception):  # a session that is already gone needs no logout
                 Disconnect(si)
 
     # -- inventory ------------------------------------------------------------------------
@@ -210,11 +210,10 @@ class VMwareProvider(SnapshotProvider):
         content = self._content()
         root = content.rootFolder
         if self.datacenter:
-            dcs = [dc for dc in root.childEntity
-                   if isinstance(dc, vim.Datacenter) and dc.name == self.datacenter]
-            if not dcs:
+            dc = content.searchIndex.FindByInventoryPath(self.datacenter)
+            if not isinstance(dc, vim.Datacenter):
                 raise NotFound(f"vmware {self.endpoint}: no datacenter {self.datacenter!r}")
-            root = dcs[0].vmFolder
+            root = dc.vmFolder
         view = content.viewManager.CreateContainerView(root, [vim.VirtualMachine], True)
         try:
             spec = vmodl.query.PropertyCollector.FilterSpec(
@@ -274,8 +273,8 @@ class VMwareProvider(SnapshotProvider):
                    "power_state": str(node.state), "parent": parent})
 
     def _refs(self, vm_obj: Any, vm_name: str, info: Any) -> list[SnapshotRef]:
-        trees = info.rootSnapshotList if info is not None else []
-        return [self._ref(vm_obj, vm_name, node, parent) for node, parent in self._walk(trees)]
+        nodes = self._walk(info.rootSnapshotList if info is not None else [])
+        return [self._ref(vm_obj, vm_name, node, parent) for node, parent in nodes]
 
     def _locate(self, snapshot_id: str) -> tuple[Any, SnapshotRef]:
         """The snapshot's managed object and record, read from its VM's snapshot tree."""
@@ -288,8 +287,6 @@ class VMwareProvider(SnapshotProvider):
             if ref.id == snapshot_id:
                 return snap, ref
         raise NotFound(f"vmware {self.endpoint}: no snapshot {snapshot_id}")
-
-    # -- tasks ----------------------------------------------------------------------------
 
     def _wait(self, task: Any, what: str, timeout: float) -> Any:
         """The task's result once it succeeds; TaskFailed or ProviderTimeout otherwise."""
@@ -333,17 +330,21 @@ class VMwareProvider(SnapshotProvider):
         timeout = self.timeout if timeout is None else timeout
         vm_obj, props = self._find_vm(vm, [])
         what = f"snapshot {name!r} of VM {props['name']!r} ({vm_obj._moId})"
-        with self._sdk_errors(what):
-            task = vm_obj.CreateSnapshot_Task(
-                name=name, description=compose_description(description, tags or {}),
-                memory=opts.get("memory", False), quiesce=opts.get("quiesce", False))
+        try:
+            with self._sdk_errors(what):
+                task = vm_obj.CreateSnapshot_Task(
+                    name=name, description=compose_description(description, tags or {}),
+                    memory=opts.get("memory", False), quiesce=opts.get("quiesce", False))
+        except ProviderTimeout as exc:  # vCenter may still have started the task
+            raise ProviderTimeout(f"{exc}; the snapshot may still be made: list shows it by name") \
+                from exc.__cause__
         try:
             snap = self._wait(task, what, timeout)
         except ProviderTimeout as exc:
-            raise self._abandon(task, what, exc) from exc
+            raise self._abandon(task, exc) from exc
         return self._locate(snap._moId)[1]
 
-    def _abandon(self, task: Any, what: str, timed_out: ProviderTimeout) -> ProviderTimeout:
+    def _abandon(self, task: Any, timed_out: ProviderTimeout) -> ProviderTimeout:
         """Cancel a create that ran out of time; remove its snapshot if it landed meanwhile."""
         try:
             task.CancelTask()

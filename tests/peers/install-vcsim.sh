@@ -19,9 +19,9 @@ if [ -x "$BIN" ] && [ "$BIN" -nt "$SRC/main.go" ] && [ "$BIN" -nt "$SRC/simulato
   exit 0
 fi
 
-if ! command -v go >/dev/null || [ ! -d "$GOVMOMI/simulator" ]; then
+if ! command -v go >/dev/null || ! command -v patch >/dev/null || [ ! -d "$GOVMOMI/simulator" ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-vmware-govmomi-dev
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-vmware-govmomi-dev patch
 fi
 
 # A GOPATH entry ahead of Debian's: our patched simulator/, the rest of govmomi symlinked.

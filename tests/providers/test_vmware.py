@@ -79,7 +79,16 @@ def vcsim_port() -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def slow_vcsim_port() -> Iterator[int]:
-    proc, port = _start_vcsim("-task-delay", "CreateSnapshot=1s")
+    """A simulator whose snapshot tasks run 2 s in the background, as on a real vCenter."""
+    proc, port = _start_vcsim("-task-delay", "CreateSnapshot=2s")
+    yield port
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def stalling_vcsim_port() -> Iterator[int]:
+    """A simulator that takes 1.5 s to answer the create and revert calls themselves."""
+    proc, port = _start_vcsim("-method-delay", "CreateSnapshot_Task=1500ms,RevertToSnapshot_Task=1500ms")
     yield port
     _stop(proc)
 
@@ -162,8 +171,9 @@ def test_missing_vm_and_snapshot(provider: VMwareProvider) -> None:
             provider.get(snap)
         with pytest.raises(NotFound):
             provider.revert(snap)
-    with pytest.raises(NotFound, match="no datacenter 'DC9'"):
-        VMwareProvider(_settings(provider.port, datacenter="DC9")).list("DC0_H0_VM0")
+    for dc in ("DC9", "DC0/vm"):  # the second is a folder, not a datacenter
+        with pytest.raises(NotFound, match=f"no datacenter '{dc}'"):
+            VMwareProvider(_settings(provider.port, datacenter=dc)).list("DC0_H0_VM0")
 
 
 def test_duplicate_vm_names_are_refused(provider: VMwareProvider, vc: Any) -> None:
@@ -224,10 +234,12 @@ def test_bad_options(provider: VMwareProvider) -> None:
     ({"password": None}, "'password' is required"),
     ({"verify_tls": "false"}, "verify_tls must be true or false"),
     ({"region": "eu"}, r"unknown setting\(s\) region"),
+    ({"port": "443"}, "port must be a number from 1 to 65535, not '443'"),
+    ({"port": 0}, "port must be a number"),
 ])
 def test_bad_settings(over: dict[str, Any], message: str) -> None:
     with pytest.raises(ProviderConfigError, match=message):
-        VMwareProvider(_settings(443, **over))
+        VMwareProvider({**_settings(443), **over})
 
 
 def test_missing_ca_bundle(tmp_path: Path) -> None:
@@ -243,15 +255,33 @@ def test_create_timeout_reports_the_task(slow_vcsim_port: int) -> None:
         with pytest.raises(ProviderTimeout, match=r"not done after 0.2s \(task task-\d+ still running\).*"
                                                   "remove the snapshot it leaves"):
             slow.create("DC0_H0_VM0", "ba-slow", "", TAGS, timeout=0.2)
-        assert time.monotonic() - started < 0.9
+        assert time.monotonic() - started < 2.0, "gave up before the 2 s task finished"
         # The simulator finishes the task later: the snapshot the message warned of appears.
-        deadline = time.monotonic() + 5
-        while not (left := slow.list("DC0_H0_VM0", TAGS)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [s.name for s in left] == ["ba-slow"]
-        slow.delete(left[0].id)
+        slow.delete(_wait_for_snapshot(slow, "DC0_H0_VM0", "ba-slow").id)
         made = slow.create("DC0_H0_VM0", "ba-slow-ok", "", TAGS, timeout=10)
         slow.delete(made.id)
+
+
+def _wait_for_snapshot(provider: VMwareProvider, vm: str, name: str) -> Any:
+    deadline = time.monotonic() + 8
+    while not (found := [s for s in provider.list(vm) if s.name == name]):
+        assert time.monotonic() < deadline, f"snapshot {name} never appeared"
+        time.sleep(0.1)
+    return found[0]
+
+
+def test_unanswered_calls_time_out(stalling_vcsim_port: int) -> None:
+    quick = VMwareProvider(_settings(stalling_vcsim_port, timeout=0.5))
+    patient = VMwareProvider(_settings(stalling_vcsim_port))
+    with pytest.raises(ProviderTimeout, match=r"no answer to snapshot 'ba-stalled' .* within 0.5s; "
+                                              "the snapshot may still be made: list shows it by name"):
+        quick.create("DC0_H0_VM0", "ba-stalled", "", TAGS)
+    left = _wait_for_snapshot(patient, "DC0_H0_VM0", "ba-stalled")
+    with pytest.raises(ProviderTimeout, match=f"no answer to revert VM vm-\\d+ to snapshot {left.id} within 0.5s"):
+        quick.revert(left.id)
+    patient.delete(left.id)
+    quick.close()
+    patient.close()
 
 
 def test_failed_task_is_task_failed(provider: VMwareProvider, vc: Any) -> None:
