@@ -71,8 +71,14 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture(scope="session")
-def vcsim_port() -> Iterator[int]:
-    proc, port = _start_vcsim()
+def vcsim_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the main simulator writes its self-signed certificate (its own CA)."""
+    return tmp_path_factory.mktemp("vcsim") / "ca.pem"
+
+
+@pytest.fixture(scope="session")
+def vcsim_port(vcsim_ca: Path) -> Iterator[int]:
+    proc, port = _start_vcsim("-cert-out", str(vcsim_ca))
     yield port
     _stop(proc)
 
@@ -211,12 +217,20 @@ def test_unreachable_endpoint() -> None:
         VMwareProvider(_settings(port)).list("DC0_H0_VM0")
 
 
-def test_tls_verification_is_on_by_default(vcsim_port: int) -> None:
+def test_tls_verification_is_on_by_default(vcsim_port: int, vcsim_ca: Path, tmp_path: Path) -> None:
     settings = _settings(vcsim_port)
     del settings["verify_tls"]
-    with pytest.raises(Unreachable, match=r"TLS certificate not trusted .*ca_bundle") as err:
+    with pytest.raises(Unreachable, match=r"TLS certificate not trusted \(self.signed certificate\); "
+                                          "put its CA in ca_bundle") as err:
         VMwareProvider(settings).list("DC0_H0_VM0")
     assert PASSWORD not in str(err.value)
+    # Trusting exactly this server's certificate works; trusting another one does not.
+    assert VMwareProvider({**settings, "ca_bundle": str(vcsim_ca)}).list("DC0_H0_VM0") == []
+    other = tmp_path / "other.pem"
+    proc, _ = _start_vcsim("-cert-out", str(other))
+    _stop(proc)
+    with pytest.raises(Unreachable, match="TLS certificate not trusted"):
+        VMwareProvider({**settings, "ca_bundle": str(other)}).list("DC0_H0_VM0")
 
 
 def test_bad_options(provider: VMwareProvider) -> None:
@@ -260,6 +274,16 @@ def test_create_timeout_reports_the_task(slow_vcsim_port: int) -> None:
         slow.delete(_wait_for_snapshot(slow, "DC0_H0_VM0", "ba-slow").id)
         made = slow.create("DC0_H0_VM0", "ba-slow-ok", "", TAGS, timeout=10)
         slow.delete(made.id)
+
+
+def test_timed_out_create_that_lands_anyway_is_removed(provider: VMwareProvider, vc: Any) -> None:
+    # The race the timeout path guards: the task finishes just as the provider gives up.
+    vm = _vm(vc, "DC0_H0_VM1")
+    task = vm.CreateSnapshot_Task("ba-late", compose_description("", TAGS), False, False)
+    WaitForTask(task)
+    err = provider._abandon(task, ProviderTimeout("vmware: snapshot 'ba-late' not done after 1s"))
+    assert f"finished as we gave up and snapshot {task.info.result._moId} was removed" in str(err)
+    assert provider.list("DC0_H0_VM1") == []
 
 
 def _wait_for_snapshot(provider: VMwareProvider, vm: str, name: str) -> Any:

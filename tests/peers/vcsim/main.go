@@ -9,10 +9,18 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"log"
+	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -29,6 +37,7 @@ func main() {
 	password := flag.String("password", os.Getenv("VCSIM_PASSWORD"), "password (or $VCSIM_PASSWORD)")
 	taskDelay := flag.String("task-delay", "", "comma-separated Task=duration: run these tasks slowly")
 	methodDelay := flag.String("method-delay", "", "comma-separated Method=duration: answer these calls slowly")
+	certOut := flag.String("cert-out", "", "make a self-signed certificate for 127.0.0.1, write its PEM here")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -45,7 +54,10 @@ func main() {
 	}
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *password)}
-	model.Service.TLS = new(tls.Config) // the simulator makes its own self-signed certificate
+	model.Service.TLS = new(tls.Config) // empty: Go's built-in test certificate (a weak key)
+	if *certOut != "" {
+		model.Service.TLS.Certificates = []tls.Certificate{selfSigned(*certOut)}
+	}
 	server := model.Service.NewServer()
 	defer server.Close()
 
@@ -72,4 +84,33 @@ func delays(list string) map[string]time.Duration {
 		out[name] = d
 	}
 	return out
+}
+
+// selfSigned makes a P-256 certificate for 127.0.0.1 that is its own CA, so a client can trust
+// exactly this server by giving the PEM written to path as its CA bundle.
+func selfSigned(path string) tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "vcsim test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(path, certPEM, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
