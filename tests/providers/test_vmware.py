@@ -12,6 +12,7 @@ import os
 import select
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,15 +50,19 @@ def _start_vcsim(*args: str) -> tuple[subprocess.Popen[str], int]:
     """Start vcsim on a free loopback port (it picks one and prints its URL)."""
     if not VCSIM.exists():
         pytest.skip(f"vcsim not built: run tests/peers/install-vcsim.sh ({VCSIM} missing)")
-    proc = subprocess.Popen([str(VCSIM), "-listen", "127.0.0.1:0", "-user", USER, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "VCSIM_PASSWORD": PASSWORD})
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 20)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith("https://"):
-        proc.kill()
-        raise RuntimeError(f"vcsim did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    # stderr goes to a file: a pipe nobody reads would stall a chatty simulator.
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([str(VCSIM), "-listen", "127.0.0.1:0", "-user", USER, *args],
+                                stdout=subprocess.PIPE, stderr=errors, text=True,
+                                env={**os.environ, "VCSIM_PASSWORD": PASSWORD})
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("https://"):
+            proc.kill()
+            proc.wait()
+            errors.seek(0)
+            raise RuntimeError(f"vcsim did not start: {line!r} {errors.read()[-2000:]}")
     return proc, int(line.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
 
