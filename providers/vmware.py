@@ -33,9 +33,13 @@ and ``quiesce`` (quiesce the guest file system through VMware Tools, default fal
 vSphere snapshots carry no tags, so the tags travel in the snapshot's description as its
 last line, a trailer of the form ``backup-agent-tags: {"key": "value", ...}`` (compact JSON,
 keys sorted). :attr:`SnapshotRef.description` is the description without the trailer.
-vSphere has no notion of a snapshot in use by another resource, so ``delete`` never raises
-:class:`~providers.base.InUse`. ``create`` always waits: the snapshot's MoRef exists only once
-its task has finished.
+A :class:`SnapshotRef`'s ``vm`` is the VM's MoRef; ``extra`` holds ``vm_name``, ``quiesced``,
+``power_state`` (the VM's at snapshot time) and ``parent`` (the parent snapshot's MoRef).
+
+``create`` always waits: the snapshot's MoRef exists only once its task has finished. When
+the wait times out, the task is cancelled if vSphere allows it; a snapshot that lands anyway
+is removed, otherwise the timeout error names the task and the snapshot's name. vSphere has
+no notion of a snapshot in use by another resource: ``delete`` never raises ``InUse``.
 """
 
 from __future__ import annotations
@@ -264,8 +268,8 @@ class VMwareProvider(SnapshotProvider):
     @staticmethod
     def _ref(vm_obj: Any, vm_name: str, node: Any, parent: str | None) -> SnapshotRef:
         description, tags = parse_description(node.description)
-        created = node.createTime
-        created = created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
+        when = node.createTime
+        created = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
         return SnapshotRef(
             id=node.snapshot._moId, vm=vm_obj._moId, name=node.name, created=created,
             state=SnapshotState.AVAILABLE, tags=tags, description=description,
@@ -327,7 +331,6 @@ class VMwareProvider(SnapshotProvider):
         if not wait:
             raise UnsupportedOption("vmware: create must wait: the snapshot's id exists only "
                                     "once its vSphere task has finished")
-        timeout = self.timeout if timeout is None else timeout
         vm_obj, props = self._find_vm(vm, [])
         what = f"snapshot {name!r} of VM {props['name']!r} ({vm_obj._moId})"
         try:
@@ -339,7 +342,7 @@ class VMwareProvider(SnapshotProvider):
             raise ProviderTimeout(f"{exc}; the snapshot may still be made: list shows it by name") \
                 from exc.__cause__
         try:
-            snap = self._wait(task, what, timeout)
+            snap = self._wait(task, what, self.timeout if timeout is None else timeout)
         except ProviderTimeout as exc:
             raise self._abandon(task, exc) from exc
         return self._locate(snap._moId)[1]
@@ -367,8 +370,7 @@ class VMwareProvider(SnapshotProvider):
     def list(self, vm: str | None = None, tags: Mapping[str, str] | None = None) -> list[SnapshotRef]:
         """Snapshots of ``vm`` (or of every VM in scope) carrying every tag in ``tags``."""
         if vm is not None:
-            vm_obj, props = self._find_vm(vm, ["snapshot"])
-            found = [(vm_obj, props)]
+            found = [self._find_vm(vm, ["snapshot"])]
         else:
             with self._sdk_errors("list VMs"):
                 found = self._vms([*VM_PROPS, "snapshot"])
