@@ -137,7 +137,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         if self.command != "HEAD" and response.body:
             # headers and body in one write: one packet for small answers
-            self._headers_buffer.append(b"\r\n" + response.body)
+            buffer: list[bytes] = self.__dict__["_headers_buffer"]  # stdlib's pending headers
+            buffer.append(b"\r\n" + response.body)
             self.flush_headers()
         else:
             self.end_headers()
