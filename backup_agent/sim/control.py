@@ -21,6 +21,8 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
+``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
+                                            "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
 ``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags"}`` -> 201
 ``GET  /_sim/hypervisor/snapshots?vm=``     snapshots (of one VM)
@@ -103,6 +105,9 @@ class ControlApi:
             names = body.get("names")
             deleted = state.delete_rooms(count=int(body.get("count", 0)), names=names)
             return json_response({"deleted": deleted, **self.describe()})
+        if parts == ["oauth", "clients"]:
+            sim.oauth.add_client(str(body["client_id"]), str(body["public_key"]))
+            return json_response({"client_id": body["client_id"]}, status=201)
         if parts == ["options"]:
             for key, value in body.items():
                 if key not in RUNTIME_OPTIONS:

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from backup_agent.sim.http import Request, Response, error, not_found
+from backup_agent.sim.http import Request, Response, error, json_response, not_found
+from backup_agent.sim.oauth import OAuthError
 
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
@@ -93,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self._authorized(sim):
                 return self._unauthorized()
             return sim.control.handle(request)
-        if not path.startswith("/api/"):
+        if not path.startswith(("/api/", "/oauth/")):
             return not_found(path)
         if not sim.state.management_up:
             if sim.state.down_mode == "close":
@@ -103,14 +104,20 @@ class Handler(BaseHTTPRequestHandler):
         fault = sim.faults.take(path)
         if fault is not None:
             return _fault_response(fault.kind, fault.status, fault.retry_after)
-        if not self._authorized(sim):
+        if path == "/oauth/token/":
+            return _token(sim, request)
+        if not (self._authorized(sim, api=True)):
             return self._unauthorized()
+        if not path.startswith("/api/"):
+            return not_found(path)
         return sim.api.handle(request)
 
-    def _authorized(self, sim: Simulator) -> bool:
+    def _authorized(self, sim: Simulator, api: bool = False) -> bool:
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
+        if api and scheme.lower() == "bearer":
+            return sim.oauth.check_bearer(value.strip())
+        if scheme.lower() != "basic" or (api and sim.opts.basic_auth_disabled):
             return False
         try:
             user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
@@ -163,6 +170,18 @@ class Handler(BaseHTTPRequestHandler):
         if cut is not None:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _token(sim: Simulator, request: Request) -> Response:
+    if request.method != "POST":
+        return Response(status=405, headers={"Allow": "POST"})
+    form = dict(parse_qsl(request.read_body(64 * 1024).decode("utf-8", "replace")))
+    try:
+        # the audience is the token URL as the client addressed it (IP or name, same port)
+        host = request.headers.get("Host") or sim.url.split("//", 1)[1]
+        return json_response(sim.oauth.token(form, f"http://{host}/oauth/token/"))
+    except OAuthError as exc:
+        return json_response({"error": exc.code, "error_description": str(exc)}, status=exc.status)
 
 
 def _fault_response(kind: str, status: int, retry_after: int | None) -> Response:

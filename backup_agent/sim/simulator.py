@@ -14,6 +14,7 @@ from backup_agent.sim.control import ControlApi
 from backup_agent.sim.faults import Faults
 from backup_agent.sim.http import Response, error, json_response
 from backup_agent.sim.hypervisor import Hypervisor
+from backup_agent.sim.oauth import OAuthServer
 from backup_agent.sim.options import SimOptions
 from backup_agent.sim.server import SimHTTPServer
 from backup_agent.sim.state import SimState
@@ -36,6 +37,9 @@ class Simulator:
         self.backups = BackupStore(self.backup_dir, self.opts.now)
         self.state = SimState(self.opts, self.backups)
         self.hypervisor = Hypervisor(self)
+        self.oauth = OAuthServer(self.opts.now, self.opts.oauth_token_seconds)
+        for client_id, pem in self.opts.oauth_clients.items():
+            self.oauth.add_client(client_id, pem)
         self.api = ManagementApi(self)
         self.control = ControlApi(self)
         self._server: SimHTTPServer | None = None
