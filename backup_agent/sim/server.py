@@ -9,6 +9,7 @@ import hmac
 import logging
 import socket
 import tempfile
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,17 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def close_connections(self) -> None:
+        """Drop every open connection: a stopped simulator must not answer on kept-alive ones."""
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -43,6 +54,17 @@ class Handler(BaseHTTPRequestHandler):
     server: SimHTTPServer
     timeout = 60  # idle keep-alive connections go away on their own
     disable_nagle_algorithm = True  # else small answers wait ~40 ms for a delayed ACK
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

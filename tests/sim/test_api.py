@@ -238,3 +238,13 @@ def test_listing_reflects_every_change_to_nested_objects(client: Client) -> None
     assert part.headers["Location"] in room3()["automatic_participants"]
     client.patch(CONF + "conference/3/", json={"description": "patched"})
     assert room3()["description"] == "patched"
+
+
+def test_a_stopped_simulator_answers_nothing_even_on_kept_alive_connections() -> None:
+    sim = make_sim(rooms=3)
+    c = Client(sim)
+    url = sim.url + CONF + "conference/"
+    assert c.session.get(url, timeout=10).status_code == 200  # the session keeps this connection
+    sim.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        c.session.get(url, timeout=10)
