@@ -54,6 +54,8 @@ class ManagementApi:
                 return api_backup.backup_create(self.sim, request)
             if family == "command" and name == "platform" and rest == ["backup_restore"]:
                 return api_backup.backup_restore(self.sim, request)
+            if family == "command" and name == "platform" and rest == ["snapshot"]:
+                return api_backup.diagnostic_bundle(self.sim, request)
         except QueryError as exc:
             return error(400, str(exc))
         except ValidationError as exc:

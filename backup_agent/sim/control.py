@@ -17,7 +17,10 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             ``"backups": true`` / ``"snapshots": true``
 ``POST /_sim/management/down``              ``{"mode": "503"}`` or ``{"mode": "close"}``
 ``POST /_sim/management/up``
+``POST /_sim/nodes``                        add a Conferencing Node: ``{"name", "location",
+                                            "node_type"}`` (a drill's inventory)
 ``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
+``POST /_sim/version``                      ``{"version", "build"}``: the software version
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
@@ -100,6 +103,13 @@ class ControlApi:
                 state.set_node_down(parts[1]) if parts[2] == "down" else state.set_node_up(parts[1])
             except KeyError:
                 return error(404, f"no Conferencing Node {parts[1]!r}")
+            return json_response(self.describe())
+        if parts == ["nodes"]:
+            node = state.add_node(str(body["name"]), str(body.get("location", "Oslo")),
+                                  str(body.get("node_type", "CONFERENCING")))
+            return json_response({"name": node["name"], "id": node["id"]}, status=201)
+        if parts == ["version"]:
+            state.set_version(str(body["version"]), body.get("build"))
             return json_response(self.describe())
         if parts == ["rooms", "delete"]:
             names = body.get("names")
