@@ -108,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
                        body, length)
 
     def _dispatch(self, sim: Simulator, request: Request) -> Response:
-        sim.state.requests_served += 1
+        sim.state.count_request()
         if sim.opts.latency_ms:
             time.sleep(sim.opts.latency_ms / 1000.0)
         path = request.path

@@ -37,6 +37,11 @@ class SimState:
         if not opts.empty:
             populate(self.config, opts)
 
+    def count_request(self) -> None:
+        """Count one HTTP request (``requests_served``), exactly, under concurrency."""
+        with self._lock:
+            self.requests_served += 1
+
     # -- counts and changes ---------------------------------------------------------------
     def counts(self) -> dict[str, Any]:
         """Object counts by table, plus rooms by service type and backups."""
