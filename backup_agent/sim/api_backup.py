@@ -121,7 +121,11 @@ def backup_create(sim: Simulator, request: Request) -> Response:
                               "resource_uri": req["resource_uri"]},
                              status=sim.opts.backup_create_status,
                              headers={"Location": req["resource_uri"]})
-    entry = sim.make_backup(passphrase)
+    from backup_agent.sim.simulator import BackupFailed
+    try:
+        entry = sim.make_backup(passphrase)
+    except BackupFailed as exc:
+        return error(500, f"Backup failed: {exc}")
     body: dict[str, Any] = {"status": "success"}
     if sim.opts.download_mode == "request":
         # with this reading the bytes are only reachable through a backup request

@@ -20,6 +20,10 @@ from backup_agent.sim.server import SimHTTPServer
 from backup_agent.sim.state import SimState
 
 
+class BackupFailed(Exception):  # noqa: N818 - reads as what happened
+    """A backup the node could not make (the ``fail_backup`` fault)."""
+
+
 class Simulator:
     """A simulated Pexip Infinity deployment.
 
@@ -100,6 +104,9 @@ class Simulator:
 
     def make_backup(self, passphrase: str) -> dict[str, Any]:
         """Write a configuration backup now; return its listing entry."""
+        failure = self.faults.take_backup_failure()
+        if failure is not None:
+            raise BackupFailed(failure)
         return self.backups.create(self.backup_content(), passphrase, self.state.snapshot_meta(),
                                    padding=self.opts.backup_padding_bytes,
                                    filename=self.faults.take_evil())
