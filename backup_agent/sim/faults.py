@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+DISK_FULL = "Not enough disk space to create the backup"
+
 
 @dataclass
 class Fault:
@@ -72,7 +74,7 @@ class Faults:
         with self._lock:
             self._evil.append(name)
 
-    def fail_backup(self, times: int = 1, message: str = "Not enough disk space to create the backup") -> None:
+    def fail_backup(self, times: int = 1, message: str = DISK_FULL) -> None:
         """The next ``times`` backups fail: backup_create answers 500, a request ends ``failed``."""
         with self._lock:
             self._backup_failures.extend([message] * times)
@@ -147,7 +149,7 @@ class Faults:
         elif kind == "wrong_sha256":
             self.wrong_sha256(count)
         elif kind == "fail_backup":
-            self.fail_backup(count, str(spec.get("message", "Not enough disk space to create the backup")))
+            self.fail_backup(count, str(spec.get("message", DISK_FULL)))
         elif kind == "evil_filename":
             self.evil_filename(str(spec.get("filename", "../../etc/passwd")))
         else:

@@ -20,7 +20,7 @@ from backup_agent.sim.server import SimHTTPServer
 from backup_agent.sim.state import SimState
 
 
-class BackupFailed(Exception):  # noqa: N818 - reads as what happened
+class BackupFailed(Exception):
     """A backup the node could not make (the ``fail_backup`` fault)."""
 
 
