@@ -110,6 +110,10 @@ class ManagementApi:
             nested = data.pop("aliases", None) if table == "conference" else None
             links = data.pop("automatic_participants", None) if table == "conference" else None
             row = clean(config, table, data)
+            for link in links or []:
+                if _ident(link) not in config.tables["automatic_participant"]:
+                    raise ValidationError({"conference": {"automatic_participants": [
+                        f"Could not find the related automatic_participant {link!r}."]}})
             for alias in nested or []:  # check nested aliases before anything is stored
                 name = alias.get("alias") if isinstance(alias, dict) else alias
                 if not name or config.find("conference_alias", "alias", name):

@@ -248,3 +248,24 @@ def test_a_stopped_simulator_answers_nothing_even_on_kept_alive_connections() ->
     sim.stop()
     with pytest.raises(requests.exceptions.ConnectionError):
         c.session.get(url, timeout=10)
+
+
+def test_reimporting_an_exported_room_as_is(client: Client) -> None:
+    """What import-rooms does: POST the exported object back (ids, URIs and extras ignored)."""
+    exported = client.get(CONF + "conference/1/").json()
+    client.delete(CONF + "conference/1/")
+    exported["automatic_participants"] = []
+    exported["some_field_of_a_newer_version"] = 1
+    answer = client.post(CONF + "conference/", json=exported)
+    assert answer.status_code == 201, answer.text
+    again = client.get(answer.headers["Location"]).json()
+    assert again["id"] != 1 and "some_field_of_a_newer_version" not in again
+    assert [a["alias"] for a in again["aliases"]] == [a["alias"] for a in exported["aliases"]]
+    same = {k: v for k, v in again.items() if k not in ("id", "resource_uri", "aliases", "creation_time")}
+    assert same == {k: exported[k] for k in same}
+
+
+def test_dangling_automatic_participant_links_are_refused(client: Client) -> None:
+    answer = client.post(CONF + "conference/", json={
+        "name": "Linked", "automatic_participants": [CONF + "automatic_participant/999/"]})
+    assert answer.status_code == 400 and client.sim.state.room_count == 60
