@@ -31,7 +31,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "system_location": {"description": "", "mtu": 1500, "transcoding_location": None,
                         "overflow_location1": None, "overflow_location2": None,
                         "local_mssip_domain": "", "dns_servers": [], "ntp_servers": []},
-    "worker_vm": {"description": "", "domain": "", "ipv6_address": None, "ipv6_gateway": None,
+    "worker_vm": {"description": "", "domain": "", "system_location": None,
+                  "ipv6_address": None, "ipv6_gateway": None,
                   "node_type": "CONFERENCING", "deployment_type": "MANUAL-ESXI",
                   "vm_cpu_count": 4, "vm_system_memory": 4096, "maintenance_mode": False,
                   "maintenance_mode_reason": "", "transcoding": True, "tls_certificate": None,
@@ -68,7 +69,9 @@ def clean(config: Config, table: str, data: dict[str, Any], existing: dict[str, 
     """Check ``data`` for a create (``existing`` None) or an update; return the row fields."""
     if not isinstance(data, dict):
         raise ValidationError({"error": "the request body must be a JSON object"})
-    row = {k: v for k, v in data.items() if k not in COMPUTED}
+    # like Tastypie, fields the resource does not have are ignored, not stored
+    known = set(DEFAULTS.get(table, {})) | set(REQUIRED.get(table, ()))
+    row = {k: v for k, v in data.items() if k in known and k not in COMPUTED}
     merged = {**DEFAULTS.get(table, {}), **(existing or {}), **row}
     for field in REQUIRED.get(table, ()):
         if merged.get(field) in (None, "", []):

@@ -102,3 +102,11 @@ def test_port_in_use_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> No
         assert main(["sim", "--port", str(port), "--rooms", "1"]) == 1
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err
+
+
+def test_oauth_client_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--port", "0", "--oauth-client", "no-equals-sign"]) == 2
+    assert main(["sim", "--port", "0", "--oauth-client", f"agent={tmp_path / 'missing.pem'}"]) == 2
+    (tmp_path / "bad.pem").write_text("not a key")
+    assert main(["sim", "--port", "0", "--oauth-client", f"agent={tmp_path / 'bad.pem'}"]) == 2
+    assert "oauth-client" in capsys.readouterr().err

@@ -25,6 +25,7 @@ def test_concurrent_pages_are_served_in_parallel_and_consistent() -> None:
             pages = list(pool.map(fetch, range(0, 400, 20)))
         elapsed = time.perf_counter() - start
         assert sorted(i for p in pages for i in p) == list(range(1, 401))
+        assert sim.state.requests_served == 20
         # 20 requests of 100 ms each: sequentially 2 s; a threaded server overlaps them
         assert elapsed < 1.5, f"{elapsed:.2f} s: requests were not served concurrently"
     finally:

@@ -112,3 +112,36 @@ def test_delete_rooms_by_mistake(client: Client) -> None:
 def test_runtime_options(client: Client) -> None:
     state = client.post("/_sim/options", json={"latency_ms": 5, "snapshot_seconds": 0.5}).json()
     assert state["options"]["latency_ms"] == 5.0 and client.sim.opts.snapshot_seconds == 0.5
+
+
+def test_add_nodes_and_set_the_version_for_a_drill() -> None:
+    from tests.sim.conftest import make_sim
+    sim = make_sim(empty=True, version="37.2")
+    try:
+        c = Client(sim)
+        assert c.post("/_sim/nodes", json={"name": "cn-osl-1", "location": "Oslo"}).status_code == 201
+        assert c.post("/_sim/nodes", json={"name": "cn-lon-1", "location": "London"}).status_code == 201
+        assert c.post("/_sim/nodes", json={"name": "cn-osl-1"}).status_code == 400
+        nodes = c.get(CONF + "worker_vm/").json()["objects"]
+        assert [n["name"] for n in nodes] == ["cn-osl-1", "cn-lon-1"]
+        assert len(c.get(CONF + "system_location/").json()["objects"]) == 2
+        assert [v["id"] for v in sim.hypervisor.vms()] == ["mgr01", "cn-osl-1", "cn-lon-1"]
+        c.post("/_sim/version", json={"version": "38.1", "build": "81522.0.0"})
+        status = c.get("/api/admin/status/v1/management_vm/").json()["objects"][0]
+        assert status["version"] == "38.1"
+        assert c.get("/api/admin/status/v1/worker_vm/").json()["objects"][0]["version"] == "38.1"
+    finally:
+        sim.stop()
+
+
+def test_diagnostic_bundle_is_not_a_snapshot(client: Client) -> None:
+    import io
+    import tarfile
+    answer = client.post("/api/admin/command/v1/platform/snapshot/", json={"limit": 12})
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/x-gzip"
+    with tarfile.open(fileobj=io.BytesIO(answer.content)) as tar:
+        names = tar.getnames()
+        text = tar.extractfile("diagnostics/support.log").read().decode()  # type: ignore[union-attr]
+    assert "diagnostics/administrator.log" in names and "hours=12" in text
+    assert client.post("/api/admin/command/v1/platform/snapshot/", json={"limit": 0}).status_code == 400
+    assert client.get("/api/admin/command/v1/platform/snapshot/").status_code == 405

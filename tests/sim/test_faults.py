@@ -128,7 +128,25 @@ def test_clear_disarms_everything(client: Client) -> None:
     faults.wrong_sha256(2)
     faults.cut_download(10)
     faults.evil_filename("x/y")
+    faults.fail_backup(2)
     faults.clear()
     assert faults.describe() == {"responses": [], "download_cuts": [], "wrong_sha256": 0,
-                                 "evil_filenames": []}
+                                 "evil_filenames": [], "backup_failures": 0}
     assert client.get(ROOMS).status_code == 200
+
+
+def test_fail_backup_now_and_as_a_request(client: Client) -> None:
+    import time
+    create = "/api/admin/command/v1/platform/backup_create/"
+    client.sim.faults.fail_backup(2, message="disk full")
+    now = client.post(create, json={"passphrase": "pw"})
+    assert now.status_code == 500 and "disk full" in now.json()["error"]
+    answer = client.post(create, json={"passphrase": "pw", "request": True})
+    uri = answer.headers["Location"]
+    deadline = time.monotonic() + 10
+    while (req := client.get(uri).json())["state"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert req["state"] == "failed" and "disk full" in req["message"] and req["download_uri"] is None
+    assert client.get(CONF + "system_backup/").json()["meta"]["total_count"] == 0
+    assert client.backup()["size"] > 0  # used up: the next one works
