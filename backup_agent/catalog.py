@@ -125,10 +125,10 @@ class Run:
 
     def decide(self) -> str:
         outcomes = [o for o, _ in self.items.values()]
-        failed = outcomes.count("failed")
-        if not outcomes or failed == len(outcomes):
+        succeeded = sum(o in ("ok", "unchanged") for o in outcomes)
+        if not succeeded:
             return "failed"
-        return "partially_failed" if failed else "completed"
+        return "completed" if succeeded == len(outcomes) else "partially_failed"
 
     def failures(self) -> list[tuple[str, str]]:
         return [(n, r or "") for n, (o, r) in self.items.items() if o == "failed"]
@@ -169,8 +169,8 @@ class Catalog:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:

@@ -33,9 +33,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture
 def small_fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A 64 KiB tmpfs, so that 'disk full' is a real ENOSPC from the kernel."""
+    """A 1 MiB tmpfs, so that 'disk full' is a real ENOSPC from the kernel."""
     path = tmp_path_factory.mktemp("full")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(path)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")

@@ -10,6 +10,7 @@ Node. It prints what it did and where the files are.
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
 import shutil
 import tempfile
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from backup_agent.sim import SimOptions, Simulator
 
     out = ctx.out
+    if not args.verbose:  # the demo narrates itself; job logs only with -v
+        logging.getLogger().setLevel(logging.WARNING)
     t0 = time.monotonic()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="backup-agent-demo-"))
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     with Simulator(opts) as sim:
         out.write(f"Simulated Infinity deployment at {sim.url}: {args.rooms:,} rooms, "
                   f"{args.nodes} Conferencing Nodes\n")
-        node_names = [opts.management_name, *sim.state.conferencing_node_names()]
+        node_names = [opts.management_name, *(w["name"] for w in sim.state.worker_status())]
         cfg_path = root / "agent.toml"
         cfg_path.write_text(demo_config(root, sim.url, opts.password, node_names))
         cfg = config_mod.load(cfg_path)

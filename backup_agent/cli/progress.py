@@ -31,7 +31,9 @@ class ProgressLine:
         self.stream.flush()
 
 
-def factory(stream: TextIO = sys.stderr) -> Callable[[str], Progress | None]:
+def factory(stream: TextIO | None = None) -> Callable[[str], Progress | None]:
+    out = stream or sys.stderr  # looked up per call: tests and daemons swap sys.stderr
+
     def make(label: str) -> Progress | None:
-        return ProgressLine(label, stream) if stream.isatty() else None
+        return ProgressLine(label, out) if out.isatty() else None
     return make

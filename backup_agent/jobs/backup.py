@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import BinaryIO, cast
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run
 from backup_agent.config import Deployment
@@ -32,11 +33,11 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
     """Create, download and verify one config backup; record it as a restore point."""
     passphrase = passphrase_of(deployment)
     client = env.client(deployment)
-    info = client.create_backup(passphrase)
+    info = client.find_new_backup(client.create_backup(passphrase))
     rp_id = env.catalog.new_id("cb", deployment.name, now)
     rel = f"{deployment.name}/config-backup/{rp_id}/{info.filename}"
     with env.store.writer(rel) as fh:
-        size, sha = client.download_backup(info, fh, progress=env.progress(info.filename))
+        size, sha = client.download_backup(info, cast(BinaryIO, fh), progress=env.progress(info.filename))
         fh.commit(expected_size=info.size, expected_sha256=info.sha256sum)
     env.catalog.add_restore_point(RestorePoint(
         id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,

@@ -83,6 +83,12 @@ class AtomicFile:
         self.size = 0
         return 0
 
+    def flush(self) -> None:
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise self._store_error(exc) from exc
+
     def seekable(self) -> bool:
         return True
 

@@ -65,10 +65,10 @@ def test_unsafe_paths_refused(tmp_path: Path, bad: str) -> None:
 
 
 def test_disk_full_is_one_clear_error(small_fs: Path) -> None:
-    """A real ENOSPC on a 64 KiB tmpfs: one StoreError, and no file left behind."""
+    """A real ENOSPC on a 1 MiB tmpfs: one StoreError, and no file left behind."""
     store = LocalStore(small_fs)
     with pytest.raises(StoreError, match="disk full"), store.writer("d/x.bin") as fh:
-        for _ in range(64):
+        for _ in range(512):
             fh.write(b"x" * 4096)
         fh.commit()
     assert visible(small_fs) == []

@@ -1,0 +1,188 @@
+"""``backup-agent backup`` end to end against the simulator, and every bad input of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from backup_agent.sim import Simulator
+from tests.jobs.conftest import PASSPHRASE, PASSWORD, Runner, listing, write_config
+
+
+def visible_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+            and p.name not in ("catalog.db", "catalog.db-wal", "catalog.db-shm")]
+
+
+def stray_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob(".*") if p.is_file()]
+
+
+def test_backup_creates_verified_restore_point(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    code, out, err = agent("--config", str(cfg), "backup", "--json")
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["outcome"] == "completed"
+    points = listing(agent, cfg)
+    kinds = sorted(p["kind"] for p in points)
+    assert kinds == ["config-backup", "inventory"]
+    cb = next(p for p in points if p["kind"] == "config-backup")
+    assert cb["version"] == "38.1" and cb["build"]
+    [f] = cb["files"]
+    body = Path(f["path"]).read_bytes()
+    assert hashlib.sha256(body).hexdigest() == f["sha256"] and len(body) == f["size"]
+    assert os.stat(f["path"]).st_mode & 0o777 == 0o600
+    assert PASSPHRASE.encode() not in body, "the backup file is encrypted"
+    listed = {b["filename"]: b for b in sim_backups(sim)}
+    assert listed[f["name"]]["sha256sum"] == f["sha256"]
+
+
+def sim_backups(sim: Simulator) -> list[dict[str, object]]:
+    import requests
+
+    r = requests.get(f"{sim.url}/api/admin/configuration/v1/system_backup/",
+                     auth=("admin", PASSWORD), timeout=5)
+    objects: list[dict[str, object]] = r.json()["objects"]
+    return objects
+
+
+@pytest.mark.parametrize(("status", "mode"), [(200, "item"), (202, "item"), (202, "request"), (200, "request")])
+def test_both_unconfirmed_readings(agent: Runner, tmp_path: Path, status: int, mode: str) -> None:
+    from backup_agent.sim import SimOptions
+
+    with Simulator(SimOptions(rooms=20, password=PASSWORD, backup_create_status=status,
+                              download_mode=mode, backup_request_seconds=0.05)) as s:
+        cfg = write_config(tmp_path, s.url)
+        code, _, err = agent("--config", str(cfg), "backup")
+        assert code == 0, err
+    assert [p["kind"] for p in listing(agent, cfg)].count("config-backup") == 1
+
+
+def test_wrong_password_is_one_line_and_touches_nothing(agent: Runner, cfg: Path, tmp_path: Path) -> None:
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    before = listing(agent, cfg)
+    (tmp_path / "pw").write_text("wrong-password")
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 1
+    assert "credentials" in err and "Traceback" not in err
+    assert listing(agent, cfg) == before
+
+
+def test_refused_connection(agent: Runner, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "http://127.0.0.1:9")
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 1 and "127.0.0.1:9" in err and "Traceback" not in err
+    assert listing(agent, cfg) == []
+
+
+def test_5xx_burst_and_429_are_retried(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    sim.faults.fail_next(2, status=503)
+    sim.faults.rate_limit_next(1, retry_after=0)
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 0, err
+
+
+def test_5xx_forever_fails_clearly(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    sim.faults.fail_next(50, status=502)
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 1 and "502" in err and "Traceback" not in err
+    assert listing(agent, cfg) == []
+
+
+@pytest.mark.parametrize("fault", ["html_next", "malformed_json_next"])
+def test_garbage_answers_fail_clearly(agent: Runner, cfg: Path, sim: Simulator, fault: str) -> None:
+    getattr(sim.faults, fault)(50)
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 1 and "JSON" in err and "Traceback" not in err
+
+
+def test_cut_download_retried_then_ok(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    sim.faults.cut_download(after_bytes=500, times=1)
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 0, err
+
+
+def test_cut_download_every_time_leaves_nothing(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
+    sim.faults.cut_download(after_bytes=500, times=50)
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code in (1, 3) and "Traceback" not in err
+    assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
+    assert stray_files(tmp_path / "var") == []
+    assert not [p for p in visible_files(tmp_path / "var") if "config-backup" in str(p)]
+
+
+def test_wrong_sha256_records_nothing(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
+    sim.faults.wrong_sha256(times=20)  # every listing the client reads lies
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code in (1, 3) and "sha256" in err
+    assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
+    assert stray_files(tmp_path / "var") == []
+    assert not [p for p in visible_files(tmp_path / "var") if "config-backup" in str(p)]
+
+
+def test_hostile_backup_filename_refused(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
+    sim.faults.evil_filename("../../escape.bin")
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code in (1, 3) and "escape.bin" in err
+    assert not list(tmp_path.rglob("escape.bin"))
+    assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
+
+
+def test_disk_full_during_download(agent: Runner, tmp_path: Path, small_fs: Path) -> None:
+    from backup_agent.sim import SimOptions
+
+    with Simulator(SimOptions(rooms=10, password=PASSWORD, backup_padding_bytes=4 * 1024 * 1024)) as s:
+        cfg = write_config(tmp_path, s.url)
+        text = cfg.read_text().replace(str(tmp_path / "var"), str(small_fs))
+        cfg.write_text(text)
+        code, _, err = agent("--config", str(cfg), "backup")
+    agent_lines = [line for line in err.splitlines() if line.startswith("backup-agent:")]
+    assert code in (1, 3) and "disk full" in err and agent_lines and "Traceback" not in "".join(agent_lines)
+    assert stray_files(small_fs) == []
+
+
+def test_missing_secret_is_config_error(agent: Runner, cfg: Path, tmp_path: Path) -> None:
+    (tmp_path / "pp").unlink()
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 2 and "passphrase" in err and err.count("\n") == 1
+
+
+def test_missing_and_broken_config(agent: Runner, tmp_path: Path) -> None:
+    code, _, err = agent("--config", str(tmp_path / "none.toml"), "backup")
+    assert code == 2 and "not found" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[storage]\npath = 1\n")
+    code, _, err = agent("--config", str(bad), "backup")
+    assert code == 2 and "storage.path" in err and err.count("\n") == 1
+
+
+def test_secrets_never_leak(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
+    """Every output of good and failing runs, and the catalog, are free of every secret."""
+    outputs = [agent("-vv", "--config", str(cfg), "backup", "--json"),
+               agent("-vv", "--config", str(cfg), "export", "--json"),
+               agent("-vv", "--config", str(cfg), "list", "--json")]
+    sim.faults.fail_next(50, status=500)
+    outputs.append(agent("-vv", "--config", str(cfg), "backup"))
+    (tmp_path / "pw").write_text("Wrong-Pw-91ac")
+    outputs.append(agent("-vv", "--config", str(cfg), "export"))
+    text = "".join(o + e for _, o, e in outputs)
+    sim.faults.clear()
+    catalog = (tmp_path / "var" / "catalog.db").read_bytes()
+    pins = {r["pin"] for r in sim_rooms(sim) if r.get("pin")}
+    assert pins, "the simulated rooms have PINs"
+    for secret in (PASSWORD, PASSPHRASE, "Wrong-Pw-91ac", *pins):
+        assert secret not in text
+        assert secret.encode() not in catalog
+
+
+def sim_rooms(sim: Simulator) -> list[dict[str, str]]:
+    import requests
+
+    r = requests.get(f"{sim.url}/api/admin/configuration/v1/conference/?limit=5000",
+                     auth=("admin", PASSWORD), timeout=5)
+    rooms: list[dict[str, str]] = r.json()["objects"]
+    return rooms

@@ -1,0 +1,72 @@
+"""``backup-agent export``: every room, with aliases, as JSON and CSV; unchanged and diffs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from backup_agent.sim import Simulator
+from tests.jobs.conftest import Runner, listing
+
+
+def exports(agent: Runner, cfg: Path) -> list[dict[str, object]]:
+    return [p for p in listing(agent, cfg) if p["kind"] == "room-export"]
+
+
+def test_export_has_every_room_and_alias(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    code, _, err = agent("--config", str(cfg), "export")
+    assert code == 0, err
+    [rp] = exports(agent, cfg)
+    files = {f["name"]: Path(f["path"]) for f in rp["files"]}  # type: ignore[attr-defined]
+    assert set(files) == {"rooms.json", "vmrs.csv", "auditoriums.csv"}
+    doc = json.loads(files["rooms.json"].read_text())
+    rooms = doc["conferences"]
+    assert len(rooms) == sim.state.room_count
+    assert sum(len(r["aliases"]) for r in rooms) == sim.state.alias_count
+    assert {r["service_type"] for r in rooms} >= {"conference", "lecture"}
+    for room in rooms:
+        for alias in room["aliases"]:
+            assert alias["conference"] == room["resource_uri"]
+    with_participants = [r for r in rooms if r["automatic_participants"]]
+    assert with_participants and isinstance(with_participants[0]["automatic_participants"][0], dict)
+    vmr_rows = list(csv.DictReader(io.StringIO(files["vmrs.csv"].read_text())))
+    vmr_aliases = sum(max(1, len(r["aliases"])) for r in rooms if r["service_type"] == "conference")
+    assert len(vmr_rows) == vmr_aliases
+    assert list(vmr_rows[0])[:6] == ["name", "description", "pin", "allow_guests", "guest_pin", "alias_alias"]
+
+
+def test_identical_export_is_unchanged_and_diff_counts_changes(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    assert agent("--config", str(cfg), "export")[0] == 0
+    code, out, _ = agent("--config", str(cfg), "export", "--json")
+    assert code == 0
+    assert [i["outcome"] for i in json.loads(out)["items"] if i["item"] == "room-export"] == ["unchanged"]
+    assert len(exports(agent, cfg)) == 1
+    removed = sim.state.delete_rooms(2)
+    assert removed == 2
+    code, out, _ = agent("--config", str(cfg), "export", "--json")
+    diff = json.loads(out)["summary"]["room_export"]["diff"]
+    assert (diff["added"], diff["removed"], diff["changed"]) == (0, 2, 0)
+    assert len(exports(agent, cfg)) == 2
+
+
+def test_verify_detects_tampering(agent: Runner, cfg: Path) -> None:
+    assert agent("--config", str(cfg), "export")[0] == 0
+    code, out, _ = agent("--config", str(cfg), "verify", "--json")
+    assert code == 0 and all(r["ok"] for r in json.loads(out))
+    rp = exports(agent, cfg)[0]
+    Path(rp["files"][1]["path"]).write_text("tampered")  # type: ignore[index]
+    code, out, _ = agent("--config", str(cfg), "verify", "--json")
+    assert code == 1
+    bad = [r for r in json.loads(out) if not r["ok"]]
+    assert [r["id"] for r in bad] == [rp["id"]]
+    assert not next(p for p in listing(agent, cfg) if p["id"] == rp["id"])["verified"]
+
+
+def test_partial_failure_exit_3(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    """Inventory fine, room listing broken: the run is partially_failed and exits 3."""
+    sim.faults.fail_next(50, status=500, path="configuration/v1/conference")
+    code, out, err = agent("--config", str(cfg), "export")
+    assert code == 3, (out, err)
+    assert "room-export failed" in err
