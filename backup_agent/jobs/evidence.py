@@ -1,0 +1,165 @@
+"""Evidence for the planner, built from the catalog and live probes.
+
+The catalog gives the restore points, the inventory (nodes, locations, version) and the last
+time the agent reached the Management Node; live probes say whether the Management Node
+answers now, how its Conferencing Nodes are, which rooms are gone since the newest export, and
+whether each snapshot still exists at its provider. What the user declares (``failed``,
+``down_since``) wins over what is probed. The result is design.md's evidence JSON: it can be
+written out (``backup-agent evidence``) and replayed anywhere (``plan --evidence``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from backup_agent.catalog import RestorePoint, iso, parse_iso
+from backup_agent.config import Deployment
+from backup_agent.errors import AgentError, ApiError, AuthError, UsageError
+from backup_agent.jobs import inventory as inventory_job
+from backup_agent.jobs import snapshots
+from backup_agent.jobs.env import Env
+
+log = logging.getLogger(__name__)
+PLATFORMS = {"vmware": "vmware", "hyperv": "hyperv", "aws": "aws", "azure": "azure", "gcp": "gcp"}
+MANAGEMENT = "management"
+
+
+def build_evidence(ctx: Any, deployment: str | None, failed: list[str],
+                   down_since: datetime | None) -> dict[str, Any]:
+    """The ``plan`` command's live mode: evidence for ``deployment`` as a JSON-ready dict."""
+    from backup_agent.cli.common import open_env
+
+    env = open_env(ctx)
+    try:
+        return collect(env, ctx.config.deployment(deployment), failed, down_since)
+    finally:
+        env.close()
+
+
+def platform_of(env: Env, deployment: Deployment, node: str) -> str:
+    """The node's platform, from the provider type it is bound to in the configuration."""
+    for n in deployment.nodes:
+        if n.name == node and n.provider and n.provider in env.config.providers:
+            return PLATFORMS.get(env.config.providers[n.provider].type, "other")
+    return "other"
+
+
+def probe_management(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] | None]:
+    """``up`` with the Conferencing Nodes' status when the API answers; else ``down``/``unknown``."""
+    client = env.client(deployment)
+    try:
+        client.management_vm_status()
+        workers = client.worker_vm_status()
+    except AuthError as exc:
+        log.warning("Management Node answers but refuses the credentials: %s", exc)
+        return "unknown", None
+    except ApiError as exc:
+        log.warning("Management Node probe failed: %s", exc)
+        return "down", None
+    env.catalog.record_contact(deployment.name, env.clock())
+    return "up", workers
+
+
+def collect(env: Env, deployment: Deployment, failed: list[str],
+            down_since: datetime | None, probe: bool = True) -> dict[str, Any]:
+    """Evidence for one deployment; ``probe=False`` uses the catalog alone."""
+    now = env.clock()
+    inv_rp = env.catalog.latest(deployment.name, "inventory")
+    inv = inventory_job.load(env, inv_rp) if inv_rp else {}
+    mgr_name = (inv.get("management_node") or {}).get("name") or next(
+        (n.name for n in deployment.nodes if n.role == "management"), "management-node")
+    cn_names = [str(n.get("name")) for n in inv.get("conferencing_nodes", [])]
+    cn_names += [n.name for n in deployment.nodes if n.role == "conferencing" and n.name not in cn_names]
+    known = {MANAGEMENT, mgr_name, *cn_names}
+    for name in failed:
+        if name not in known:
+            raise UsageError(f"--failed {name}: not a node of {deployment.name} in the inventory "
+                             f"(known: {', '.join(sorted(known))})")
+    status, workers = probe_management(env, deployment) if probe else ("unknown", None)
+    if MANAGEMENT in failed or mgr_name in failed:
+        status = "down"
+    live = {str(w.get("name")): w for w in workers or []}
+    cns = []
+    for node in inv.get("conferencing_nodes", []) or [{"name": n} for n in cn_names]:
+        name = str(node.get("name"))
+        if name in failed:
+            cn_status = "down"
+        elif name in live:
+            cn_status = "up" if live[name].get("sync_status") == "SYNCED" else "unknown"
+        else:
+            cn_status = "unknown"
+        cns.append({"name": name, "status": cn_status, "platform": platform_of(env, deployment, name),
+                    "location": node.get("system_location")})
+    management: dict[str, Any] = {"name": mgr_name, "status": status,
+                                  "platform": platform_of(env, deployment, mgr_name)}
+    if status != "up":
+        since = down_since or _last_contact(env, deployment)
+        if since is None and status == "down":
+            raise UsageError(f"{deployment.name}: the agent never reached the Management Node; "
+                             "pass --down-since TIME")
+        if since is not None:
+            management["down_since"] = iso(since)
+    cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
+    points = [p for rp in env.catalog.restore_points(deployment.name)
+              if rp.taken_at <= cutoff and (p := _point(env, rp, probe)) is not None]
+    evidence: dict[str, Any] = {
+        "deployment": deployment.name, "now": iso(now),
+        "software_version": inv.get("software_version") or _newest_version(points) or "unknown",
+        "management_node": management, "conferencing_nodes": cns, "restore_points": points,
+        "failed": list(dict.fromkeys(failed)),
+    }
+    if drills := _drills(env, deployment):
+        evidence["drills"] = drills
+    if status == "up" and probe and (lost := _lost_rooms(env, deployment)):
+        evidence["lost_rooms"] = lost
+    return evidence
+
+
+def _last_contact(env: Env, deployment: Deployment) -> datetime | None:
+    last = env.catalog.contact(deployment.name)["last_contact"]
+    return parse_iso(last) if last else None
+
+
+def _newest_version(points: list[dict[str, Any]]) -> str | None:
+    return next((p["version"] for p in points if p.get("version")), None)
+
+
+def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
+    base = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
+    if rp.kind == "config-backup":
+        return {**base, "version": rp.version, "verified": rp.verified}
+    if rp.kind == "room-export":
+        return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}
+    if rp.kind == "snapshot":
+        available = snapshots.probe(env, rp) if probe else None
+        point = {**base, "version": rp.version, "node": rp.node, "provider": rp.provider}
+        return point if available is None else {**point, "available": available}
+    return None  # inventories are evidence of their own, not restore paths
+
+
+def _drills(env: Env, deployment: Deployment) -> list[dict[str, Any]]:
+    out = []
+    for run in env.catalog.runs(deployment.name, limit=200):
+        if run.job == "drill" and run.outcome == "completed":
+            for path in run.summary.get("paths", []):
+                out.append({"kind": path["kind"], "minutes": path["minutes"],
+                            "at": iso(run.started_at)})
+    return out
+
+
+def _lost_rooms(env: Env, deployment: Deployment) -> list[str]:
+    """Rooms in the newest export that the Management Node no longer has."""
+    from backup_agent.jobs.export import load_rooms
+
+    newest = env.catalog.latest(deployment.name, "room-export")
+    if newest is None:
+        return []
+    try:
+        live = {str(c.get("name")) for c in env.client(deployment).conferences()}
+        exported = [str(r.get("name")) for r in load_rooms(env, newest)]
+    except AgentError as exc:
+        log.warning("cannot compare rooms with export %s: %s", newest.id, exc)
+        return []
+    return sorted(n for n in exported if n not in live)

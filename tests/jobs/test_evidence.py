@@ -1,0 +1,64 @@
+"""Live evidence and live planning against the simulator: probes, declared failures, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from backup_agent.sim import Simulator
+from tests.jobs.conftest import Runner
+
+
+def test_evidence_round_trips_through_plan(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    assert agent("--config", str(cfg), "export")[0] == 0
+    code, out, err = agent("--config", str(cfg), "evidence", "--failed", "management")
+    assert code == 0, err
+    ev = json.loads(out)
+    assert ev["management_node"]["status"] == "down"
+    assert ev["management_node"]["down_since"], "defaults to the last contact"
+    assert {p["kind"] for p in ev["restore_points"]} == {"config-backup", "room-export"}
+    assert all(n["status"] == "up" for n in ev["conferencing_nodes"])
+    f = tmp_path / "ev.json"
+    f.write_text(out)
+    code, out, err = agent("plan", "--evidence", str(f), "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["priority"] == "P2" and plan["autonomy"]["applies"]
+    assert plan["paths"][0]["kind"] == "restore-backup" and plan["paths"][-1]["kind"] == "rebuild"
+
+
+def test_live_plan_sees_a_dead_management_node(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    sim.state.set_management_down("close")
+    code, out, err = agent("--config", str(cfg), "plan", "--failed", "management", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["autonomy"]["level"] == "warning"
+    assert plan["paths"][0]["kind"] == "restore-backup"
+
+
+def test_rooms_deleted_by_mistake_become_import_rooms(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    assert agent("--config", str(cfg), "export")[0] == 0
+    sim.state.delete_rooms(4)
+    code, out, err = agent("--config", str(cfg), "evidence")
+    assert code == 0, err
+    assert len(json.loads(out)["lost_rooms"]) == 4
+
+
+def test_failed_node_not_in_inventory(agent: Runner, cfg: Path) -> None:
+    assert agent("--config", str(cfg), "export")[0] == 0
+    code, _, err = agent("--config", str(cfg), "plan", "--failed", "cn-nowhere")
+    assert code == 2 and "cn-nowhere" in err and err.count("\n") == 1
+
+
+def test_never_reached_needs_down_since(agent: Runner, tmp_path: Path) -> None:
+    from tests.jobs.conftest import write_config
+
+    cfg = write_config(tmp_path, "http://127.0.0.1:9")
+    code, _, err = agent("--config", str(cfg), "plan", "--failed", "management")
+    assert code == 2 and "--down-since" in err
+    code, out, err = agent("--config", str(cfg), "plan", "--failed", "management",
+                           "--down-since", "2026-11-20T08:00:00Z", "--json")
+    assert code == 0, err
+    assert [p["kind"] for p in json.loads(out)["paths"]] == ["rebuild"]
