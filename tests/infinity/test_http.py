@@ -260,3 +260,11 @@ def test_create_parses_location_and_delete_removes(sim: Any, make_client: Any) -
 def test_create_without_location_is_an_error(make_client: Any) -> None:
     with LocalServer(lambda h: (201, {}, b"")) as srv, pytest.raises(ApiError, match="Location"):
         make_client(srv.url).create_conference({"name": "x"})
+
+
+def test_wrong_url_answering_an_html_404_is_named(make_client: Any) -> None:
+    page = b"<html><body>Not Found</body></html>"
+    with LocalServer(lambda h: (404, {"Content-Type": "text/html"}, page)) as srv, \
+            pytest.raises(ApiError) as err:
+        make_client(srv.url).conferences()
+    assert "HTTP 404" in str(err.value) and "is url the Management Node?" in str(err.value)
