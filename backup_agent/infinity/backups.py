@@ -13,11 +13,9 @@ raised by the file itself (disk full) propagates unchanged for the store to wrap
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
-import queue
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ import urllib3
 from backup_agent.errors import ApiError, IntegrityError
 from backup_agent.infinity.http import Transport
 from backup_agent.infinity.listing import list_concurrent
+from backup_agent.infinity.streams import MultipartBody, Sha256Pipe
 
 BACKUP_LIST = "configuration/v1/system_backup/"
 BACKUP_CREATE = "command/v1/platform/backup_create/"
@@ -158,7 +157,7 @@ def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: floa
             chosen = _match_download(new, handle.download_uri) or max(
                 new, key=lambda b: (b.date or "", b.filename))
             if handle.download_uri:
-                chosen = BackupInfo(**{**chosen.__dict__, "download_uri": handle.download_uri})
+                chosen = dataclasses.replace(chosen, download_uri=handle.download_uri)
             return chosen
         if transport.clock() >= deadline:
             raise ApiError(f"deployment {transport.name}: no new backup appeared in "
@@ -207,7 +206,7 @@ def restore_backup(transport: Transport, path: str | os.PathLike[str], passphras
     boundary = uuid.uuid4().hex
     resp = transport.request(
         "POST", BACKUP_RESTORE, expect=(200, 201, 202, 204),
-        body=lambda: _Multipart(path, name, passphrase, boundary),
+        body=lambda: MultipartBody(path, name, passphrase, boundary),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         timeout=max(transport.timeout, 600.0),
     )
@@ -225,7 +224,7 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj:
                    progress: Progress | None) -> tuple[int, str] | str:
     """One attempt: ``(size, sha256)``, or why it broke off."""
     done = 0
-    with transport.stream("GET", source) as resp, _Hasher() as hasher:
+    with transport.stream("GET", source) as resp, Sha256Pipe() as hasher:
         if "json" in resp.headers.get("Content-Type", "").lower() and source == info.resource_uri:
             raise _ServedElsewhere(_download_uri_for(transport, info, resp))
         declared = resp.headers.get("Content-Length")
@@ -247,46 +246,6 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj:
         return f"last at {done} of {info.size} bytes: the connection closed early"
     fileobj.flush()
     return done, digest
-
-
-class _Hasher:
-    """sha256 in a thread of its own, so hashing overlaps receiving and writing.
-
-    hashlib releases the GIL on large updates: with the hash on another core a download runs
-    at the pace of the slower of the two instead of their sum. At most QUEUED chunks wait.
-    """
-
-    QUEUED = 8
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUED)
-        self._thread = threading.Thread(target=self._run, name="backup-sha256", daemon=True)
-        self._thread.start()
-        self._open = True
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._sha.update(chunk)
-
-    def feed(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def hexdigest(self) -> str:
-        self.close()
-        return self._sha.hexdigest()
-
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            self._queue.put(None)
-            self._thread.join()
-
-    def __enter__(self) -> _Hasher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _verified(transport: Transport, info: BackupInfo, size: int, digest: str) -> tuple[int, str]:
@@ -363,45 +322,3 @@ class _ServedElsewhere(Exception):
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-class _Multipart:
-    """A multipart/form-data body (``passphrase`` + ``package``) read from disk as it is sent."""
-
-    def __init__(self, path: str | os.PathLike[str], name: str, passphrase: str,
-                 boundary: str) -> None:
-        self.boundary = boundary
-        safe = name.replace('"', "_").replace("\r", "_").replace("\n", "_")
-        b = self.boundary.encode()
-        self._head = (b"--" + b + b'\r\nContent-Disposition: form-data; name="passphrase"\r\n\r\n'
-                      + passphrase.encode("utf-8") + b"\r\n--" + b
-                      + b'\r\nContent-Disposition: form-data; name="package"; filename="'
-                      + safe.encode("utf-8") + b'"\r\nContent-Type: application/octet-stream\r\n\r\n')
-        self._tail = b"\r\n--" + b + b"--\r\n"
-        self._file = open(path, "rb")  # noqa: SIM115 - closed when fully read
-        self._size = os.fstat(self._file.fileno()).st_size
-        self._parts: list[bytes | None] = [self._head, None, self._tail]
-
-    def __len__(self) -> int:
-        return len(self._head) + self._size + len(self._tail)
-
-    def read(self, n: int = -1) -> bytes:
-        out = b""
-        while self._parts and (n < 0 or len(out) < n):
-            part = self._parts[0]
-            want = -1 if n < 0 else n - len(out)
-            if part is None:
-                data = self._file.read(want)
-                if not data:
-                    self._file.close()
-                    self._parts.pop(0)
-                out += data
-            else:
-                take = part if want < 0 else part[:want]
-                out += take
-                rest = part[len(take):]
-                if rest:
-                    self._parts[0] = rest
-                else:
-                    self._parts.pop(0)
-        return out

@@ -72,7 +72,6 @@ class Transport:
         if not deployment.verify_tls:
             log.warning("deployment %s: verify_tls = false: the TLS certificate of %s is NOT "
                         "verified (use ca_bundle for a private CA)", self.name, self.origin)
-        if not deployment.verify_tls:
             # Said once per client above; urllib3 would otherwise repeat it on every request.
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
