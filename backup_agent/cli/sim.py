@@ -47,6 +47,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--empty", action="store_true", help="start as an empty Management Node")
     p.add_argument("--accept-ranges", action="store_true",
                    help="serve Range requests on backup downloads")
+    p.add_argument("--oauth-client", action="append", default=[], metavar="ID=PEM_FILE",
+                   help="register an OAuth2 API client by its EC P-256 public key (repeatable)")
+    p.add_argument("--disable-basic", action="store_true",
+                   help="refuse basic auth on the API (OAuth2 bearer tokens only)")
     p.add_argument("--username", default="admin")
     p.add_argument("--password-file", metavar="FILE",
                    help=f"read the password from FILE (else ${PASSWORD_ENV}, else 'sim-admin')")
@@ -70,6 +74,19 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return DEFAULT_PASSWORD, True
 
 
+def _oauth_clients(specs: list[str]) -> dict[str, str]:
+    clients = {}
+    for spec in specs:
+        client_id, sep, path = spec.partition("=")
+        if not sep or not client_id or not path:
+            raise UsageError(f"--oauth-client wants ID=PEM_FILE, not {spec!r}")
+        try:
+            clients[client_id] = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --oauth-client key {path}: {exc.strerror or exc}") from exc
+    return clients
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Serve until Ctrl-C or SIGTERM; exit 0."""
     from backup_agent.sim import SimOptions, Simulator
@@ -81,10 +98,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             username=args.username, password=password, version=args.software_version,
             backup_create_status=args.backup_status, download_mode=args.download_mode,
             backup_padding_bytes=args.backup_padding_bytes, snapshot_seconds=args.snapshot_seconds,
-            empty=args.empty, accept_ranges=args.accept_ranges)
+            empty=args.empty, accept_ranges=args.accept_ranges,
+            oauth_clients=_oauth_clients(args.oauth_client), basic_auth_disabled=args.disable_basic)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    sim = Simulator(opts)
+    try:
+        sim = Simulator(opts)
+    except ValueError as exc:  # e.g. an --oauth-client key that is not EC P-256
+        raise UsageError(f"--oauth-client: {exc}") from exc
     try:
         sim.start(args.host, args.port)
     except OSError as exc:

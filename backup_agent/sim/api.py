@@ -16,7 +16,7 @@ from backup_agent.sim.http import (
     not_found,
 )
 from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, uri
-from backup_agent.sim.query import QueryError, page, select
+from backup_agent.sim.query import QueryError, page, page_json, select
 from backup_agent.sim.validate import clean
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ class ManagementApi:
                 return api_backup.backup_create(self.sim, request)
             if family == "command" and name == "platform" and rest == ["backup_restore"]:
                 return api_backup.backup_restore(self.sim, request)
+            if family == "command" and name == "platform" and rest == ["snapshot"]:
+                return api_backup.diagnostic_bundle(self.sim, request)
         except QueryError as exc:
             return error(400, str(exc))
         except ValidationError as exc:
@@ -73,9 +75,12 @@ class ManagementApi:
             return json_response(_schema(table))
         if not rest:
             if request.method == "GET":
+                opts = self.sim.opts
                 with config.lock:
-                    return self._list(request, table, config.rows(table),
-                                      lambda row: config.render(table, row))
+                    selected = select(config.rows(table), request.query)
+                    body = page_json(selected, request.query, request.raw_path, opts.default_page_size,
+                                     opts.max_page_size, lambda row: config.render_json(table, row))
+                return Response(body=body)
             if request.method == "POST":
                 return self._create(request, table)
             return method_not_allowed("GET, POST")

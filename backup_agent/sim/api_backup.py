@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from backup_agent.sim import multipart
 from backup_agent.sim.backupfile import BackupFileError, WrongPassphrase, read_backup
-from backup_agent.sim.backups import BACKUP_REQUEST, SYSTEM_BACKUP
+from backup_agent.sim.backups import BACKUP_REQUEST, SYSTEM_BACKUP, api_time
 from backup_agent.sim.http import Request, Response, error, json_response, method_not_allowed, not_found
 from backup_agent.sim.query import page, select
 
@@ -119,7 +121,11 @@ def backup_create(sim: Simulator, request: Request) -> Response:
                               "resource_uri": req["resource_uri"]},
                              status=sim.opts.backup_create_status,
                              headers={"Location": req["resource_uri"]})
-    entry = sim.make_backup(passphrase)
+    from backup_agent.sim.simulator import BackupFailed
+    try:
+        entry = sim.make_backup(passphrase)
+    except BackupFailed as exc:
+        return error(500, f"Backup failed: {exc}")
     body: dict[str, Any] = {"status": "success"}
     if sim.opts.download_mode == "request":
         # with this reading the bytes are only reachable through a backup request
@@ -159,3 +165,39 @@ def backup_restore(sim: Simulator, request: Request) -> Response:
         for part in parts.values():
             if part.file is not None:
                 part.file.close()
+
+
+def diagnostic_bundle(sim: Simulator, request: Request) -> Response:
+    """``command/v1/platform/snapshot/``: Pexip's diagnostic bundle (logs for support, tar.gz).
+
+    Pexip calls this a "snapshot"; it is not a VM snapshot. ``limit`` is how many hours of logs.
+    """
+    if request.method != "POST":
+        return method_not_allowed("POST")
+    try:
+        data = request.json()
+        hours = int(data.get("limit", 24)) if isinstance(data, dict) else -1
+    except (ValueError, TypeError):
+        hours = -1
+    if not 1 <= hours <= 24 * 30:
+        return json_response({"limit": ["Hours of logs: 1 to 720."]}, status=400)
+    now = api_time(sim.opts.now())
+    counts = sim.state.counts()
+    files = {
+        "administrator.log": f"{now} Management Node {sim.opts.management_name} "
+                             f"version {sim.state.version} ({sim.state.build})\n",
+        "support.log": f"{now} rooms={counts['conference']} aliases={counts['conference_alias']} "
+                       f"nodes={counts['worker_vm']} nodes_down={sorted(sim.state.nodes_down)} "
+                       f"hours={hours}\n",
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            raw = text.encode()
+            info = tarfile.TarInfo(f"diagnostics/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    stamp = now[:19].replace("-", "").replace(":", "").replace("T", "_")
+    disposition = f'attachment; filename="diagnostic_snapshot_{stamp}.tgz"'
+    return Response(body=buffer.getvalue(), content_type="application/x-gzip",
+                    headers={"Content-Disposition": disposition})

@@ -117,7 +117,7 @@ class BackupStore:
             try:
                 entry = make()
             except Exception as exc:  # a request records its failure, as the node would
-                self.update_request(ident, state="failed", message=f"backup failed: {exc}")
+                self.update_request(ident, state="failed", message=f"Backup failed: {exc}")
                 return
             self.update_request(ident, state="completed", filename=entry["filename"],
                                 download_uri=f"{BACKUP_REQUEST}{ident}/download/",

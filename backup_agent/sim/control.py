@@ -17,10 +17,15 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             ``"backups": true`` / ``"snapshots": true``
 ``POST /_sim/management/down``              ``{"mode": "503"}`` or ``{"mode": "close"}``
 ``POST /_sim/management/up``
+``POST /_sim/nodes``                        add a Conferencing Node: ``{"name", "location",
+                                            "node_type"}`` (a drill's inventory)
 ``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
+``POST /_sim/version``                      ``{"version", "build"}``: the software version
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
+``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
+                                            "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
 ``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags"}`` -> 201
 ``GET  /_sim/hypervisor/snapshots?vm=``     snapshots (of one VM)
@@ -99,10 +104,20 @@ class ControlApi:
             except KeyError:
                 return error(404, f"no Conferencing Node {parts[1]!r}")
             return json_response(self.describe())
+        if parts == ["nodes"]:
+            node = state.add_node(str(body["name"]), str(body.get("location", "Oslo")),
+                                  str(body.get("node_type", "CONFERENCING")))
+            return json_response({"name": node["name"], "id": node["id"]}, status=201)
+        if parts == ["version"]:
+            state.set_version(str(body["version"]), body.get("build"))
+            return json_response(self.describe())
         if parts == ["rooms", "delete"]:
             names = body.get("names")
             deleted = state.delete_rooms(count=int(body.get("count", 0)), names=names)
             return json_response({"deleted": deleted, **self.describe()})
+        if parts == ["oauth", "clients"]:
+            sim.oauth.add_client(str(body["client_id"]), str(body["public_key"]))
+            return json_response({"client_id": body["client_id"]}, status=201)
         if parts == ["options"]:
             for key, value in body.items():
                 if key not in RUNTIME_OPTIONS:

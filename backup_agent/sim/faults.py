@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+DISK_FULL = "Not enough disk space to create the backup"
+
 
 @dataclass
 class Fault:
@@ -35,6 +37,7 @@ class Faults:
         self._cuts: list[int] = []  # after_bytes of each armed download cut
         self._wrong_sha = 0
         self._evil: list[str] = []
+        self._backup_failures: list[str] = []
 
     def fail_next(self, count: int = 1, status: int = 503, path: str | None = None) -> None:
         """The next ``count`` API requests (whose path contains ``path``) answer ``status``."""
@@ -71,9 +74,15 @@ class Faults:
         with self._lock:
             self._evil.append(name)
 
+    def fail_backup(self, times: int = 1, message: str = DISK_FULL) -> None:
+        """The next ``times`` backups fail: backup_create answers 500, a request ends ``failed``."""
+        with self._lock:
+            self._backup_failures.extend([message] * times)
+
     def clear(self) -> None:
         """Disarm everything."""
         with self._lock:
+            self._backup_failures.clear()
             self._faults.clear()
             self._cuts.clear()
             self._wrong_sha = 0
@@ -111,11 +120,16 @@ class Faults:
         with self._lock:
             return self._evil.pop(0) if self._evil else None
 
+    def take_backup_failure(self) -> str | None:
+        with self._lock:
+            return self._backup_failures.pop(0) if self._backup_failures else None
+
     def describe(self) -> dict[str, Any]:
         """What is armed, for the control API."""
         with self._lock:
             return {"responses": [f.to_dict() for f in self._faults], "download_cuts": list(self._cuts),
-                    "wrong_sha256": self._wrong_sha, "evil_filenames": list(self._evil)}
+                    "wrong_sha256": self._wrong_sha, "evil_filenames": list(self._evil),
+                    "backup_failures": len(self._backup_failures)}
 
     def arm(self, spec: dict[str, Any]) -> None:
         """Arm a fault from its control-API description (``{"kind": ..., ...}``)."""
@@ -134,8 +148,10 @@ class Faults:
             self.cut_download(int(spec.get("after_bytes", 1000)), times=count)
         elif kind == "wrong_sha256":
             self.wrong_sha256(count)
+        elif kind == "fail_backup":
+            self.fail_backup(count, str(spec.get("message", DISK_FULL)))
         elif kind == "evil_filename":
             self.evil_filename(str(spec.get("filename", "../../etc/passwd")))
         else:
             raise ValueError("unknown fault kind; known: fail, rate_limit, html, malformed_json, "
-                             "cut_download, wrong_sha256, evil_filename")
+                             "cut_download, wrong_sha256, evil_filename, fail_backup")

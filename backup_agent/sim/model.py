@@ -7,6 +7,7 @@ copy plus the computed fields (``resource_uri``, a conference's nested ``aliases
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 from collections.abc import Iterable
@@ -62,6 +63,8 @@ class Config:
         # conference id -> alias ids / automatic participant ids, so nesting stays O(1)
         self._aliases_of: dict[int, list[int]] = {}
         self._participants_of: dict[int, list[int]] = {}
+        # rendered JSON per object: listing 20,000 rooms is then mostly a join of bytes
+        self._json: dict[tuple[str, int], bytes] = {}
 
     # -- writing -------------------------------------------------------------------------
     def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -74,18 +77,31 @@ class Config:
             self._index(table, row)
             return row
 
+    def _forget(self, table: str, row: dict[str, Any]) -> None:
+        """Drop cached JSON of ``row`` and of the conferences that nest it."""
+        if not self._json:
+            return  # nothing rendered yet (seeded generation, a load): skip the work
+        self._json.pop((table, row["id"]), None)
+        if table == "conference_alias":
+            self._json.pop(("conference", id_of(row.get("conference")) or 0), None)
+        elif table == "automatic_participant":
+            for conf_uri in row.get("conference") or []:
+                self._json.pop(("conference", id_of(conf_uri) or 0), None)
+
     def _index(self, table: str, row: dict[str, Any]) -> None:
+        self._forget(table, row)
         if table == "conference_alias":
             conf = id_of(row.get("conference"))
             if conf is not None:
-                self._aliases_of.setdefault(conf, []).append(row["id"])
+                bisect.insort(self._aliases_of.setdefault(conf, []), row["id"])  # id order
         elif table == "automatic_participant":
             for conf_uri in row.get("conference") or []:
                 conf = id_of(conf_uri)
                 if conf is not None:
-                    self._participants_of.setdefault(conf, []).append(row["id"])
+                    bisect.insort(self._participants_of.setdefault(conf, []), row["id"])
 
     def _unindex(self, table: str, row: dict[str, Any]) -> None:
+        self._forget(table, row)
         if table == "conference_alias":
             ids = self._aliases_of.get(id_of(row.get("conference")) or 0, [])
             if row["id"] in ids:
@@ -116,6 +132,7 @@ class Config:
                 own = uri("conference", ident)
                 for part_id in self._participants_of.pop(ident, []):
                     part = self.tables["automatic_participant"].get(part_id)
+                    self._json.pop(("automatic_participant", part_id), None)
                     if part is not None:
                         part["conference"] = [c for c in part["conference"] if c != own]
 
@@ -127,6 +144,7 @@ class Config:
             self.autobackup = dict(DEFAULT_AUTOBACKUP)
             self._aliases_of.clear()
             self._participants_of.clear()
+            self._json.clear()
 
     # -- reading -------------------------------------------------------------------------
     def rows(self, table: str) -> list[dict[str, Any]]:
@@ -148,6 +166,15 @@ class Config:
         elif table == "automatic_participant":
             out["conference"] = list(row.get("conference") or [])
         return out
+
+    def render_json(self, table: str, row: dict[str, Any]) -> bytes:
+        """:meth:`render` as JSON bytes, cached until the object or what it nests changes."""
+        key = (table, row["id"])
+        cached = self._json.get(key)
+        if cached is None:
+            with self.lock:
+                cached = self._json[key] = json.dumps(self.render(table, row)).encode("utf-8")
+        return cached
 
     @staticmethod
     def _nested_alias(alias: dict[str, Any]) -> dict[str, Any]:

@@ -40,9 +40,11 @@ def parse(stream: IO[bytes], boundary: bytes) -> dict[str, Part]:
     """Read every part of ``stream``; the caller closes the parts' files."""
     sep = b"\r\n--" + boundary
     buf = b"\r\n" + stream.read(CHUNK)  # so the first delimiter looks like the others
-    start = buf.find(sep)
-    if start < 0:
-        raise MultipartError("no multipart delimiter in the body")
+    while (start := buf.find(sep)) < 0:
+        more = stream.read(CHUNK)
+        if not more or len(buf) > MAX_HEADERS:
+            raise MultipartError("no multipart delimiter in the body")
+        buf += more
     buf = buf[start + len(sep):]
     parts: dict[str, Part] = {}
     while True:

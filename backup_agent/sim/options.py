@@ -58,6 +58,11 @@ class SimOptions:
     accept_ranges: bool = False
     #: Refuse a restore whose backup was made on another version (as a real upgrade path would).
     restore_requires_same_version: bool = True
+    #: OAuth2 API clients: client id -> EC P-256 public key (PEM). See backup_agent.sim.oauth.
+    oauth_clients: dict[str, str] = field(default_factory=dict)
+    #: Like ``api_oauth2_disable_basic`` on the node: only bearer tokens open the API.
+    basic_auth_disabled: bool = False
+    oauth_token_seconds: int = 3600
     #: Start empty (a freshly deployed Management Node): no rooms, locations or nodes.
     empty: bool = False
     #: Where backup files live; default a private temporary directory removed on stop.

@@ -8,6 +8,7 @@ the maximum page size, not unbounded).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -130,21 +131,33 @@ def page(rows: list[dict[str, Any]], params: dict[str, str], path: str,
          default_size: int, max_size: int, render: Callable[[dict[str, Any]], dict[str, Any]]
          ) -> dict[str, Any]:
     """One page of ``rows`` in the list envelope, with ``next``/``previous`` as paths."""
+    meta, selected = page_meta(rows, params, path, default_size, max_size)
+    return {"meta": meta, "objects": [render(r) for r in selected]}
+
+
+def page_json(rows: list[dict[str, Any]], params: dict[str, str], path: str,
+              default_size: int, max_size: int, render: Callable[[dict[str, Any]], bytes]) -> bytes:
+    """:func:`page` as JSON bytes from per-object JSON (``render`` returns bytes)."""
+    meta, selected = page_meta(rows, params, path, default_size, max_size)
+    return (b'{"meta": ' + json.dumps(meta).encode() + b', "objects": ['
+            + b", ".join(render(r) for r in selected) + b"]}")
+
+
+def page_meta(rows: list[dict[str, Any]], params: dict[str, str], path: str,
+              default_size: int, max_size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``meta`` of one page and the rows on it."""
     limit = _int(params, "limit", default_size)
     limit = max_size if limit == 0 else min(limit, max_size)
     offset = _int(params, "offset", 0)
     total = len(rows)
-    objects = [render(r) for r in rows[offset:offset + limit]]
 
     def link(new_offset: int) -> str:
         query = dict(params, limit=str(limit), offset=str(new_offset))
         return f"{path}?{urlencode(query)}"
 
-    return {
-        "meta": {
-            "limit": limit, "offset": offset, "total_count": total,
-            "next": link(offset + limit) if offset + limit < total else None,
-            "previous": link(max(0, offset - limit)) if offset > 0 else None,
-        },
-        "objects": objects,
+    meta = {
+        "limit": limit, "offset": offset, "total_count": total,
+        "next": link(offset + limit) if offset + limit < total else None,
+        "previous": link(max(0, offset - limit)) if offset > 0 else None,
     }
+    return meta, rows[offset:offset + limit]

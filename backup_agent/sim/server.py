@@ -9,12 +9,14 @@ import hmac
 import logging
 import socket
 import tempfile
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from backup_agent.sim.http import Request, Response, error, not_found
+from backup_agent.sim.http import Request, Response, error, json_response, not_found
+from backup_agent.sim.oauth import OAuthError
 
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
@@ -34,7 +36,17 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def close_connections(self) -> None:
+        """Drop every open connection: a stopped simulator must not answer on kept-alive ones."""
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,6 +54,17 @@ class Handler(BaseHTTPRequestHandler):
     server: SimHTTPServer
     timeout = 60  # idle keep-alive connections go away on their own
     disable_nagle_algorithm = True  # else small answers wait ~40 ms for a delayed ACK
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -85,7 +108,7 @@ class Handler(BaseHTTPRequestHandler):
                        body, length)
 
     def _dispatch(self, sim: Simulator, request: Request) -> Response:
-        sim.state.requests_served += 1
+        sim.state.count_request()
         if sim.opts.latency_ms:
             time.sleep(sim.opts.latency_ms / 1000.0)
         path = request.path
@@ -93,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self._authorized(sim):
                 return self._unauthorized()
             return sim.control.handle(request)
-        if not path.startswith("/api/"):
+        if not path.startswith(("/api/", "/oauth/")):
             return not_found(path)
         if not sim.state.management_up:
             if sim.state.down_mode == "close":
@@ -103,14 +126,20 @@ class Handler(BaseHTTPRequestHandler):
         fault = sim.faults.take(path)
         if fault is not None:
             return _fault_response(fault.kind, fault.status, fault.retry_after)
-        if not self._authorized(sim):
+        if path == "/oauth/token/":
+            return _token(sim, request)
+        if not (self._authorized(sim, api=True)):
             return self._unauthorized()
+        if not path.startswith("/api/"):
+            return not_found(path)
         return sim.api.handle(request)
 
-    def _authorized(self, sim: Simulator) -> bool:
+    def _authorized(self, sim: Simulator, api: bool = False) -> bool:
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
+        if api and scheme.lower() == "bearer":
+            return sim.oauth.check_bearer(value.strip())
+        if scheme.lower() != "basic" or (api and sim.opts.basic_auth_disabled):
             return False
         try:
             user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
@@ -137,7 +166,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         if self.command != "HEAD" and response.body:
             # headers and body in one write: one packet for small answers
-            self._headers_buffer.append(b"\r\n" + response.body)
+            buffer: list[bytes] = self.__dict__["_headers_buffer"]  # stdlib's pending headers
+            buffer.append(b"\r\n" + response.body)
             self.flush_headers()
         else:
             self.end_headers()
@@ -162,6 +192,18 @@ class Handler(BaseHTTPRequestHandler):
         if cut is not None:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _token(sim: Simulator, request: Request) -> Response:
+    if request.method != "POST":
+        return Response(status=405, headers={"Allow": "POST"})
+    form = dict(parse_qsl(request.read_body(64 * 1024).decode("utf-8", "replace")))
+    try:
+        # the audience is the token URL as the client addressed it (IP or name, same port)
+        host = request.headers.get("Host") or sim.url.split("//", 1)[1]
+        return json_response(sim.oauth.token(form, f"http://{host}/oauth/token/"))
+    except OAuthError as exc:
+        return json_response({"error": exc.code, "error_description": str(exc)}, status=exc.status)
 
 
 def _fault_response(kind: str, status: int, retry_after: int | None) -> Response:

@@ -14,9 +14,14 @@ from backup_agent.sim.control import ControlApi
 from backup_agent.sim.faults import Faults
 from backup_agent.sim.http import Response, error, json_response
 from backup_agent.sim.hypervisor import Hypervisor
+from backup_agent.sim.oauth import OAuthServer
 from backup_agent.sim.options import SimOptions
 from backup_agent.sim.server import SimHTTPServer
 from backup_agent.sim.state import SimState
+
+
+class BackupFailed(Exception):
+    """A backup the node could not make (the ``fail_backup`` fault)."""
 
 
 class Simulator:
@@ -36,6 +41,9 @@ class Simulator:
         self.backups = BackupStore(self.backup_dir, self.opts.now)
         self.state = SimState(self.opts, self.backups)
         self.hypervisor = Hypervisor(self)
+        self.oauth = OAuthServer(self.opts.now, self.opts.oauth_token_seconds)
+        for client_id, pem in self.opts.oauth_clients.items():
+            self.oauth.add_client(client_id, pem)
         self.api = ManagementApi(self)
         self.control = ControlApi(self)
         self._server: SimHTTPServer | None = None
@@ -63,6 +71,7 @@ class Simulator:
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -95,6 +104,9 @@ class Simulator:
 
     def make_backup(self, passphrase: str) -> dict[str, Any]:
         """Write a configuration backup now; return its listing entry."""
+        failure = self.faults.take_backup_failure()
+        if failure is not None:
+            raise BackupFailed(failure)
         return self.backups.create(self.backup_content(), passphrase, self.state.snapshot_meta(),
                                    padding=self.opts.backup_padding_bytes,
                                    filename=self.faults.take_evil())

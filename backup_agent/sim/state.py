@@ -37,6 +37,11 @@ class SimState:
         if not opts.empty:
             populate(self.config, opts)
 
+    def count_request(self) -> None:
+        """Count one HTTP request (``requests_served``), exactly, under concurrency."""
+        with self._lock:
+            self.requests_served += 1
+
     # -- counts and changes ---------------------------------------------------------------
     def counts(self) -> dict[str, Any]:
         """Object counts by table, plus rooms by service type and backups."""
@@ -104,6 +109,35 @@ class SimState:
     def set_node_up(self, name: str) -> None:
         with self._lock:
             self.nodes_down.pop(name, None)
+
+    def add_node(self, name: str, location: str = "Oslo", node_type: str = "CONFERENCING",
+                 address: str | None = None) -> dict[str, Any]:
+        """Define a Conferencing Node (and its location when new), e.g. from a drill's inventory."""
+        from backup_agent.sim.model import uri
+        with self.config.lock:
+            if self.config.find("worker_vm", "name", name):
+                raise ValueError(f"a node named {name!r} exists")
+            loc = self.config.find("system_location", "name", location) or self.config.insert(
+                "system_location", {"name": location, "description": "", "mtu": 1500,
+                                    "transcoding_location": None, "overflow_location1": None,
+                                    "overflow_location2": None, "local_mssip_domain": "",
+                                    "dns_servers": [], "ntp_servers": []})
+            n = len(self.config.tables["worker_vm"]) + 1
+            return self.config.insert("worker_vm", {
+                "name": name, "hostname": name, "domain": "example.com", "description": "",
+                "address": address or f"10.200.{n // 250}.{n % 250 + 1}", "netmask": "255.255.0.0",
+                "gateway": "10.200.0.1", "ipv6_address": None, "ipv6_gateway": None,
+                "node_type": node_type, "system_location": uri("system_location", loc["id"]),
+                "deployment_type": "MANUAL-ESXI", "vm_cpu_count": 8, "vm_system_memory": 16384,
+                "maintenance_mode": False, "maintenance_mode_reason": "", "transcoding": True,
+                "tls_certificate": None, "static_nat_address": None})
+
+    def set_version(self, version: str, build: str | None = None) -> None:
+        """The software version the deployment runs (an upgrade, or a node deployed at another)."""
+        with self._lock:
+            self.version = version
+            if build is not None:
+                self.build = build
 
     # -- status resources ---------------------------------------------------------------
     def management_status(self) -> list[dict[str, Any]]:

@@ -220,3 +220,31 @@ def test_status_resources_and_alarms(client: Client) -> None:
     down = client.get(API + f"status/v1/worker_vm/{workers[0]['id']}/").json()
     assert down["sync_status"] != "SYNCED"
     assert client.post(API + "status/v1/worker_vm/").status_code == 405
+
+
+def test_listing_reflects_every_change_to_nested_objects(client: Client) -> None:
+    def room3() -> dict:
+        return client.get(CONF + "conference/?id=3").json()["objects"][0]
+
+    first = room3()  # rendered once (and cached)
+    alias_uri = CONF + f"conference_alias/{first['aliases'][0]['id']}/"
+    client.patch(alias_uri, json={"description": "renamed"})
+    assert room3()["aliases"][0]["description"] == "renamed"
+    client.delete(alias_uri)
+    assert len(room3()["aliases"]) == 1
+    client.post(CONF + "conference_alias/", json={"alias": "new3@example.com", "conference": 3})
+    assert [a["alias"] for a in room3()["aliases"]][-1] == "new3@example.com"
+    part = client.post(CONF + "automatic_participant/", json={"alias": "sip:x@y", "conference": [3]})
+    assert part.headers["Location"] in room3()["automatic_participants"]
+    client.patch(CONF + "conference/3/", json={"description": "patched"})
+    assert room3()["description"] == "patched"
+
+
+def test_a_stopped_simulator_answers_nothing_even_on_kept_alive_connections() -> None:
+    sim = make_sim(rooms=3)
+    c = Client(sim)
+    url = sim.url + CONF + "conference/"
+    assert c.session.get(url, timeout=10).status_code == 200  # the session keeps this connection
+    sim.stop()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        c.session.get(url, timeout=10)

@@ -1,0 +1,112 @@
+"""``backup-agent sim`` as a separate process: starts, prints how to connect, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from backup_agent.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backup_agent.cli.main", "sim", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    assert proc.stdout is not None
+    lines = []
+    for _ in range(5):
+        lines.append(proc.stdout.readline())
+    text = "".join(lines)
+    match = re.search(r"at (http://127\.0\.0\.1:\d+)", text)
+    if not match:
+        proc.kill()
+        raise AssertionError(f"no URL printed: {text!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, match.group(1), text
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=15)
+
+
+def test_sim_serves_until_sigterm_with_the_documented_lab_credentials() -> None:
+    proc, url, text = _start("--rooms", "30", "--aliases-per-room", "3", "--nodes", "2", "--seed", "5",
+                             "--download-mode", "request", "--backup-status", "200")
+    try:
+        assert "admin / sim-admin" in text and "30 rooms, 90 aliases, 2 Conferencing Nodes" in text
+        body = requests.get(url + "/api/admin/configuration/v1/conference/", auth=("admin", "sim-admin"),
+                            timeout=10).json()
+        assert body["meta"]["total_count"] == 30
+        answer = requests.post(url + "/api/admin/command/v1/platform/backup_create/",
+                               auth=("admin", "sim-admin"), json={"passphrase": "x"}, timeout=30)
+        assert answer.status_code == 200
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_password_file_is_used_and_not_printed(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("Lab-Pass-42\n")
+    proc, url, text = _start("--rooms", "3", "--password-file", str(secret))
+    try:
+        assert "Lab-Pass-42" not in text and "--password-file" in text
+        ok = requests.get(url + "/_sim/state", auth=("admin", "Lab-Pass-42"), timeout=10)
+        assert ok.status_code == 200
+        assert requests.get(url + "/_sim/state", auth=("admin", "sim-admin"), timeout=10).status_code == 401
+    finally:
+        _stop(proc)
+
+
+def test_password_from_environment() -> None:
+    proc, url, text = _start("--rooms", "3", env={"BACKUP_AGENT_SIM_PASSWORD": "Env-Pass-7"})
+    try:
+        assert "Env-Pass-7" not in text
+        assert requests.get(url + "/_sim/state", auth=("admin", "Env-Pass-7"), timeout=10).status_code == 200
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("args", [["--backup-status", "201"], ["--download-mode", "ftp"],
+                                  ["--rooms", "many"]])
+def test_bad_arguments_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["sim", *args])
+    assert exc.value.code == 2
+
+
+def test_bad_values_and_missing_password_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--rooms", "-5", "--port", "0"]) == 2
+    assert "rooms" in capsys.readouterr().err
+    assert main(["sim", "--password-file", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert "password-file" in capsys.readouterr().err
+    (tmp_path / "empty").write_text("")
+    assert main(["sim", "--password-file", str(tmp_path / "empty"), "--port", "0"]) == 2
+
+
+def test_port_in_use_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sim", "--port", str(port), "--rooms", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err
+
+
+def test_oauth_client_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--port", "0", "--oauth-client", "no-equals-sign"]) == 2
+    assert main(["sim", "--port", "0", "--oauth-client", f"agent={tmp_path / 'missing.pem'}"]) == 2
+    (tmp_path / "bad.pem").write_text("not a key")
+    assert main(["sim", "--port", "0", "--oauth-client", f"agent={tmp_path / 'bad.pem'}"]) == 2
+    assert "oauth-client" in capsys.readouterr().err
