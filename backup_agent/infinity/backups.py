@@ -13,7 +13,7 @@ raised by the file itself (disk full) propagates unchanged for the store to wrap
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
 import re
 import uuid
@@ -28,6 +28,7 @@ import urllib3
 from backup_agent.errors import ApiError, IntegrityError
 from backup_agent.infinity.http import Transport
 from backup_agent.infinity.listing import list_concurrent
+from backup_agent.infinity.streams import MultipartBody, Sha256Pipe
 
 BACKUP_LIST = "configuration/v1/system_backup/"
 BACKUP_CREATE = "command/v1/platform/backup_create/"
@@ -156,7 +157,7 @@ def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: floa
             chosen = _match_download(new, handle.download_uri) or max(
                 new, key=lambda b: (b.date or "", b.filename))
             if handle.download_uri:
-                chosen = BackupInfo(**{**chosen.__dict__, "download_uri": handle.download_uri})
+                chosen = dataclasses.replace(chosen, download_uri=handle.download_uri)
             return chosen
         if transport.clock() >= deadline:
             raise ApiError(f"deployment {transport.name}: no new backup appeared in "
@@ -205,7 +206,7 @@ def restore_backup(transport: Transport, path: str | os.PathLike[str], passphras
     boundary = uuid.uuid4().hex
     resp = transport.request(
         "POST", BACKUP_RESTORE, expect=(200, 201, 202, 204),
-        body=lambda: _Multipart(path, name, passphrase, boundary),
+        body=lambda: MultipartBody(path, name, passphrase, boundary),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         timeout=max(transport.timeout, 600.0),
     )
@@ -222,9 +223,8 @@ def delete_backup(transport: Transport, filename: str) -> None:
 def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj: BinaryIO,
                    progress: Progress | None) -> tuple[int, str] | str:
     """One attempt: ``(size, sha256)``, or why it broke off."""
-    digest = hashlib.sha256()
     done = 0
-    with transport.stream("GET", source) as resp:
+    with transport.stream("GET", source) as resp, Sha256Pipe() as hasher:
         if "json" in resp.headers.get("Content-Type", "").lower() and source == info.resource_uri:
             raise _ServedElsewhere(_download_uri_for(transport, info, resp))
         declared = resp.headers.get("Content-Length")
@@ -236,15 +236,16 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj:
                 break
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
                 return f"last at {done} of {info.size} bytes: {type(exc).__name__}"
+            hasher.feed(chunk)
             fileobj.write(chunk)  # an OSError here (disk full) is the store's to report
-            digest.update(chunk)
             done += len(chunk)
             if progress is not None:
                 progress(done, info.size)
+        digest = hasher.hexdigest()
     if done < info.size and declared is None:
         return f"last at {done} of {info.size} bytes: the connection closed early"
     fileobj.flush()
-    return done, digest.hexdigest()
+    return done, digest
 
 
 def _verified(transport: Transport, info: BackupInfo, size: int, digest: str) -> tuple[int, str]:
@@ -321,45 +322,3 @@ class _ServedElsewhere(Exception):
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-class _Multipart:
-    """A multipart/form-data body (``passphrase`` + ``package``) read from disk as it is sent."""
-
-    def __init__(self, path: str | os.PathLike[str], name: str, passphrase: str,
-                 boundary: str) -> None:
-        self.boundary = boundary
-        safe = name.replace('"', "_").replace("\r", "_").replace("\n", "_")
-        b = self.boundary.encode()
-        self._head = (b"--" + b + b'\r\nContent-Disposition: form-data; name="passphrase"\r\n\r\n'
-                      + passphrase.encode("utf-8") + b"\r\n--" + b
-                      + b'\r\nContent-Disposition: form-data; name="package"; filename="'
-                      + safe.encode("utf-8") + b'"\r\nContent-Type: application/octet-stream\r\n\r\n')
-        self._tail = b"\r\n--" + b + b"--\r\n"
-        self._file = open(path, "rb")  # noqa: SIM115 - closed when fully read
-        self._size = os.fstat(self._file.fileno()).st_size
-        self._parts: list[bytes | None] = [self._head, None, self._tail]
-
-    def __len__(self) -> int:
-        return len(self._head) + self._size + len(self._tail)
-
-    def read(self, n: int = -1) -> bytes:
-        out = b""
-        while self._parts and (n < 0 or len(out) < n):
-            part = self._parts[0]
-            want = -1 if n < 0 else n - len(out)
-            if part is None:
-                data = self._file.read(want)
-                if not data:
-                    self._file.close()
-                    self._parts.pop(0)
-                out += data
-            else:
-                take = part if want < 0 else part[:want]
-                out += take
-                rest = part[len(take):]
-                if rest:
-                    self._parts[0] = rest
-                else:
-                    self._parts.pop(0)
-        return out

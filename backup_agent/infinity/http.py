@@ -15,12 +15,14 @@ import logging
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from backup_agent.config import Deployment
@@ -70,6 +72,8 @@ class Transport:
         if not deployment.verify_tls:
             log.warning("deployment %s: verify_tls = false: the TLS certificate of %s is NOT "
                         "verified (use ca_bundle for a private CA)", self.name, self.origin)
+            # Said once per client above; urllib3 would otherwise repeat it on every request.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
         self.verify: bool | str = deployment.verify_tls and (deployment.ca_bundle or True)
         self._tokens: oauth.TokenCache | None = None
@@ -284,7 +288,10 @@ class Transport:
 
     def _status_message(self, what: str, resp: requests.Response) -> str:
         detail = ""
-        if "json" in resp.headers.get("Content-Type", "") and resp.content:
+        ctype = resp.headers.get("Content-Type", "").lower()
+        if "html" in ctype:
+            detail = " (an HTML page): is url the Management Node?"
+        elif "json" in ctype and resp.content:
             # Scrub before cutting: a secret split at the cut would slip through.
             text = self.scrub(resp.content[:65536].decode("utf-8", "replace"))
             detail = ": " + " ".join(text.split())[:200]

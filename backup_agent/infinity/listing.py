@@ -38,13 +38,7 @@ def list_sequential(transport: Transport, resource: str, params: dict[str, Any] 
     """Every object of ``resource``, one page after another by following ``meta.next``."""
     first = {**(params or {}), "limit": page_size, "offset": 0}
     meta, objects = get_page(transport, resource, first)
-    out = list(objects)
-    nxt = meta.get("next")
-    while nxt:
-        meta, objects = get_page(transport, _next_path(transport, nxt))
-        out.extend(objects)
-        nxt = meta.get("next") if objects else None
-    return _dedup(out)
+    return _follow(transport, meta, list(objects))
 
 
 def list_concurrent(transport: Transport, resource: str, params: dict[str, Any] | None = None,
@@ -85,8 +79,14 @@ def list_concurrent(transport: Transport, resource: str, params: dict[str, Any] 
 def _follow(transport: Transport, meta: dict[str, Any],
             out: list[dict[str, Any]]) -> list[dict[str, Any]]:
     nxt = meta.get("next")
+    followed: set[str] = set()
     while nxt:
-        meta, objects = get_page(transport, _next_path(transport, nxt))
+        path = _next_path(transport, nxt)
+        if path in followed:  # a broken server must not keep us here forever
+            raise ApiError(f"deployment {transport.name}: meta.next points back to a page "
+                           f"already read ({path.split('?')[0]}): the listing loops")
+        followed.add(path)
+        meta, objects = get_page(transport, path)
         out.extend(objects)
         nxt = meta.get("next") if objects else None
     return _dedup(out)

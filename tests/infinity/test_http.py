@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from backup_agent.errors import ApiError, AuthError, ConnectError
+from backup_agent.errors import ApiError, AuthError, ConnectError, SecretError
 from backup_agent.infinity import InfinityClient
 from backup_agent.infinity.http import RETRY_AFTER_CAP, parse_retry_after
 from tests.infinity.conftest import PASSWORD, Sleeps, deployment
@@ -260,3 +260,17 @@ def test_create_parses_location_and_delete_removes(sim: Any, make_client: Any) -
 def test_create_without_location_is_an_error(make_client: Any) -> None:
     with LocalServer(lambda h: (201, {}, b"")) as srv, pytest.raises(ApiError, match="Location"):
         make_client(srv.url).create_conference({"name": "x"})
+
+
+def test_wrong_url_answering_an_html_404_is_named(make_client: Any) -> None:
+    page = b"<html><body>Not Found</body></html>"
+    with LocalServer(lambda h: (404, {"Content-Type": "text/html"}, page)) as srv, \
+            pytest.raises(ApiError) as err:
+        make_client(srv.url).conferences()
+    assert "HTTP 404" in str(err.value) and "is url the Management Node?" in str(err.value)
+
+
+def test_missing_password_variable_is_a_secret_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INFINITY_TEST_PASSWORD")
+    with pytest.raises(SecretError, match="INFINITY_TEST_PASSWORD is not set"):
+        InfinityClient(deployment("http://127.0.0.1:9"))

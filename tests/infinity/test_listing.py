@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from backup_agent.errors import ApiError
 from tests.infinity.peers import Handler, LocalServer
 
 CONF = "configuration/v1/conference/"
@@ -114,3 +115,12 @@ def test_no_total_count_falls_back_to_next(make_client: Any) -> None:
         objs = make_client(srv.url).list_all(CONF)
     assert [o["id"] for o in objs] == list(range(42))
     assert all(p.startswith("/api/admin/configuration/v1/conference/") for p in route.paths)
+
+
+def test_next_that_loops_is_an_error(make_client: Any) -> None:
+    def route(h: Handler) -> tuple[int, dict[str, str], bytes]:
+        meta = {"limit": 1, "offset": 0, "next": f"/api/admin/{CONF}?limit=1&offset=1"}
+        return 200, {}, json.dumps({"meta": meta, "objects": [{"id": 1, "resource_uri": "/c/1/"}]}).encode()
+
+    with LocalServer(route) as srv, pytest.raises(ApiError, match="loops"):
+        make_client(srv.url).list_all(CONF, sequential=True)
