@@ -1,0 +1,494 @@
+"""Google Compute Engine snapshots: every persistent disk of an instance, as one snapshot set.
+
+Settings (the ``[providers.NAME]`` table, ``type = "gcp"``):
+
+``project``            the GCP project id (required).
+``zone``               the instance's zone, e.g. ``europe-north1-a`` (required). A node's ``vm``
+                       is the instance *name* in that zone.
+``api_endpoint``       override of ``https://compute.googleapis.com`` (Private Service Connect,
+                       emulators in tests); an ``http://`` URL keeps its scheme.
+``credentials_file``   service-account JSON key; the config loader resolves it (or
+                       ``credentials_env``) into ``credentials``, the JSON text. A path passed
+                       directly as ``credentials_file`` works too.
+``access_token``       a ready OAuth2 access token (``access_token_env``/``_file``), e.g. from
+                       ``gcloud auth print-access-token``; never refreshed.
+``anonymous``          ``true`` sends no credentials (emulators, authenticating proxies).
+                       Without any of these: Application Default Credentials.
+``storage_locations``  default snapshot storage locations (a list or one name, e.g. ``"eu"``).
+``kms_key_name``       default Cloud KMS key for snapshots (``snapshotEncryptionKey.kmsKeyName``).
+``timeout``            seconds to wait for operations (default 1800).
+``page_size``          ``maxResults`` when listing snapshots (1-500, default 500).
+
+Per-call options of :meth:`GCPProvider.create`: ``storage_locations``, ``kms_key_name`` (both
+override the settings) and ``guest_flush`` (application-consistent snapshot, ``guestFlush``).
+
+How a VM snapshot maps onto GCE: ``disks.createSnapshot`` of every persistent disk attached
+to the instance, all started before any is waited on, named ``<set id>-<n>`` (``n`` = 0 for
+the boot disk). The *set id* (``<slug of the name>-<12 hex>``) is :attr:`SnapshotRef.id`; it
+is also carried by every snapshot as the label ``ba-gce-set``, which is how ``get``, ``delete``
+and ``revert`` find the set. The provider's own labels (``ba-gce-set``, ``ba-gce-vm``,
+``ba-gce-device``, ``ba-gce-boot``, ``ba-gce-name``) are kept out of ``SnapshotRef.tags``; a
+tag key starting with ``ba-gce-`` is refused. Per-disk snapshots are listed in ``extra``.
+
+Tags become labels, which GCE restricts to lowercase letters, digits, ``_`` and ``-``, at most
+63 characters, keys starting with a letter. Each tag key and value is lower-cased, every other
+character becomes ``-``, a key not starting with a letter gets the prefix ``k-``, and both are
+cut to 63 characters: ``{"Reason": "Pre Upgrade"}`` is stored (and returned) as
+``{"reason": "pre-upgrade"}``, ``2026-12-01T00:00:00Z`` as ``2026-12-01t00-00-00z``. ``list``
+normalises the tags it filters on the same way. Two tags that become one label are refused.
+
+Revert creates a new disk from each snapshot (named ``<snapshot>-r<6 hex>``, of the old disk's
+type), stops the instance, detaches each old disk and attaches the new one at the same device
+name with the same boot/auto-delete/mode flags, then starts the instance again if it was
+running. The old disks are kept (detached) and named in the log; delete them when satisfied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import string
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from providers.base import (
+    AuthFailed,
+    InUse,
+    NotFound,
+    ProviderConfigError,
+    ProviderError,
+    ProviderTimeout,
+    SnapshotProvider,
+    SnapshotRef,
+    SnapshotState,
+    TaskFailed,
+    Unreachable,
+    UnsupportedOption,
+)
+
+log = logging.getLogger(__name__)
+
+SCOPES = ["https://www.googleapis.com/auth/compute"]
+SETTINGS = frozenset({
+    "project", "zone", "api_endpoint", "credentials", "credentials_file", "access_token", "anonymous",
+    "storage_locations", "kms_key_name", "timeout", "page_size",
+})
+OWN = "ba-gce-"
+SET, VM, DEVICE, BOOT, NAME = (OWN + k for k in ("set", "vm", "device", "boot", "name"))
+SET_ID_RE = re.compile(r"^[a-z][-a-z0-9]{0,45}$")
+STATES = {"READY": SnapshotState.AVAILABLE, "CREATING": SnapshotState.CREATING,
+          "UPLOADING": SnapshotState.CREATING, "DELETING": SnapshotState.DELETING,
+          "FAILED": SnapshotState.ERROR}
+CLEANUP_TIMEOUT = 120.0
+
+
+def label_key(key: str) -> str:
+    """A tag key as a GCE label key (see the module docstring)."""
+    k = re.sub(r"[^a-z0-9_-]", "-", key.lower())
+    if not k or k[0] not in string.ascii_lowercase:
+        k = "k-" + k
+    return k[:63]
+
+
+def label_value(value: str) -> str:
+    """A tag value as a GCE label value (see the module docstring)."""
+    return re.sub(r"[^a-z0-9_-]", "-", str(value).lower())[:63]
+
+
+def labels_from_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Normalised labels for ``tags``; refuses provider-owned keys and colliding keys."""
+    out: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for key, value in (tags or {}).items():
+        k = label_key(key)
+        if k.startswith(OWN):
+            raise UnsupportedOption(f"gcp: tag {key!r} uses the reserved label prefix {OWN!r}")
+        if k in origin:
+            raise UnsupportedOption(f"gcp: tags {origin[k]!r} and {key!r} both become label {k!r}")
+        origin[k], out[k] = key, label_value(value)
+    return out
+
+
+def _slug(name: str) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    s = re.sub(r"^[^a-z]+", "", s)[:26].rstrip("-")
+    return s or "ba"
+
+
+def _last(link: str) -> str:
+    return link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+class GCPProvider(SnapshotProvider):
+    """Snapshots of a GCE instance's persistent disks, known by a snapshot-set id."""
+
+    type_name = "gcp"
+    options = frozenset({"storage_locations", "kms_key_name", "guest_flush"})
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        unknown = sorted(set(settings) - SETTINGS - {"type"})
+        if unknown:
+            raise ProviderConfigError(
+                f"gcp: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(SETTINGS))})")
+        for key in ("project", "zone"):
+            if not isinstance(settings.get(key), str) or not settings[key]:
+                raise ProviderConfigError(f"gcp: setting {key!r} is required")
+        super().__init__(settings)
+        if self.timeout <= 0:
+            raise ProviderConfigError("gcp: timeout must be a positive number of seconds")
+        self.project: str = settings["project"]
+        self.zone: str = settings["zone"]
+        self.page_size = int(settings.get("page_size", 500))
+        if not 1 <= self.page_size <= 500:
+            raise ProviderConfigError("gcp: page_size must be between 1 and 500")
+        self.defaults = {k: settings[k] for k in ("storage_locations", "kms_key_name") if k in settings}
+        self._check_create_options(self.defaults)
+        self._clients: dict[str, Any] = {}
+
+    # -- SDK plumbing ----------------------------------------------------------------------
+    def _credentials(self) -> Any:
+        import google.auth
+        from google.auth.credentials import AnonymousCredentials
+        from google.oauth2 import credentials as oauth2
+        from google.oauth2 import service_account
+
+        s = self.settings
+        if s.get("access_token"):
+            return oauth2.Credentials(token=s["access_token"])
+        if s.get("credentials"):
+            try:
+                info = json.loads(s["credentials"])
+                return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            except (ValueError, KeyError) as exc:
+                raise ProviderConfigError("gcp: credentials is not a service-account JSON key") from exc
+        if s.get("credentials_file"):
+            try:
+                return service_account.Credentials.from_service_account_file(s["credentials_file"], scopes=SCOPES)
+            except (OSError, ValueError, KeyError) as exc:
+                raise ProviderConfigError(
+                    f"gcp: cannot read a service-account key from {s['credentials_file']}") from exc
+        if s.get("anonymous"):
+            return AnonymousCredentials()
+        try:
+            creds, _ = google.auth.default(scopes=SCOPES)
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise AuthFailed("gcp: no Application Default Credentials; set credentials_file "
+                             "or run 'gcloud auth application-default login'") from exc
+        return creds
+
+    def _client(self, kind: str) -> Any:
+        """One REST client per kind, all with the same credentials and endpoint."""
+        if kind not in self._clients:
+            from google.cloud import compute_v1
+
+            opts = {"api_endpoint": self.settings["api_endpoint"]} if self.settings.get("api_endpoint") else None
+            creds = self._clients.setdefault("_credentials", self._credentials())
+            self._clients[kind] = getattr(compute_v1, kind)(credentials=creds, transport="rest",
+                                                            client_options=opts)
+        return self._clients[kind]
+
+    @contextmanager
+    def _api(self, what: str) -> Iterator[None]:
+        """Turn SDK and transport errors into the contract's typed errors."""
+        import requests
+        from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth_exc
+
+        try:
+            yield
+        except gexc.NotFound as exc:
+            raise NotFound(f"gcp: {what}: not found in project {self.project} ({_one_line(exc.message)})") from exc
+        except (gexc.Unauthorized, gexc.Forbidden, auth_exc.GoogleAuthError) as exc:
+            raise AuthFailed(f"gcp: {what}: credentials refused ({type(exc).__name__})") from exc
+        except gexc.BadRequest as exc:
+            if "resourceInUseByAnotherResource" in str(exc.errors):
+                raise InUse(f"gcp: {what}: still in use ({_one_line(exc.message)})") from exc
+            raise ProviderError(f"gcp: {what}: {_one_line(exc.message)}") from exc
+        except gexc.GoogleAPICallError as exc:
+            raise ProviderError(f"gcp: {what}: HTTP {exc.code}: {_one_line(exc.message)}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise ProviderTimeout(f"gcp: {what}: no answer from the API in time") from exc
+        except requests.exceptions.RequestException as exc:
+            endpoint = self.settings.get("api_endpoint") or "compute.googleapis.com"
+            raise Unreachable(f"gcp: {what}: cannot reach {endpoint} ({type(exc).__name__})") from exc
+
+    def _wait(self, op: Any, deadline: float, what: str) -> Any:
+        """Wait with our own operations clients: ExtendedOperation.result() would poll the
+        public endpoint, ignoring api_endpoint."""
+        from google.cloud import compute_v1
+
+        done = compute_v1.Operation.Status.DONE
+        while op.status != done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProviderTimeout(f"gcp: {what}: operation {op.name} not done in time")
+            try:
+                op = self._wait_once(op, remaining, what)
+            except ProviderTimeout as exc:  # the HTTP call ran out of time before the wait did
+                raise ProviderTimeout(f"gcp: {what}: operation {op.name} not done in time") from exc
+        if op.error and op.error.errors:
+            err = op.error.errors[0]
+            raise TaskFailed(f"gcp: {what}: operation {op.name} failed: {err.code}: {_one_line(err.message)}")
+        return op
+
+    def _wait_once(self, op: Any, remaining: float, what: str) -> Any:
+        with self._api(what):
+            if op.zone:
+                return self._client("ZoneOperationsClient").wait(
+                    project=self.project, zone=_last(op.zone), operation=op.name, timeout=remaining)
+            return self._client("GlobalOperationsClient").wait(
+                project=self.project, operation=op.name, timeout=remaining)
+
+    def _deadline(self, timeout: float | None) -> float:
+        return time.monotonic() + (self.timeout if timeout is None else timeout)
+
+    # -- reads -----------------------------------------------------------------------------
+    def _instance(self, vm: str) -> Any:
+        with self._api(f"instance {vm!r} in zone {self.zone}"):
+            return self._client("InstancesClient").get(project=self.project, zone=self.zone, instance=vm)
+
+    def _snapshots(self, labels: Mapping[str, str]) -> list[Any]:
+        """Provider-made snapshots carrying every label, following pages."""
+        from google.cloud import compute_v1
+
+        flt = " ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
+        req = compute_v1.ListSnapshotsRequest(project=self.project, filter=flt, max_results=self.page_size)
+        with self._api("listing snapshots"):
+            return [s for s in self._client("SnapshotsClient").list(request=req) if s.labels.get(SET)]
+
+    def _set(self, snapshot_id: str) -> list[Any]:
+        if not SET_ID_RE.match(snapshot_id):
+            raise NotFound(f"gcp: {snapshot_id!r} is not a snapshot id of this provider")
+        snaps = self._snapshots({SET: snapshot_id})
+        if not snaps:
+            raise NotFound(f"gcp: snapshot {snapshot_id} not found in project {self.project}")
+        return sorted(snaps, key=lambda s: int(s.name.rsplit("-", 1)[-1]))
+
+    def _ref(self, snaps: list[Any]) -> SnapshotRef:
+        first = snaps[0]
+        states = {STATES.get(s.status, SnapshotState.ERROR) for s in snaps}
+        state = next(st for st in (SnapshotState.ERROR, SnapshotState.DELETING, SnapshotState.CREATING,
+                                   SnapshotState.AVAILABLE) if st in states)
+        return SnapshotRef(
+            id=first.labels[SET], vm=first.labels.get(VM, ""), name=first.labels.get(NAME, ""),
+            created=min(datetime.fromisoformat(s.creation_timestamp) for s in snaps), state=state,
+            tags={k: v for k, v in first.labels.items() if not k.startswith(OWN)},
+            description=first.description,
+            extra={"project": self.project, "zone": self.zone, "snapshots": [{
+                "name": s.name, "id": str(s.id), "status": s.status, "device": s.labels.get(DEVICE, ""),
+                "boot": s.labels.get(BOOT) == "true", "source_disk": s.source_disk,
+                "storage_locations": list(s.storage_locations),
+                "kms_key_name": s.snapshot_encryption_key.kms_key_name} for s in snaps]},
+        )
+
+    def get(self, snapshot_id: str) -> SnapshotRef:
+        """The snapshot set with this id; :class:`NotFound` when none of it is left."""
+        return self._ref(self._set(snapshot_id))
+
+    def list(self, vm: str | None = None, tags: Mapping[str, str] | None = None) -> list[SnapshotRef]:
+        """Snapshot sets of ``vm`` (all instances when None) carrying every tag (normalised)."""
+        labels = labels_from_tags(tags)
+        if vm is not None:
+            self._instance(vm)
+            labels[VM] = label_value(vm)
+        sets: dict[str, list[Any]] = {}
+        for snap in self._snapshots(labels):
+            sets.setdefault(snap.labels[SET], []).append(snap)
+        refs = [self._ref(sorted(v, key=lambda s: int(s.name.rsplit("-", 1)[-1]))) for v in sets.values()]
+        return sorted(refs, key=lambda r: (r.created, r.id))
+
+    # -- create ----------------------------------------------------------------------------
+    def _check_create_options(self, opts: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(opts)
+        locs = out.get("storage_locations")
+        if isinstance(locs, str):
+            out["storage_locations"] = [locs]
+        elif locs is not None and not (isinstance(locs, list) and all(isinstance(x, str) for x in locs)):
+            raise UnsupportedOption("gcp: storage_locations must be a location name or a list of them")
+        if "kms_key_name" in out and not (isinstance(out["kms_key_name"], str) and out["kms_key_name"]):
+            raise UnsupportedOption("gcp: kms_key_name must be a key resource name")
+        if "guest_flush" in out and not isinstance(out["guest_flush"], bool):
+            raise UnsupportedOption("gcp: guest_flush must be true or false")
+        return out
+
+    def create(
+        self,
+        vm: str,
+        name: str,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> SnapshotRef:
+        """Snapshot every persistent disk of instance ``vm`` as one set (see module docstring)."""
+        from google.cloud import compute_v1
+
+        opts = self._check_create_options({**self.defaults, **self.check_options(options)})
+        labels = labels_from_tags(tags)
+        deadline = self._deadline(timeout)
+        disks = sorted((d for d in self._instance(vm).disks if d.type_ == "PERSISTENT"),
+                       key=lambda d: (not d.boot, d.index))
+        set_id = f"{_slug(name)}-{uuid.uuid4().hex[:12]}"
+        started: list[str] = []
+        ops: list[Any] = []
+        try:
+            for n, att in enumerate(disks):
+                if "/zones/" not in att.source:
+                    raise UnsupportedOption(f"gcp: disk {_last(att.source)} is regional; only zonal disks are supported")
+                snap = compute_v1.Snapshot(
+                    name=f"{set_id}-{n}", description=description,
+                    labels={**labels, SET: set_id, VM: label_value(vm), DEVICE: label_value(att.device_name),
+                            BOOT: "true" if att.boot else "false", NAME: label_value(name)},
+                    storage_locations=opts.get("storage_locations", []))
+                if opts.get("kms_key_name"):
+                    snap.snapshot_encryption_key = compute_v1.CustomerEncryptionKey(kms_key_name=opts["kms_key_name"])
+                req = compute_v1.CreateSnapshotDiskRequest(
+                    project=self.project, zone=att.source.split("/zones/")[1].split("/")[0],
+                    disk=_last(att.source), snapshot_resource=snap)
+                if "guest_flush" in opts:
+                    req.guest_flush = opts["guest_flush"]
+                with self._api(f"snapshot of disk {_last(att.source)} of {vm}"):
+                    ops.append(self._client("DisksClient").create_snapshot_unary(request=req))
+                started.append(snap.name)
+            if wait:
+                for op in ops:
+                    self._wait(op, deadline, f"snapshot {set_id} of {vm}")
+        except ProviderError as exc:
+            raise type(exc)(f"{exc}; {self._discard(started)}") from exc
+        return self.get(set_id)
+
+    def _discard(self, names: list[str]) -> str:
+        """Delete half-made snapshots after a failure; says what happened, for the error."""
+        if not names:
+            return "no snapshot was made"
+        deadline, left = time.monotonic() + min(self.timeout, CLEANUP_TIMEOUT), []
+        for name in names:
+            try:
+                with self._api(f"deleting half-made snapshot {name}"):
+                    op = self._client("SnapshotsClient").delete_unary(project=self.project, snapshot=name)
+                self._wait(op, deadline, f"deleting half-made snapshot {name}")
+            except NotFound:
+                continue
+            except ProviderError as exc:
+                log.warning("%s", exc)
+                left.append(name)
+        if left:
+            return f"half-made snapshots left, delete them by hand: {', '.join(left)}"
+        return f"half-made snapshots deleted: {', '.join(names)}"
+
+    # -- delete ----------------------------------------------------------------------------
+    def delete(self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None) -> None:
+        """Delete every snapshot of the set."""
+        deadline = self._deadline(timeout)
+        ops = []
+        for snap in self._set(snapshot_id):
+            try:
+                with self._api(f"deleting snapshot {snap.name}"):
+                    ops.append(self._client("SnapshotsClient").delete_unary(project=self.project, snapshot=snap.name))
+            except NotFound:
+                continue  # gone meanwhile: that is what we wanted
+        if wait:
+            for op in ops:
+                self._wait(op, deadline, f"deleting snapshot {snapshot_id}")
+
+    # -- revert ----------------------------------------------------------------------------
+    def revert(self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None) -> None:
+        """Swap new disks made from the set onto its instance; the old disks are kept.
+
+        With ``wait=False`` the call still waits for every step but the final start.
+        """
+        deadline = self._deadline(timeout)
+        snaps = self._set(snapshot_id)
+        not_ready = [s.name for s in snaps if s.status != "READY"]
+        if not_ready:
+            raise TaskFailed(f"gcp: snapshot {snapshot_id} is not ready ({', '.join(not_ready)})")
+        vm = snaps[0].labels[VM]
+        inst = self._instance(vm)
+        attached = {a.device_name: a for a in inst.disks}
+        new_disks = self._disks_from(snaps, attached, deadline)
+        was_running = inst.status not in ("TERMINATED", "STOPPED", "SUSPENDED")
+        self._instance_op("stop_unary", vm, deadline, "stopping instance")
+        swapped: list[str] = []
+        try:
+            for snap, disk in zip(snaps, new_disks, strict=True):
+                device = snap.labels[DEVICE]
+                self._swap(vm, device, attached.get(device), disk, snap.labels.get(BOOT) == "true", deadline)
+                swapped.append(device)
+        except ProviderError as exc:
+            raise type(exc)(f"{exc}; instance {vm} left stopped, devices already swapped: "
+                            f"{', '.join(swapped) or 'none'}; new disks: {', '.join(new_disks)}") from exc
+        old = [_last(a.source) for a in attached.values() if a.device_name in {s.labels[DEVICE] for s in snaps}]
+        log.info("gcp: %s reverted to %s; old disks kept, detached: %s", vm, snapshot_id, ", ".join(old))
+        if was_running:
+            self._instance_op("start_unary", vm, deadline if wait else None, "starting instance")
+
+    def _instance_op(self, method: str, vm: str, deadline: float | None, what: str) -> None:
+        with self._api(f"{what} {vm}"):
+            op = getattr(self._client("InstancesClient"), method)(project=self.project, zone=self.zone, instance=vm)
+        if deadline is not None:
+            self._wait(op, deadline, f"{what} {vm}")
+
+    def _disks_from(self, snaps: list[Any], attached: Mapping[str, Any], deadline: float) -> list[str]:
+        """New disks from each snapshot, of the replaced disk's type; all or none."""
+        from google.cloud import compute_v1
+
+        suffix = uuid.uuid4().hex[:6]
+        made: list[tuple[str, Any]] = []
+        try:
+            for snap in snaps:
+                disk = compute_v1.Disk(name=f"{snap.name}-r{suffix}", source_snapshot=snap.self_link,
+                                       labels={SET: snap.labels[SET]})
+                old = attached.get(snap.labels[DEVICE])
+                if old is not None:
+                    with self._api(f"disk {_last(old.source)}"):
+                        disk.type_ = self._client("DisksClient").get(
+                            project=self.project, zone=self.zone, disk=_last(old.source)).type_
+                with self._api(f"creating disk {disk.name}"):
+                    made.append((disk.name, self._client("DisksClient").insert_unary(
+                        project=self.project, zone=self.zone, disk_resource=disk)))
+            for name, op in made:
+                self._wait(op, deadline, f"creating disk {name} from snapshot")
+        except ProviderError as exc:
+            raise type(exc)(f"{exc}; {self._drop_disks([n for n, _ in made])}; instance untouched") from exc
+        return [n for n, _ in made]
+
+    def _drop_disks(self, names: list[str]) -> str:
+        deadline, left = time.monotonic() + min(self.timeout, CLEANUP_TIMEOUT), []
+        for name in names:
+            try:
+                with self._api(f"deleting disk {name}"):
+                    op = self._client("DisksClient").delete_unary(project=self.project, zone=self.zone, disk=name)
+                self._wait(op, deadline, f"deleting disk {name}")
+            except NotFound:
+                continue
+            except ProviderError as exc:
+                log.warning("%s", exc)
+                left.append(name)
+        return f"new disks left, delete them by hand: {', '.join(left)}" if left else "new disks deleted"
+
+    def _swap(self, vm: str, device: str, old: Any, disk: str, boot: bool, deadline: float) -> None:
+        from google.cloud import compute_v1
+
+        new = compute_v1.AttachedDisk(source=f"projects/{self.project}/zones/{self.zone}/disks/{disk}",
+                                      device_name=device, boot=boot, auto_delete=False)
+        if old is not None:
+            new.auto_delete, new.mode = old.auto_delete, old.mode
+            with self._api(f"detaching {device} from {vm}"):
+                op = self._client("InstancesClient").detach_disk_unary(
+                    project=self.project, zone=self.zone, instance=vm, device_name=device)
+            self._wait(op, deadline, f"detaching {device} from {vm}")
+        with self._api(f"attaching {disk} to {vm}"):
+            op = self._client("InstancesClient").attach_disk_unary(
+                project=self.project, zone=self.zone, instance=vm, attached_disk_resource=new)
+        self._wait(op, deadline, f"attaching {disk} to {vm} as {device}")
