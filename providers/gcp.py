@@ -45,35 +45,32 @@ running. The old disks are kept (detached) and named in the log; delete them whe
 
 from __future__ import annotations
 
-import json
+import builtins
 import logging
 import re
 import string
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from providers.base import (
-    AuthFailed,
-    InUse,
     NotFound,
     ProviderConfigError,
     ProviderError,
-    ProviderTimeout,
     SnapshotProvider,
     SnapshotRef,
     SnapshotState,
     TaskFailed,
-    Unreachable,
     UnsupportedOption,
 )
+from providers.gcp_api import ComputeApi, last
 
 log = logging.getLogger(__name__)
+Names = list[str]  # the class's list() shadows the builtin in annotations
+Snaps = list[Any]
 
-SCOPES = ["https://www.googleapis.com/auth/compute"]
 SETTINGS = frozenset({
     "project", "zone", "api_endpoint", "credentials", "credentials_file", "access_token", "anonymous",
     "storage_locations", "kms_key_name", "timeout", "page_size",
@@ -84,7 +81,6 @@ SET_ID_RE = re.compile(r"^[a-z][-a-z0-9]{0,45}$")
 STATES = {"READY": SnapshotState.AVAILABLE, "CREATING": SnapshotState.CREATING,
           "UPLOADING": SnapshotState.CREATING, "DELETING": SnapshotState.DELETING,
           "FAILED": SnapshotState.ERROR}
-CLEANUP_TIMEOUT = 120.0
 
 
 def label_key(key: str) -> str:
@@ -120,14 +116,6 @@ def _slug(name: str) -> str:
     return s or "ba"
 
 
-def _last(link: str) -> str:
-    return link.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 class GCPProvider(SnapshotProvider):
     """Snapshots of a GCE instance's persistent disks, known by a snapshot-set id."""
 
@@ -152,109 +140,15 @@ class GCPProvider(SnapshotProvider):
             raise ProviderConfigError("gcp: page_size must be between 1 and 500")
         self.defaults = {k: settings[k] for k in ("storage_locations", "kms_key_name") if k in settings}
         self._check_create_options(self.defaults)
-        self._clients: dict[str, Any] = {}
-
-    # -- SDK plumbing ----------------------------------------------------------------------
-    def _credentials(self) -> Any:
-        import google.auth
-        from google.auth.credentials import AnonymousCredentials
-        from google.oauth2 import credentials as oauth2
-        from google.oauth2 import service_account
-
-        s = self.settings
-        if s.get("access_token"):
-            return oauth2.Credentials(token=s["access_token"])
-        if s.get("credentials"):
-            try:
-                info = json.loads(s["credentials"])
-                return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-            except (ValueError, KeyError) as exc:
-                raise ProviderConfigError("gcp: credentials is not a service-account JSON key") from exc
-        if s.get("credentials_file"):
-            try:
-                return service_account.Credentials.from_service_account_file(s["credentials_file"], scopes=SCOPES)
-            except (OSError, ValueError, KeyError) as exc:
-                raise ProviderConfigError(
-                    f"gcp: cannot read a service-account key from {s['credentials_file']}") from exc
-        if s.get("anonymous"):
-            return AnonymousCredentials()
-        try:
-            creds, _ = google.auth.default(scopes=SCOPES)
-        except google.auth.exceptions.DefaultCredentialsError as exc:
-            raise AuthFailed("gcp: no Application Default Credentials; set credentials_file "
-                             "or run 'gcloud auth application-default login'") from exc
-        return creds
-
-    def _client(self, kind: str) -> Any:
-        """One REST client per kind, all with the same credentials and endpoint."""
-        if kind not in self._clients:
-            from google.cloud import compute_v1
-
-            opts = {"api_endpoint": self.settings["api_endpoint"]} if self.settings.get("api_endpoint") else None
-            creds = self._clients.setdefault("_credentials", self._credentials())
-            self._clients[kind] = getattr(compute_v1, kind)(credentials=creds, transport="rest",
-                                                            client_options=opts)
-        return self._clients[kind]
-
-    @contextmanager
-    def _api(self, what: str) -> Iterator[None]:
-        """Turn SDK and transport errors into the contract's typed errors."""
-        import requests
-        from google.api_core import exceptions as gexc
-        from google.auth import exceptions as auth_exc
-
-        try:
-            yield
-        except gexc.NotFound as exc:
-            raise NotFound(f"gcp: {what}: not found in project {self.project} ({_one_line(exc.message)})") from exc
-        except (gexc.Unauthorized, gexc.Forbidden, auth_exc.GoogleAuthError) as exc:
-            raise AuthFailed(f"gcp: {what}: credentials refused ({type(exc).__name__})") from exc
-        except gexc.BadRequest as exc:
-            if "resourceInUseByAnotherResource" in str(exc.errors):
-                raise InUse(f"gcp: {what}: still in use ({_one_line(exc.message)})") from exc
-            raise ProviderError(f"gcp: {what}: {_one_line(exc.message)}") from exc
-        except gexc.GoogleAPICallError as exc:
-            raise ProviderError(f"gcp: {what}: HTTP {exc.code}: {_one_line(exc.message)}") from exc
-        except requests.exceptions.Timeout as exc:
-            raise ProviderTimeout(f"gcp: {what}: no answer from the API in time") from exc
-        except requests.exceptions.RequestException as exc:
-            endpoint = self.settings.get("api_endpoint") or "compute.googleapis.com"
-            raise Unreachable(f"gcp: {what}: cannot reach {endpoint} ({type(exc).__name__})") from exc
-
-    def _wait(self, op: Any, deadline: float, what: str) -> Any:
-        """Wait with our own operations clients: ExtendedOperation.result() would poll the
-        public endpoint, ignoring api_endpoint."""
-        from google.cloud import compute_v1
-
-        done = compute_v1.Operation.Status.DONE
-        while op.status != done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ProviderTimeout(f"gcp: {what}: operation {op.name} not done in time")
-            try:
-                op = self._wait_once(op, remaining, what)
-            except ProviderTimeout as exc:  # the HTTP call ran out of time before the wait did
-                raise ProviderTimeout(f"gcp: {what}: operation {op.name} not done in time") from exc
-        if op.error and op.error.errors:
-            err = op.error.errors[0]
-            raise TaskFailed(f"gcp: {what}: operation {op.name} failed: {err.code}: {_one_line(err.message)}")
-        return op
-
-    def _wait_once(self, op: Any, remaining: float, what: str) -> Any:
-        with self._api(what):
-            if op.zone:
-                return self._client("ZoneOperationsClient").wait(
-                    project=self.project, zone=_last(op.zone), operation=op.name, timeout=remaining)
-            return self._client("GlobalOperationsClient").wait(
-                project=self.project, operation=op.name, timeout=remaining)
+        self.api = ComputeApi(self.project, self.settings)
 
     def _deadline(self, timeout: float | None) -> float:
         return time.monotonic() + (self.timeout if timeout is None else timeout)
 
     # -- reads -----------------------------------------------------------------------------
     def _instance(self, vm: str) -> Any:
-        with self._api(f"instance {vm!r} in zone {self.zone}"):
-            return self._client("InstancesClient").get(project=self.project, zone=self.zone, instance=vm)
+        with self.api.calling(f"instance {vm!r} in zone {self.zone}"):
+            return self.api.client("InstancesClient").get(project=self.project, zone=self.zone, instance=vm)
 
     def _snapshots(self, labels: Mapping[str, str]) -> list[Any]:
         """Provider-made snapshots carrying every label, following pages."""
@@ -262,8 +156,8 @@ class GCPProvider(SnapshotProvider):
 
         flt = " ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
         req = compute_v1.ListSnapshotsRequest(project=self.project, filter=flt, max_results=self.page_size)
-        with self._api("listing snapshots"):
-            return [s for s in self._client("SnapshotsClient").list(request=req) if s.labels.get(SET)]
+        with self.api.calling("listing snapshots"):
+            return [s for s in self.api.client("SnapshotsClient").list(request=req) if s.labels.get(SET)]
 
     def _set(self, snapshot_id: str) -> list[Any]:
         if not SET_ID_RE.match(snapshot_id):
@@ -300,7 +194,7 @@ class GCPProvider(SnapshotProvider):
         if vm is not None:
             self._instance(vm)
             labels[VM] = label_value(vm)
-        sets: dict[str, list[Any]] = {}
+        sets: dict[str, Snaps] = {}
         for snap in self._snapshots(labels):
             sets.setdefault(snap.labels[SET], []).append(snap)
         refs = [self._ref(sorted(v, key=lambda s: int(s.name.rsplit("-", 1)[-1]))) for v in sets.values()]
@@ -340,49 +234,42 @@ class GCPProvider(SnapshotProvider):
         disks = sorted((d for d in self._instance(vm).disks if d.type_ == "PERSISTENT"),
                        key=lambda d: (not d.boot, d.index))
         set_id = f"{_slug(name)}-{uuid.uuid4().hex[:12]}"
-        started: list[str] = []
-        ops: list[Any] = []
+        started: Names = []
+        ops: Snaps = []
         try:
             for n, att in enumerate(disks):
                 if "/zones/" not in att.source:
-                    raise UnsupportedOption(f"gcp: disk {_last(att.source)} is regional; only zonal disks are supported")
+                    raise UnsupportedOption(f"gcp: disk {last(att.source)} is regional; only zonal ones work")
                 snap = compute_v1.Snapshot(
                     name=f"{set_id}-{n}", description=description,
                     labels={**labels, SET: set_id, VM: label_value(vm), DEVICE: label_value(att.device_name),
                             BOOT: "true" if att.boot else "false", NAME: label_value(name)},
                     storage_locations=opts.get("storage_locations", []))
                 if opts.get("kms_key_name"):
-                    snap.snapshot_encryption_key = compute_v1.CustomerEncryptionKey(kms_key_name=opts["kms_key_name"])
+                    key = compute_v1.CustomerEncryptionKey(kms_key_name=opts["kms_key_name"])
+                    snap.snapshot_encryption_key = key
                 req = compute_v1.CreateSnapshotDiskRequest(
                     project=self.project, zone=att.source.split("/zones/")[1].split("/")[0],
-                    disk=_last(att.source), snapshot_resource=snap)
+                    disk=last(att.source), snapshot_resource=snap)
                 if "guest_flush" in opts:
                     req.guest_flush = opts["guest_flush"]
-                with self._api(f"snapshot of disk {_last(att.source)} of {vm}"):
-                    ops.append(self._client("DisksClient").create_snapshot_unary(request=req))
+                with self.api.calling(f"snapshot of disk {last(att.source)} of {vm}"):
+                    ops.append(self.api.client("DisksClient").create_snapshot_unary(request=req))
                 started.append(snap.name)
             if wait:
                 for op in ops:
-                    self._wait(op, deadline, f"snapshot {set_id} of {vm}")
+                    self.api.wait(op, deadline, f"snapshot {set_id} of {vm}")
         except ProviderError as exc:
             raise type(exc)(f"{exc}; {self._discard(started)}") from exc
         return self.get(set_id)
 
-    def _discard(self, names: list[str]) -> str:
+    def _discard(self, names: Names) -> str:
         """Delete half-made snapshots after a failure; says what happened, for the error."""
         if not names:
             return "no snapshot was made"
-        deadline, left = time.monotonic() + min(self.timeout, CLEANUP_TIMEOUT), []
-        for name in names:
-            try:
-                with self._api(f"deleting half-made snapshot {name}"):
-                    op = self._client("SnapshotsClient").delete_unary(project=self.project, snapshot=name)
-                self._wait(op, deadline, f"deleting half-made snapshot {name}")
-            except NotFound:
-                continue
-            except ProviderError as exc:
-                log.warning("%s", exc)
-                left.append(name)
+        snapshots = self.api.client("SnapshotsClient")
+        left = self.api.remove("half-made snapshot", names, lambda n: snapshots.delete_unary(
+            project=self.project, snapshot=n), self.timeout)
         if left:
             return f"half-made snapshots left, delete them by hand: {', '.join(left)}"
         return f"half-made snapshots deleted: {', '.join(names)}"
@@ -394,13 +281,14 @@ class GCPProvider(SnapshotProvider):
         ops = []
         for snap in self._set(snapshot_id):
             try:
-                with self._api(f"deleting snapshot {snap.name}"):
-                    ops.append(self._client("SnapshotsClient").delete_unary(project=self.project, snapshot=snap.name))
+                with self.api.calling(f"deleting snapshot {snap.name}"):
+                    ops.append(self.api.client("SnapshotsClient").delete_unary(
+                        project=self.project, snapshot=snap.name))
             except NotFound:
                 continue  # gone meanwhile: that is what we wanted
         if wait:
             for op in ops:
-                self._wait(op, deadline, f"deleting snapshot {snapshot_id}")
+                self.api.wait(op, deadline, f"deleting snapshot {snapshot_id}")
 
     # -- revert ----------------------------------------------------------------------------
     def revert(self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None) -> None:
@@ -418,8 +306,11 @@ class GCPProvider(SnapshotProvider):
         attached = {a.device_name: a for a in inst.disks}
         new_disks = self._disks_from(snaps, attached, deadline)
         was_running = inst.status not in ("TERMINATED", "STOPPED", "SUSPENDED")
-        self._instance_op("stop_unary", vm, deadline, "stopping instance")
-        swapped: list[str] = []
+        try:
+            self._instance_op("stop_unary", vm, deadline, "stopping instance")
+        except ProviderError as exc:
+            raise type(exc)(f"{exc}; {self._drop_disks(new_disks)}") from exc
+        swapped: Names = []
         try:
             for snap, disk in zip(snaps, new_disks, strict=True):
                 device = snap.labels[DEVICE]
@@ -428,53 +319,47 @@ class GCPProvider(SnapshotProvider):
         except ProviderError as exc:
             raise type(exc)(f"{exc}; instance {vm} left stopped, devices already swapped: "
                             f"{', '.join(swapped) or 'none'}; new disks: {', '.join(new_disks)}") from exc
-        old = [_last(a.source) for a in attached.values() if a.device_name in {s.labels[DEVICE] for s in snaps}]
+        devices = {s.labels[DEVICE] for s in snaps}
+        old = [last(a.source) for a in attached.values() if a.device_name in devices]
         log.info("gcp: %s reverted to %s; old disks kept, detached: %s", vm, snapshot_id, ", ".join(old))
         if was_running:
             self._instance_op("start_unary", vm, deadline if wait else None, "starting instance")
 
     def _instance_op(self, method: str, vm: str, deadline: float | None, what: str) -> None:
-        with self._api(f"{what} {vm}"):
-            op = getattr(self._client("InstancesClient"), method)(project=self.project, zone=self.zone, instance=vm)
+        with self.api.calling(f"{what} {vm}"):
+            op = getattr(self.api.client("InstancesClient"), method)(
+                project=self.project, zone=self.zone, instance=vm)
         if deadline is not None:
-            self._wait(op, deadline, f"{what} {vm}")
+            self.api.wait(op, deadline, f"{what} {vm}")
 
-    def _disks_from(self, snaps: list[Any], attached: Mapping[str, Any], deadline: float) -> list[str]:
+    def _disks_from(self, snaps: Snaps, attached: Mapping[str, Any], deadline: float) -> Names:
         """New disks from each snapshot, of the replaced disk's type; all or none."""
         from google.cloud import compute_v1
 
         suffix = uuid.uuid4().hex[:6]
-        made: list[tuple[str, Any]] = []
+        made: builtins.list[tuple[str, Any]] = []
         try:
             for snap in snaps:
                 disk = compute_v1.Disk(name=f"{snap.name}-r{suffix}", source_snapshot=snap.self_link,
                                        labels={SET: snap.labels[SET]})
                 old = attached.get(snap.labels[DEVICE])
                 if old is not None:
-                    with self._api(f"disk {_last(old.source)}"):
-                        disk.type_ = self._client("DisksClient").get(
-                            project=self.project, zone=self.zone, disk=_last(old.source)).type_
-                with self._api(f"creating disk {disk.name}"):
-                    made.append((disk.name, self._client("DisksClient").insert_unary(
+                    with self.api.calling(f"disk {last(old.source)}"):
+                        disk.type_ = self.api.client("DisksClient").get(
+                            project=self.project, zone=self.zone, disk=last(old.source)).type_
+                with self.api.calling(f"creating disk {disk.name}"):
+                    made.append((disk.name, self.api.client("DisksClient").insert_unary(
                         project=self.project, zone=self.zone, disk_resource=disk)))
             for name, op in made:
-                self._wait(op, deadline, f"creating disk {name} from snapshot")
+                self.api.wait(op, deadline, f"creating disk {name} from snapshot")
         except ProviderError as exc:
             raise type(exc)(f"{exc}; {self._drop_disks([n for n, _ in made])}; instance untouched") from exc
         return [n for n, _ in made]
 
-    def _drop_disks(self, names: list[str]) -> str:
-        deadline, left = time.monotonic() + min(self.timeout, CLEANUP_TIMEOUT), []
-        for name in names:
-            try:
-                with self._api(f"deleting disk {name}"):
-                    op = self._client("DisksClient").delete_unary(project=self.project, zone=self.zone, disk=name)
-                self._wait(op, deadline, f"deleting disk {name}")
-            except NotFound:
-                continue
-            except ProviderError as exc:
-                log.warning("%s", exc)
-                left.append(name)
+    def _drop_disks(self, names: Names) -> str:
+        disks = self.api.client("DisksClient")
+        left = self.api.remove("disk", names, lambda n: disks.delete_unary(
+            project=self.project, zone=self.zone, disk=n), self.timeout)
         return f"new disks left, delete them by hand: {', '.join(left)}" if left else "new disks deleted"
 
     def _swap(self, vm: str, device: str, old: Any, disk: str, boot: bool, deadline: float) -> None:
@@ -484,11 +369,11 @@ class GCPProvider(SnapshotProvider):
                                       device_name=device, boot=boot, auto_delete=False)
         if old is not None:
             new.auto_delete, new.mode = old.auto_delete, old.mode
-            with self._api(f"detaching {device} from {vm}"):
-                op = self._client("InstancesClient").detach_disk_unary(
+            with self.api.calling(f"detaching {device} from {vm}"):
+                op = self.api.client("InstancesClient").detach_disk_unary(
                     project=self.project, zone=self.zone, instance=vm, device_name=device)
-            self._wait(op, deadline, f"detaching {device} from {vm}")
-        with self._api(f"attaching {disk} to {vm}"):
-            op = self._client("InstancesClient").attach_disk_unary(
+            self.api.wait(op, deadline, f"detaching {device} from {vm}")
+        with self.api.calling(f"attaching {disk} to {vm}"):
+            op = self.api.client("InstancesClient").attach_disk_unary(
                 project=self.project, zone=self.zone, instance=vm, attached_disk_resource=new)
-        self._wait(op, deadline, f"attaching {disk} to {vm} as {device}")
+        self.api.wait(op, deadline, f"attaching {disk} to {vm} as {device}")

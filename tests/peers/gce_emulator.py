@@ -14,11 +14,15 @@ Fault switches (attributes of :class:`GCEEmulator`):
 ``hang_ops``    operationTypes that stay ``RUNNING`` forever.
 ``http_status`` answer every request with this status (401, 403, 503...).
 ``token``       when set, requests need ``Authorization: Bearer <token>`` (else 401).
+                A self-signed JWT (what google-auth sends for a service-account key) is
+                accepted too when its RS256 signature verifies with a public key registered
+                in ``service_accounts`` (``{client_email: PEM}``) under its ``iss``.
 Every request is recorded in ``requests`` as ``(method, path, query, body)``.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -69,6 +73,7 @@ class GCEEmulator:
         self.hang_ops: set[str] = set()
         self.http_status: int | None = None
         self.token: str | None = None
+        self.service_accounts: dict[str, bytes] = {}
         self._server: ThreadingHTTPServer | None = None
         self.seed()
 
@@ -103,6 +108,7 @@ class GCEEmulator:
             self.requests.clear()
             self.fail_ops, self.hang_ops = {}, set()
             self.http_status = self.token = None
+            self.service_accounts.clear()
             self.seed()
 
     # -- state -----------------------------------------------------------------------------
@@ -142,6 +148,25 @@ class GCEEmulator:
                               "boot": bool(att.get("boot")), "autoDelete": bool(att.get("autoDelete")),
                               "index": len(inst["disks"])})
         disk["users"].append(inst["selfLink"])
+
+    def authorized(self, header: str, token: str) -> bool:
+        """A static bearer token, or a service-account JWT whose signature verifies."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        bearer = header.removeprefix("Bearer ")
+        if bearer == token:
+            return True
+        try:
+            head, payload, sig = (base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in bearer.split("."))
+            pem = self.service_accounts[json.loads(payload)["iss"]]
+            key = serialization.load_pem_public_key(pem)
+            signed = bearer.rsplit(".", 1)[0].encode()
+            key.verify(sig, signed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+        except (ValueError, KeyError, InvalidSignature):
+            return False
+        return json.loads(head).get("alg") == "RS256"
 
     # -- operations ------------------------------------------------------------------------
     def operation(self, op_type: str, target: str, effect: Any, failure: Any = None,
@@ -420,7 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(status, {401: "unauthorized", 403: "forbidden"}.get(status, "backendError"),
                                {401: "Request is missing required authentication credential.",
                                 403: "Required 'compute.instances.get' permission"}.get(status, "Backend Error"))
-            if token is not None and self.headers.get("Authorization") != f"Bearer {token}":
+            if token is not None and not emu.authorized(self.headers.get("Authorization", ""), token):
                 raise ApiError(401, "unauthorized", "Request had invalid authentication credentials.")
             if body is None:
                 raise ApiError(400, "parseError", "Parse Error")

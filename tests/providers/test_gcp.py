@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -225,3 +227,54 @@ def test_delete_removes_every_snapshot_of_the_set(emu: GCEEmulator) -> None:
     p.delete(gone.id)
     assert {s["labels"]["ba-gce-set"] for s in emu.snapshots.values()} == {keep.id}
     assert len(calls(emu, "DELETE", "")) == 3
+
+
+def service_account_key(emu: GCEEmulator) -> str:
+    """A fresh key, its public half registered with the emulator."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    email = "ba@ba-test.iam.gserviceaccount.com"
+    emu.service_accounts[email] = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return json.dumps({"type": "service_account", "project_id": emu.project, "private_key_id": "k1",
+                       "private_key": pem, "client_email": email, "client_id": "1",
+                       "token_uri": "https://oauth2.googleapis.com/token"})
+
+
+def test_service_account_key_file_text_and_adc(emu: GCEEmulator, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    emu.token = "some-other-token"  # auth required: only the key's signed JWT gets in
+    key = service_account_key(emu)
+    path = tmp_path / "sa.json"
+    path.write_text(key)
+    assert make(emu, anonymous=False, credentials_file=str(path)).list("pexip-mgr01") == []
+    assert make(emu, anonymous=False, credentials=key).list("pexip-mgr01") == []
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    assert make(emu, anonymous=False).list("pexip-mgr01") == []
+    with pytest.raises(AuthFailed):  # anonymous is refused by this endpoint
+        make(emu).list("pexip-mgr01")
+    with pytest.raises(AuthFailed):  # a key the project does not know
+        other = json.loads(key)
+        other["private_key"] = json.loads(service_account_key(emu))["private_key"]
+        emu.service_accounts.clear()
+        make(emu, anonymous=False, credentials=json.dumps(other)).list("pexip-mgr01")
+    with pytest.raises(ProviderConfigError, match="cannot read") as err:
+        make(emu, anonymous=False, credentials_file=str(tmp_path / "missing.json")).list()
+    with pytest.raises(ProviderConfigError, match="not a service-account") as err:
+        make(emu, anonymous=False, credentials=key.replace("private_key", "secret")).list()
+    assert "PRIVATE KEY" not in str(err.value)
+
+
+def test_revert_refuses_when_instance_cannot_stop(emu: GCEEmulator) -> None:
+    p = make(emu)
+    ref = p.create("pexip-mgr01", "n", "", TAGS)
+    emu.fail_ops["stop"] = "pexip-mgr01"
+    before = set(emu.disks)
+    with pytest.raises(TaskFailed, match="new disks deleted"):
+        p.revert(ref.id)
+    assert set(emu.disks) == before
+    assert {a["deviceName"] for a in emu.instances["pexip-mgr01"]["disks"]} == {"boot", "data1"}
