@@ -278,3 +278,46 @@ def test_revert_refuses_when_instance_cannot_stop(emu: GCEEmulator) -> None:
         p.revert(ref.id)
     assert set(emu.disks) == before
     assert {a["deviceName"] for a in emu.instances["pexip-mgr01"]["disks"]} == {"boot", "data1"}
+
+
+def test_revert_of_a_stopped_instance_leaves_it_stopped(emu: GCEEmulator) -> None:
+    p = make(emu)
+    ref = p.create("pexip-mgr01", "n", "", TAGS)
+    emu.instances["pexip-mgr01"]["status"] = "TERMINATED"
+    p.revert(ref.id)
+    assert emu.instances["pexip-mgr01"]["status"] == "TERMINATED"
+    assert not [r for r in emu.requests if r[1].endswith("/start")]
+
+
+def test_emulator_speaks_gce(emu: GCEEmulator) -> None:
+    """The peer itself: global snapshot insert, filters, and its 400s, through the real SDK."""
+    from google.api_core import exceptions as gexc
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import compute_v1
+
+    kw: dict[str, Any] = {"credentials": AnonymousCredentials(), "transport": "rest",
+                          "client_options": {"api_endpoint": emu.url}}
+    snaps = compute_v1.SnapshotsClient(**kw)
+    op = snaps.insert_unary(project=emu.project, snapshot_resource=compute_v1.Snapshot(
+        name="manual", labels={"team": "video"},
+        source_disk=f"projects/{emu.project}/zones/{emu.zone}/disks/pexip-mgr01-boot"))
+    assert op.status != compute_v1.Operation.Status.DONE
+    done = compute_v1.ZoneOperationsClient(**kw).wait(project=emu.project, zone=emu.zone, operation=op.name)
+    assert done.status == compute_v1.Operation.Status.DONE
+    assert snaps.get(project=emu.project, snapshot="manual").status == "READY"
+
+    def names(flt: str) -> list[str]:
+        return [s.name for s in snaps.list(request=compute_v1.ListSnapshotsRequest(project=emu.project, filter=flt))]
+    assert names('labels.team = "video"') == ["manual"]
+    assert names("labels.team != video") == []
+    assert names('name = "manual" AND labels.team = "video"') == ["manual"]
+    with pytest.raises(gexc.BadRequest, match="filter"):
+        names("labels.team ~ vid.*")
+    with pytest.raises(gexc.BadRequest, match="labels"):
+        snaps.insert_unary(project=emu.project, snapshot_resource=compute_v1.Snapshot(
+            name="bad", labels={"Team": "video"},
+            source_disk=f"projects/{emu.project}/zones/{emu.zone}/disks/pexip-mgr01-boot"))
+    gop = snaps.delete_unary(project=emu.project, snapshot="manual")
+    compute_v1.GlobalOperationsClient(**kw).wait(project=emu.project, operation=gop.name)
+    with pytest.raises(gexc.NotFound):
+        snaps.get(project=emu.project, snapshot="manual")
