@@ -130,16 +130,22 @@ class GCPProvider(SnapshotProvider):
         for key in ("project", "zone"):
             if not isinstance(settings.get(key), str) or not settings[key]:
                 raise ProviderConfigError(f"gcp: setting {key!r} is required")
-        super().__init__(settings)
+        try:
+            super().__init__(settings)
+            self.page_size = int(settings.get("page_size", 500))
+        except (TypeError, ValueError) as exc:
+            raise ProviderConfigError("gcp: timeout and page_size must be numbers") from exc
         if self.timeout <= 0:
             raise ProviderConfigError("gcp: timeout must be a positive number of seconds")
-        self.project: str = settings["project"]
-        self.zone: str = settings["zone"]
-        self.page_size = int(settings.get("page_size", 500))
         if not 1 <= self.page_size <= 500:
             raise ProviderConfigError("gcp: page_size must be between 1 and 500")
-        self.defaults = {k: settings[k] for k in ("storage_locations", "kms_key_name") if k in settings}
-        self._check_create_options(self.defaults)
+        self.project: str = settings["project"]
+        self.zone: str = settings["zone"]
+        try:
+            self.defaults = self._check_create_options(
+                {k: settings[k] for k in ("storage_locations", "kms_key_name") if k in settings})
+        except UnsupportedOption as exc:
+            raise ProviderConfigError(str(exc)) from exc
         self.api = ComputeApi(self.project, self.settings)
 
     def _deadline(self, timeout: float | None) -> float:

@@ -216,6 +216,12 @@ def test_unknown_option_and_bad_settings(emu: GCEEmulator) -> None:
         GCPProvider({"zone": "z"})
     with pytest.raises(ProviderConfigError, match="regoin"):
         GCPProvider({"project": "p", "zone": "z", "regoin": "x"})
+    with pytest.raises(ProviderConfigError, match="page_size"):
+        make(emu, page_size=501)
+    with pytest.raises(ProviderConfigError, match="numbers"):
+        make(emu, timeout="soon")
+    with pytest.raises(ProviderConfigError, match="kms_key_name"):
+        make(emu, kms_key_name="")
     with pytest.raises(ProviderConfigError, match="service-account"):
         make(emu, anonymous=False, credentials="{not json").list()
 
