@@ -116,6 +116,12 @@ def _slug(name: str) -> str:
     return s or "ba"
 
 
+def _disk_order(snap: Any) -> tuple[int, str]:
+    """Boot disk first, then in the order they were snapshotted (``<set id>-<n>``)."""
+    n = snap.name.rsplit("-", 1)[-1]
+    return (int(n) if n.isdigit() else 1 << 30, snap.name)
+
+
 class GCPProvider(SnapshotProvider):
     """Snapshots of a GCE instance's persistent disks, known by a snapshot-set id."""
 
@@ -171,7 +177,7 @@ class GCPProvider(SnapshotProvider):
         snaps = self._snapshots({SET: snapshot_id})
         if not snaps:
             raise NotFound(f"gcp: snapshot {snapshot_id} not found in project {self.project}")
-        return sorted(snaps, key=lambda s: int(s.name.rsplit("-", 1)[-1]))
+        return sorted(snaps, key=_disk_order)
 
     def _ref(self, snaps: list[Any]) -> SnapshotRef:
         first = snaps[0]
@@ -203,7 +209,7 @@ class GCPProvider(SnapshotProvider):
         sets: dict[str, Snaps] = {}
         for snap in self._snapshots(labels):
             sets.setdefault(snap.labels[SET], []).append(snap)
-        refs = [self._ref(sorted(v, key=lambda s: int(s.name.rsplit("-", 1)[-1]))) for v in sets.values()]
+        refs = [self._ref(sorted(v, key=_disk_order)) for v in sets.values()]
         return sorted(refs, key=lambda r: (r.created, r.id))
 
     # -- create ----------------------------------------------------------------------------
@@ -239,13 +245,16 @@ class GCPProvider(SnapshotProvider):
         deadline = self._deadline(timeout)
         disks = sorted((d for d in self._instance(vm).disks if d.type_ == "PERSISTENT"),
                        key=lambda d: (not d.boot, d.index))
+        if not disks:
+            raise UnsupportedOption(f"gcp: instance {vm} has no persistent disk to snapshot")
+        regional = [last(d.source) for d in disks if "/zones/" not in d.source]
+        if regional:
+            raise UnsupportedOption(f"gcp: {vm} has regional disks ({', '.join(regional)}); only zonal work")
         set_id = f"{_slug(name)}-{uuid.uuid4().hex[:12]}"
         started: Names = []
         ops: Snaps = []
         try:
             for n, att in enumerate(disks):
-                if "/zones/" not in att.source:
-                    raise UnsupportedOption(f"gcp: disk {last(att.source)} is regional; only zonal ones work")
                 snap = compute_v1.Snapshot(
                     name=f"{set_id}-{n}", description=description,
                     labels={**labels, SET: set_id, VM: label_value(vm), DEVICE: label_value(att.device_name),
@@ -263,11 +272,21 @@ class GCPProvider(SnapshotProvider):
                     ops.append(self.api.client("DisksClient").create_snapshot_unary(request=req))
                 started.append(snap.name)
             if wait:
-                for op in ops:
-                    self.api.wait(op, deadline, f"snapshot {set_id} of {vm}")
+                self._wait_all(ops, deadline, f"snapshot {set_id} of {vm}")
         except ProviderError as exc:
             raise type(exc)(f"{exc}; {self._discard(started)}") from exc
         return self.get(set_id)
+
+    def _wait_all(self, ops: Snaps, deadline: float, what: str) -> None:
+        """Wait for every operation, even after one failed, so cleanup finds them settled."""
+        errors = []
+        for op in ops:
+            try:
+                self.api.wait(op, deadline, what)
+            except ProviderError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def _discard(self, names: Names) -> str:
         """Delete half-made snapshots after a failure; says what happened, for the error."""
@@ -293,8 +312,7 @@ class GCPProvider(SnapshotProvider):
             except NotFound:
                 continue  # gone meanwhile: that is what we wanted
         if wait:
-            for op in ops:
-                self.api.wait(op, deadline, f"deleting snapshot {snapshot_id}")
+            self._wait_all(ops, deadline, f"deleting snapshot {snapshot_id}")
 
     # -- revert ----------------------------------------------------------------------------
     def revert(self, snapshot_id: str, *, wait: bool = True, timeout: float | None = None) -> None:
@@ -356,8 +374,7 @@ class GCPProvider(SnapshotProvider):
                 with self.api.calling(f"creating disk {disk.name}"):
                     made.append((disk.name, self.api.client("DisksClient").insert_unary(
                         project=self.project, zone=self.zone, disk_resource=disk)))
-            for name, op in made:
-                self.api.wait(op, deadline, f"creating disk {name} from snapshot")
+            self._wait_all([op for _, op in made], deadline, f"disks from snapshot {snaps[0].labels[SET]}")
         except ProviderError as exc:
             raise type(exc)(f"{exc}; {self._drop_disks([n for n, _ in made])}; instance untouched") from exc
         return [n for n, _ in made]

@@ -327,3 +327,15 @@ def test_emulator_speaks_gce(emu: GCEEmulator) -> None:
     compute_v1.GlobalOperationsClient(**kw).wait(project=emu.project, operation=gop.name)
     with pytest.raises(gexc.NotFound):
         snaps.get(project=emu.project, snapshot="manual")
+
+
+def test_instance_without_snapshotable_disks_is_refused(emu: GCEEmulator) -> None:
+    p = make(emu)
+    disks = emu.instances["pexip-conf01"]["disks"]
+    disks[1]["source"] = disks[1]["source"].replace(f"zones/{emu.zone}", "regions/europe-north1")
+    with pytest.raises(UnsupportedOption, match="regional disks"):
+        p.create("pexip-conf01", "n", "", TAGS)
+    emu.instances["pexip-conf01"]["disks"] = []
+    with pytest.raises(UnsupportedOption, match="no persistent disk"):
+        p.create("pexip-conf01", "n", "", TAGS)
+    assert emu.snapshots == {}
