@@ -152,15 +152,15 @@ class GCPProvider(SnapshotProvider):
                 {k: settings[k] for k in ("storage_locations", "kms_key_name") if k in settings})
         except UnsupportedOption as exc:
             raise ProviderConfigError(str(exc)) from exc
-        self.api = ComputeApi(self.project, self.settings)
+        self.api = ComputeApi(self.project, self.settings, self.timeout)
 
     def _deadline(self, timeout: float | None) -> float:
         return time.monotonic() + (self.timeout if timeout is None else timeout)
 
     # -- reads -----------------------------------------------------------------------------
     def _instance(self, vm: str) -> Any:
-        with self.api.calling(f"instance {vm!r} in zone {self.zone}"):
-            return self.api.client("InstancesClient").get(project=self.project, zone=self.zone, instance=vm)
+        return self.api.call(f"instance {vm!r} in zone {self.zone}", "InstancesClient.get",
+                             project=self.project, zone=self.zone, instance=vm)
 
     def _snapshots(self, labels: Mapping[str, str]) -> list[Any]:
         """Provider-made snapshots carrying every label, following pages."""
@@ -168,8 +168,8 @@ class GCPProvider(SnapshotProvider):
 
         flt = " ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
         req = compute_v1.ListSnapshotsRequest(project=self.project, filter=flt, max_results=self.page_size)
-        with self.api.calling("listing snapshots"):
-            return [s for s in self.api.client("SnapshotsClient").list(request=req) if s.labels.get(SET)]
+        return [s for s in self.api.call("listing snapshots", "SnapshotsClient.list", request=req)
+                if s.labels.get(SET)]
 
     def _set(self, snapshot_id: str) -> list[Any]:
         if not SET_ID_RE.match(snapshot_id):
@@ -268,8 +268,8 @@ class GCPProvider(SnapshotProvider):
                     disk=last(att.source), snapshot_resource=snap)
                 if "guest_flush" in opts:
                     req.guest_flush = opts["guest_flush"]
-                with self.api.calling(f"snapshot of disk {last(att.source)} of {vm}"):
-                    ops.append(self.api.client("DisksClient").create_snapshot_unary(request=req))
+                ops.append(self.api.call(f"snapshot of disk {last(att.source)} of {vm}",
+                                         "DisksClient.create_snapshot_unary", deadline, request=req))
                 started.append(snap.name)
             if wait:
                 self._wait_all(ops, deadline, f"snapshot {set_id} of {vm}")
@@ -292,9 +292,8 @@ class GCPProvider(SnapshotProvider):
         """Delete half-made snapshots after a failure; says what happened, for the error."""
         if not names:
             return "no snapshot was made"
-        snapshots = self.api.client("SnapshotsClient")
-        left = self.api.remove("half-made snapshot", names, lambda n: snapshots.delete_unary(
-            project=self.project, snapshot=n), self.timeout)
+        left = self.api.remove("half-made snapshot", "SnapshotsClient.delete_unary", names, "snapshot",
+                               project=self.project)
         if left:
             return f"half-made snapshots left, delete them by hand: {', '.join(left)}"
         return f"half-made snapshots deleted: {', '.join(names)}"
@@ -306,9 +305,8 @@ class GCPProvider(SnapshotProvider):
         ops = []
         for snap in self._set(snapshot_id):
             try:
-                with self.api.calling(f"deleting snapshot {snap.name}"):
-                    ops.append(self.api.client("SnapshotsClient").delete_unary(
-                        project=self.project, snapshot=snap.name))
+                ops.append(self.api.call(f"deleting snapshot {snap.name}", "SnapshotsClient.delete_unary",
+                                         deadline, project=self.project, snapshot=snap.name))
             except NotFound:
                 continue  # gone meanwhile: that is what we wanted
         if wait:
@@ -350,9 +348,8 @@ class GCPProvider(SnapshotProvider):
             self._instance_op("start_unary", vm, deadline if wait else None, "starting instance")
 
     def _instance_op(self, method: str, vm: str, deadline: float | None, what: str) -> None:
-        with self.api.calling(f"{what} {vm}"):
-            op = getattr(self.api.client("InstancesClient"), method)(
-                project=self.project, zone=self.zone, instance=vm)
+        op = self.api.call(f"{what} {vm}", f"InstancesClient.{method}", deadline,
+                           project=self.project, zone=self.zone, instance=vm)
         if deadline is not None:
             self.api.wait(op, deadline, f"{what} {vm}")
 
@@ -368,21 +365,20 @@ class GCPProvider(SnapshotProvider):
                                        labels={SET: snap.labels[SET]})
                 old = attached.get(snap.labels[DEVICE])
                 if old is not None:
-                    with self.api.calling(f"disk {last(old.source)}"):
-                        disk.type_ = self.api.client("DisksClient").get(
-                            project=self.project, zone=self.zone, disk=last(old.source)).type_
-                with self.api.calling(f"creating disk {disk.name}"):
-                    made.append((disk.name, self.api.client("DisksClient").insert_unary(
-                        project=self.project, zone=self.zone, disk_resource=disk)))
+                    disk.type_ = self.api.call(f"disk {last(old.source)}", "DisksClient.get", deadline,
+                                               project=self.project, zone=self.zone,
+                                               disk=last(old.source)).type_
+                op = self.api.call(f"creating disk {disk.name}", "DisksClient.insert_unary", deadline,
+                                   project=self.project, zone=self.zone, disk_resource=disk)
+                made.append((disk.name, op))
             self._wait_all([op for _, op in made], deadline, f"disks from snapshot {snaps[0].labels[SET]}")
         except ProviderError as exc:
             raise type(exc)(f"{exc}; {self._drop_disks([n for n, _ in made])}; instance untouched") from exc
         return [n for n, _ in made]
 
     def _drop_disks(self, names: Names) -> str:
-        disks = self.api.client("DisksClient")
-        left = self.api.remove("disk", names, lambda n: disks.delete_unary(
-            project=self.project, zone=self.zone, disk=n), self.timeout)
+        left = self.api.remove("disk", "DisksClient.delete_unary", names, "disk",
+                               project=self.project, zone=self.zone)
         return f"new disks left, delete them by hand: {', '.join(left)}" if left else "new disks deleted"
 
     def _swap(self, vm: str, device: str, old: Any, disk: str, boot: bool, deadline: float) -> None:
@@ -392,11 +388,9 @@ class GCPProvider(SnapshotProvider):
                                       device_name=device, boot=boot, auto_delete=False)
         if old is not None:
             new.auto_delete, new.mode = old.auto_delete, old.mode
-            with self.api.calling(f"detaching {device} from {vm}"):
-                op = self.api.client("InstancesClient").detach_disk_unary(
-                    project=self.project, zone=self.zone, instance=vm, device_name=device)
+            op = self.api.call(f"detaching {device} from {vm}", "InstancesClient.detach_disk_unary", deadline,
+                               project=self.project, zone=self.zone, instance=vm, device_name=device)
             self.api.wait(op, deadline, f"detaching {device} from {vm}")
-        with self.api.calling(f"attaching {disk} to {vm}"):
-            op = self.api.client("InstancesClient").attach_disk_unary(
-                project=self.project, zone=self.zone, instance=vm, attached_disk_resource=new)
+        op = self.api.call(f"attaching {disk} to {vm}", "InstancesClient.attach_disk_unary", deadline,
+                           project=self.project, zone=self.zone, instance=vm, attached_disk_resource=new)
         self.api.wait(op, deadline, f"attaching {disk} to {vm} as {device}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/compute"]
 CLEANUP_TIMEOUT = 120.0
+READS = frozenset({"get", "list", "wait"})
 
 
 def last(link: str) -> str:
@@ -74,8 +75,9 @@ def credentials(settings: Mapping[str, Any]) -> Any:
 class ComputeApi:
     """REST clients of one project, built lazily with the same credentials and endpoint."""
 
-    def __init__(self, project: str, settings: Mapping[str, Any]) -> None:
+    def __init__(self, project: str, settings: Mapping[str, Any], timeout: float) -> None:
         self.project = project
+        self.timeout = timeout
         self.settings = settings
         self.endpoint: str | None = settings.get("api_endpoint") or None
         self._clients: dict[str, Any] = {}
@@ -92,6 +94,27 @@ class ComputeApi:
             self._clients[kind] = getattr(compute_v1, kind)(
                 credentials=self._creds, transport="rest", client_options=opts)
         return self._clients[kind]
+
+    def call(self, what: str, method: str, deadline: float | None = None, **kw: Any) -> Any:
+        """``<Client>.<method>(**kw)`` bounded by ``deadline`` (monotonic; default: timeout).
+
+        Reads are retried on 503/429 until the deadline; writes never are (a retried
+        insert could make a second resource). A list is read to the end, page by page.
+        """
+        from google.api_core import exceptions as gexc
+        from google.api_core import retry as gretry
+
+        kind, name = method.split(".")
+        budget = self.timeout if deadline is None else deadline - time.monotonic()
+        if budget <= 0:
+            raise ProviderTimeout(f"gcp: {what}: no time left")
+        retry = None
+        if name in READS:
+            busy = gretry.if_exception_type(gexc.ServiceUnavailable, gexc.TooManyRequests)
+            retry = gretry.Retry(initial=0.2, maximum=5.0, multiplier=2.0, timeout=budget, predicate=busy)
+        with self.calling(what):
+            result = getattr(self.client(kind), name)(**kw, retry=retry, timeout=budget)
+            return list(result) if name == "list" else result
 
     @contextmanager
     def calling(self, what: str) -> Iterator[None]:
@@ -112,6 +135,12 @@ class ComputeApi:
             if "resourceInUseByAnotherResource" in str(exc.errors):
                 raise InUse(f"gcp: {what}: still in use ({one_line(exc.message)})") from exc
             raise ProviderError(f"gcp: {what}: {one_line(exc.message)}") from exc
+        except gexc.RetryError as exc:
+            cause = exc.cause if isinstance(exc.cause, gexc.GoogleAPICallError) else None
+            if cause is not None and cause.code == 503:
+                raise Unreachable(f"gcp: {what}: service unavailable until the timeout "
+                                  f"({one_line(cause.message)})") from exc
+            raise ProviderTimeout(f"gcp: {what}: no answer in time ({one_line(exc.message)})") from exc
         except gexc.GoogleAPICallError as exc:
             raise ProviderError(f"gcp: {what}: HTTP {exc.code}: {one_line(exc.message)}") from exc
         except requests.exceptions.Timeout as exc:
@@ -130,11 +159,10 @@ class ComputeApi:
 
         done = compute_v1.Operation.Status.DONE
         while op.status != done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline <= time.monotonic():
                 raise ProviderTimeout(f"gcp: {what}: operation {op.name} not done in time")
             try:
-                op = self._wait_once(op, remaining, what)
+                op = self._wait_once(op, deadline, what)
             except ProviderTimeout as exc:  # the HTTP call ran out of time before the wait did
                 raise ProviderTimeout(f"gcp: {what}: operation {op.name} not done in time") from exc
         if op.error and op.error.errors:
@@ -142,21 +170,20 @@ class ComputeApi:
             raise TaskFailed(f"gcp: {what}: operation {op.name} failed: {err.code}: {one_line(err.message)}")
         return op
 
-    def _wait_once(self, op: Any, remaining: float, what: str) -> Any:
-        with self.calling(what):
-            if op.zone:
-                return self.client("ZoneOperationsClient").wait(
-                    project=self.project, zone=last(op.zone), operation=op.name, timeout=remaining)
-            return self.client("GlobalOperationsClient").wait(
-                project=self.project, operation=op.name, timeout=remaining)
+    def _wait_once(self, op: Any, deadline: float, what: str) -> Any:
+        if op.zone:
+            return self.call(what, "ZoneOperationsClient.wait", deadline,
+                             project=self.project, zone=last(op.zone), operation=op.name)
+        return self.call(what, "GlobalOperationsClient.wait", deadline,
+                         project=self.project, operation=op.name)
 
-    def remove(self, kind: str, names: list[str], start: Callable[[str], Any], budget: float) -> list[str]:
-        """Best-effort removal after a failure: start each delete, wait; the names left over."""
-        deadline, left = time.monotonic() + min(budget, CLEANUP_TIMEOUT), []
+    def remove(self, kind: str, method: str, names: list[str], field: str, **kw: Any) -> list[str]:
+        """Best-effort removal after a failure: ``method(field=name, **kw)`` for each name,
+        waited on; returns the names left over."""
+        deadline, left = time.monotonic() + min(self.timeout, CLEANUP_TIMEOUT), []
         for name in names:
             try:
-                with self.calling(f"deleting {kind} {name}"):
-                    op = start(name)
+                op = self.call(f"deleting {kind} {name}", method, deadline, **{field: name}, **kw)
                 self.wait(op, deadline, f"deleting {kind} {name}")
             except NotFound:
                 continue

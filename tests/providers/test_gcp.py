@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -339,3 +340,28 @@ def test_instance_without_snapshotable_disks_is_refused(emu: GCEEmulator) -> Non
     with pytest.raises(UnsupportedOption, match="no persistent disk"):
         p.create("pexip-conf01", "n", "", TAGS)
     assert emu.snapshots == {}
+
+
+def test_unavailable_service_is_retried_then_unreachable_in_time(emu: GCEEmulator) -> None:
+    import google.cloud.compute_v1  # noqa: F401 - its slow first import is not the provider's time
+
+    emu.http_status = 503
+    started = time.monotonic()
+    with pytest.raises(Unreachable, match="service unavailable"):
+        make(emu, timeout=1).list("pexip-mgr01")
+    assert time.monotonic() - started < 5
+    assert len(calls(emu, "GET", "/instances/pexip-mgr01")) > 1  # retried, reads only
+
+
+def test_silent_endpoint_times_out() -> None:
+    import google.cloud.compute_v1  # noqa: F401 - its slow first import is not the provider's time
+
+    with socket.socket() as s:  # accepts connections (backlog) and never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        p = GCPProvider({"project": "p", "zone": "z", "anonymous": True, "timeout": 0.5,
+                         "api_endpoint": f"http://127.0.0.1:{s.getsockname()[1]}"})
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout):
+            p.list("pexip-mgr01")
+        assert time.monotonic() - started < 5
