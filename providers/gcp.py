@@ -41,6 +41,15 @@ Revert creates a new disk from each snapshot (named ``<snapshot>-r<6 hex>``, of 
 type), stops the instance, detaches each old disk and attaches the new one at the same device
 name with the same boot/auto-delete/mode flags, then starts the instance again if it was
 running. The old disks are kept (detached) and named in the log; delete them when satisfied.
+When a step fails, new disks not yet attached are deleted and the error names the instance's
+state, the old and the new disks. Only zonal persistent disks are handled (regional disks and
+local SSDs are not snapshotted by ``disks.createSnapshot``; an instance with regional disks is
+refused).
+
+Every API call is bounded by the call's timeout; reads (get, list, operation waits) are retried
+on HTTP 503/429 until then, writes are not. ``list(vm)`` needs the instance to exist
+(:class:`NotFound` otherwise, which is what ``vm_exists`` relies on); ``list()`` without a VM
+also finds the sets of deleted instances.
 """
 
 from __future__ import annotations
@@ -332,6 +341,8 @@ class GCPProvider(SnapshotProvider):
             self._instance_op("stop_unary", vm, deadline, "stopping instance")
         except ProviderError as exc:
             raise type(exc)(f"{exc}; {self._drop_disks(new_disks)}") from exc
+        devices = {s.labels[DEVICE] for s in snaps}
+        old = [last(a.source) for a in attached.values() if a.device_name in devices]
         swapped: Names = []
         try:
             for snap, disk in zip(snaps, new_disks, strict=True):
@@ -340,9 +351,8 @@ class GCPProvider(SnapshotProvider):
                 swapped.append(device)
         except ProviderError as exc:
             raise type(exc)(f"{exc}; instance {vm} left stopped, devices already swapped: "
-                            f"{', '.join(swapped) or 'none'}; new disks: {', '.join(new_disks)}") from exc
-        devices = {s.labels[DEVICE] for s in snaps}
-        old = [last(a.source) for a in attached.values() if a.device_name in devices]
+                            f"{', '.join(swapped) or 'none'}; old disks: {', '.join(old)}; "
+                            f"new disks: {', '.join(new_disks)}") from exc
         log.info("gcp: %s reverted to %s; old disks kept, detached: %s", vm, snapshot_id, ", ".join(old))
         if was_running:
             self._instance_op("start_unary", vm, deadline if wait else None, "starting instance")

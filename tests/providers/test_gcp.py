@@ -365,3 +365,15 @@ def test_silent_endpoint_times_out() -> None:
         with pytest.raises(ProviderTimeout):
             p.list("pexip-mgr01")
         assert time.monotonic() - started < 5
+
+
+def test_revert_failing_mid_swap_names_what_to_fix(emu: GCEEmulator) -> None:
+    p = make(emu)
+    ref = p.create("pexip-mgr01", "n", "", TAGS)
+    emu.fail_ops["attachDisk"] = "pexip-mgr01"
+    with pytest.raises(TaskFailed, match="left stopped") as err:
+        p.revert(ref.id)
+    msg = str(err.value)
+    assert "devices already swapped: none" in msg and "old disks: pexip-mgr01-boot, pexip-mgr01-data1" in msg
+    assert emu.instances["pexip-mgr01"]["status"] == "TERMINATED"
+    assert "pexip-mgr01-boot" in emu.disks  # the old boot disk is kept, only detached
