@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 from providers.base import (
     MANAGED_TAG,
     AuthFailed,
+    InUse,
     NotFound,
     ProviderConfigError,
     ProviderTimeout,
@@ -377,3 +381,17 @@ def test_revert_failing_mid_swap_names_what_to_fix(emu: GCEEmulator) -> None:
     assert "devices already swapped: none" in msg and "old disks: pexip-mgr01-boot, pexip-mgr01-data1" in msg
     assert emu.instances["pexip-mgr01"]["status"] == "TERMINATED"
     assert "pexip-mgr01-boot" in emu.disks  # the old boot disk is kept, only detached
+
+
+def test_disk_in_use_maps_to_in_use(emu: GCEEmulator) -> None:
+    p = make(emu)
+    with pytest.raises(InUse, match="still in use"):
+        p.api.call("deleting disk", "DisksClient.delete_unary", project=emu.project, zone=emu.zone,
+                   disk="pexip-mgr01-boot")
+
+
+def test_importing_the_provider_does_not_import_the_sdk() -> None:
+    code = "import sys, providers.gcp; sys.exit(any(m.startswith('google') for m in sys.modules))"
+    root = Path(__file__).resolve().parents[2]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                          check=False).returncode == 0
