@@ -63,8 +63,12 @@ def probe_management(env: Env, deployment: Deployment) -> tuple[str, list[dict[s
 
 
 def collect(env: Env, deployment: Deployment, failed: list[str],
-            down_since: datetime | None, probe: bool = True) -> dict[str, Any]:
-    """Evidence for one deployment; ``probe=False`` uses the catalog alone."""
+            down_since: datetime | None, probe: bool = True, deep: bool = True) -> dict[str, Any]:
+    """Evidence for one deployment; ``probe=False`` uses the catalog alone.
+
+    ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
+    the newest export) and keeps the Management Node probe: what ``status`` needs.
+    """
     now = env.clock()
     inv_rp = env.catalog.latest(deployment.name, "inventory")
     inv = inventory_job.load(env, inv_rp) if inv_rp else {}
@@ -103,7 +107,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
     points = [p for rp in env.catalog.restore_points(deployment.name)
-              if rp.taken_at <= cutoff and (p := _point(env, rp, probe)) is not None]
+              if rp.taken_at <= cutoff and (p := _point(env, rp, probe and deep)) is not None]
     evidence: dict[str, Any] = {
         "deployment": deployment.name, "now": iso(now),
         "software_version": inv.get("software_version") or _newest_version(points) or "unknown",
@@ -112,7 +116,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     }
     if drills := _drills(env, deployment):
         evidence["drills"] = drills
-    if status == "up" and probe and (lost := _lost_rooms(env, deployment)):
+    if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):
         evidence["lost_rooms"] = lost
     return evidence
 

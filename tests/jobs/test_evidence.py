@@ -62,3 +62,16 @@ def test_never_reached_needs_down_since(agent: Runner, tmp_path: Path) -> None:
                            "--down-since", "2026-11-20T08:00:00Z", "--json")
     assert code == 0, err
     assert [p["kind"] for p in json.loads(out)["paths"]] == ["rebuild"]
+
+
+def test_status_shows_the_clock(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    code, out, _ = agent("--config", str(cfg), "status", "--json")
+    assert code == 0
+    [s] = json.loads(out)
+    assert s["management_node"] == "up" and s["autonomy"]["level"] == "none"
+    assert s["newest"]["config-backup"]["kind"] == "config-backup"
+    assert s["last_runs"]["backup"]["outcome"] == "completed"
+    sim.state.set_management_down("close")
+    code, out, _ = agent("--config", str(cfg), "status")
+    assert code == 0 and "AUTONOMY CLOCK WARNING" in out and "h left" in out
