@@ -120,14 +120,13 @@ def create_image(p: AWSProvider, vm: str, name: str, description: str, tags: Map
     try:
         p.wait("image_available", timeout, f"image {image_id}", ImageIds=[image_id])
         # tagged afterwards rather than by a "snapshot" TagSpecification, which moto refuses
-        snapshot_ids = image_snapshot_ids(p.image(image_id))
-        if snapshot_ids:
-            p.call("create_tags", Resources=snapshot_ids, Tags=tag_list(tags))
+        made = image_snapshot_ids(p.image(image_id))
+        if made:
+            p.call("create_tags", Resources=made, Tags=tag_list(tags))
     except ProviderTimeout as exc:
         raise ProviderTimeout(f"{exc}; it is kept and may still complete: "
                               f"delete {image_id} if it is not wanted") from exc
     except ProviderError as exc:
-        snapshot_ids: list[str] = []
         try:
             snapshot_ids = image_snapshot_ids(p.image(image_id))
             p.call("deregister_image", ImageId=image_id)

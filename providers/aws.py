@@ -1,4 +1,4 @@
-"""AWS: snapshots of EC2 instances, as one set of EBS snapshots or as an AMI (boto3).
+"""AWS: snapshots of EC2 instances, as one set of EBS snapshots or as an AMI (boto3's botocore).
 
 The VM is an instance id (``i-...``). Settings (the ``[providers.NAME]`` table of agent.toml):
 
@@ -50,14 +50,16 @@ logged. An AMI cannot be reverted onto an existing instance: launch a replacemen
 from __future__ import annotations
 
 import builtins
+import functools
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 
 from providers import _aws_ops
 from providers._aws_ops import DEVICE_TAG, INSTANCE_TAG, SET_PREFIX, SET_TAG, tag_map
@@ -116,7 +118,10 @@ def aws_error(exc: Exception, doing: str) -> ProviderError:
     if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
         return AuthFailed(f"aws: {doing}: no usable credentials (set access_key_id_env/"
                           "secret_access_key_env, profile, or the SDK's default chain)")
-    if isinstance(exc, botocore.exceptions.ProfileNotFound | botocore.exceptions.NoRegionError):
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return ProviderConfigError("aws: no region: set region in the provider's settings "
+                                   "(or AWS_DEFAULT_REGION, or a profile with one)")
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
         return ProviderConfigError(f"aws: {exc}")
     if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError
                   | botocore.exceptions.ReadTimeoutError):
@@ -170,19 +175,19 @@ class AWSProvider(SnapshotProvider):
             retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60,
             user_agent_extra="backup-agent")
         try:
-            session = boto3.Session(
-                aws_access_key_id=s.get("access_key_id") or None,
-                aws_secret_access_key=s.get("secret_access_key") or None,
-                aws_session_token=s.get("session_token") or None,
-                region_name=s.get("region") or None, profile_name=s.get("profile") or None)
+            session = _session(s.get("profile") or None)
+            keys = {"aws_access_key_id": s.get("access_key_id") or None,
+                    "aws_secret_access_key": s.get("secret_access_key") or None,
+                    "aws_session_token": s.get("session_token") or None}
+            region = s.get("region") or session.get_config_variable("region")
             if s.get("role_arn"):
-                sts = session.client("sts", endpoint_url=s.get("endpoint_url"), config=config)
-                creds = sts.assume_role(RoleArn=s["role_arn"], RoleSessionName="backup-agent")
-                c = creds["Credentials"]
-                session = boto3.Session(
-                    aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-                    aws_session_token=c["SessionToken"], region_name=session.region_name)
-            return session.client(service, endpoint_url=s.get("endpoint_url"), config=config)
+                sts = session.create_client("sts", region_name=region, endpoint_url=s.get("endpoint_url"),
+                                            config=config, **keys)
+                c = sts.assume_role(RoleArn=s["role_arn"], RoleSessionName="backup-agent")["Credentials"]
+                keys = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                        "aws_session_token": c["SessionToken"]}
+            return session.create_client(service, region_name=region, endpoint_url=s.get("endpoint_url"),
+                                         config=config, **keys)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise aws_error(exc, "connect" if not s.get("role_arn") else "assume role") from exc
 
@@ -322,6 +327,18 @@ class AWSProvider(SnapshotProvider):
         if not live:
             raise NotFound(f"aws: image {image_id} not found")
         return live[0]
+
+
+@functools.cache
+def _loader() -> botocore.loaders.Loader:
+    # the service models are large JSON files: parse them once per process, not per provider
+    return botocore.loaders.create_loader()
+
+
+def _session(profile: str | None) -> botocore.session.Session:
+    session = botocore.session.Session(profile=profile)
+    session.register_component("data_loader", _loader())
+    return session
 
 
 def _combined_state(states: list[SnapshotState]) -> SnapshotState:

@@ -33,9 +33,15 @@ class Peer:
     kind: str
     settings: dict[str, Any] = field(default_factory=dict)
 
+    clients: dict[str, Any] = field(default_factory=dict)
+
     def client(self, service: str = "ec2") -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.settings.get("endpoint_url"),
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        """A boto3 client for setting up and checking the peer (made once: they are slow to make)."""
+        if service not in self.clients:
+            self.clients[service] = boto3.client(
+                service, region_name=REGION, endpoint_url=self.settings.get("endpoint_url"),
+                aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self.clients[service]
 
     def make_instance(self, name: str = "mgr01") -> str:
         """A running instance with a root and a data volume, tagged apart from each other."""

@@ -199,3 +199,8 @@ def test_bad_settings(settings: dict[str, Any], message: str) -> None:
 def test_missing_profile_is_a_config_error() -> None:
     with pytest.raises(ProviderConfigError, match="nope"):
         AWSProvider({"region": REGION, "profile": "nope"}).list()
+
+
+def test_missing_region_is_a_config_error() -> None:
+    with pytest.raises(ProviderConfigError, match="no region: set region"):
+        AWSProvider({"access_key_id": "a", "secret_access_key": "b"}).list()
