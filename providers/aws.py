@@ -39,7 +39,8 @@ covers:
   must be unique in a region); the requested name is kept in the ``Name`` tag.
 
 Both kinds carry ``backup-agent-instance`` = the instance id. :meth:`AWSProvider.list` shows
-only snapshots carrying it, since nothing else ties an EBS snapshot or an AMI to an instance.
+only snapshots carrying it, since nothing else ties an EBS snapshot or an AMI to an instance,
+and lists them even when the instance is gone (use ``vm_exists`` to check the instance).
 
 Revert (ebs mode only) creates volumes from the set's snapshots in the instance's zone, stops
 the instance, swaps the volumes at the same device names, restores DeleteOnTermination, and
@@ -146,7 +147,11 @@ class AWSProvider(SnapshotProvider):
         if unknown:
             raise ProviderConfigError(f"aws: unknown setting(s) {', '.join(unknown)} "
                                       f"(known: {', '.join(sorted(SETTINGS))})")
-        super().__init__(settings)
+        try:
+            super().__init__(settings)
+        except (TypeError, ValueError) as exc:
+            raise ProviderConfigError(f"aws: timeout must be a number of seconds, not "
+                                      f"{settings.get('timeout')!r}") from exc
         self.mode = self._mode(self.settings.get("mode", "ebs"))
         self.copy_volume_tags = _as_bool("copy_volume_tags", self.settings.get("copy_volume_tags", True))
         self.no_reboot = _as_bool("no_reboot", self.settings.get("no_reboot", True))
@@ -261,7 +266,8 @@ class AWSProvider(SnapshotProvider):
         """Snapshot sets and AMIs of ``vm`` (all instances when None) carrying all ``tags``."""
         filters = [{"Name": f"tag:{k}", "Values": [str(v)]} for k, v in (tags or {}).items()]
         if vm is not None:
-            self.instance(vm)
+            # no check that the instance still exists: a terminated instance's snapshots are
+            # exactly the ones a restore needs to find
             filters.append({"Name": f"tag:{INSTANCE_TAG}", "Values": [vm]})
         else:
             filters.append({"Name": "tag-key", "Values": [INSTANCE_TAG]})
@@ -309,6 +315,13 @@ class AWSProvider(SnapshotProvider):
                                     "existing instance: launch a replacement instance from it")
         ref = self.get(snapshot_id)
         _aws_ops.revert_set(self, ref, wait, self.timeout if timeout is None else timeout)
+
+    def vm_exists(self, vm: str) -> bool:
+        """Whether instance ``vm`` exists and is not terminated (or on its way there)."""
+        try:
+            return self.instance(vm)["State"]["Name"] not in ("shutting-down", "terminated")
+        except NotFound:
+            return False
 
     # -- lookups ----------------------------------------------------------------------------
 

@@ -50,7 +50,8 @@ class Peer:
             ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="t3.micro",
             BlockDeviceMappings=[
                 {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True}},
-                {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 5, "DeleteOnTermination": False}},
+                {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 5, "DeleteOnTermination": False,
+                                                    "VolumeType": "gp3"}},
             ],
             TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "video"}]}],
         )["Instances"][0]

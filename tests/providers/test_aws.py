@@ -9,7 +9,7 @@ import pytest
 
 from providers._aws_ops import DEVICE_TAG, REPLACED_TAG, RESTORED_TAG, SET_TAG
 from providers.aws import AWSProvider
-from providers.base import MANAGED_TAG, InUse, NotFound, ProviderConfigError, UnsupportedOption
+from providers.base import MANAGED_TAG, InUse, NotFound, ProviderConfigError, TaskFailed, UnsupportedOption
 from tests.providers import aws_peers
 from tests.providers.aws_peers import REGION, Peer, volumes
 from tests.providers.contract import exercise_contract
@@ -113,6 +113,8 @@ def test_revert_swaps_in_volumes_from_the_set(peer: Peer, caplog: pytest.LogCapt
     p, ec2 = provider(peer), peer.client()
     vm = peer.make_instance()
     old = volumes(ec2, vm)
+    old_types = {v["VolumeId"]: (v["VolumeType"], v.get("Iops"))
+                 for v in ec2.describe_volumes(VolumeIds=list(old.values()))["Volumes"]}
     ref = p.create(vm, "before", "", TAGS)
     by_device = {s["device"]: s["id"] for s in ref.extra["snapshots"]}
     with caplog.at_level(logging.INFO, logger="providers.aws"):
@@ -125,6 +127,7 @@ def test_revert_swaps_in_volumes_from_the_set(peer: Peer, caplog: pytest.LogCapt
     for device, ebs in now.items():
         vol = ec2.describe_volumes(VolumeIds=[ebs["VolumeId"]])["Volumes"][0]
         assert ebs["VolumeId"] != old[device] and vol["SnapshotId"] == by_device[device]
+        assert (vol["VolumeType"], vol.get("Iops")) == old_types[old[device]], "same type and IOPS"
         tags = {t["Key"]: t["Value"] for t in vol["Tags"]}
         assert tags[RESTORED_TAG] == ref.id and tags["role"] == f"mgr01:{device}"
     kept = ec2.describe_volumes(VolumeIds=list(old.values()))["Volumes"]
@@ -154,10 +157,16 @@ def test_revert_of_ami_is_unsupported(inproc: Peer) -> None:
 
 def test_missing_instance_and_snapshots(peer: Peer) -> None:
     p = provider(peer)
-    with pytest.raises(NotFound, match=MISSING):
-        p.list(MISSING)
+    assert p.list(MISSING) == []
     assert p.vm_exists(MISSING) is False
-    assert p.vm_exists(peer.make_instance()) is True
+    vm = peer.make_instance()
+    assert p.vm_exists(vm) is True
+    ref = p.create(vm, "last", "", TAGS)
+    peer.client().terminate_instances(InstanceIds=[vm])
+    assert p.vm_exists(vm) is False
+    assert [r.id for r in p.list(vm)] == [ref.id], "a gone instance's snapshots are still listed"
+    with pytest.raises(TaskFailed, match="terminated; revert needs it running or stopped"):
+        p.revert(ref.id)
     with pytest.raises(NotFound):
         provider(peer, mode="ami").create(MISSING, "x", "", TAGS)
     for missing in ("snapset-0123456789abcdef0", "ami-0123456789abcdef0", "vol-1", "mgr01"):
@@ -190,6 +199,7 @@ def test_unknown_and_misplaced_options(inproc: Peer) -> None:
     ({"mode": "snapshot"}, "mode must be one of"),
     ({"copy_volume_tags": "yes"}, "copy_volume_tags must be true or false"),
     ({"access_key_id": "AKIA"}, "set both access_key_id and secret_access_key"),
+    ({"timeout": "soon"}, "timeout must be a number of seconds"),
 ])
 def test_bad_settings(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ProviderConfigError, match=message):

@@ -76,8 +76,9 @@ def test_role_arn_is_assumed(server: Peer) -> None:
     assert same.create(vm, "via-role", "", TAGS).vm == vm
     # moto keeps each account apart: a role in another account cannot see the instance
     other = AWSProvider({**server.settings, "role_arn": "arn:aws:iam::111111111111:role/backup"})
+    assert other.vm_exists(vm) is False and other.list(vm) == []
     with pytest.raises(NotFound, match=vm):
-        other.list(vm)
+        other.create(vm, "via-role", "", TAGS)
 
 
 def test_profile(server: Peer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
