@@ -7,6 +7,7 @@ real EBS does, which moto otherwise never shows).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -88,11 +89,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def moto_server() -> Iterator[str]:
     """``moto_server`` on a free loopback port for the whole session; its base URL."""
     exe = shutil.which("moto_server")
-    if exe is None:
+    if exe is not None:
+        cmd = [exe]
+    elif importlib.util.find_spec("flask") is not None:  # the console script is off PATH
+        cmd = [sys.executable, "-m", "moto.server"]
+    else:
         pytest.skip("moto_server not installed (pip install 'moto[server]')")
     port = free_port()
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], env=env,
+    proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
