@@ -16,6 +16,7 @@ from tests.providers.contract import exercise_contract
 
 MISSING = "i-0123456789abcdef0"
 TAGS = {MANAGED_TAG: "true", "backup-agent-reason": "pre-upgrade"}
+pytestmark = pytest.mark.peer("moto")
 # the peers' fixtures, bound here so pytest finds them
 aws_env, moto_server = aws_peers.aws_env, aws_peers.moto_server
 inproc, server, peer = aws_peers.inproc, aws_peers.server, aws_peers.peer
@@ -25,7 +26,6 @@ def provider(p: Peer, **settings: Any) -> AWSProvider:
     return AWSProvider({**p.settings, **settings})
 
 
-@pytest.mark.peer("moto")
 @pytest.mark.parametrize("mode", ["ebs", "ami"])
 def test_contract(peer: Peer, mode: str) -> None:
     # an AMI cannot be reverted onto its instance (test_revert_of_ami_is_unsupported)

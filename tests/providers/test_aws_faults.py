@@ -30,6 +30,7 @@ from tests.providers.aws_peers import KEYS, REGION, Peer, free_port, run_subproc
 TAGS = {MANAGED_TAG: "true"}
 REPO = Path(__file__).resolve().parents[2]
 BAD_SECRET = "wJalrXUtnFEMI-not-a-real-secret"  # must never appear in a message
+pytestmark = pytest.mark.peer("moto")
 # the peers' fixtures, bound here so pytest finds them
 aws_env, moto_server = aws_peers.aws_env, aws_peers.moto_server
 inproc, server = aws_peers.inproc, aws_peers.server
