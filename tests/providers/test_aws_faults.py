@@ -160,3 +160,22 @@ def test_failed_image_is_deregistered(inproc: Peer, monkeypatch: pytest.MonkeyPa
     with pytest.raises(TaskFailed, match="half-made and its snapshots were deleted"):
         p.create(vm, "broken", "", TAGS)
     assert p.list(vm) == []
+
+
+def test_revert_that_fails_part_way_says_where_it_stopped(inproc: Peer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.ec2.exceptions import EC2ClientError
+
+    p, ec2 = AWSProvider(inproc.settings), inproc.client()
+    vm = inproc.make_instance()
+    ref = p.create(vm, "before", "", TAGS)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise EC2ClientError("IncorrectState", "the instance cannot take this volume now")
+
+    monkeypatch.setattr(elastic_block_store.EBSBackend, "attach_volume", refuse)
+    with pytest.raises(TaskFailed, match=r"IncorrectState.*stopped part-way \(new volumes: /dev/sd.*"
+                                         r"detached old volumes: /dev/sda1=vol-\w+.*by hand"):
+        p.revert(ref.id)
+    inst = ec2.describe_instances(InstanceIds=[vm])["Reservations"][0]["Instances"][0]
+    assert inst["State"]["Name"] == "stopped", "left stopped for a person to finish, not restarted half-done"
