@@ -292,7 +292,7 @@ class HyperVProvider(SnapshotProvider):
         wanted = self._checkpoint_type(opts.get("checkpoint_type", self.default_type))
         info = self._resolve_vm(vm, timeout)
         vm_id = ps.as_text(info.get("Id"))
-        previous = ps.as_text(info.get("CheckpointType"))
+        previous = ps.checkpoint_type_name(info.get("CheckpointType"))
         if previous.lower() == "disabled":
             raise UnsupportedOption(f"hyperv: checkpoints are disabled on VM {vm!r} "
                                     "(CheckpointType Disabled)")

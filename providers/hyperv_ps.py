@@ -121,6 +121,16 @@ def parse_json_list(stdout: str) -> list[dict[str, Any]]:
     return items
 
 
+#: Microsoft.HyperV.PowerShell.CheckpointType as numbers (5.1's ConvertTo-Json writes enums so).
+CHECKPOINT_TYPE_NUMBERS = {2: "Disabled", 3: "Production", 4: "ProductionOnly", 5: "Standard"}
+
+
+def checkpoint_type_name(value: Any) -> str:
+    """A VM's CheckpointType as its name, whether PowerShell wrote it as a number or a name."""
+    text = as_text(value)
+    return CHECKPOINT_TYPE_NUMBERS.get(int(text), text) if text.isdigit() else text
+
+
 def as_text(value: Any) -> str:
     """A Guid or enum as text: Windows PowerShell 5.1 may serialise a Guid as ``{"Guid": ...}``."""
     if isinstance(value, Mapping):

@@ -116,6 +116,7 @@ class Interpreter:
         self.vars: dict[str, Any] = {}
         self.trap_mark: str | None = None
         self.out: list[str] = []
+        self.err: list[str] = []
 
     # -- values -------------------------------------------------------------------
     def value(self, tok: Any) -> Any:
@@ -169,9 +170,9 @@ class Interpreter:
     def report(self, exc: PSError) -> None:
         msg = exc.message.replace("\n", " ")
         if self.trap_mark is not None:
-            sys.stderr.write(f"{self.trap_mark}{exc.category}|{exc.error_id}|{msg}\n")
+            self.err.append(f"{self.trap_mark}{exc.category}|{exc.error_id}|{msg}\n")
         else:
-            sys.stderr.write(f"{msg}\n    + CategoryInfo          : {exc.category}\n"
+            self.err.append(f"{msg}\n    + CategoryInfo          : {exc.category}\n"
                              f"    + FullyQualifiedErrorId : {exc.error_id}\n")
 
     def statement(self, tokens: list[Any]) -> None:
@@ -346,9 +347,9 @@ def decode_args(argv: list[str]) -> str:
     raise SystemExit("fake powershell: only -EncodedCommand is supported")
 
 
-def main(argv: list[str]) -> int:
+def execute(argv: list[str], path: str) -> tuple[int, str, str]:
+    """Run one powershell command line against the state file; exit code, stdout, stderr."""
     script = decode_args(argv)
-    path = os.environ["FAKE_HYPERV_STATE"]
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with open(path) as f:
@@ -364,8 +365,13 @@ def main(argv: list[str]) -> int:
         with open(tmp, "w") as f:
             json.dump(state, f, indent=1)
         os.replace(tmp, path)
-    for line in interp.out:
-        sys.stdout.write(line + "\n")
+    return code, "".join(line + "\n" for line in interp.out), "".join(interp.err)
+
+
+def main(argv: list[str]) -> int:
+    code, out, err = execute(argv, os.environ["FAKE_HYPERV_STATE"])
+    sys.stdout.write(out)
+    sys.stderr.write(err)
     return code
 
 

@@ -5,8 +5,11 @@ Both run the fake ``powershell`` (fake_powershell.py) as the command of an SSH e
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -23,9 +26,12 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.peers.hyperv import fake_powershell
+
 HERE = Path(__file__).parent
 FAKE = HERE / "fake_powershell.py"
 SSHD = "/usr/sbin/sshd"
+PASSWORD = "s3cret-Hyper-V-pass"  # the paramiko peer's; never to appear in a message
 
 
 def new_key(path: Path | None = None) -> tuple[str, paramiko.PKey]:
@@ -36,7 +42,6 @@ def new_key(path: Path | None = None) -> tuple[str, paramiko.PKey]:
     if path is not None:
         path.write_text(text)
         path.chmod(0o600)
-    import io
     return text, paramiko.Ed25519Key.from_private_key(io.StringIO(text))
 
 
@@ -44,14 +49,41 @@ def install_fake(bin_dir: Path) -> Path:
     """Put an executable named ``powershell`` running the fake into ``bin_dir``."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     exe = bin_dir / "powershell"
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} \"$@\"\n")
+    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S {FAKE} \"$@\"\n")
     exe.chmod(0o755)
     return exe
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # the fake holds this lock while it runs, so state is never written under its feet
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def write_state(path: Path, vms: list[dict[str, Any]]) -> None:
     """Reset the fake Hyper-V host to these VMs and no checkpoints."""
-    path.write_text(json.dumps({"vms": vms, "snapshots": [], "faults": {}, "log": []}))
+    with _locked(path):
+        path.write_text(json.dumps({"vms": vms, "snapshots": [], "faults": {}, "log": []}))
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The fake host's state: VMs, checkpoints, faults and the log of scripts it ran."""
+    with _locked(path):
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+
+def set_fault(path: Path, cmdlet: str, fault: dict[str, Any] | None) -> None:
+    """Make ``cmdlet`` fail (``{"error": {...}}``) or hang (``{"hang": seconds}``); None clears."""
+    with _locked(path):
+        data = json.loads(path.read_text())
+        if fault is None:
+            data["faults"].pop(cmdlet, None)
+        else:
+            data["faults"][cmdlet] = fault
+        path.write_text(json.dumps(data))
 
 
 def free_port() -> int:
@@ -149,6 +181,16 @@ class _Server(paramiko.ServerInterface):
         return True
 
 
+def _run(command: bytes, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run an exec request: the fake in this process (fast), anything else with /bin/sh."""
+    argv = shlex.split(command.decode())
+    if argv and argv[0] == "powershell":
+        code, out, err = fake_powershell.execute(argv[1:], env["FAKE_HYPERV_STATE"])
+        return code, out.encode(), err.encode()
+    proc = subprocess.run(["/bin/sh", "-c", command.decode()], capture_output=True, env=env, timeout=30)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def _serve(sock: socket.socket, host_key: paramiko.PKey, user: str, password: str,
            env: dict[str, str]) -> None:
     transport = paramiko.Transport(sock)
@@ -164,11 +206,10 @@ def _serve(sock: socket.socket, host_key: paramiko.PKey, user: str, password: st
                 chan.close()
                 continue
             server.ready.clear()
-            command = (server.command or b"").decode()
-            proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, env=env, timeout=30)
-            chan.sendall(proc.stdout)
-            chan.sendall_stderr(proc.stderr)
-            chan.send_exit_status(proc.returncode)
+            code, out, err = _run(server.command or b"", env)
+            chan.sendall(out)
+            chan.sendall_stderr(err)
+            chan.send_exit_status(code)
             chan.shutdown_write()
             chan.close()
     except (paramiko.SSHException, EOFError, OSError):
@@ -178,7 +219,7 @@ def _serve(sock: socket.socket, host_key: paramiko.PKey, user: str, password: st
 
 
 @contextmanager
-def paramiko_server(workdir: Path, user: str = "hyperv-admin", password: str = "right-password") -> Iterator[Peer]:
+def paramiko_server(workdir: Path, user: str = "hyperv-admin", password: str = PASSWORD) -> Iterator[Peer]:
     """paramiko's own SSH server in a thread: password auth, runs the fake for exec requests."""
     workdir.mkdir(parents=True, exist_ok=True)
     _, host_key = new_key()
