@@ -142,6 +142,8 @@ class HyperVProvider(SnapshotProvider):
         if pinned is not None and not str(pinned).startswith("SHA256:"):
             raise ProviderConfigError("hyperv: host_key_fingerprint must look like 'SHA256:...'")
         self._pinned = str(pinned).rstrip("=") if pinned else None
+        if not isinstance(s.get("trust_unknown_host_key", False), bool):
+            raise ProviderConfigError("hyperv: trust_unknown_host_key must be true or false")
         self._client: paramiko.SSHClient | None = None
 
     # -- connection ------------------------------------------------------------------

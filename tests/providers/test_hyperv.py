@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - fixtures are imported from tests/peers/hyperv/fixtures.py, then requested by name
 """The Hyper-V provider against Debian's sshd running a fake ``powershell`` on loopback.
 
 The contract, the injection proof and timeouts go through sshd and the fake as a program;
@@ -131,7 +132,7 @@ NASTY = "pexip'; Remove-VM -Name * ; $(Stop-Computer) `whoami` \u2019x\u2018 \"q
 
 
 def test_vm_name_reaches_powershell_intact(make_provider: Make, host: peer.Peer) -> None:
-    vms = default_vms() + [{"Name": NASTY, "Id": "22222222-0000-4000-8000-000000000009",
+    vms = [*default_vms(), {"Name": NASTY, "Id": "22222222-0000-4000-8000-000000000009",
                             "CheckpointType": "Production", "State": "Running"}]
     peer.write_state(host.state, vms)
     prov = make_provider()

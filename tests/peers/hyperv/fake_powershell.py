@@ -2,8 +2,8 @@
 
 Run as ``powershell -NoProfile -NonInteractive -EncodedCommand <base64 of UTF-16LE>`` by sshd
 (or the in-process paramiko server). It decodes the script, tokenises it the way PowerShell
-does for the forms it knows (single-quoted literals whose quote characters ' ‘ ’ ‚ ‛ are escaped
-by doubling, ``$variables``, ``-Param`` and ``-Param:$value``, pipes, newlines ending a
+does for the forms it knows (single-quoted literals whose quote characters (', U+2018 to U+201B)
+are escaped by doubling, ``$variables``, ``-Param`` and ``-Param:$value``, pipes, newlines ending a
 statement) and runs straight-line statements ``[$var =] Cmdlet ... | Cmdlet ...``.
 
 State (VMs, checkpoints, injected faults, a log of received scripts) lives in the JSON file
@@ -200,7 +200,7 @@ class Interpreter:
             self.fault(fault)
         method = getattr(self, "c_" + name.replace("-", "_").lower(), None)
         if method is None:
-            raise PSError("ObjectNotFound", f"CommandNotFoundException",
+            raise PSError("ObjectNotFound", "CommandNotFoundException",
                           f"The term '{name}' is not recognized as the name of a cmdlet, function, "
                           "script file, or operable program.")
         return method(p, piped)

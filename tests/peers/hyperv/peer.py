@@ -145,8 +145,8 @@ def sshd(workdir: Path) -> Iterator[Peer]:
         "",
     ]))
     os.makedirs("/run/sshd", exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=open(workdir / "sshd.log", "wb"))
+    with open(workdir / "sshd.log", "wb") as log:
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_port(port, proc)
         yield Peer("127.0.0.1", port, user, host_key, state, client_text)
