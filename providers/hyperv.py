@@ -16,7 +16,8 @@ Settings (``[providers.NAME]`` with ``type = "hyperv"``):
 - ``checkpoint_type``: ``Production`` (default), ``ProductionOnly`` or ``Standard``; the
   create option of the same name overrides it per snapshot. The VM's own setting is changed
   with ``Set-VM -CheckpointType`` for the checkpoint and put back afterwards.
-- ``timeout`` (seconds per PowerShell run), ``connect_timeout`` (15).
+- ``timeout`` (seconds a call may take, all its PowerShell runs together), ``connect_timeout``
+  (15).
 
 The VM is a VM name (exact match, not a wildcard) or a VM Id (GUID); two VMs of one name are
 refused (:class:`AmbiguousVM`). A snapshot's id is the checkpoint's Id (GUID).
@@ -62,6 +63,7 @@ from providers.base import (
 log = logging.getLogger(__name__)
 
 CHECKPOINT_TYPES = ("Production", "ProductionOnly", "Standard")
+PUT_BACK_TIMEOUT = 60.0
 SETTINGS = frozenset({
     "host", "port", "username", "password", "key", "key_passphrase", "known_hosts",
     "host_key_fingerprint", "trust_unknown_host_key", "powershell", "checkpoint_type",
@@ -213,6 +215,8 @@ class HyperVProvider(SnapshotProvider):
     def run_script(self, script: str, what: str, timeout: float | None = None) -> str:
         """Run one PowerShell script on the host and return its stdout; typed errors otherwise."""
         limit = self.timeout if timeout is None else timeout
+        if limit <= 0:
+            raise ProviderTimeout(f"hyperv: no time left for {what}")
         command = ps.encode_command(self.powershell, script)
         client = self._connect()
         transport = client.get_transport()
@@ -292,7 +296,12 @@ class HyperVProvider(SnapshotProvider):
         """Checkpoint ``vm`` with the requested checkpoint type; the VM's own type is put back."""
         opts = self.check_options(options)
         wanted = self._checkpoint_type(opts.get("checkpoint_type", self.default_type))
-        info = self._resolve_vm(vm, timeout)
+        end = time.monotonic() + (self.timeout if timeout is None else timeout)
+
+        def left() -> float:
+            return end - time.monotonic()
+
+        info = self._resolve_vm(vm, left())
         vm_id = ps.as_text(info.get("Id"))
         previous = ps.checkpoint_type_name(info.get("CheckpointType"))
         if previous.lower() == "disabled":
@@ -302,25 +311,25 @@ class HyperVProvider(SnapshotProvider):
         change = previous.lower() != wanted.lower()
         if change:
             self.run_script(ps.set_checkpoint_type(vm_id, wanted),
-                            f"setting checkpoint type of {vm!r}", timeout)
+                            f"setting checkpoint type of {vm!r}", left())
         try:
             made = ps.parse_json_list(self.run_script(
-                ps.checkpoint(vm_id, full_name), f"checkpoint of VM {vm!r}", timeout))
+                ps.checkpoint(vm_id, full_name), f"checkpoint of VM {vm!r}", left()))
         except ProviderTimeout as exc:
             raise ProviderTimeout(f"{exc}; the checkpoint {full_name!r} may still appear on VM {vm!r}: "
                                   "check the list and remove it") from exc
         finally:
             if change:
-                self._put_back_type(vm, vm_id, previous, timeout)
+                self._put_back_type(vm, vm_id, previous)
         if len(made) != 1:
             raise TaskFailed(f"hyperv: Checkpoint-VM returned {len(made)} checkpoints for {full_name!r} "
                              f"on VM {vm!r}; check the list")
         return self._ref(made[0])
 
-    def _put_back_type(self, vm: str, vm_id: str, previous: str, timeout: float | None) -> None:
-        try:
+    def _put_back_type(self, vm: str, vm_id: str, previous: str) -> None:
+        try:  # a budget of its own: it must run even when the checkpoint used up the call's time
             self.run_script(ps.set_checkpoint_type(vm_id, previous),
-                            f"restoring checkpoint type of {vm!r}", timeout)
+                            f"restoring checkpoint type of {vm!r}", min(self.timeout, PUT_BACK_TIMEOUT))
         except Exception as exc:  # the checkpoint's own outcome matters more; say what is left
             log.warning("hyperv: could not put checkpoint type of VM %r back to %s: %s", vm, previous, exc)
 

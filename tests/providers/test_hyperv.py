@@ -213,21 +213,20 @@ def test_missing_hyperv_module_and_missing_powershell(make_provider: Make, host:
 
 
 def test_hanging_command_times_out(make_provider: Make, host: peer.Peer) -> None:
-    prov = make_provider(timeout=1)
-    ref = prov.create("pexip-mgr01", "x")
-    peer.set_fault(host.state, "Get-VMSnapshot", {"hang": 20})
+    ref = make_provider().create("pexip-mgr01", "x")
+    peer.set_fault(host.state, "Get-VMSnapshot", {"hang": 30})
     start = time.monotonic()
     with pytest.raises(ProviderTimeout, match=r"reading checkpoint .* did not finish within 1 s"):
-        prov.get(ref.id)
-    assert time.monotonic() - start < 3
+        make_provider(timeout=1).get(ref.id)
+    assert time.monotonic() - start < 6
     peer.set_fault(host.state, "Get-VMSnapshot", None)  # waits for the hung fake to notice and go
-    assert time.monotonic() - start < 8, "the fake ends when its SSH channel is closed"
-    assert prov.get(ref.id).id == ref.id, "the connection is still usable"
+    assert time.monotonic() - start < 15, "the fake ends when its SSH channel is closed"
+    assert make_provider().get(ref.id).id == ref.id
 
 
 def test_create_timeout_names_the_checkpoint(make_provider: Make, host: peer.Peer) -> None:
-    peer.set_fault(host.state, "Checkpoint-VM", {"hang": 20})
+    peer.set_fault(host.state, "Checkpoint-VM", {"hang": 30})
     with pytest.raises(ProviderTimeout, match=r"the checkpoint 'x \[ba:backup-agent=true\]' may still appear"):
-        make_provider(timeout=1).create("pexip-mgr01", "x", tags={MANAGED_TAG: "true"})
+        make_provider().create("pexip-conf01", "x", tags={MANAGED_TAG: "true"}, timeout=4)
     peer.set_fault(host.state, "Checkpoint-VM", None)
-
+    assert vm_type(host, CONF) == "Standard", "the VM's type is put back even after a timeout"
