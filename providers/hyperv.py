@@ -9,7 +9,8 @@ Settings (``[providers.NAME]`` with ``type = "hyperv"``):
 - Host key: checked against ``known_hosts`` (a path, default ``~/.ssh/known_hosts``; write
   ``known_hosts``, not ``known_hosts_file``, which the config loader would read as a secret),
   or pinned with ``host_key_fingerprint = "SHA256:..."`` (as ``ssh-keygen -lf`` prints it).
-  An unknown or mismatching host key is refused. ``trust_unknown_host_key = true`` accepts
+  With a pinned fingerprint, known_hosts is not read. An unknown or mismatching host key is
+  refused. ``trust_unknown_host_key = true`` accepts
   an unknown key (never a mismatching one) and logs a warning with its fingerprint.
 - ``powershell``: the program run on the host (default ``powershell``, Windows PowerShell;
   ``pwsh`` for PowerShell 7).

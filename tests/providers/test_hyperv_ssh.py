@@ -85,6 +85,16 @@ def test_unknown_host_key_refused_by_default(make_provider: Make, host: peer.Pee
     assert Path(path).read_text().startswith("[other.example]"), "known_hosts is never written"
 
 
+def test_default_known_hosts_is_users_and_refuses_unknown(make_provider: Make, host: peer.Peer,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(Unreachable, match="is not in known_hosts; refusing"):
+        make_provider(host_key_fingerprint=None).list()
+    (tmp_path / ".ssh").mkdir()
+    write_known_hosts(tmp_path / ".ssh", known_hosts_line(host))
+    assert make_provider(host_key_fingerprint=None).list() == []
+
+
 def test_trust_unknown_host_key_is_explicit_and_warns(make_provider: Make, host: peer.Peer, tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     empty = write_known_hosts(tmp_path, "")
