@@ -25,10 +25,12 @@ _SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 ERROR_MARK = "backup-agent-error|"
 
 # Progress records would otherwise arrive on stderr as CLIXML when stdout is not a console;
-# the trap turns every terminating error into one parseable line: category|error id|message.
+# redirected output is in the OEM code page unless switched to UTF-8 (without a BOM); the trap
+# turns every terminating error into one parseable line: category|error id|message.
 PRELUDE = (
     "$ErrorActionPreference = 'Stop'\n"
     "$ProgressPreference = 'SilentlyContinue'\n"
+    "[Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)\n"
     f"trap {{ [Console]::Error.WriteLine('{ERROR_MARK}' + $_.CategoryInfo.Category + '|' + "
     "$_.FullyQualifiedErrorId + '|' + ($_.Exception.Message -replace '\\s+', ' ')); exit 1 }\n"
 )
@@ -108,7 +110,7 @@ def remove_snapshot(snapshot_id: str) -> str:
 
 def parse_json_list(stdout: str) -> list[dict[str, Any]]:
     """ConvertTo-Json output as a list: nothing for no object, one object is not wrapped."""
-    text = stdout.strip()
+    text = stdout.lstrip("\ufeff").strip()
     if not text:
         return []
     try:

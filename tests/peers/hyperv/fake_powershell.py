@@ -117,6 +117,7 @@ class Interpreter:
         self.trap_mark: str | None = None
         self.out: list[str] = []
         self.err: list[str] = []
+        self.utf8_output = False
 
     # -- values -------------------------------------------------------------------
     def value(self, tok: Any) -> Any:
@@ -179,6 +180,9 @@ class Interpreter:
         if isinstance(tokens[0], tuple):
             m = re.search(r"WriteLine\('([^']*)'", tokens[0][1])
             self.trap_mark = m.group(1) if m else ""
+            return
+        if len(tokens) == 3 and tokens[1] == "=" and str(tokens[0]) == "[Console]::OutputEncoding":
+            self.utf8_output = bool(re.fullmatch(r"\[System\.Text\.UTF8Encoding\]::new\(\$false\)", tokens[2]))
             return
         target = None
         if len(tokens) > 2 and tokens[1] == "=" and str(tokens[0]).startswith("$"):
@@ -315,7 +319,7 @@ class Interpreter:
         if not items:
             return None
         data = items[0] if len(items) == 1 else items
-        text = json.dumps(data, separators=(",", ":") if p.get("compress") else (", ", ": "))
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":") if p.get("compress") else (", ", ": "))
         return text.replace("/Date(", "\\/Date(").replace(")/", ")\\/")
 
     @staticmethod
@@ -347,7 +351,7 @@ def decode_args(argv: list[str]) -> str:
     raise SystemExit("fake powershell: only -EncodedCommand is supported")
 
 
-def execute(argv: list[str], path: str) -> tuple[int, str, str]:
+def execute(argv: list[str], path: str) -> tuple[int, bytes, bytes]:
     """Run one powershell command line against the state file; exit code, stdout, stderr."""
     script = decode_args(argv)
     with open(path + ".lock", "w") as lock:
@@ -365,13 +369,17 @@ def execute(argv: list[str], path: str) -> tuple[int, str, str]:
         with open(tmp, "w") as f:
             json.dump(state, f, indent=1)
         os.replace(tmp, path)
-    return code, "".join(line + "\n" for line in interp.out), "".join(interp.err)
+    # Windows PowerShell writes redirected output in the console's OEM code page unless the
+    # script switches [Console]::OutputEncoding to UTF-8.
+    encoding = "utf-8" if interp.utf8_output else "cp437"
+    out = "".join(line + "\n" for line in interp.out).encode(encoding, "replace")
+    return code, out, "".join(interp.err).encode(encoding, "replace")
 
 
 def main(argv: list[str]) -> int:
     code, out, err = execute(argv, os.environ["FAKE_HYPERV_STATE"])
-    sys.stdout.write(out)
-    sys.stderr.write(err)
+    sys.stdout.buffer.write(out)
+    sys.stderr.buffer.write(err)
     return code
 
 

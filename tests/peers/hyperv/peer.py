@@ -185,8 +185,7 @@ def _run(command: bytes, env: dict[str, str]) -> tuple[int, bytes, bytes]:
     """Run an exec request: the fake in this process (fast), anything else with /bin/sh."""
     argv = shlex.split(command.decode())
     if argv and argv[0] == "powershell":
-        code, out, err = fake_powershell.execute(argv[1:], env["FAKE_HYPERV_STATE"])
-        return code, out.encode(), err.encode()
+        return fake_powershell.execute(argv[1:], env["FAKE_HYPERV_STATE"])
     proc = subprocess.run(["/bin/sh", "-c", command.decode()], capture_output=True, env=env, timeout=30)
     return proc.returncode, proc.stdout, proc.stderr
 
