@@ -52,6 +52,7 @@ from providers.base import (
     AuthFailed,
     NotFound,
     ProviderConfigError,
+    ProviderError,
     ProviderTimeout,
     SnapshotProvider,
     SnapshotRef,
@@ -257,6 +258,9 @@ class HyperVProvider(SnapshotProvider):
 
     def _resolve_vm(self, vm: str, timeout: float | None = None) -> dict[str, Any]:
         found = ps.parse_json_list(self.run_script(ps.find_vms(vm), f"finding VM {vm!r}", timeout))
+        return self._one_vm(vm, found)
+
+    def _one_vm(self, vm: str, found: list[dict[str, Any]]) -> dict[str, Any]:
         if not found:
             raise NotFound(f"hyperv: no VM named {vm!r} on {self.host}")
         if len(found) > 1:
@@ -310,18 +314,18 @@ class HyperVProvider(SnapshotProvider):
                                     "(CheckpointType Disabled)")
         full_name = name_with_tags(name, dict(tags or {}))
         change = previous.lower() != wanted.lower()
-        if change:
-            self.run_script(ps.set_checkpoint_type(vm_id, wanted),
-                            f"setting checkpoint type of {vm!r}", left())
+        script = ps.checkpoint(vm_id, full_name, wanted if change else None, previous if change else None)
         try:
-            made = ps.parse_json_list(self.run_script(
-                ps.checkpoint(vm_id, full_name), f"checkpoint of VM {vm!r}", left()))
+            made = ps.parse_json_list(self.run_script(script, f"checkpoint of VM {vm!r}", left()))
         except ProviderTimeout as exc:
-            raise ProviderTimeout(f"{exc}; the checkpoint {full_name!r} may still appear on VM {vm!r}: "
-                                  "check the list and remove it") from exc
-        finally:
             if change:
                 self._put_back_type(vm, vm_id, previous)
+            raise ProviderTimeout(f"{exc}; the checkpoint {full_name!r} may still appear on VM {vm!r}: "
+                                  "check the list and remove it") from exc
+        except ProviderError:
+            if change:  # the script stopped before its own put-back line
+                self._put_back_type(vm, vm_id, previous)
+            raise
         if len(made) != 1:
             raise TaskFailed(f"hyperv: Checkpoint-VM returned {len(made)} checkpoints for {full_name!r} "
                              f"on VM {vm!r}; check the list")
@@ -336,8 +340,16 @@ class HyperVProvider(SnapshotProvider):
 
     def list(self, vm: str | None = None, tags: Mapping[str, str] | None = None) -> list[SnapshotRef]:
         """Checkpoints of ``vm`` (all VMs when None) carrying every tag in ``tags``."""
-        vm_id = ps.as_text(self._resolve_vm(vm).get("Id")) if vm is not None else None
-        raw = ps.parse_json_list(self.run_script(ps.list_snapshots(vm_id), "listing checkpoints"))
+        out = self.run_script(ps.list_snapshots(vm), "listing checkpoints")
+        if vm is None:
+            raw = ps.parse_json_list(out)
+        else:
+            sections = ps.split_sections(out)
+            if len(sections) != 2:
+                raise TaskFailed(f"hyperv: listing checkpoints of {vm!r}: unexpected answer {out[:120]!r}")
+            vms_part, snaps_part = sections
+            self._one_vm(vm, ps.parse_json_list(vms_part))
+            raw = ps.parse_json_list(snaps_part)
         refs = [self._ref(r) for r in raw]
         want = dict(tags or {})
         return [r for r in refs if all(r.tags.get(k) == v for k, v in want.items())]

@@ -59,15 +59,18 @@ def encode_command(executable: str, script: str) -> str:
     return f"{executable} -NoProfile -NonInteractive -EncodedCommand {encoded}"
 
 
-def find_vms(vm: str) -> str:
-    """Script listing the VMs whose name (or Id, for a GUID) equals ``vm`` exactly.
+SECTION = "--"  # a line between two answers of one script; compressed JSON is never this
 
-    ``Where-Object -EQ`` rather than ``Get-VM -Name``: the latter treats ``*``, ``?`` and
-    ``[`` in a name as wildcards.
-    """
+
+def _vm_filter(vm: str) -> str:
+    # Where-Object -EQ rather than Get-VM -Name: the latter treats * ? [ in a name as wildcards.
     prop = "Id" if is_guid(vm) else "Name"
-    return (f"Get-VM | Where-Object -Property {prop} -EQ -Value {literal(vm)} | "
-            f"Select-Object -Property {VM_FIELDS} | ConvertTo-Json -Compress\n")
+    return f"Get-VM | Where-Object -Property {prop} -EQ -Value {literal(vm)}"
+
+
+def find_vms(vm: str) -> str:
+    """Script printing the VMs whose name (or Id, for a GUID) equals ``vm`` exactly."""
+    return f"{_vm_filter(vm)} | Select-Object -Property {VM_FIELDS} | ConvertTo-Json -Compress\n"
 
 
 def set_checkpoint_type(vm_id: str, checkpoint_type: str) -> str:
@@ -76,18 +79,46 @@ def set_checkpoint_type(vm_id: str, checkpoint_type: str) -> str:
             f"Set-VM -VM $vm -CheckpointType {literal(checkpoint_type)}\n")
 
 
-def checkpoint(vm_id: str, full_name: str) -> str:
-    """Script making a checkpoint and printing it."""
-    return (f"$vm = Get-VM -Id {literal(vm_id)}\n"
-            f"$snapshot = Checkpoint-VM -VM $vm -SnapshotName {literal(full_name)} -Passthru\n"
-            f"$snapshot | Select-Object -Property {SNAPSHOT_FIELDS} | ConvertTo-Json -Compress\n")
+def checkpoint(vm_id: str, full_name: str, checkpoint_type: str | None = None,
+               previous_type: str | None = None) -> str:
+    """Script making a checkpoint (of ``checkpoint_type``, then back to ``previous_type``) and printing it.
+
+    One script, as each run pays for PowerShell and the Hyper-V module starting; when it fails
+    half-way the caller puts the type back itself.
+    """
+    lines = [f"$vm = Get-VM -Id {literal(vm_id)}"]
+    if checkpoint_type is not None:
+        lines.append(f"Set-VM -VM $vm -CheckpointType {literal(checkpoint_type)}")
+    lines.append(f"$snapshot = Checkpoint-VM -VM $vm -SnapshotName {literal(full_name)} -Passthru")
+    if previous_type is not None:
+        lines.append(f"Set-VM -VM $vm -CheckpointType {literal(previous_type)}")
+    lines.append(f"$snapshot | Select-Object -Property {SNAPSHOT_FIELDS} | ConvertTo-Json -Compress")
+    return "\n".join(lines) + "\n"
 
 
-def list_snapshots(vm_id: str | None) -> str:
-    """Script printing the checkpoints of one VM (all VMs when None)."""
-    source = f"Get-VM -Id {literal(vm_id)}" if vm_id else "Get-VM"
-    return (f"{source} | Get-VMSnapshot | Select-Object -Property {SNAPSHOT_FIELDS} | "
-            "ConvertTo-Json -Compress\n")
+def list_snapshots(vm: str | None) -> str:
+    """Script printing the checkpoints of all VMs, or the matching VMs, a section line, their checkpoints.
+
+    ``@(...)`` so that no VM pipes nothing (a bare ``$null`` would be piped as one item).
+    """
+    if vm is None:
+        return (f"Get-VM | Get-VMSnapshot | Select-Object -Property {SNAPSHOT_FIELDS} | "
+                "ConvertTo-Json -Compress\n")
+    return (f"$vms = @({_vm_filter(vm)})\n"
+            f"$vms | Select-Object -Property {VM_FIELDS} | ConvertTo-Json -Compress\n"
+            f"{literal(SECTION)}\n"
+            f"$vms | Get-VMSnapshot | Select-Object -Property {SNAPSHOT_FIELDS} | ConvertTo-Json -Compress\n")
+
+
+def split_sections(stdout: str) -> list[str]:
+    """The answers of a script that printed :data:`SECTION` lines between them."""
+    parts: list[list[str]] = [[]]
+    for line in stdout.lstrip("\ufeff").splitlines():
+        if line.strip() == SECTION:
+            parts.append([])
+        else:
+            parts[-1].append(line)
+    return ["\n".join(p) for p in parts]
 
 
 def get_snapshot(snapshot_id: str) -> str:

@@ -182,6 +182,8 @@ def test_two_vms_of_one_name_refused(make_fast: Make, fast_host: peer.Peer) -> N
     prov = make_fast()
     with pytest.raises(AmbiguousVM, match="use the VM Id"):
         prov.create("pexip-mgr01", "x")
+    with pytest.raises(AmbiguousVM):
+        prov.list("pexip-mgr01")
     assert prov.create(MGR, "x").extra["vm_id"] == MGR
 
 

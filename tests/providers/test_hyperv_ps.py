@@ -96,3 +96,9 @@ def test_names_without_tags() -> None:
     assert split_name("Before patch [x]") == ("Before patch [x]", {})
     assert split_name("mgr01 - (11/26/2026 - 10:00:00)") == ("mgr01 - (11/26/2026 - 10:00:00)", {})
     assert name_with_tags("n", {"backup-agent": "true", "a": "x y"}) == "n [ba:a=x%20y&backup-agent=true]"
+
+
+def test_split_sections() -> None:
+    assert ps.split_sections('\ufeff{"Id":"a"}\n--\n[{"Id":"b"}]\n') == ['{"Id":"a"}', '[{"Id":"b"}]']
+    assert ps.split_sections("--\n") == ["", ""]
+    assert ps.split_sections("") == [""]

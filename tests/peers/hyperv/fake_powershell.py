@@ -42,6 +42,10 @@ class Lit(str):
     """A single-quoted literal (as opposed to a bare word)."""
 
 
+class SubExpr(list[Any]):
+    """An array subexpression ``@( pipeline )``: its tokens."""
+
+
 def tokenize(script: str) -> list[list[Any]]:
     """Statements as token lists; a ``trap { ... }`` statement becomes ("trap", body)."""
     statements: list[list[Any]] = []
@@ -71,6 +75,24 @@ def tokenize(script: str) -> list[list[Any]]:
                 buf.append(script[i])
                 i += 1
             cur.append(Lit("".join(buf)))
+        elif script.startswith("@(", i):
+            depth, j, in_q = 0, i + 1, False
+            while j < n:
+                c = script[j]
+                if c in QUOTES:
+                    in_q = not in_q
+                elif not in_q and c == "(":
+                    depth += 1
+                elif not in_q and c == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            inner = tokenize(script[i + 2:j])
+            if len(inner) > 1:
+                raise PSError("NotImplemented", "FakeUnsupported", "one pipeline per @( ) in this fake")
+            cur.append(SubExpr(inner[0] if inner else []))
+            i = j + 1
         elif script.startswith("trap", i) and not cur:
             start = script.index("{", i)
             depth, j, in_q = 0, start, False
@@ -121,6 +143,8 @@ class Interpreter:
 
     # -- values -------------------------------------------------------------------
     def value(self, tok: Any) -> Any:
+        if isinstance(tok, SubExpr):
+            return self.as_list(self.pipeline(list(tok))) if tok else []
         if isinstance(tok, Lit):
             return str(tok)
         if tok in ("$true", "$false"):
@@ -187,16 +211,20 @@ class Interpreter:
         target = None
         if len(tokens) > 2 and tokens[1] == "=" and str(tokens[0]).startswith("$"):
             target, tokens = tokens[0][1:], tokens[2:]
-        result: Any = None
-        for part in split_pipeline(tokens):
-            if len(part) == 1 and (isinstance(part[0], Lit) or str(part[0]).startswith("$")):
-                result = self.value(part[0])  # an expression feeding the pipeline
-            else:
-                result = self.cmdlet(part[0], self.params(part[1:]), result)
+        result = self.pipeline(tokens)
         if target is not None:
             self.vars[target] = result
         elif isinstance(result, str):
             self.out.append(result)
+
+    def pipeline(self, tokens: list[Any]) -> Any:
+        result: Any = None
+        for part in split_pipeline(tokens):
+            if len(part) == 1 and (isinstance(part[0], Lit | SubExpr) or str(part[0]).startswith("$")):
+                result = self.value(part[0])  # an expression feeding the pipeline
+            else:
+                result = self.cmdlet(part[0], self.params(part[1:]), result)
+        return result
 
     def cmdlet(self, name: str, p: dict[str, Any], piped: Any) -> Any:
         fault = self.state.get("faults", {}).get(name)
