@@ -46,6 +46,20 @@ class SubExpr(list[Any]):
     """An array subexpression ``@( pipeline )``: its tokens."""
 
 
+def _closing(script: str, start: int, opening: str, closing: str) -> int:
+    """Index of the bracket closing the one at ``start``, skipping quoted text."""
+    depth, in_quote = 0, False
+    for j in range(start, len(script)):
+        c = script[j]
+        if c in QUOTES:
+            in_quote = not in_quote
+        elif not in_quote and c in (opening, closing):
+            depth += 1 if c == opening else -1
+            if depth == 0:
+                return j
+    raise PSError("ParserError", "MissingEndParenthesisInExpression", f"missing closing '{closing}'")
+
+
 def tokenize(script: str) -> list[list[Any]]:
     """Statements as token lists; a ``trap { ... }`` statement becomes ("trap", body)."""
     statements: list[list[Any]] = []
@@ -76,18 +90,7 @@ def tokenize(script: str) -> list[list[Any]]:
                 i += 1
             cur.append(Lit("".join(buf)))
         elif script.startswith("@(", i):
-            depth, j, in_q = 0, i + 1, False
-            while j < n:
-                c = script[j]
-                if c in QUOTES:
-                    in_q = not in_q
-                elif not in_q and c == "(":
-                    depth += 1
-                elif not in_q and c == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
+            j = _closing(script, i + 1, "(", ")")
             inner = tokenize(script[i + 2:j])
             if len(inner) > 1:
                 raise PSError("NotImplemented", "FakeUnsupported", "one pipeline per @( ) in this fake")
@@ -95,18 +98,7 @@ def tokenize(script: str) -> list[list[Any]]:
             i = j + 1
         elif script.startswith("trap", i) and not cur:
             start = script.index("{", i)
-            depth, j, in_q = 0, start, False
-            while j < n:
-                c = script[j]
-                if c in QUOTES:
-                    in_q = not in_q
-                elif not in_q and c == "{":
-                    depth += 1
-                elif not in_q and c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
+            j = _closing(script, start, "{", "}")
             statements.append([("trap", script[start + 1:j])])
             i = j + 1
         elif ch in "|,=":
