@@ -236,7 +236,7 @@ class HyperVProvider(SnapshotProvider):
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ProviderTimeout(f"hyperv: {what} did not finish within {limit:g} s")
+                    raise ProviderTimeout(f"hyperv: {what} did not finish within {limit:.3g} s")
                 select.select([chan], [], [], min(remaining, 0.5))
                 while chan.recv_ready():
                     out += chan.recv(65536)

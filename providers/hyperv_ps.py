@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.base import AuthFailed, NotFound, ProviderConfigError, ProviderTimeout, TaskFailed
+from providers.base import (
+    AuthFailed,
+    InUse,
+    NotFound,
+    ProviderConfigError,
+    ProviderTimeout,
+    TaskFailed,
+)
 
 #: PowerShell ends a single-quoted string at any of these, so each is doubled inside one.
 _SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
@@ -215,4 +222,6 @@ def map_error(exit_code: int, stderr: str, what: str) -> Exception:
         return AuthFailed(f"{detail} (the user needs to be in 'Hyper-V Administrators')")
     if category == "OperationTimeout":
         return ProviderTimeout(detail)
+    if category == "ResourceBusy":  # e.g. a backup or another checkpoint operation holds the VM
+        return InUse(detail)
     return TaskFailed(f"{detail} [{category}]")

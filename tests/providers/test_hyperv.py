@@ -18,6 +18,7 @@ from providers.base import (
     MANAGED_TAG,
     AmbiguousVM,
     AuthFailed,
+    InUse,
     NotFound,
     ProviderConfigError,
     ProviderTimeout,
@@ -189,7 +190,7 @@ def test_two_vms_of_one_name_refused(make_fast: Make, fast_host: peer.Peer) -> N
 
 @pytest.mark.parametrize(("category", "error"), [
     ("InvalidOperation", TaskFailed), ("PermissionDenied", AuthFailed), ("ObjectNotFound", NotFound),
-    ("OperationTimeout", ProviderTimeout),
+    ("OperationTimeout", ProviderTimeout), ("ResourceBusy", InUse),
 ])
 def test_failing_command_is_typed(make_fast: Make, fast_host: peer.Peer, category: str,
                                   error: type[Exception]) -> None:

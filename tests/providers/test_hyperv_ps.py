@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from providers import hyperv_ps as ps
-from providers.base import AuthFailed, NotFound, ProviderConfigError, ProviderTimeout, TaskFailed
+from providers.base import AuthFailed, InUse, NotFound, ProviderConfigError, ProviderTimeout, TaskFailed
 from providers.hyperv import name_with_tags, split_name
 from tests.peers.hyperv.fake_powershell import tokenize
 
@@ -68,7 +68,7 @@ def test_values_as_51_and_7_write_them() -> None:
 
 @pytest.mark.parametrize(("category", "error"), [
     ("ObjectNotFound", NotFound), ("PermissionDenied", AuthFailed), ("OperationTimeout", ProviderTimeout),
-    ("InvalidOperation", TaskFailed), ("ResourceBusy", TaskFailed),
+    ("InvalidOperation", TaskFailed), ("ResourceBusy", InUse), ("NotSpecified", TaskFailed),
 ])
 def test_map_error_by_category(category: str, error: type[Exception]) -> None:
     err = ps.map_error(1, f"{ps.ERROR_MARK}{category}|Some.Id|it broke", "doing x")
