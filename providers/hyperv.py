@@ -20,6 +20,10 @@ Settings (``[providers.NAME]`` with ``type = "hyperv"``):
 - ``timeout`` (seconds a call may take, all its PowerShell runs together), ``connect_timeout``
   (15).
 
+The host needs OpenSSH Server (any default shell: the command line holds only the program
+name, fixed switches and base64) and the Hyper-V PowerShell module; the user must be allowed to
+manage Hyper-V (member of "Hyper-V Administrators" or Administrators).
+
 The VM is a VM name (exact match, not a wildcard) or a VM Id (GUID); two VMs of one name are
 refused (:class:`AmbiguousVM`). A snapshot's id is the checkpoint's Id (GUID).
 
