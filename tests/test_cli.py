@@ -1,0 +1,47 @@
+"""The command line as a whole: start-up cost, exit codes mapped in one place, no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from backup_agent import errors
+from backup_agent.cli import main as cli_main
+
+SDKS = ("boto3", "botocore", "azure", "google", "pyVmomi", "paramiko", "requests")
+
+
+def test_help_imports_no_sdk() -> None:
+    code = ("import sys; from backup_agent.cli.main import build_parser; build_parser(); "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {SDKS!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"--help imports {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (errors.UsageError, 2), (errors.ConfigError, 2), (errors.SecretError, 2),
+    (errors.EvidenceError, 2), (errors.ApiError, 1), (errors.AuthError, 1),
+    (errors.StoreError, 1), (errors.IntegrityError, 1), (errors.ProviderError, 1),
+    (errors.NotReadyError, 4), (KeyboardInterrupt, 130), (RuntimeError, 1),
+])
+def test_errors_map_to_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                  error: type[BaseException], code: int) -> None:
+    def boom(args: argparse.Namespace, ctx: object) -> int:
+        raise error("it broke: do this")
+
+    parser = cli_main.build_parser()
+    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    parser.set_defaults(func=boom)
+    assert cli_main.main([]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("backup-agent: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_no_command_is_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main([]) == 2
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["no-such-command"])
+    assert exc.value.code == 2
