@@ -1,0 +1,125 @@
+"""``backup-agent snapshot``: create, list, delete, revert through real providers, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backup_agent.sim import Simulator
+from tests.jobs.conftest import PASSWORD, Runner, listing, write_config
+from tests.providers.aws_peers import REGION, Peer, moto_server, reset
+
+__all__ = ["moto_server"]  # a session fixture used below
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sim_config(tmp_path: Path, sim: Simulator, extra_nodes: str = "") -> Path:
+    cfg = write_config(tmp_path, sim.url)
+    cfg.write_text(cfg.read_text() + f"""
+[[deployments.nodes]]
+name = "mgr01"
+role = "management"
+provider = "hv"
+vm = "mgr01"
+{extra_nodes}
+[providers.hv]
+type = "sim"
+url = "{sim.url}"
+password_file = "{tmp_path / 'pw'}"
+""")
+    return cfg
+
+
+def test_create_list_revert_delete(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, sim)
+    assert agent("--config", str(cfg), "export")[0] == 0
+    code, out, err = agent("--config", str(cfg), "snapshot", "create", "mgr01", "--reason", "pre-upgrade", "--json")
+    assert code == 0, err
+    [snap] = [p for p in listing(agent, cfg) if p["kind"] == "snapshot"]
+    assert snap["node"] == "mgr01" and snap["provider"] == "hv" and snap["provider_id"]
+    assert snap["version"] == "38.1" and snap["reason"] == "pre-upgrade"
+    rooms = sim.state.room_count
+    sim.state.delete_rooms(5)
+    code, _, err = agent("--config", str(cfg), "snapshot", "revert", snap["id"])
+    assert code == 2 and "--yes" in err, "no terminal and no --yes: refused"
+    assert sim.state.room_count == rooms - 5
+    code, out, err = agent("--config", str(cfg), "snapshot", "revert", snap["id"], "--yes")
+    assert code == 0, err
+    assert sim.state.room_count == rooms, "the revert brought the configuration back"
+    code, out, _ = agent("--config", str(cfg), "snapshot", "list", "--live", "--json")
+    assert json.loads(out)[0]["exists"] is True
+    code, out, _ = agent("--config", str(cfg), "snapshot", "delete", snap["id"], "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["deleted"] is False
+    assert [p["id"] for p in listing(agent, cfg) if p["kind"] == "snapshot"] == [snap["id"]]
+    code, out, _ = agent("--config", str(cfg), "snapshot", "delete", snap["id"])
+    assert code == 0 and "deleted" in out
+    assert [p for p in listing(agent, cfg) if p["kind"] == "snapshot"] == []
+
+
+def test_missing_vm_fails_the_item(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, sim, '[[deployments.nodes]]\nname = "ghost"\nrole = "conferencing"\n'
+                                    'provider = "hv"\nvm = "no-such-vm"\n')
+    code, _, err = agent("--config", str(cfg), "snapshot", "create", "mgr01", "ghost")
+    assert code == 3 and "ghost failed" in err and "no-such-vm" in err
+    assert [p["node"] for p in listing(agent, cfg) if p["kind"] == "snapshot"] == ["mgr01"]
+
+
+def test_bad_inputs(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, sim, '[[deployments.nodes]]\nname = "bare"\nrole = "conferencing"\n')
+    code, _, err = agent("--config", str(cfg), "snapshot", "create", "nobody")
+    assert code == 2 and "no node 'nobody'" in err
+    code, _, err = agent("--config", str(cfg), "snapshot", "create", "bare")
+    assert code == 3 or code == 1
+    assert "needs provider and vm" in err
+    code, _, err = agent("--config", str(cfg), "snapshot", "delete", "snap-nope")
+    assert code == 1 and "no restore point" in err
+    cfg.write_text(cfg.read_text().replace('type = "sim"', 'type = "openstack"'))
+    code, _, err = agent("--config", str(cfg), "snapshot", "create", "mgr01")
+    assert code in (1, 3) and "unknown provider type 'openstack'" in err and "vmware" in err
+
+
+@pytest.mark.usefixtures("moto_server")
+def test_cli_against_moto_server(moto_server: str, tmp_path: Path, sim: Simulator) -> None:
+    """The real CLI in its own process, snapshotting an EC2 instance on moto_server."""
+    reset(moto_server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(MOTO_EC2_LOAD_DEFAULT_AMIS="false", AWS_EC2_METADATA_DISABLED="true",
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               T_AWS_KEY="testing", PYTHONPATH=str(ROOT))
+    instance = Peer("server", {"endpoint_url": moto_server}).make_instance()
+    cfg = write_config(tmp_path, sim.url)
+    cfg.write_text(cfg.read_text() + f"""
+[[deployments.nodes]]
+name = "mgr01"
+role = "management"
+provider = "ec2"
+vm = "{instance}"
+
+[providers.ec2]
+type = "aws"
+region = "{REGION}"
+endpoint_url = "{moto_server}"
+access_key_id_env = "T_AWS_KEY"
+secret_access_key_env = "T_AWS_KEY"
+""")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "backup_agent.cli.main", "--config", str(cfg), *argv],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    done = cli("snapshot", "create", "mgr01", "--json")
+    assert done.returncode == 0, done.stderr
+    done = cli("snapshot", "list", "--live", "--json")
+    [snap] = json.loads(done.stdout)
+    assert snap["exists"] is True and snap["provider_id"].startswith("snapset-")
+    assert len(Peer("server", {"endpoint_url": moto_server}).client().describe_snapshots(
+        OwnerIds=["self"])["Snapshots"]) == 2, "one restore point covers both volumes"
+    done = cli("snapshot", "delete", snap["id"])
+    assert done.returncode == 0, done.stderr
+    assert "testing" not in done.stdout + done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
