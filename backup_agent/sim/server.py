@@ -93,8 +93,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_request(self) -> Request:
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
         body = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - closed by _serve
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            length = self._read_chunked(body)  # a streamed upload (a generator in requests)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._copy(body, length)
+        body.seek(0)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        return Request(self.command, unquote(split.path), split.path, query, self.headers,
+                       body, length)
+
+    def _copy(self, body: Any, length: int) -> int:
         left = length
         while left > 0:
             part = self.rfile.read(min(CHUNK, left))
@@ -102,10 +112,23 @@ class Handler(BaseHTTPRequestHandler):
                 break
             body.write(part)
             left -= len(part)
-        body.seek(0)
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
-        return Request(self.command, unquote(split.path), split.path, query, self.headers,
-                       body, length)
+        return length - left
+
+    def _read_chunked(self, body: Any) -> int:
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            except ValueError:
+                self.close_connection = True
+                return total
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return total
+            total += self._copy(body, size)
+            self.rfile.readline(16)  # the CRLF after each chunk
 
     def _dispatch(self, sim: Simulator, request: Request) -> Response:
         sim.state.count_request()
