@@ -27,7 +27,9 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 ``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
                                             "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
-``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags"}`` -> 201
+``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags", "wait"}`` -> 201;
+                                            ``"wait": false`` answers ``creating`` at once
+``POST /_sim/hypervisor/fail_next``         ``{"count", "message"}``: next snapshots end ``error``
 ``GET  /_sim/hypervisor/snapshots?vm=``     snapshots (of one VM)
 ``GET|DELETE /_sim/hypervisor/snapshots/<id>``
 ``POST /_sim/hypervisor/snapshots/<id>/revert``
@@ -146,10 +148,13 @@ class ControlApi:
                 if not isinstance(tags, dict):
                     return error(400, "tags must be an object")
                 snap = hyp.create(parts[1], str(body.get("name", "")), str(body.get("description", "")),
-                                  tags)
+                                  tags, wait=body.get("wait", True) is not False)
                 return json_response(snap, status=201)
             if method == "GET":
                 return json_response({"snapshots": hyp.list(parts[1])})
+        if parts == ["fail_next"] and method == "POST":
+            hyp.fail_next(int(body.get("count", 1)), str(body.get("message", "the datastore is full")))
+            return Response(status=204)
         if parts == ["snapshots"] and method == "GET":
             return json_response({"snapshots": hyp.list(request.query.get("vm") or None)})
         if len(parts) == 2 and parts[0] == "snapshots":
