@@ -115,6 +115,8 @@ class ControlApi:
             return json_response(self.describe())
         if parts == ["rooms", "delete"]:
             names = body.get("names")
+            if names is not None and not isinstance(names, list):
+                raise ValueError("names must be a list of room names")
             deleted = state.delete_rooms(count=int(body.get("count", 0)), names=names)
             return json_response({"deleted": deleted, **self.describe()})
         if parts == ["oauth", "clients"]:

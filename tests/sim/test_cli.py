@@ -41,7 +41,8 @@ def _stop(proc: subprocess.Popen[str]) -> int:
 
 def test_sim_serves_until_sigterm_with_the_documented_lab_credentials() -> None:
     proc, url, text = _start("--rooms", "30", "--aliases-per-room", "3", "--nodes", "2", "--seed", "5",
-                             "--download-mode", "request", "--backup-status", "200")
+                             "--download-mode", "request", "--backup-status", "200",
+                             "--snapshot-seconds", "0.25", "--latency-ms", "1")
     try:
         assert "admin / sim-admin" in text and "30 rooms, 90 aliases, 2 Conferencing Nodes" in text
         body = requests.get(url + "/api/admin/configuration/v1/conference/", auth=("admin", "sim-admin"),
@@ -50,6 +51,9 @@ def test_sim_serves_until_sigterm_with_the_documented_lab_credentials() -> None:
         answer = requests.post(url + "/api/admin/command/v1/platform/backup_create/",
                                auth=("admin", "sim-admin"), json={"passphrase": "x"}, timeout=30)
         assert answer.status_code == 200
+        state = requests.get(url + "/_sim/state", auth=("admin", "sim-admin"), timeout=10).json()
+        assert state["options"] == {"latency_ms": 1.0, "snapshot_seconds": 0.25, "backup_request_seconds": 0.2}
+        assert state["counts"]["system_backup"] == 1
     finally:
         assert _stop(proc) == 0
 
