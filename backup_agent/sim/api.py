@@ -36,7 +36,7 @@ class ManagementApi:
         if not path.endswith("/"):
             return not_found(path)  # every path of the API ends in "/"
         parts = path[len(API):].strip("/").split("/") if path.startswith(API) else []
-        if len(parts) < 3:
+        if len(parts) < 3 or parts[1] != "v1":
             return not_found(path)
         family, name, rest = parts[0], parts[2], parts[3:]
         try:

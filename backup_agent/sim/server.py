@@ -101,8 +101,8 @@ class Handler(BaseHTTPRequestHandler):
             self._copy(body, length)
         body.seek(0)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
-        return Request(self.command, unquote(split.path), split.path, query, self.headers,
-                       body, length)
+        method = "GET" if self.command == "HEAD" else self.command  # HEAD: a GET without the body
+        return Request(method, unquote(split.path), split.path, query, self.headers, body, length)
 
     def _copy(self, body: Any, length: int) -> int:
         left = length

@@ -269,3 +269,9 @@ def test_dangling_automatic_participant_links_are_refused(client: Client) -> Non
     answer = client.post(CONF + "conference/", json={
         "name": "Linked", "automatic_participants": [CONF + "automatic_participant/999/"]})
     assert answer.status_code == 400 and client.sim.state.room_count == 60
+
+
+def test_head_and_unknown_api_versions(client: Client) -> None:
+    head = client.session.head(client.url(CONF + "conference/"), timeout=10)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["Content-Length"]) > 0
+    assert client.get(API + "configuration/v2/conference/").status_code == 404
