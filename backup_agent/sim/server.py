@@ -40,6 +40,10 @@ class SimHTTPServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that goes away or fails the TLS handshake is normal life for a server
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
     def close_connections(self) -> None:
         """Drop every open connection: a stopped simulator must not answer on kept-alive ones."""
         with self.connections_lock:

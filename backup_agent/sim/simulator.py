@@ -47,6 +47,7 @@ class Simulator:
         self.api = ManagementApi(self)
         self.control = ControlApi(self)
         self._server: SimHTTPServer | None = None
+        self.ca_file: Path | None = None  # the self-signed certificate when ``tls`` is on
         self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------
@@ -54,7 +55,7 @@ class Simulator:
         """Serve on ``host:port`` (0: a free port) in a background thread."""
         if self._server is not None:
             return self
-        self._server = SimHTTPServer((host, port), self)
+        self._server = self._make_server(host, port)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sim-http",
                                         kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
@@ -62,8 +63,19 @@ class Simulator:
 
     def serve_forever(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve in the calling thread until :meth:`stop` (from another thread or a signal)."""
-        self._server = SimHTTPServer((host, port), self)
+        self._server = self._make_server(host, port)
         self._server.serve_forever(poll_interval=0.05)
+
+    def _make_server(self, host: str, port: int) -> SimHTTPServer:
+        server = SimHTTPServer((host, port), self)
+        if self.opts.tls:
+            from backup_agent.sim.tls import self_signed, server_context
+            cert, key = self_signed(self.backup_dir, self.opts.now())
+            self.ca_file = cert
+            # the handshake happens in the connection's own thread, not in accept()
+            server.socket = server_context(cert, key).wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False)
+        return server
 
     def stop(self) -> None:
         """Stop serving and remove the backup files of a private backup directory."""
@@ -95,7 +107,7 @@ class Simulator:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8080`` (the API is under ``/api/admin/``)."""
         host, port = self.address
-        return f"http://{host}:{port}"
+        return f"{'https' if self.opts.tls else 'http'}://{host}:{port}"
 
     # -- backups ---------------------------------------------------------------------------
     def backup_content(self) -> dict[str, Any]:

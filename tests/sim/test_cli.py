@@ -24,10 +24,10 @@ def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Po
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     assert proc.stdout is not None
     lines = []
-    for _ in range(5):
+    for _ in range(6 if "--tls" in args else 5):
         lines.append(proc.stdout.readline())
     text = "".join(lines)
-    match = re.search(r"at (http://127\.0\.0\.1:\d+)", text)
+    match = re.search(r"at (https?://127\.0\.0\.1:\d+)", text)
     if not match:
         proc.kill()
         raise AssertionError(f"no URL printed: {text!r} {proc.stderr.read() if proc.stderr else ''}")
@@ -114,3 +114,15 @@ def test_oauth_client_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.pem").write_text("not a key")
     assert main(["sim", "--port", "0", "--oauth-client", f"agent={tmp_path / 'bad.pem'}"]) == 2
     assert "oauth-client" in capsys.readouterr().err
+
+
+def test_tls_prints_the_ca_bundle() -> None:
+    proc, url, text = _start("--rooms", "2", "--tls")
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        ca = re.search(r"ca_bundle:\s+(\S+)", text)
+        assert ca, text
+        answer = requests.get(url + "/_sim/state", auth=("admin", "sim-admin"), verify=ca.group(1), timeout=10)
+        assert answer.status_code == 200
+    finally:
+        assert _stop(proc) == 0
