@@ -61,11 +61,6 @@ class Simulator:
         self._thread.start()
         return self
 
-    def serve_forever(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve in the calling thread until :meth:`stop` (from another thread or a signal)."""
-        self._server = self._make_server(host, port)
-        self._server.serve_forever(poll_interval=0.05)
-
     def _make_server(self, host: str, port: int) -> SimHTTPServer:
         server = SimHTTPServer((host, port), self)
         if self.opts.tls:
