@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
 
 from backup_agent.sim import api_backup
 from backup_agent.sim.backups import api_time
@@ -15,9 +16,9 @@ from backup_agent.sim.http import (
     method_not_allowed,
     not_found,
 )
-from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, uri
+from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, id_of, uri
 from backup_agent.sim.query import QueryError, page, page_json, select
-from backup_agent.sim.validate import clean
+from backup_agent.sim.validate import DEFAULTS, REQUIRED, clean
 
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
@@ -197,14 +198,12 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 def _ident(ref: Any) -> int:
-    from backup_agent.sim.model import id_of
     if isinstance(ref, int):
         return ref
     return id_of(str(ref)) or (int(ref) if str(ref).isdigit() else -1)
 
 
 def _schema(table: str) -> dict[str, Any]:
-    from backup_agent.sim.validate import DEFAULTS, REQUIRED
     fields = sorted({"id", "resource_uri", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())})
     return {"allowed_detail_http_methods": ["get", "put", "patch", "delete"],
             "allowed_list_http_methods": ["get", "post"], "default_format": "application/json",
@@ -213,7 +212,6 @@ def _schema(table: str) -> dict[str, Any]:
 
 
 def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:
-    from xml.sax.saxutils import escape
     values = {k: row.get(k) for k in ("name", "hostname", "domain", "address", "netmask", "gateway",
                                       "node_type", "system_location", "vm_cpu_count",
                                       "vm_system_memory")}

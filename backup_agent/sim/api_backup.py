@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 from backup_agent.sim import multipart
 from backup_agent.sim.backupfile import BackupFileError, WrongPassphrase, read_backup
-from backup_agent.sim.backups import BACKUP_REQUEST, SYSTEM_BACKUP, api_time
+from backup_agent.sim.backups import BACKUP_REQUEST, SYSTEM_BACKUP, BackupFailed, api_time
 from backup_agent.sim.http import Request, Response, error, json_response, method_not_allowed, not_found
 from backup_agent.sim.query import page, select
 
@@ -121,7 +121,6 @@ def backup_create(sim: Simulator, request: Request) -> Response:
                               "resource_uri": req["resource_uri"]},
                              status=sim.opts.backup_create_status,
                              headers={"Location": req["resource_uri"]})
-    from backup_agent.sim.simulator import BackupFailed
     try:
         entry = sim.make_backup(passphrase)
     except BackupFailed as exc:

@@ -22,6 +22,10 @@ SYSTEM_BACKUP = API + "configuration/v1/system_backup/"
 BACKUP_REQUEST = API + "status/v1/backup_request/"
 
 
+class BackupFailed(Exception):
+    """A backup the node could not make (the ``fail_backup`` fault)."""
+
+
 def api_time(moment: datetime) -> str:
     """A timestamp as the API writes it: UTC, microseconds, no zone."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")

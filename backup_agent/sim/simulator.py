@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_agent.sim.api import ManagementApi
-from backup_agent.sim.backups import BackupStore
+from backup_agent.sim.backups import BackupFailed, BackupStore
 from backup_agent.sim.control import ControlApi
 from backup_agent.sim.faults import Faults
 from backup_agent.sim.http import Response, error, json_response
@@ -18,10 +18,6 @@ from backup_agent.sim.oauth import OAuthServer
 from backup_agent.sim.options import SimOptions
 from backup_agent.sim.server import SimHTTPServer
 from backup_agent.sim.state import SimState
-
-
-class BackupFailed(Exception):
-    """A backup the node could not make (the ``fail_backup`` fault)."""
 
 
 class Simulator:
