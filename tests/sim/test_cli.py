@@ -126,3 +126,30 @@ def test_tls_prints_the_ca_bundle() -> None:
         assert answer.status_code == 200
     finally:
         assert _stop(proc) == 0
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read peak RSS")
+def test_a_big_backup_is_written_and_served_without_holding_it_in_memory() -> None:
+    size = 256 * 1024 * 1024
+    proc, url, _ = _start("--rooms", "10", "--backup-padding-bytes", str(size))
+    try:
+        auth = ("admin", "sim-admin")
+        requests.post(url + "/api/admin/command/v1/platform/backup_create/", auth=auth,
+                      json={"passphrase": "x"}, timeout=120).raise_for_status()
+        entry = requests.get(url + "/api/admin/configuration/v1/system_backup/", auth=auth,
+                             timeout=10).json()["objects"][0]
+        total = 0
+        with requests.get(url + entry["resource_uri"], auth=auth, stream=True, timeout=60) as answer:
+            for chunk in answer.iter_content(1024 * 1024):
+                total += len(chunk)
+        assert total == entry["size"] > size
+        assert _peak_rss_mb(proc.pid) < 120, "the simulator must stream backups, not hold them"
+    finally:
+        _stop(proc)
