@@ -65,7 +65,7 @@ class ManagementApi:
 
     # -- configuration -------------------------------------------------------------------
     def _list(self, request: Request, table: str, rows: list[dict[str, Any]], render: Any) -> Response:
-        selected = select(rows, request.query)
+        selected = select(rows, request.query, set(rows[0]) if rows else None)
         opts = self.sim.opts
         return json_response(page(selected, request.query, request.raw_path,
                                   opts.default_page_size, opts.max_page_size, render))
@@ -78,7 +78,8 @@ class ManagementApi:
             if request.method == "GET":
                 opts = self.sim.opts
                 with config.lock:
-                    selected = select(config.rows(table), request.query)
+                    fields = {"id", "creation_time", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())}
+                    selected = select(config.rows(table), request.query, fields)
                     body = page_json(selected, request.query, request.raw_path, opts.default_page_size,
                                      opts.max_page_size, lambda row: config.render_json(table, row))
                 return Response(body=body)

@@ -49,7 +49,8 @@ def test_offset_past_the_end_is_an_empty_page(client: Client) -> None:
     assert body["objects"] == [] and body["meta"]["next"] is None and body["meta"]["total_count"] == 60
 
 
-@pytest.mark.parametrize("query", ["limit=abc", "offset=-1", "nosuchfield__regex=x"])
+@pytest.mark.parametrize("query", ["limit=abc", "offset=-1", "name__regex=x", "nosuchfield=1",
+                                   "participant_limit__gt=many"])
 def test_bad_query_is_400(client: Client, query: str) -> None:
     answer = client.get(CONF + f"conference/?{query}")
     assert answer.status_code == 400 and "error" in answer.json()
