@@ -102,6 +102,8 @@ class ManagementApi:
                 return Response(status=202)
             if request.method == "DELETE":
                 config.delete(table, ident)
+                if table == "worker_vm":  # a redeployed node of this name starts fresh
+                    self.sim.state.set_node_up(row["name"])
                 return Response(status=204)
         return method_not_allowed("GET, PATCH, PUT, DELETE")
 
