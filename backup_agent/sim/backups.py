@@ -43,7 +43,7 @@ class BackupStore:
         self._next_request = 1
 
     def create(self, config: dict[str, Any], passphrase: str, meta: dict[str, Any],
-               padding: int = 0, filename: str | None = None) -> dict[str, Any]:
+               padding: int = 0, filename: str | None = None, kind: str = "manual") -> dict[str, Any]:
         """Write a backup of ``config``; return its listing entry (with ``path``)."""
         moment = self.now()
         name = filename or self._filename(meta, moment)
@@ -51,7 +51,7 @@ class BackupStore:
         size, sha = write_backup(path, config, passphrase,
                                  dict(meta, created=api_time(moment)), padding)
         entry = {"filename": name, "date": api_time(moment), "size": size, "sha256sum": sha,
-                 "version": meta["version"], "build": meta["build"], "type": "manual",
+                 "version": meta["version"], "build": meta["build"], "type": kind,
                  "path": path}
         with self.lock:
             self.entries[name] = entry

@@ -24,6 +24,8 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
+``POST /_sim/autobackup/run``              make the built-in automatic backup now (409 when
+                                            it is not enabled or has no passphrase)
 ``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
                                             "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from backup_agent.sim.backups import BackupFailed
 from backup_agent.sim.http import Request, Response, error, json_response, not_found
 from backup_agent.sim.hypervisor import HypervisorError
 
@@ -119,6 +122,12 @@ class ControlApi:
                 raise ValueError("names must be a list of room names")
             deleted = state.delete_rooms(count=int(body.get("count", 0)), names=names)
             return json_response({"deleted": deleted, **self.describe()})
+        if parts == ["autobackup", "run"]:
+            try:
+                entry = sim.run_autobackup()
+            except BackupFailed as exc:
+                return error(409, str(exc))
+            return json_response({"filename": entry["filename"]}, status=201)
         if parts == ["oauth", "clients"]:
             sim.oauth.add_client(str(body["client_id"]), str(body["public_key"]))
             return json_response({"client_id": body["client_id"]}, status=201)

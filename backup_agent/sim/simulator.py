@@ -105,14 +105,23 @@ class Simulator:
         """What a backup (and a management VM snapshot) captures."""
         return {"config": self.state.config.dump(), **self.state.snapshot_meta()}
 
-    def make_backup(self, passphrase: str) -> dict[str, Any]:
+    def make_backup(self, passphrase: str, kind: str = "manual") -> dict[str, Any]:
         """Write a configuration backup now; return its listing entry."""
         failure = self.faults.take_backup_failure()
         if failure is not None:
             raise BackupFailed(failure)
         return self.backups.create(self.backup_content(), passphrase, self.state.snapshot_meta(),
                                    padding=self.opts.backup_padding_bytes,
-                                   filename=self.faults.take_evil())
+                                   filename=self.faults.take_evil(), kind=kind)
+
+    def run_autobackup(self) -> dict[str, Any]:
+        """Make the built-in automatic backup now, as its schedule would (``type`` automatic)."""
+        settings = self.state.config.autobackup
+        if not settings.get("autobackup_enabled"):
+            raise BackupFailed("automatic backups are not enabled")
+        if not settings.get("autobackup_passphrase"):
+            raise BackupFailed("automatic backups have no passphrase")
+        return self.make_backup(str(settings["autobackup_passphrase"]), kind="automatic")
 
     def restore_configuration(self, header: dict[str, Any], content: dict[str, Any]) -> Response:
         """Replace the whole configuration with a decrypted backup's."""

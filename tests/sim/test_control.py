@@ -166,3 +166,17 @@ def test_hypervisor_over_http(client: Client) -> None:
     assert client.get(CONF + "conference/").json()["meta"]["total_count"] == 60
     assert client.delete(hyp + f"snapshots/{ok.json()['id']}").status_code == 204
     assert client.get(hyp + f"snapshots/{ok.json()['id']}").status_code == 404
+
+
+def test_built_in_automatic_backup(client: Client) -> None:
+    assert client.post("/_sim/autobackup/run").status_code == 409  # not enabled
+    client.patch(CONF + "autobackup/1/", json={"autobackup_enabled": True})
+    assert client.post("/_sim/autobackup/run").status_code == 409  # no passphrase
+    client.patch(CONF + "autobackup/1/", json={"autobackup_passphrase": "auto phrase"})
+    assert client.post("/_sim/autobackup/run").status_code == 201
+    entry = client.get(CONF + "system_backup/").json()["objects"][0]
+    assert entry["type"] == "automatic"
+    package = client.get(entry["resource_uri"]).content
+    answer = client.post("/api/admin/command/v1/platform/backup_restore/", files={"package": ("b", package)},
+                         data={"passphrase": "auto phrase"})
+    assert answer.status_code == 200
