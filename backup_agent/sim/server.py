@@ -228,7 +228,8 @@ def _token(sim: Simulator, request: Request) -> Response:
     try:
         # the audience is the token URL as the client addressed it (IP or name, same port)
         host = request.headers.get("Host") or sim.url.split("//", 1)[1]
-        return json_response(sim.oauth.token(form, f"http://{host}/oauth/token/"))
+        scheme = "https" if sim.opts.tls else "http"
+        return json_response(sim.oauth.token(form, f"{scheme}://{host}/oauth/token/"))
     except OAuthError as exc:
         return json_response({"error": exc.code, "error_description": str(exc)}, status=exc.status)
 
