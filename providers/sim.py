@@ -14,6 +14,8 @@ simulator's own setting (``backup-agent sim --snapshot-seconds``). No per-call o
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -34,6 +36,7 @@ from providers.base import (
     Unreachable,
 )
 
+log = logging.getLogger(__name__)
 KNOWN_SETTINGS = {"type", "url", "username", "password", "timeout"}
 
 
@@ -82,11 +85,39 @@ class SimProvider(SnapshotProvider):
     def create(self, vm: str, name: str, description: str = "", tags: Mapping[str, str] | None = None,
                options: Mapping[str, Any] | None = None, *, wait: bool = True,
                timeout: float | None = None) -> SnapshotRef:
-        """Snapshot ``vm``; returns when the simulator has made it (``wait`` changes nothing)."""
+        """Snapshot ``vm``: the simulator starts a task; with ``wait``, poll it until done.
+
+        A snapshot that ends in error, or is still being made at the timeout, is deleted and
+        the error names its id.
+        """
         self.check_options(options)
-        body = {"name": name, "description": description, "tags": dict(tags or {})}
-        data = self._call("POST", f"vms/{quote(vm, safe='')}/snapshots/", timeout, json=body)
-        return _ref(data)
+        body = {"name": name, "description": description, "tags": dict(tags or {}), "wait": False}
+        ref = _ref(self._call("POST", f"vms/{quote(vm, safe='')}/snapshots/", timeout, json=body))
+        if not wait:
+            return ref
+        limit = timeout if timeout is not None else self.timeout
+        deadline = time.monotonic() + limit
+        pause = 0.02
+        while ref.state is SnapshotState.CREATING:
+            if time.monotonic() >= deadline:
+                self._discard(ref.id)
+                raise ProviderTimeout(f"sim: snapshot {ref.id} of {vm} not done after {limit:g} s; "
+                                      "it was deleted")
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.5)
+            ref = self.get(ref.id)
+        if ref.state is SnapshotState.ERROR:
+            self._discard(ref.id)
+            reason = ref.extra.get("message") or "no reason given"
+            raise TaskFailed(f"sim: snapshot {ref.id} of {vm} failed ({reason}); it was deleted")
+        return ref
+
+    def _discard(self, snapshot_id: str) -> None:
+        """Delete a half-made snapshot; if that fails too, the caller's error still names it."""
+        try:
+            self.delete(snapshot_id)
+        except ProviderError:
+            log.warning("sim: could not delete half-made snapshot %s", snapshot_id)
 
     def list(self, vm: str | None = None, tags: Mapping[str, str] | None = None) -> list[SnapshotRef]:
         """Snapshots of ``vm`` (all VMs when None) carrying every tag in ``tags``."""
@@ -126,6 +157,7 @@ def _ref(data: Any) -> SnapshotRef:
             created=datetime.fromisoformat(str(data["created"])),
             state=SnapshotState(data.get("state", "available")), tags=dict(data.get("tags") or {}),
             description=str(data.get("description", "")),
-            extra={"version": data.get("version"), "role": data.get("role")})
+            extra={"version": data.get("version"), "role": data.get("role"),
+                   "message": data.get("message") or ""})
     except (KeyError, TypeError, ValueError) as exc:
         raise ProviderError("sim: the simulator answered a malformed snapshot record") from exc

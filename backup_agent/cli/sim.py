@@ -45,6 +45,8 @@ def register(subparsers: Any) -> None:
                    help="how long each hypervisor snapshot takes")
     p.add_argument("--software-version", default="38.1", help="Infinity version to report")
     p.add_argument("--empty", action="store_true", help="start as an empty Management Node")
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS with a self-signed certificate (its path is printed: ca_bundle)")
     p.add_argument("--accept-ranges", action="store_true",
                    help="serve Range requests on backup downloads")
     p.add_argument("--oauth-client", action="append", default=[], metavar="ID=PEM_FILE",
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             username=args.username, password=password, version=args.software_version,
             backup_create_status=args.backup_status, download_mode=args.download_mode,
             backup_padding_bytes=args.backup_padding_bytes, snapshot_seconds=args.snapshot_seconds,
-            empty=args.empty, accept_ranges=args.accept_ranges,
+            empty=args.empty, accept_ranges=args.accept_ranges, tls=args.tls,
             oauth_clients=_oauth_clients(args.oauth_client), basic_auth_disabled=args.disable_basic)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -124,7 +126,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             f"  credentials: {opts.username} / {shown}  (lab credential)\n"
             f"  deployment:  {counts['conference']} rooms, {counts['conference_alias']} aliases, "
             f"{counts['worker_vm']} Conferencing Nodes, version {opts.version}\n"
-            f"  control:     {sim.url}/_sim/state   (Ctrl-C to stop)\n")
+            f"  control:     {sim.url}/_sim/state   (Ctrl-C to stop)\n"
+            + (f"  ca_bundle:   {sim.ca_file}\n" if sim.ca_file else ""))
         ctx.out.flush()
         while not stop.wait(0.5):
             pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
 
 from backup_agent.sim import api_backup
 from backup_agent.sim.backups import api_time
@@ -15,9 +16,9 @@ from backup_agent.sim.http import (
     method_not_allowed,
     not_found,
 )
-from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, uri
+from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, id_of, uri
 from backup_agent.sim.query import QueryError, page, page_json, select
-from backup_agent.sim.validate import clean
+from backup_agent.sim.validate import DEFAULTS, REQUIRED, clean
 
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
@@ -36,7 +37,7 @@ class ManagementApi:
         if not path.endswith("/"):
             return not_found(path)  # every path of the API ends in "/"
         parts = path[len(API):].strip("/").split("/") if path.startswith(API) else []
-        if len(parts) < 3:
+        if len(parts) < 3 or parts[1] != "v1":
             return not_found(path)
         family, name, rest = parts[0], parts[2], parts[3:]
         try:
@@ -64,7 +65,7 @@ class ManagementApi:
 
     # -- configuration -------------------------------------------------------------------
     def _list(self, request: Request, table: str, rows: list[dict[str, Any]], render: Any) -> Response:
-        selected = select(rows, request.query)
+        selected = select(rows, request.query, set(rows[0]) if rows else None)
         opts = self.sim.opts
         return json_response(page(selected, request.query, request.raw_path,
                                   opts.default_page_size, opts.max_page_size, render))
@@ -77,7 +78,8 @@ class ManagementApi:
             if request.method == "GET":
                 opts = self.sim.opts
                 with config.lock:
-                    selected = select(config.rows(table), request.query)
+                    fields = {"id", "creation_time", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())}
+                    selected = select(config.rows(table), request.query, fields)
                     body = page_json(selected, request.query, request.raw_path, opts.default_page_size,
                                      opts.max_page_size, lambda row: config.render_json(table, row))
                 return Response(body=body)
@@ -100,6 +102,8 @@ class ManagementApi:
                 return Response(status=202)
             if request.method == "DELETE":
                 config.delete(table, ident)
+                if table == "worker_vm":  # a redeployed node of this name starts fresh
+                    self.sim.state.set_node_up(row["name"])
                 return Response(status=204)
         return method_not_allowed("GET, PATCH, PUT, DELETE")
 
@@ -197,14 +201,12 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 def _ident(ref: Any) -> int:
-    from backup_agent.sim.model import id_of
     if isinstance(ref, int):
         return ref
     return id_of(str(ref)) or (int(ref) if str(ref).isdigit() else -1)
 
 
 def _schema(table: str) -> dict[str, Any]:
-    from backup_agent.sim.validate import DEFAULTS, REQUIRED
     fields = sorted({"id", "resource_uri", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())})
     return {"allowed_detail_http_methods": ["get", "put", "patch", "delete"],
             "allowed_list_http_methods": ["get", "post"], "default_format": "application/json",
@@ -213,7 +215,6 @@ def _schema(table: str) -> dict[str, Any]:
 
 
 def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:
-    from xml.sax.saxutils import escape
     values = {k: row.get(k) for k in ("name", "hostname", "domain", "address", "netmask", "gateway",
                                       "node_type", "system_location", "vm_cpu_count",
                                       "vm_system_memory")}

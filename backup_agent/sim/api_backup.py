@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 
 from backup_agent.sim import multipart
 from backup_agent.sim.backupfile import BackupFileError, WrongPassphrase, read_backup
-from backup_agent.sim.backups import BACKUP_REQUEST, SYSTEM_BACKUP, api_time
+from backup_agent.sim.backups import BACKUP_REQUEST, SYSTEM_BACKUP, BackupFailed, api_time
 from backup_agent.sim.http import Request, Response, error, json_response, method_not_allowed, not_found
 from backup_agent.sim.query import page, select
 
@@ -40,7 +40,8 @@ def system_backup(sim: Simulator, request: Request, rest: list[str]) -> Response
             return method_not_allowed("GET")
         wrong = sim.faults.take_wrong_sha()
         rows = [_render_backup(sim, e, wrong) for e in store.listing()]
-        return json_response(page(select(rows, request.query), request.query, request.raw_path,
+        fields = set(rows[0]) if rows else None
+        return json_response(page(select(rows, request.query, fields), request.query, request.raw_path,
                                   sim.opts.default_page_size, sim.opts.max_page_size, lambda r: r))
     filename = unquote(raw_rest)
     entry = store.get(filename)
@@ -82,7 +83,8 @@ def backup_request(sim: Simulator, request: Request, rest: list[str]) -> Respons
     store = sim.backups
     if not rest:
         rows = [{k: v for k, v in r.items() if k != "filename"} for r in store.request_rows()]
-        return json_response(page(select(rows, request.query), request.query, request.raw_path,
+        fields = set(rows[0]) if rows else None
+        return json_response(page(select(rows, request.query, fields), request.query, request.raw_path,
                                   sim.opts.default_page_size, sim.opts.max_page_size, lambda r: r))
     if not rest[0].isdigit() or len(rest) > 2 or (len(rest) == 2 and rest[1] != "download"):
         return not_found(request.path)
@@ -121,7 +123,6 @@ def backup_create(sim: Simulator, request: Request) -> Response:
                               "resource_uri": req["resource_uri"]},
                              status=sim.opts.backup_create_status,
                              headers={"Location": req["resource_uri"]})
-    from backup_agent.sim.simulator import BackupFailed
     try:
         entry = sim.make_backup(passphrase)
     except BackupFailed as exc:

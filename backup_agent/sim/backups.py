@@ -22,6 +22,10 @@ SYSTEM_BACKUP = API + "configuration/v1/system_backup/"
 BACKUP_REQUEST = API + "status/v1/backup_request/"
 
 
+class BackupFailed(Exception):
+    """A backup the node could not make (the ``fail_backup`` fault)."""
+
+
 def api_time(moment: datetime) -> str:
     """A timestamp as the API writes it: UTC, microseconds, no zone."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -39,7 +43,7 @@ class BackupStore:
         self._next_request = 1
 
     def create(self, config: dict[str, Any], passphrase: str, meta: dict[str, Any],
-               padding: int = 0, filename: str | None = None) -> dict[str, Any]:
+               padding: int = 0, filename: str | None = None, kind: str = "manual") -> dict[str, Any]:
         """Write a backup of ``config``; return its listing entry (with ``path``)."""
         moment = self.now()
         name = filename or self._filename(meta, moment)
@@ -47,7 +51,7 @@ class BackupStore:
         size, sha = write_backup(path, config, passphrase,
                                  dict(meta, created=api_time(moment)), padding)
         entry = {"filename": name, "date": api_time(moment), "size": size, "sha256sum": sha,
-                 "version": meta["version"], "build": meta["build"], "type": "manual",
+                 "version": meta["version"], "build": meta["build"], "type": kind,
                  "path": path}
         with self.lock:
             self.entries[name] = entry

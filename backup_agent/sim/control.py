@@ -24,10 +24,14 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
+``POST /_sim/autobackup/run``              make the built-in automatic backup now (409 when
+                                            it is not enabled or has no passphrase)
 ``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
                                             "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
-``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags"}`` -> 201
+``POST /_sim/hypervisor/vms/<vm>/snapshots``  ``{"name", "description", "tags", "wait"}`` -> 201;
+                                            ``"wait": false`` answers ``creating`` at once
+``POST /_sim/hypervisor/fail_next``         ``{"count", "message"}``: next snapshots end ``error``
 ``GET  /_sim/hypervisor/snapshots?vm=``     snapshots (of one VM)
 ``GET|DELETE /_sim/hypervisor/snapshots/<id>``
 ``POST /_sim/hypervisor/snapshots/<id>/revert``
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from backup_agent.sim.backups import BackupFailed
 from backup_agent.sim.http import Request, Response, error, json_response, not_found
 from backup_agent.sim.hypervisor import HypervisorError
 
@@ -113,8 +118,16 @@ class ControlApi:
             return json_response(self.describe())
         if parts == ["rooms", "delete"]:
             names = body.get("names")
+            if names is not None and not isinstance(names, list):
+                raise ValueError("names must be a list of room names")
             deleted = state.delete_rooms(count=int(body.get("count", 0)), names=names)
             return json_response({"deleted": deleted, **self.describe()})
+        if parts == ["autobackup", "run"]:
+            try:
+                entry = sim.run_autobackup()
+            except BackupFailed as exc:
+                return error(409, str(exc))
+            return json_response({"filename": entry["filename"]}, status=201)
         if parts == ["oauth", "clients"]:
             sim.oauth.add_client(str(body["client_id"]), str(body["public_key"]))
             return json_response({"client_id": body["client_id"]}, status=201)
@@ -146,10 +159,13 @@ class ControlApi:
                 if not isinstance(tags, dict):
                     return error(400, "tags must be an object")
                 snap = hyp.create(parts[1], str(body.get("name", "")), str(body.get("description", "")),
-                                  tags)
+                                  tags, wait=body.get("wait", True) is not False)
                 return json_response(snap, status=201)
             if method == "GET":
                 return json_response({"snapshots": hyp.list(parts[1])})
+        if parts == ["fail_next"] and method == "POST":
+            hyp.fail_next(int(body.get("count", 1)), str(body.get("message", "the datastore is full")))
+            return Response(status=204)
         if parts == ["snapshots"] and method == "GET":
             return json_response({"snapshots": hyp.list(request.query.get("vm") or None)})
         if len(parts) == 2 and parts[0] == "snapshots":

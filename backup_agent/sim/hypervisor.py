@@ -34,6 +34,7 @@ class Hypervisor:
         self._lock = threading.Lock()
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
+        self._failures: list[str] = []
 
     def vms(self) -> list[dict[str, Any]]:
         """Every VM of the deployment with its role and power state."""
@@ -51,22 +52,48 @@ class Hypervisor:
                 return item
         raise HypervisorError(404, f"no VM {vm!r}")
 
+    def fail_next(self, count: int = 1, message: str = "the datastore is full") -> None:
+        """The next ``count`` snapshots end in state ``error`` with ``message`` (a failed task)."""
+        with self._lock:
+            self._failures.extend([message] * count)
+
     def create(self, vm: str, name: str, description: str = "",
-               tags: dict[str, str] | None = None) -> dict[str, Any]:
-        """Snapshot ``vm``; takes ``snapshot_seconds`` (concurrent snapshots overlap)."""
+               tags: dict[str, str] | None = None, wait: bool = True) -> dict[str, Any]:
+        """Snapshot ``vm``; it takes ``snapshot_seconds`` (concurrent snapshots overlap).
+
+        With ``wait`` false the snapshot is answered at once in state ``creating`` and becomes
+        ``available`` (or ``error``) in the background, like a hypervisor task.
+        """
         role = self._vm(vm)["role"]
         if tags is not None and not all(isinstance(v, str) for v in tags.values()):
             raise HypervisorError(400, "tag values must be strings")
         captured = self.sim.backup_content() if role == "management" else None
-        if self.sim.opts.snapshot_seconds:
-            time.sleep(self.sim.opts.snapshot_seconds)
-        snap = {"id": f"snapshot-{next(self._ids)}", "vm": vm, "name": name,
-                "description": description, "tags": dict(tags or {}), "state": "available",
-                "created": self.sim.opts.now().astimezone(UTC).isoformat(),
-                "version": self.sim.state.version, "role": role}
         with self._lock:
-            self._snapshots[snap["id"]] = dict(snap, captured=captured)
-        return snap
+            failure = self._failures.pop(0) if self._failures else None
+            snap = {"id": f"snapshot-{next(self._ids)}", "vm": vm, "name": name,
+                    "description": description, "tags": dict(tags or {}), "state": "creating",
+                    "message": "", "created": self.sim.opts.now().astimezone(UTC).isoformat(),
+                    "version": self.sim.state.version, "role": role, "captured": captured}
+            self._snapshots[snap["id"]] = snap
+        seconds = self.sim.opts.snapshot_seconds
+        if wait:
+            self._finish(snap["id"], seconds, failure)
+        else:
+            threading.Thread(target=self._finish, args=(snap["id"], seconds, failure),
+                             name=f"sim-{snap['id']}", daemon=True).start()
+        return self.get(snap["id"])
+
+    def _finish(self, snapshot_id: str, seconds: float, failure: str | None) -> None:
+        if seconds:
+            time.sleep(seconds)
+        with self._lock:
+            snap = self._snapshots.get(snapshot_id)
+            if snap is None:  # deleted while it was being made: nothing to finish
+                return
+            if failure:
+                snap.update(state="error", message=failure)
+            else:
+                snap["state"] = "available"
 
     def list(self, vm: str | None = None) -> list[dict[str, Any]]:
         """Snapshots of ``vm`` (all when None), oldest first; 404 for an unknown VM."""
@@ -93,6 +120,8 @@ class Hypervisor:
             snap = self._snapshots.get(snapshot_id)
         if snap is None:
             raise HypervisorError(404, f"no snapshot {snapshot_id!r}")
+        if snap["state"] != "available":
+            raise HypervisorError(409, f"snapshot {snapshot_id} is {snap['state']}, not available")
         state = self.sim.state
         if snap["role"] == "management":
             captured = snap["captured"]
@@ -106,6 +135,7 @@ class Hypervisor:
     def clear(self) -> None:
         with self._lock:
             self._snapshots.clear()
+            self._failures.clear()
 
 
 def _public(snap: dict[str, Any]) -> dict[str, Any]:

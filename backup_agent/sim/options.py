@@ -63,6 +63,8 @@ class SimOptions:
     #: Like ``api_oauth2_disable_basic`` on the node: only bearer tokens open the API.
     basic_auth_disabled: bool = False
     oauth_token_seconds: int = 3600
+    #: Serve HTTPS with a self-signed certificate (``Simulator.ca_file`` is its path).
+    tls: bool = False
     #: Start empty (a freshly deployed Management Node): no rooms, locations or nodes.
     empty: bool = False
     #: Where backup files live; default a private temporary directory removed on stop.

@@ -40,6 +40,10 @@ class SimHTTPServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that goes away or fails the TLS handshake is normal life for a server
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
     def close_connections(self) -> None:
         """Drop every open connection: a stopped simulator must not answer on kept-alive ones."""
         with self.connections_lock:
@@ -93,8 +97,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_request(self) -> Request:
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
         body = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - closed by _serve
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            length = self._read_chunked(body)  # a streamed upload (a generator in requests)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._copy(body, length)
+        body.seek(0)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        method = "GET" if self.command == "HEAD" else self.command  # HEAD: a GET without the body
+        return Request(method, unquote(split.path), split.path, query, self.headers, body, length)
+
+    def _copy(self, body: Any, length: int) -> int:
         left = length
         while left > 0:
             part = self.rfile.read(min(CHUNK, left))
@@ -102,10 +116,23 @@ class Handler(BaseHTTPRequestHandler):
                 break
             body.write(part)
             left -= len(part)
-        body.seek(0)
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
-        return Request(self.command, unquote(split.path), split.path, query, self.headers,
-                       body, length)
+        return length - left
+
+    def _read_chunked(self, body: Any) -> int:
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            except ValueError:
+                self.close_connection = True
+                return total
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return total
+            total += self._copy(body, size)
+            self.rfile.readline(16)  # the CRLF after each chunk
 
     def _dispatch(self, sim: Simulator, request: Request) -> Response:
         sim.state.count_request()
@@ -201,7 +228,8 @@ def _token(sim: Simulator, request: Request) -> Response:
     try:
         # the audience is the token URL as the client addressed it (IP or name, same port)
         host = request.headers.get("Host") or sim.url.split("//", 1)[1]
-        return json_response(sim.oauth.token(form, f"http://{host}/oauth/token/"))
+        scheme = "https" if sim.opts.tls else "http"
+        return json_response(sim.oauth.token(form, f"{scheme}://{host}/oauth/token/"))
     except OAuthError as exc:
         return json_response({"error": exc.code, "error_description": str(exc)}, status=exc.status)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_agent.sim.api import ManagementApi
-from backup_agent.sim.backups import BackupStore
+from backup_agent.sim.backups import BackupFailed, BackupStore
 from backup_agent.sim.control import ControlApi
 from backup_agent.sim.faults import Faults
 from backup_agent.sim.http import Response, error, json_response
@@ -18,10 +18,6 @@ from backup_agent.sim.oauth import OAuthServer
 from backup_agent.sim.options import SimOptions
 from backup_agent.sim.server import SimHTTPServer
 from backup_agent.sim.state import SimState
-
-
-class BackupFailed(Exception):
-    """A backup the node could not make (the ``fail_backup`` fault)."""
 
 
 class Simulator:
@@ -47,6 +43,7 @@ class Simulator:
         self.api = ManagementApi(self)
         self.control = ControlApi(self)
         self._server: SimHTTPServer | None = None
+        self.ca_file: Path | None = None  # the self-signed certificate when ``tls`` is on
         self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------
@@ -54,16 +51,22 @@ class Simulator:
         """Serve on ``host:port`` (0: a free port) in a background thread."""
         if self._server is not None:
             return self
-        self._server = SimHTTPServer((host, port), self)
+        self._server = self._make_server(host, port)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sim-http",
                                         kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
         return self
 
-    def serve_forever(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve in the calling thread until :meth:`stop` (from another thread or a signal)."""
-        self._server = SimHTTPServer((host, port), self)
-        self._server.serve_forever(poll_interval=0.05)
+    def _make_server(self, host: str, port: int) -> SimHTTPServer:
+        server = SimHTTPServer((host, port), self)
+        if self.opts.tls:
+            from backup_agent.sim.tls import self_signed, server_context
+            cert, key = self_signed(self.backup_dir, self.opts.now())
+            self.ca_file = cert
+            # the handshake happens in the connection's own thread, not in accept()
+            server.socket = server_context(cert, key).wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False)
+        return server
 
     def stop(self) -> None:
         """Stop serving and remove the backup files of a private backup directory."""
@@ -95,21 +98,30 @@ class Simulator:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8080`` (the API is under ``/api/admin/``)."""
         host, port = self.address
-        return f"http://{host}:{port}"
+        return f"{'https' if self.opts.tls else 'http'}://{host}:{port}"
 
     # -- backups ---------------------------------------------------------------------------
     def backup_content(self) -> dict[str, Any]:
         """What a backup (and a management VM snapshot) captures."""
         return {"config": self.state.config.dump(), **self.state.snapshot_meta()}
 
-    def make_backup(self, passphrase: str) -> dict[str, Any]:
+    def make_backup(self, passphrase: str, kind: str = "manual") -> dict[str, Any]:
         """Write a configuration backup now; return its listing entry."""
         failure = self.faults.take_backup_failure()
         if failure is not None:
             raise BackupFailed(failure)
         return self.backups.create(self.backup_content(), passphrase, self.state.snapshot_meta(),
                                    padding=self.opts.backup_padding_bytes,
-                                   filename=self.faults.take_evil())
+                                   filename=self.faults.take_evil(), kind=kind)
+
+    def run_autobackup(self) -> dict[str, Any]:
+        """Make the built-in automatic backup now, as its schedule would (``type`` automatic)."""
+        settings = self.state.config.autobackup
+        if not settings.get("autobackup_enabled"):
+            raise BackupFailed("automatic backups are not enabled")
+        if not settings.get("autobackup_passphrase"):
+            raise BackupFailed("automatic backups have no passphrase")
+        return self.make_backup(str(settings["autobackup_passphrase"]), kind="automatic")
 
     def restore_configuration(self, header: dict[str, Any], content: dict[str, Any]) -> Response:
         """Replace the whole configuration with a decrypted backup's."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from backup_agent.sim.backups import BackupStore, api_time
 from backup_agent.sim.generate import populate
-from backup_agent.sim.model import API, Config
+from backup_agent.sim.model import API, Config, id_of, uri
 from backup_agent.sim.options import SimOptions
 
 STATUS = API + "status/v1/"
@@ -113,7 +113,6 @@ class SimState:
     def add_node(self, name: str, location: str = "Oslo", node_type: str = "CONFERENCING",
                  address: str | None = None) -> dict[str, Any]:
         """Define a Conferencing Node (and its location when new), e.g. from a drill's inventory."""
-        from backup_agent.sim.model import uri
         with self.config.lock:
             if self.config.find("worker_vm", "name", name):
                 raise ValueError(f"a node named {name!r} exists")
@@ -166,7 +165,6 @@ class SimState:
         return out
 
     def _location_name(self, location_uri: str | None) -> str:
-        from backup_agent.sim.model import id_of
         ident = id_of(location_uri)
         row = self.config.tables["system_location"].get(ident or 0)
         return row["name"] if row else ""

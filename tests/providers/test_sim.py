@@ -15,6 +15,8 @@ from providers.base import (
     NotFound,
     ProviderConfigError,
     ProviderTimeout,
+    SnapshotState,
+    TaskFailed,
     Unreachable,
     UnsupportedOption,
 )
@@ -88,10 +90,35 @@ def test_snapshots_take_the_simulated_time_and_run_in_parallel(sim: Simulator, p
     assert 0.5 <= elapsed < 1.5
 
 
-def test_timeout_is_provider_timeout(sim: Simulator, provider: SimProvider) -> None:
+def test_timeout_is_provider_timeout_and_the_half_made_snapshot_is_deleted(
+        sim: Simulator, provider: SimProvider) -> None:
     sim.opts.snapshot_seconds = 2
-    with pytest.raises(ProviderTimeout):
+    with pytest.raises(ProviderTimeout) as exc:
         provider.create("mgr01", "slow", timeout=0.3)
+    assert "snapshot-1" in str(exc.value)
+    assert provider.list() == []
+
+
+def test_failed_task_is_task_failed_and_leaves_nothing(sim: Simulator, provider: SimProvider) -> None:
+    sim.hypervisor.fail_next(1, "the datastore is full")
+    with pytest.raises(TaskFailed) as exc:
+        provider.create("mgr01", "doomed")
+    assert "datastore is full" in str(exc.value) and "snapshot-1" in str(exc.value)
+    assert provider.list() == []
+    assert provider.create("mgr01", "fine").state is SnapshotState.AVAILABLE
+
+
+def test_create_without_waiting(sim: Simulator, provider: SimProvider) -> None:
+    sim.opts.snapshot_seconds = 0.3
+    ref = provider.create("mgr01", "async", wait=False)
+    assert ref.state is SnapshotState.CREATING
+    with pytest.raises(TaskFailed):
+        provider.revert(ref.id)  # not available yet: the simulator answers 409
+    deadline = time.monotonic() + 5
+    while provider.get(ref.id).state is SnapshotState.CREATING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert provider.get(ref.id).state is SnapshotState.AVAILABLE
 
 
 def test_wrong_password_is_auth_failed_without_the_password(sim: Simulator) -> None:

@@ -49,7 +49,8 @@ def test_offset_past_the_end_is_an_empty_page(client: Client) -> None:
     assert body["objects"] == [] and body["meta"]["next"] is None and body["meta"]["total_count"] == 60
 
 
-@pytest.mark.parametrize("query", ["limit=abc", "offset=-1", "nosuchfield__regex=x"])
+@pytest.mark.parametrize("query", ["limit=abc", "offset=-1", "name__regex=x", "nosuchfield=1",
+                                   "participant_limit__gt=many"])
 def test_bad_query_is_400(client: Client, query: str) -> None:
     answer = client.get(CONF + f"conference/?{query}")
     assert answer.status_code == 400 and "error" in answer.json()
@@ -269,3 +270,23 @@ def test_dangling_automatic_participant_links_are_refused(client: Client) -> Non
     answer = client.post(CONF + "conference/", json={
         "name": "Linked", "automatic_participants": [CONF + "automatic_participant/999/"]})
     assert answer.status_code == 400 and client.sim.state.room_count == 60
+
+
+def test_head_and_unknown_api_versions(client: Client) -> None:
+    head = client.session.head(client.url(CONF + "conference/"), timeout=10)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["Content-Length"]) > 0
+    assert client.get(API + "configuration/v2/conference/").status_code == 404
+
+
+def test_redeploying_a_lost_node(client: Client) -> None:
+    """Delete the node definition and create it again with the same settings: it is back."""
+    node = client.get(CONF + "worker_vm/1/").json()
+    client.sim.state.set_node_down(node["name"])
+    assert client.get(API + "status/v1/alarm/").json()["meta"]["total_count"] == 1
+    assert client.delete(CONF + "worker_vm/1/").status_code == 204
+    settings = {k: v for k, v in node.items() if k not in ("id", "resource_uri")}
+    answer = client.post(CONF + "worker_vm/", json=dict(settings, deployment_type="MANUAL-PROVISION-ONLY"))
+    assert answer.status_code == 201 and f"<name>{node['name']}</name>".encode() in answer.content
+    assert client.get(API + "status/v1/alarm/").json()["meta"]["total_count"] == 0
+    status = [w for w in client.get(API + "status/v1/worker_vm/").json()["objects"] if w["name"] == node["name"]]
+    assert status and status[0]["sync_status"] == "SYNCED"

@@ -225,3 +225,26 @@ def test_backup_files_are_removed_with_the_simulator() -> None:
     assert any(directory.iterdir())
     sim.stop()
     assert not directory.exists()
+
+
+def test_restore_accepts_a_streamed_chunked_upload(client: Client) -> None:
+    entry = client.backup()
+    package = client.get(entry["resource_uri"]).content
+    client.sim.state.delete_rooms(count=20)
+    boundary = "sim-boundary-1234"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"passphrase\"\r\n\r\ncorrect horse\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"b.bak\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def stream():  # a generator body: requests sends it chunked
+        yield head
+        for i in range(0, len(package), 1000):
+            yield package[i:i + 1000]
+        yield tail
+
+    answer = client.post(RESTORE, data=stream(),
+                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 200, answer.text
+    assert client.sim.state.room_count == 60
+    assert client.get(CONF + "conference/").status_code == 200  # the connection is still in step

@@ -24,10 +24,10 @@ def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Po
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     assert proc.stdout is not None
     lines = []
-    for _ in range(5):
+    for _ in range(6 if "--tls" in args else 5):
         lines.append(proc.stdout.readline())
     text = "".join(lines)
-    match = re.search(r"at (http://127\.0\.0\.1:\d+)", text)
+    match = re.search(r"at (https?://127\.0\.0\.1:\d+)", text)
     if not match:
         proc.kill()
         raise AssertionError(f"no URL printed: {text!r} {proc.stderr.read() if proc.stderr else ''}")
@@ -41,7 +41,8 @@ def _stop(proc: subprocess.Popen[str]) -> int:
 
 def test_sim_serves_until_sigterm_with_the_documented_lab_credentials() -> None:
     proc, url, text = _start("--rooms", "30", "--aliases-per-room", "3", "--nodes", "2", "--seed", "5",
-                             "--download-mode", "request", "--backup-status", "200")
+                             "--download-mode", "request", "--backup-status", "200",
+                             "--snapshot-seconds", "0.25", "--latency-ms", "1")
     try:
         assert "admin / sim-admin" in text and "30 rooms, 90 aliases, 2 Conferencing Nodes" in text
         body = requests.get(url + "/api/admin/configuration/v1/conference/", auth=("admin", "sim-admin"),
@@ -50,6 +51,9 @@ def test_sim_serves_until_sigterm_with_the_documented_lab_credentials() -> None:
         answer = requests.post(url + "/api/admin/command/v1/platform/backup_create/",
                                auth=("admin", "sim-admin"), json={"passphrase": "x"}, timeout=30)
         assert answer.status_code == 200
+        state = requests.get(url + "/_sim/state", auth=("admin", "sim-admin"), timeout=10).json()
+        assert state["options"] == {"latency_ms": 1.0, "snapshot_seconds": 0.25, "backup_request_seconds": 0.2}
+        assert state["counts"]["system_backup"] == 1
     finally:
         assert _stop(proc) == 0
 
@@ -110,3 +114,42 @@ def test_oauth_client_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.pem").write_text("not a key")
     assert main(["sim", "--port", "0", "--oauth-client", f"agent={tmp_path / 'bad.pem'}"]) == 2
     assert "oauth-client" in capsys.readouterr().err
+
+
+def test_tls_prints_the_ca_bundle() -> None:
+    proc, url, text = _start("--rooms", "2", "--tls")
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        ca = re.search(r"ca_bundle:\s+(\S+)", text)
+        assert ca, text
+        answer = requests.get(url + "/_sim/state", auth=("admin", "sim-admin"), verify=ca.group(1), timeout=10)
+        assert answer.status_code == 200
+    finally:
+        assert _stop(proc) == 0
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read peak RSS")
+def test_a_big_backup_is_written_and_served_without_holding_it_in_memory() -> None:
+    size = 256 * 1024 * 1024
+    proc, url, _ = _start("--rooms", "10", "--backup-padding-bytes", str(size))
+    try:
+        auth = ("admin", "sim-admin")
+        requests.post(url + "/api/admin/command/v1/platform/backup_create/", auth=auth,
+                      json={"passphrase": "x"}, timeout=120).raise_for_status()
+        entry = requests.get(url + "/api/admin/configuration/v1/system_backup/", auth=auth,
+                             timeout=10).json()["objects"][0]
+        total = 0
+        with requests.get(url + entry["resource_uri"], auth=auth, stream=True, timeout=60) as answer:
+            for chunk in answer.iter_content(1024 * 1024):
+                total += len(chunk)
+        assert total == entry["size"] > size
+        assert _peak_rss_mb(proc.pid) < 120, "the simulator must stream backups, not hold them"
+    finally:
+        _stop(proc)

@@ -28,6 +28,7 @@ def test_concurrent_pages_are_served_in_parallel_and_consistent() -> None:
         assert sim.state.requests_served == 20
         # 20 requests of 100 ms each: sequentially 2 s; a threaded server overlaps them
         assert elapsed < 1.5, f"{elapsed:.2f} s: requests were not served concurrently"
+        assert elapsed >= 0.1, "every request waits latency_ms"
     finally:
         sim.stop()
 

@@ -145,3 +145,38 @@ def test_diagnostic_bundle_is_not_a_snapshot(client: Client) -> None:
     assert "diagnostics/administrator.log" in names and "hours=12" in text
     assert client.post("/api/admin/command/v1/platform/snapshot/", json={"limit": 0}).status_code == 400
     assert client.get("/api/admin/command/v1/platform/snapshot/").status_code == 405
+
+
+def test_hypervisor_over_http(client: Client) -> None:
+    hyp = "/_sim/hypervisor/"
+    vms = client.get(hyp + "vms").json()["vms"]
+    assert vms[0] == {"id": "mgr01", "role": "management", "power_state": "on"}
+    assert client.post(hyp + "fail_next", json={"count": 1, "message": "boom"}).status_code == 204
+    failed = client.post(hyp + "vms/mgr01/snapshots", json={"name": "a"}).json()
+    assert failed["state"] == "error" and failed["message"] == "boom"
+    assert client.post(hyp + f"snapshots/{failed['id']}/revert").status_code == 409
+    ok = client.post(hyp + "vms/mgr01/snapshots", json={"name": "b", "tags": {"k": "v"}})
+    assert ok.status_code == 201 and ok.json()["state"] == "available"
+    assert client.post(hyp + "vms/mgr01/snapshots", json={"tags": {"k": 1}}).status_code == 400
+    assert client.post(hyp + "vms/ghost/snapshots", json={}).status_code == 404
+    listed = client.get(hyp + "snapshots?vm=mgr01").json()["snapshots"]
+    assert [s["name"] for s in listed] == ["a", "b"] and "captured" not in listed[0]
+    client.post("/_sim/rooms/delete", json={"count": 60})
+    assert client.post(hyp + f"snapshots/{ok.json()['id']}/revert").status_code == 200
+    assert client.get(CONF + "conference/").json()["meta"]["total_count"] == 60
+    assert client.delete(hyp + f"snapshots/{ok.json()['id']}").status_code == 204
+    assert client.get(hyp + f"snapshots/{ok.json()['id']}").status_code == 404
+
+
+def test_built_in_automatic_backup(client: Client) -> None:
+    assert client.post("/_sim/autobackup/run").status_code == 409  # not enabled
+    client.patch(CONF + "autobackup/1/", json={"autobackup_enabled": True})
+    assert client.post("/_sim/autobackup/run").status_code == 409  # no passphrase
+    client.patch(CONF + "autobackup/1/", json={"autobackup_passphrase": "auto phrase"})
+    assert client.post("/_sim/autobackup/run").status_code == 201
+    entry = client.get(CONF + "system_backup/").json()["objects"][0]
+    assert entry["type"] == "automatic"
+    package = client.get(entry["resource_uri"]).content
+    answer = client.post("/api/admin/command/v1/platform/backup_restore/", files={"package": ("b", package)},
+                         data={"passphrase": "auto phrase"})
+    assert answer.status_code == 200
