@@ -29,6 +29,7 @@ AUTOBACKUP = "configuration/v1/autobackup/"
 MANAGEMENT_VM_STATUS = "status/v1/management_vm/"
 WORKER_VM_STATUS = "status/v1/worker_vm/"
 ALARM = "status/v1/alarm/"
+DIAGNOSTIC_BUNDLE = "command/v1/platform/snapshot/"  # Pexip's name; not a VM snapshot
 _ID_IN_PATH = re.compile(r"/(\d+)/?$")
 
 
@@ -169,6 +170,16 @@ class InfinityClient:
     def restore_backup(self, path: str | os.PathLike[str], passphrase: str) -> Any:
         """Upload a backup file to ``backup_restore``."""
         return backups.restore_backup(self.transport, path, passphrase)
+
+    def diagnostic_bundle(self, fileobj: BinaryIO, hours: int = 24) -> int:
+        """Pexip's diagnostic bundle (what Pexip calls a "snapshot": logs for support, not a VM
+        snapshot) of the last ``hours``, streamed into ``fileobj``; the number of bytes."""
+        size = 0
+        with self.transport.stream("POST", DIAGNOSTIC_BUNDLE, json={"limit": hours}) as resp:
+            for chunk in resp.iter_content(1024 * 1024):
+                fileobj.write(chunk)
+                size += len(chunk)
+        return size
 
     def delete_backup(self, filename: str) -> None:
         """Delete a config backup on the Management Node."""

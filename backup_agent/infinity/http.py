@@ -134,9 +134,9 @@ class Transport:
 
     @contextmanager
     def stream(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-               expect: tuple[int, ...] = (200,)) -> Iterator[requests.Response]:
+               json: Any = None, expect: tuple[int, ...] = (200,)) -> Iterator[requests.Response]:
         """A streamed response; its concurrency slot is held until the block ends."""
-        resp = self._send(method, self.url_for(path), params=params, json=None, body=None,
+        resp = self._send(method, self.url_for(path), params=params, json=json, body=None,
                           headers=None, expect=expect, timeout=None, stream=True)
         try:
             yield resp

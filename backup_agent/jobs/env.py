@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backup_agent.catalog import Catalog
@@ -17,6 +19,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
+
+
+def attach_file_log(path: Path) -> logging.Handler | None:
+    """Also log to ``path`` (rotated, 0600), once per path per process; the new handler."""
+    root = logging.getLogger()
+    if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        return None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:  # a read-only store still lets read commands run
+        log.warning("cannot write the agent log %s: %s", path, exc.strerror)
+        return None
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return handler
 
 
 def utcnow() -> datetime:
@@ -33,11 +53,19 @@ class Env:
     clock: Callable[[], datetime] = utcnow
     progress: Callable[[str], Progress | None] = lambda label: None
     _clients: dict[str, Any] = field(default_factory=dict)
+    _log_handler: logging.Handler | None = None
 
     @classmethod
     def open(cls, config: Config, **kw: Any) -> Env:
-        return cls(config=config, catalog=Catalog(config.catalog_path),
-                   store=LocalStore(config.store_path), **kw)
+        env = cls(config=config, catalog=Catalog(config.catalog_path),
+                  store=LocalStore(config.store_path), **kw)
+        env._log_handler = attach_file_log(env.log_path)
+        return env
+
+    @property
+    def log_path(self) -> Path:
+        """The agent's own log: what ``support-bundle`` attaches. Never holds a secret."""
+        return self.config.storage_path / "logs" / "agent.log"
 
     def client(self, deployment: Deployment) -> InfinityClient:
         """One client (and so one HTTP session) per deployment."""
@@ -55,3 +83,7 @@ class Env:
                 close()
         self._clients.clear()
         self.catalog.close()
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None

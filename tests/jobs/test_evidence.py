@@ -75,3 +75,31 @@ def test_status_shows_the_clock(agent: Runner, cfg: Path, sim: Simulator) -> Non
     sim.state.set_management_down("close")
     code, out, _ = agent("--config", str(cfg), "status")
     assert code == 0 and "AUTONOMY CLOCK WARNING" in out and "h left" in out
+
+
+def test_support_bundle(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
+    import tarfile
+
+    from tests.jobs.conftest import PASSPHRASE, PASSWORD
+
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    out = tmp_path / "bundle.tgz"
+    code, stdout, err = agent("--config", str(cfg), "support-bundle", "--out", str(out),
+                              "--failed", "cn-nope", "--json")
+    assert code == 0, err
+    manifest = json.loads(stdout)
+    assert "no evidence or plan" in manifest["notes"][0], "a bad --failed is noted, not fatal"
+    code, stdout, err = agent("--config", str(cfg), "support-bundle", "--out", str(out), "--json")
+    assert code == 0, err
+    assert out.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(out) as tar:
+        names = {m.name.split("/", 1)[1] for m in tar.getmembers()}
+        assert {"evidence.json", "plan.json", "plan.md", "runs.json", "agent.log",
+                "pexip-diagnostic-bundle.tgz", "manifest.json"} <= names
+        blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())  # type: ignore[union-attr]
+    assert b"config-backup" in blob and b"backup prod: completed" in blob
+    assert PASSWORD.encode() not in blob and PASSPHRASE.encode() not in blob
+    sim.state.set_management_down("close")
+    code, stdout, err = agent("--config", str(cfg), "support-bundle", "--out", str(out), "--json")
+    assert code == 0, err
+    assert any("no Pexip diagnostic bundle" in n for n in json.loads(stdout)["notes"])

@@ -1,0 +1,44 @@
+"""``backup-agent support-bundle``: one archive for a Pexip support ticket, secrets stripped."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from backup_agent.cli.common import Context, add_deployment, add_json, open_env
+from backup_agent.errors import EvidenceError, UsageError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("support-bundle", help="evidence, plan, journal, logs and Pexip's "
+                       "diagnostic bundle in one archive for a support ticket")
+    add_deployment(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="the .tar.gz to write")
+    p.add_argument("--failed", action="append", default=[], metavar="management|NODE")
+    p.add_argument("--down-since", metavar="TIME")
+    p.add_argument("--hours", type=int, default=24, help="hours of Pexip logs to ask for (24)")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from backup_agent.jobs.support import build
+    from backup_agent.planner.evidence import parse_time
+
+    try:
+        down_since = parse_time(args.down_since, "--down-since") if args.down_since else None
+    except EvidenceError as exc:
+        raise UsageError(str(exc)) from None
+    if not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"--out {args.out}: its directory does not exist")
+    env = open_env(ctx)
+    try:
+        manifest = build(env, ctx.config.deployment(args.deployment), Path(args.out),
+                         args.failed, down_since, args.hours)
+    finally:
+        env.close()
+    text = [f"wrote {args.out}: {', '.join(manifest['members'])}"]
+    text += [f"  note: {n}" for n in manifest["notes"]]
+    ctx.emit(manifest, "\n".join(text))
+    return 0
