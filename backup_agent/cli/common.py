@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -82,3 +83,48 @@ def report_run(ctx: Context, run: Run, lines: list[str]) -> int:
     for item, reason in run.failures():
         sys.stderr.write(f"backup-agent: {run.job} {run.deployment}: {item} failed: {reason}\n")
     return run_exit_code(run)
+
+
+def add_job_args(parser: argparse.ArgumentParser) -> None:
+    """``--deployment``, ``--all`` and ``--json``: what every job command takes."""
+    add_deployment(parser)
+    parser.add_argument("--all", action="store_true", help="every configured deployment")
+    add_json(parser)
+
+
+def run_job_command(ctx: Context, args: argparse.Namespace, job: Callable[[Env, Any], Run],
+                    describe: Callable[[str, Run], list[str]]) -> int:
+    """Run ``job`` for the chosen deployments; the worst exit code of their runs."""
+    cfg = ctx.config
+    deployments = cfg.deployments if args.all else (cfg.deployment(args.deployment),)
+    env = open_env(ctx)
+    code = EXIT_OK
+    try:
+        for dep in deployments:
+            run = job(env, dep)
+            code = max(code, report_run(ctx, run, describe(dep.name, run)))
+    finally:
+        env.close()
+    return code
+
+
+def add_failure_args(parser: argparse.ArgumentParser) -> None:
+    """``--failed`` and ``--down-since``: what the user declares about an outage."""
+    parser.add_argument("--failed", action="append", default=[], metavar="management|NODE",
+                        help="a lost node (repeatable); 'management' is the Management Node")
+    parser.add_argument("--down-since", metavar="TIME",
+                        help="when the failure began, ISO 8601 with a timezone "
+                             "(default: the agent's last contact)")
+
+
+def down_since_of(args: argparse.Namespace) -> datetime | None:
+    """``--down-since`` parsed; a bad timestamp is a usage error."""
+    from backup_agent.errors import EvidenceError
+    from backup_agent.planner.evidence import parse_time
+
+    if not getattr(args, "down_since", None):
+        return None
+    try:
+        return parse_time(args.down_since, "--down-since")
+    except EvidenceError as exc:
+        raise UsageError(str(exc)) from None

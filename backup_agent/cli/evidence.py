@@ -6,31 +6,22 @@ import argparse
 import json
 from typing import Any
 
-from backup_agent.cli.common import Context, add_deployment
-from backup_agent.errors import EvidenceError, UsageError
+from backup_agent.cli.common import Context, add_deployment, add_failure_args, down_since_of, open_env
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("evidence", help="print the planner's evidence JSON for a deployment")
     add_deployment(p)
-    p.add_argument("--failed", action="append", default=[], metavar="management|NODE",
-                   help="a lost node (repeatable); 'management' is the Management Node")
-    p.add_argument("--down-since", metavar="TIME", help="when the failure began (ISO 8601 with zone)")
+    add_failure_args(p)
     p.add_argument("--no-probe", action="store_true",
                    help="use the catalog only: do not contact the Management Node or providers")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from backup_agent.cli.common import open_env
     from backup_agent.jobs.evidence import collect
     from backup_agent.planner import parse_evidence
-    from backup_agent.planner.evidence import parse_time
-
-    try:
-        down_since = parse_time(args.down_since, "--down-since") if args.down_since else None
-    except EvidenceError as exc:
-        raise UsageError(str(exc)) from None
+    down_since = down_since_of(args)
     env = open_env(ctx)
     try:
         data = collect(env, ctx.config.deployment(args.deployment), args.failed, down_since,

@@ -5,35 +5,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backup_agent.cli.common import Context, add_deployment, add_json, open_env, report_run
+from backup_agent.catalog import Run
+from backup_agent.cli.common import Context, add_job_args, run_job_command
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("export", help="export all rooms (VMRs, VAs, ...) with aliases")
-    add_deployment(p)
-    p.add_argument("--all", action="store_true", help="every configured deployment")
-    add_json(p)
+    add_job_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from backup_agent.jobs.export import export
 
-    deployments = ctx.config.deployments if args.all else (ctx.config.deployment(args.deployment),)
-    env = open_env(ctx)
-    code = 0
-    try:
-        for dep in deployments:
-            result = export(env, dep)
-            code = max(code, report_run(ctx, result, describe(dep.name, result.outcome,
-                                                            result.summary.get("room_export"))))
-    finally:
-        env.close()
-    return code
+    return run_job_command(ctx, args, export, describe)
 
 
-def describe(name: str, outcome: str | None, info: dict[str, Any] | None) -> list[str]:
-    lines = [f"{name}: export {outcome}"]
+def describe(name: str, run: Run) -> list[str]:
+    info: dict[str, Any] | None = run.summary.get("room_export")
+    lines = [f"{name}: export {run.outcome}"]
     if not info:
         return lines
     if info.get("unchanged"):

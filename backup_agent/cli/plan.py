@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from backup_agent.cli.common import Context, add_deployment, add_json
+from backup_agent.cli.common import Context, add_deployment, add_failure_args, add_json, down_since_of
 from backup_agent.errors import EvidenceError, UsageError
 from backup_agent.planner import make_plan, parse_evidence, to_markdown
-from backup_agent.planner.evidence import parse_time
 
 
 def register(subparsers: Any) -> None:
@@ -28,11 +26,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--evidence", metavar="FILE",
                         help="plan from an evidence JSON file (no configuration needed)")
     add_deployment(parser)
-    parser.add_argument("--failed", action="append", default=[], metavar="management|NODE",
-                        help="a lost node (repeatable); 'management' is the Management Node")
-    parser.add_argument("--down-since", metavar="TIME",
-                        help="when the failure began, ISO 8601 with a timezone "
-                             "(default: the agent's last contact)")
+    add_failure_args(parser)
     add_json(parser)
     parser.add_argument("--markdown", metavar="FILE", help="also write the runbook to FILE")
     parser.set_defaults(func=run)
@@ -60,12 +54,7 @@ def live_evidence(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     """Build evidence from the catalog and probes (the jobs layer owns that)."""
     if not args.failed:
         raise UsageError("plan needs --evidence FILE, or --failed management|NODE (repeatable)")
-    down_since: datetime | None = None
-    if args.down_since:
-        try:
-            down_since = parse_time(args.down_since, "--down-since")
-        except EvidenceError as exc:
-            raise UsageError(str(exc)) from None
+    down_since = down_since_of(args)
     try:
         from backup_agent.jobs.evidence import build_evidence
     except ModuleNotFoundError as exc:

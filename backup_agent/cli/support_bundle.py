@@ -6,8 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from backup_agent.cli.common import Context, add_deployment, add_json, open_env
-from backup_agent.errors import EvidenceError, UsageError
+from backup_agent.cli.common import (
+    Context,
+    add_deployment,
+    add_failure_args,
+    add_json,
+    down_since_of,
+    open_env,
+)
+from backup_agent.errors import UsageError
 
 
 def register(sub: Any) -> None:
@@ -15,8 +22,7 @@ def register(sub: Any) -> None:
                        "diagnostic bundle in one archive for a support ticket")
     add_deployment(p)
     p.add_argument("--out", required=True, metavar="FILE", help="the .tar.gz to write")
-    p.add_argument("--failed", action="append", default=[], metavar="management|NODE")
-    p.add_argument("--down-since", metavar="TIME")
+    add_failure_args(p)
     p.add_argument("--hours", type=int, default=24, help="hours of Pexip logs to ask for (24)")
     add_json(p)
     p.set_defaults(func=run)
@@ -24,12 +30,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from backup_agent.jobs.support import build
-    from backup_agent.planner.evidence import parse_time
-
-    try:
-        down_since = parse_time(args.down_since, "--down-since") if args.down_since else None
-    except EvidenceError as exc:
-        raise UsageError(str(exc)) from None
+    down_since = down_since_of(args)
     if not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out {args.out}: its directory does not exist")
     env = open_env(ctx)
