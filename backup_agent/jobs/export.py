@@ -15,7 +15,9 @@ import io
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
@@ -48,11 +50,11 @@ def assemble(conferences: list[dict[str, Any]], aliases: list[dict[str, Any]],
         alias_map.setdefault(alias.get("conference"), []).append(alias)
     part_by_uri = {p.get("resource_uri"): p for p in participants}
     out = []
-    for conf in sorted(conferences, key=lambda c: (str(c.get("name")), str(c.get("id")))):
-        room = dict(conf)
-        room["aliases"] = sorted(alias_map.get(conf.get("resource_uri"), []),
+    # In place: a copy of 20,000 rooms is tens of megabytes the export does not need.
+    for room in sorted(conferences, key=lambda c: (str(c.get("name")), str(c.get("id")))):
+        room["aliases"] = sorted(alias_map.get(room.get("resource_uri"), []),
                                  key=lambda a: str(a.get("alias")))
-        refs = conf.get("automatic_participants") or []
+        refs = room.get("automatic_participants") or []
         room["automatic_participants"] = [
             part_by_uri.get(r, r) if isinstance(r, str) else r for r in refs
         ]
@@ -81,14 +83,22 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rooms added, removed and changed between two exports, keyed by room name."""
-    def index(rooms: list[dict[str, Any]]) -> dict[str, str]:
-        return {str(r.get("name")): json.dumps(r, sort_keys=True) for r in rooms}
-    a, b = index(old), index(new)
-    added = sorted(set(b) - set(a))
-    removed = sorted(set(a) - set(b))
-    changed = sorted(n for n in set(a) & set(b) if a[n] != b[n])
+def room_line(room: dict[str, Any]) -> str:
+    """A room's canonical JSON: one line of rooms.json, and what hashes and diffs compare."""
+    return json.dumps(room, sort_keys=True, ensure_ascii=False)
+
+
+def digests(lines: Iterable[str]) -> dict[str, str]:
+    """Room name → digest of its canonical line."""
+    return {str(json.loads(line).get("name")): hashlib.sha1(line.encode(), usedforsecurity=False).hexdigest()
+            for line in lines}
+
+
+def diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    """Rooms added, removed and changed between two exports (name → digest maps)."""
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(n for n in set(old) & set(new) if old[n] != new[n])
     return {
         "added": len(added), "removed": len(removed), "changed": len(changed),
         "added_names": added[:DIFF_NAMES], "removed_names": removed[:DIFF_NAMES],
@@ -96,22 +106,52 @@ def diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
-def content_hash(rooms: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(rooms, sort_keys=True).encode()).hexdigest()
+def iter_room_lines(path: Path) -> Iterator[str]:
+    """The canonical room lines of a rooms.json, read one line at a time (constant memory).
+
+    rooms.json is written one room per line between a header and a footer line; a file in any
+    other layout (edited by hand, say) is read whole and re-serialised.
+    """
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline()
+        if not header.rstrip().endswith('"conferences": ['):
+            fh.seek(0)
+            yield from (room_line(r) for r in json.load(fh)["conferences"])
+            return
+        for line in fh:
+            line = line.rstrip("\n")
+            if line == "]}":
+                return
+            yield line.removesuffix(",")
 
 
 def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
     """The conferences of a room export restore point."""
     f = next(f for f in rp.files if f.name == "rooms.json")
-    rooms: list[dict[str, Any]] = json.loads(env.store.read_bytes(f.path))["conferences"]
-    return rooms
+    return [json.loads(line) for line in iter_room_lines(env.store.path(f.path))]
+
+
+def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: list[str]) -> FileRecord:
+    """rooms.json streamed into the store: header, one room per line, footer."""
+    head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
+    with env.store.writer(rel) as fh:
+        fh.write(head.encode())
+        for i, line in enumerate(lines):
+            fh.write((line + (",\n" if i < len(lines) - 1 else "\n")).encode())
+        fh.write(b"]}\n")
+        fh.commit()
+        return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
 
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
     client = env.client(deployment)
     rooms = assemble(client.conferences(), client.aliases(), client.automatic_participants())
-    digest = content_hash(rooms)
+    lines = [room_line(r) for r in rooms]
+    content = hashlib.sha256()
+    for line in lines:
+        content.update(line.encode() + b"\n")
+    digest = content.hexdigest()
     previous = env.catalog.latest(deployment.name, "room-export")
     if previous and previous.data.get("content_sha256") == digest:
         env.catalog.update_data(previous.id, confirmed_at=iso(now))
@@ -121,23 +161,21 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     changes = None
     if previous:
         try:
-            changes = diff(load_rooms(env, previous), rooms)
+            f = next(f for f in previous.files if f.name == "rooms.json")
+            changes = diff(digests(iter_room_lines(env.store.path(f.path))), digests(lines))
         except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
             log.warning("no diff against %s: %s", previous.id, exc)
     rp_id = env.catalog.new_id("re", deployment.name, now)
     inv = env.catalog.latest(deployment.name, "inventory")
     version = inv.version if inv else None
-    document = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
-        "taken_at": iso(now), "software_version": version, "conferences": rooms,
-    }
-    files = [("rooms.json", json.dumps(document, indent=1, sort_keys=True).encode())]
-    files += [(name, to_csv(rooms, st)) for st, name in CSV_FILES.items()]
-    records = []
-    for name, body in files:
-        rel = f"{deployment.name}/room-export/{rp_id}/{name}"
-        size, sha = env.store.put_bytes(rel, body)
-        records.append(FileRecord(name, rel, sha, size))
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
+              "taken_at": iso(now), "software_version": version}
+    base = f"{deployment.name}/room-export/{rp_id}"
+    records = [write_rooms_json(env, f"{base}/rooms.json", header, lines)]
+    del lines
+    for service_type, name in CSV_FILES.items():
+        size, sha = env.store.put_bytes(f"{base}/{name}", to_csv(rooms, service_type))
+        records.append(FileRecord(name, f"{base}/{name}", sha, size))
     by_type = Counter(str(r.get("service_type")) for r in rooms)
     data = {"content_sha256": digest, "rooms": len(rooms),
             "aliases": sum(len(r["aliases"]) for r in rooms), "by_service_type": dict(by_type),

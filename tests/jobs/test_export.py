@@ -70,3 +70,35 @@ def test_partial_failure_exit_3(agent: Runner, cfg: Path, sim: Simulator) -> Non
     code, out, err = agent("--config", str(cfg), "export")
     assert code == 3, (out, err)
     assert "room-export failed" in err
+
+
+def test_diff_counts_added_and_changed(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    import requests
+
+    from tests.jobs.conftest import PASSWORD
+
+    assert agent("--config", str(cfg), "export")[0] == 0
+    api = f"{sim.url}/api/admin/configuration/v1/conference/"
+    auth = ("admin", PASSWORD)
+    first = requests.get(api, auth=auth, timeout=5).json()["objects"][0]
+    assert requests.patch(f"{api}{first['id']}/", json={"description": "moved"}, auth=auth, timeout=5).ok
+    assert requests.post(api, json={"name": "Brand new VMR", "service_type": "conference"}, auth=auth,
+                         timeout=5).status_code == 201
+    code, out, _ = agent("--config", str(cfg), "export", "--json")
+    assert code == 0
+    diff = json.loads(out)["summary"]["room_export"]["diff"]
+    assert (diff["added"], diff["removed"], diff["changed"]) == (1, 0, 1)
+    assert diff["added_names"] == ["Brand new VMR"] and diff["changed_names"] == [first["name"]]
+
+
+def test_rooms_json_reads_back_in_any_layout(agent: Runner, cfg: Path, tmp_path: Path) -> None:
+    """The streamed one-room-per-line layout and a hand-edited (pretty) file read the same."""
+    from backup_agent.jobs.export import iter_room_lines
+
+    assert agent("--config", str(cfg), "export")[0] == 0
+    path = Path(next(f["path"] for f in exports(agent, cfg)[0]["files"] if f["name"] == "rooms.json"))  # type: ignore[attr-defined]
+    doc = json.loads(path.read_text())
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(doc, indent=4))
+    assert list(iter_room_lines(path)) == list(iter_room_lines(pretty))
+    assert len(doc["conferences"]) == len(list(iter_room_lines(path)))
