@@ -88,7 +88,7 @@ def test_revert_snapshot_through_the_sim_provider(agent: Runner, sim: Simulator,
     sim.state.set_management_down()
     p = plan(agent, cfg, "--failed", "management")
     n = path_number(p, "revert-snapshot")
-    code, out, err = agent("--config", str(cfg), "restore", "--failed", "management",
+    code, _, err = agent("--config", str(cfg), "restore", "--failed", "management",
                            "--path", str(n), "--yes")
     assert code == 0, err
     assert sim.state.management_up and sim.state.room_count == rooms
@@ -108,7 +108,7 @@ def test_redeploy_node_writes_the_deployment_file(agent: Runner, sim: Simulator,
     written = next(line for line in out.splitlines() if "deployment file for" in line)
     xml = Path(written.rsplit(" written to ", 1)[1])
     assert xml.stat().st_mode & 0o777 == 0o600
-    assert ElementTree.fromstring(xml.read_bytes()).findtext("name") == node
+    assert ElementTree.fromstring(xml.read_bytes()).findtext("name") == node  # noqa: S314
     definition = sim.state.config.find("worker_vm", "name", node)
     assert definition is not None and definition["deployment_type"] == "MANUAL-PROVISION-ONLY"
 
