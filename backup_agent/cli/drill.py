@@ -34,6 +34,8 @@ def describe(run: Any) -> str:
     for step in s["steps"]:
         took = (f"{step['seconds']:.2f} s" if step["state"] != "skipped"
                 else f"allowed {step['allowance_minutes']:g} min")
+        if step["state"] == "done" and step["allowance_minutes"]:
+            took += f", + {step['allowance_minutes']:g} min allowed for the node restarting"
         lines.append(f"  {step['path']:15} {step['step']:>2}. [{step['state']:7}] "
                      f"{step['title']} ({took})")
     rooms = v.get("rooms")
@@ -47,7 +49,7 @@ def describe(run: Any) -> str:
     if v.get("error"):
         lines.append(f"  failed: {v['error']}")
     for p in s.get("paths", []):
-        lines.append(f"  estimate for {p['kind']}: {p['minutes']:g} min (measured + allowances)")
+        lines.append(f"  estimate for {p['kind']}: {p['minutes']:.1f} min (measured + allowances)")
     return "\n".join(lines)
 
 

@@ -117,7 +117,10 @@ def run_path(d: Drill, ctx: restore_steps.StepContext, path: dict[str, Any]) -> 
         d.steps.append(DrillStep(path["kind"], n, step["title"], action, "done", seconds,
                                  restart, detail))
         if action == "import-rooms" and path["kind"] != "import-rooms":
-            import_seconds = seconds  # its own estimate: the planner adds it per export
+            # Its own estimate (the planner adds it per export), measured only when the import
+            # re-created rooms: skipping rooms that all exist says nothing about the time.
+            created = getattr(ctx.last_import, "created", 0)
+            import_seconds = seconds if created else None
         else:
             minutes += seconds / 60 + restart
         if action == "deployment-file" and ctx.out_dir:

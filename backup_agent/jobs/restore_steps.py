@@ -60,6 +60,7 @@ class StepContext:
     target_url: str | None = None
     force: bool = False
     out_dir: Path | None = None
+    last_import: Any = None  # the ImportResult of the newest import-rooms step
     _clients: dict[str, InfinityClient] = field(default_factory=dict)
 
     def target(self) -> InfinityClient:
@@ -251,7 +252,8 @@ def do_import_rooms(ctx: StepContext, ref: str) -> str:
     require(checks)
     if rp is None:  # _point said why in a failed check; require raised already
         raise NotReadyError(f"room export {ref} cannot be read")
-    return f"from {rp.id}: " + import_rooms(ctx.target(), load_rooms(ctx.env, rp)).summary()
+    ctx.last_import = import_rooms(ctx.target(), load_rooms(ctx.env, rp))
+    return f"from {rp.id}: " + ctx.last_import.summary()
 
 
 def _definition_file(ctx: StepContext, node: str) -> Path | None:
