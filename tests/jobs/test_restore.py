@@ -175,3 +175,103 @@ def test_manual_steps_need_a_terminal_or_yes(agent: Runner, sim: Simulator, tmp_
     code, _, err = agent("--config", str(cfg), "restore", "--path", "1")
     assert code == 2 and "--yes" in err and "nothing was changed" in err
     assert err.count("\n") == 1 and sim.state.room_count == rooms
+
+
+class _Scripted:
+    """An operator that declines manual steps, or interrupts (Ctrl-C) as step ``n`` begins."""
+
+    def __init__(self, interrupt_at: int | None = None) -> None:
+        self.interrupt_at = interrupt_at
+
+    def say(self, line: str) -> None:
+        if self.interrupt_at and line.startswith(f"Step {self.interrupt_at}/"):
+            raise KeyboardInterrupt
+
+    def confirm(self, number: int, step: dict[str, Any]) -> bool:
+        return False
+
+
+def _walk(cfg: Path, operator: Any) -> None:
+    from backup_agent import config as config_mod
+    from backup_agent.jobs import restore as job
+    from backup_agent.jobs.env import Env
+
+    conf = config_mod.load(cfg)
+    env = Env.open(conf)
+    try:
+        opts = job.RestoreOptions(path=1)
+        job.execute(env, conf.deployment(), job.choose_path(env, conf.deployment(), opts), opts,
+                    operator)
+    finally:
+        env.close()
+
+
+def test_declined_manual_step_stops_and_resume_asks_again(agent: Runner, sim: Simulator,
+                                                          tmp_path: Path) -> None:
+    cfg = config_with_nodes(tmp_path, sim)
+    _backed_up(agent, cfg)
+    rooms = sim.state.room_count
+    sim.state.delete_rooms(3)
+    _walk(cfg, _Scripted())
+    code, out, _ = agent("--config", str(cfg), "restore", "--journal", "--json")
+    journal = json.loads(out)
+    assert journal["state"] == "interrupted"
+    assert [s["state"] for s in journal["steps"]] == ["done", "done", "failed"]
+    assert journal["steps"][2]["detail"] == "not confirmed by the operator"
+    assert sim.state.room_count == rooms, "the automated steps before it did their work"
+    code, out, err = agent("--config", str(cfg), "restore", "--resume", "--yes")
+    assert code == 0, err
+    assert "Step 3/3" in out and "Step 2/3" not in out
+
+
+def test_ctrl_c_leaves_a_resumable_restore(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    cfg = config_with_nodes(tmp_path, sim)
+    _backed_up(agent, cfg)
+    sim.state.delete_rooms(3)
+    with pytest.raises(KeyboardInterrupt):
+        _walk(cfg, _Scripted(interrupt_at=2))
+    code, out, _ = agent("--config", str(cfg), "restore", "--journal", "--json")
+    journal = json.loads(out)
+    assert journal["state"] == "interrupted"
+    assert [s["state"] for s in journal["steps"]][:2] == ["done", "pending"]
+    code, out, err = agent("--config", str(cfg), "restore", "--resume", journal["id"], "--yes")
+    assert code == 0, err
+    assert "Step 2/3" in out
+
+
+def test_dry_run_leaves_production_alone(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    cfg = config_with_nodes(tmp_path, sim)
+    _backed_up(agent, cfg)
+    sim.state.delete_rooms(3)
+    before = sim.state.counts()
+    code, out, err = agent("--config", str(cfg), "restore", "--path", "1", "--dry-run")
+    assert code == 0, err
+    assert "nothing was changed" in out and "[ok   ] step 2: " in out
+    assert sim.state.counts() == before
+
+
+def test_no_secret_in_output_journal_or_files(agent: Runner, sim: Simulator,
+                                              tmp_path: Path) -> None:
+    from tests.jobs.conftest import PASSPHRASE
+
+    cfg = config_with_nodes(tmp_path, sim)
+    _backed_up(agent, cfg)
+    node = sim.state.worker_status()[0]["name"]
+    seen = []
+    seen.append(agent("--config", str(cfg), "restore", "--failed", node, "--path", "1", "--yes",
+                      "--json"))
+    sim.state.set_management_down()
+    with Simulator(SimOptions(empty=True, password=PASSWORD)) as fresh:
+        for extra in (["--dry-run"], ["--yes", "--json"]):
+            seen.append(agent("--config", str(cfg), "restore", "--failed", "management",
+                              "--path", "1", "--target-url", fresh.url, *extra))
+        (tmp_path / "pp").write_text("wrong-passphrase-Xy")
+        seen.append(agent("--config", str(cfg), "restore", "--failed", "management",
+                          "--path", "1", "--target-url", fresh.url, "--yes"))
+    seen.append(agent("--config", str(cfg), "restore", "--journal", "--json"))
+    assert [code for code, _, _ in seen] == [0, 0, 0, 4, 0]
+    text = "".join(out + err for _, out, err in seen)
+    files = [p for p in (tmp_path / "var").rglob("*") if p.is_file() and "store" not in p.parts]
+    text += "".join(p.read_bytes().decode("utf-8", "replace") for p in files)
+    for secret in (PASSWORD, PASSPHRASE, "wrong-passphrase-Xy"):
+        assert secret not in text
