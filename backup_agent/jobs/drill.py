@@ -43,6 +43,8 @@ MANUAL_MINUTES = {"confirm-down": 5, "call-support": 0, "deploy-management": 45,
                   "verify": 5, "remove-node": 5, "deploy-node": 20, "reenter-config": 240,
                   "redeploy-nodes": 30, "rooms-by-hand": 0}
 RESTART_MINUTES = {"restore-backup": 25, "revert-snapshot": 10}  # the node restarting
+# Paths whose estimate the planner makes up of its own minutes plus the re-import's.
+ADDS_IMPORT = ("restore-backup", "revert-snapshot")
 
 
 @dataclass
@@ -117,11 +119,10 @@ def run_path(d: Drill, ctx: restore_steps.StepContext, path: dict[str, Any]) -> 
         d.steps.append(DrillStep(path["kind"], n, step["title"], action, "done", seconds,
                                  restart, detail))
         if action == "import-rooms" and path["kind"] != "import-rooms":
-            # Its own estimate (the planner adds it per export), measured only when the import
-            # re-created rooms: skipping rooms that all exist says nothing about the time.
-            created = getattr(ctx.last_import, "created", 0)
-            import_seconds = seconds if created else None
-        else:
+            # Also its own estimate, measured only when the import re-created rooms: skipping
+            # rooms that all exist says nothing about the time it takes.
+            import_seconds = seconds if getattr(ctx.last_import, "created", 0) else None
+        if action != "import-rooms" or path["kind"] not in ADDS_IMPORT:
             minutes += seconds / 60 + restart
         if action == "deployment-file" and ctx.out_dir:
             d.files[str(step["ref"])] = ctx.out_dir / f"{step['ref']}.xml"
@@ -218,6 +219,8 @@ def drill(env: Env, deployment: Deployment, scenario: str) -> Run:
                     if path.kind == "redeploy-node":
                         run_path(d, ctx, path_record(path))
             result = verify(d, ctx.target(), lose_mn)
+            if ctx.last_import is not None:
+                result["import"] = ctx.last_import.to_dict()
             reason = None if result["verified"] else "the restored deployment does not match"
         except AgentError as exc:
             result, reason = {"verified": False, "error": str(exc)}, str(exc)

@@ -137,6 +137,18 @@ def _target_version(ctx: StepContext, n: int, checks: list[Check], defer: bool) 
     return version
 
 
+def _fresh(ctx: StepContext, n: int, checks: list[Check]) -> None:
+    """A backup_restore replaces the whole configuration: the target must hold none yet."""
+    from backup_agent.infinity.client import CONFERENCE
+
+    rooms = ctx.target().count(CONFERENCE)
+    checks.append(Check(n, f"target {ctx.target_name} is a fresh Management Node", not rooms
+                        or ctx.force, "" if not rooms else
+                        f"it has {rooms} room(s): restoring would replace them (forced with "
+                        "--force)" if ctx.force else f"it has {rooms} room(s): is it the right "
+                        "node? a restore replaces its whole configuration; --force to proceed"))
+
+
 def check_restore_backup(ctx: StepContext, n: int, ref: str | None, defer: bool) -> list[Check]:
     """Backup in the catalog and hashing right, passphrase, target reachable, same version."""
     checks: list[Check] = []
@@ -150,6 +162,7 @@ def check_restore_backup(ctx: StepContext, n: int, ref: str | None, defer: bool)
         return checks
     version = _target_version(ctx, n, checks, defer)
     if version is not None:
+        _fresh(ctx, n, checks)
         same = version == rp.version
         checks.append(Check(n, f"target version {version} is the backup's {rp.version}",
                             same or ctx.force, "" if same else

@@ -79,3 +79,16 @@ def test_drill_needs_an_inventory(agent: Runner, sim: Simulator, tmp_path: Path)
     cfg = config_with_nodes(tmp_path, sim)
     code, _, err = agent("--config", str(cfg), "drill")
     assert code == 4 and "no inventory" in err
+
+
+def test_drill_without_a_config_backup_rebuilds_from_the_export(
+        agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    cfg = config_with_nodes(tmp_path, sim)
+    assert agent("--config", str(cfg), "export")[0] == 0
+    code, out, err = agent("--config", str(cfg), "drill", "--json")
+    assert code == 0, (out, err)
+    summary = json.loads(out)["summary"]
+    assert [p["kind"] for p in summary["paths"]] == ["rebuild", "import-rooms"]
+    v = summary["verification"]
+    assert v["rooms"]["rooms_matching"] == sim.state.room_count and v["rooms"]["extra_count"] == 0
+    assert v["import"]["created"] == sim.state.room_count

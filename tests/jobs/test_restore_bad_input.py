@@ -125,3 +125,14 @@ def test_restore_backup_without_target_url(agent: Runner, cfg: Path, fresh: Simu
                          "--yes")
     assert code == 4 and "--target-url" in err
     _unchanged(fresh, err)
+
+
+def test_target_that_is_not_fresh_refused_unless_forced(agent: Runner, cfg: Path,
+                                                        sim: Simulator) -> None:
+    with Simulator(SimOptions(rooms=3, password=PASSWORD)) as used:
+        code, _, err = _restore(agent, cfg, used)
+        assert code == 4 and "has 3 room(s)" in err and "--force" in err
+        assert used.state.room_count == 3
+        code, _, err = _restore(agent, cfg, used, "--force")
+        assert code == 0, err
+        assert used.state.room_count == sim.state.room_count
