@@ -167,7 +167,8 @@ def _walk(journal: Journal, restore: Restore, number: int, ctx: restore_steps.St
                 operator.say(f"    stopped; continue with `backup-agent restore --deployment "
                              f"{restore.deployment} --resume`")
                 return False
-            detail = "confirmed by the operator"
+            detail = ("confirmed with --yes" if getattr(operator, "yes", False)
+                      else "confirmed by the operator")
         elif step["action"] == "check":
             checks = restore_steps.preflight(ctx, restore.path["steps"], number + 1)
             restore_steps.require(checks)

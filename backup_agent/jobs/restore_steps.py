@@ -218,6 +218,9 @@ def preflight(ctx: StepContext, steps: list[dict[str, Any]], start: int = 1) -> 
     for n, step in enumerate(steps, 1):
         if n >= start and step["action"] in CHECKS:
             checks += CHECKS[step["action"]](ctx, n, step.get("ref"), brought_back)
+        elif n >= start and step["automated"] and step["action"] != "check":
+            checks.append(Check(n, f"this agent can run {step['action']!r}", False,
+                                "unknown action (a newer planner?): do the step by hand"))
         brought_back = brought_back or step["action"] in BRINGS_BACK_MANAGEMENT
     return checks
 

@@ -275,3 +275,26 @@ def test_no_secret_in_output_journal_or_files(agent: Runner, sim: Simulator,
     text += "".join(p.read_bytes().decode("utf-8", "replace") for p in files)
     for secret in (PASSWORD, PASSPHRASE, "wrong-passphrase-Xy"):
         assert secret not in text
+
+
+def test_a_step_action_this_agent_does_not_know_is_refused(agent: Runner, sim: Simulator,
+                                                            tmp_path: Path) -> None:
+    from backup_agent import config as config_mod
+    from backup_agent.errors import NotReadyError
+    from backup_agent.jobs import restore as job
+    from backup_agent.jobs.env import Env
+
+    cfg = config_with_nodes(tmp_path, sim)
+    _backed_up(agent, cfg)
+    sim.state.delete_rooms(1)
+    conf = config_mod.load(cfg)
+    env = Env.open(conf)
+    try:
+        opts = job.RestoreOptions(path=1)
+        path = job.choose_path(env, conf.deployment(), opts)
+        path["steps"][1]["action"] = "teleport"
+        with pytest.raises(NotReadyError, match="'teleport'"):
+            job.execute(env, conf.deployment(), path, opts, _Scripted())
+    finally:
+        env.close()
+    assert agent("--config", str(cfg), "restore", "--journal")[0] == 2, "nothing journalled"
