@@ -73,6 +73,9 @@ def _options(args: argparse.Namespace) -> Any:
             down_since = parse_time(args.down_since, "--down-since")
         except EvidenceError as exc:
             raise UsageError(str(exc)) from None
+    if args.target_url and not args.target_url.startswith(("https://", "http://")):
+        raise UsageError(f"--target-url {args.target_url}: expected https://HOST (the fresh "
+                         "Management Node's address)")
     return RestoreOptions(
         path=args.path, failed=tuple(args.failed), down_since=down_since,
         target_url=args.target_url.rstrip("/") if args.target_url else None,

@@ -269,7 +269,7 @@ def do_import_rooms(ctx: StepContext, ref: str) -> str:
     if rp is None:  # _point said why in a failed check; require raised already
         raise NotReadyError(f"room export {ref} cannot be read")
     ctx.last_import = import_rooms(ctx.target(), load_rooms(ctx.env, rp))
-    return f"from {rp.id}: " + ctx.last_import.summary()
+    return f"from {rp.id} into {ctx.target_name}: " + ctx.last_import.summary()
 
 
 def _definition_file(ctx: StepContext, node: str) -> Path | None:

@@ -57,7 +57,7 @@ def test_passphrase_wrong_is_refused_before_upload(agent: Runner, cfg: Path, fre
     code, _, err = _restore(agent, cfg, fresh)
     assert code == 4 and "not the one" in err and "passphrase" in err
     _unchanged(fresh, err)
-    assert fresh.state.requests_served - served <= 2, "only asked for its status, no upload"
+    assert fresh.state.requests_served - served <= 3, "only status and room count, no upload"
 
 
 def test_passphrase_wrong_without_a_recorded_check_the_node_refuses(
@@ -136,3 +136,9 @@ def test_target_that_is_not_fresh_refused_unless_forced(agent: Runner, cfg: Path
         code, _, err = _restore(agent, cfg, used, "--force")
         assert code == 0, err
         assert used.state.room_count == sim.state.room_count
+
+
+def test_target_url_that_is_not_a_url(agent: Runner, cfg: Path, fresh: Simulator) -> None:
+    code, _, err = _restore(agent, cfg, fresh, "--target-url", "mgr02.example.com")
+    assert code == 2 and "expected https://HOST" in err
+    _unchanged(fresh, err)
