@@ -36,7 +36,8 @@ def describe(run: Any) -> str:
                 else f"allowed {step['allowance_minutes']:g} min")
         if step["state"] == "done" and step["allowance_minutes"]:
             took += f", + {step['allowance_minutes']:g} min allowed for the node restarting"
-        lines.append(f"  {step['path']:15} {step['step']:>2}. [{step['state']:7}] "
+        lines.append(f"  {step['path'] + ' ' + step['target']:24} {step['step']:>2}. "
+                     f"[{step['state']:7}] "
                      f"{step['title']} ({took})")
     rooms = v.get("rooms")
     if rooms and rooms.get("export"):
@@ -49,7 +50,8 @@ def describe(run: Any) -> str:
     if v.get("error"):
         lines.append(f"  failed: {v['error']}")
     for p in s.get("paths", []):
-        lines.append(f"  estimate for {p['kind']}: {p['minutes']:.1f} min (measured + allowances)")
+        lines.append(f"  estimate for {p['kind']} ({p.get('target', '')}): {p['minutes']:.1f} min "
+                     "(measured + allowances)")
     return "\n".join(lines)
 
 

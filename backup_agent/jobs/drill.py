@@ -52,6 +52,7 @@ class DrillStep:
     """One step as drilled: what ran (or was allowed for) and how long it took."""
 
     path: str
+    target: str
     number: int
     title: str
     action: str
@@ -68,6 +69,7 @@ class Drill:
     env: Env
     deployment: Deployment
     scenario: str
+    conferencing_nodes: int = 0
     steps: list[DrillStep] = field(default_factory=list)
     paths: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
@@ -93,14 +95,19 @@ def _plan(env: Env, deployment: Deployment, failed: list[str], management_up: bo
 
 def run_path(d: Drill, ctx: restore_steps.StepContext, path: dict[str, Any]) -> None:
     """Run ``path``'s automated steps against the simulator, timing each; manual ones allowed."""
-    nodes = len(d.deployment.nodes) or 1
     minutes, import_seconds = 0.0, None
+
+    def record(n: int, step: dict[str, Any], state: str, seconds: float, allowance: float,
+               detail: str) -> None:
+        d.steps.append(DrillStep(path["kind"], path["target"], n, step["title"], step["action"],
+                                 state, seconds, allowance, detail))
+
     for n, step in enumerate(path["steps"], 1):
         action = step["action"]
         if not step["automated"]:
-            allowance = MANUAL_MINUTES.get(action, 5) * (nodes if action == "redeploy-nodes" else 1)
-            d.steps.append(DrillStep(path["kind"], n, step["title"], action, "skipped", 0.0,
-                                     allowance, "manual: allowed for, not drilled"))
+            allowance = MANUAL_MINUTES.get(action, 5) * (
+                max(d.conferencing_nodes, 1) if action == "redeploy-nodes" else 1)
+            record(n, step, "skipped", 0.0, allowance, "manual: allowed for, not drilled")
             minutes += allowance
             continue
         t0 = time.monotonic()
@@ -111,13 +118,11 @@ def run_path(d: Drill, ctx: restore_steps.StepContext, path: dict[str, Any]) -> 
             else:
                 detail = restore_steps.ACTIONS[action](ctx, str(step.get("ref")))
         except AgentError as exc:
-            d.steps.append(DrillStep(path["kind"], n, step["title"], action, "failed",
-                                     time.monotonic() - t0, 0.0, str(exc)))
+            record(n, step, "failed", time.monotonic() - t0, 0.0, str(exc))
             raise
         seconds = time.monotonic() - t0
         restart = RESTART_MINUTES.get(action, 0)
-        d.steps.append(DrillStep(path["kind"], n, step["title"], action, "done", seconds,
-                                 restart, detail))
+        record(n, step, "done", seconds, restart, detail)
         if action == "import-rooms" and path["kind"] != "import-rooms":
             # Also its own estimate, measured only when the import re-created rooms: skipping
             # rooms that all exist says nothing about the time it takes.
@@ -126,7 +131,8 @@ def run_path(d: Drill, ctx: restore_steps.StepContext, path: dict[str, Any]) -> 
             minutes += seconds / 60 + restart
         if action == "deployment-file" and ctx.out_dir:
             d.files[str(step["ref"])] = ctx.out_dir / f"{step['ref']}.xml"
-    d.paths.append({"kind": path["kind"], "minutes": round(max(minutes, 0.01), 3)})
+    d.paths.append({"kind": path["kind"], "target": path["target"],
+                    "minutes": round(max(minutes, 0.01), 3)})
     if import_seconds is not None:
         d.paths.append({"kind": "import-rooms", "minutes": round(max(import_seconds / 60, 0.01), 3)})
 
@@ -191,7 +197,7 @@ def drill(env: Env, deployment: Deployment, scenario: str) -> Run:
     if scenario == "nodes-lost" and not lost_cns:
         raise NotReadyError(f"{deployment.name}: the inventory has no Conferencing Node to lose")
     run = env.catalog.start_run(deployment.name, "drill", env.clock())
-    d = Drill(env, deployment, scenario)
+    d = Drill(env, deployment, scenario, len(cns))
     mgmt_path = _management_path(_plan(env, deployment, ["management", *lost_cns], False)) \
         if lose_mn else None
     version = (_version_of(env, mgmt_path) if mgmt_path else None) \
@@ -232,7 +238,7 @@ def drill(env: Env, deployment: Deployment, scenario: str) -> Run:
     run.summary = {"scenario": scenario, "paths": d.paths if not reason else [],
                    "drilled_paths": d.paths, "seconds": round(time.monotonic() - t0, 3),
                    "version": version,
-                   "steps": [{"path": s.path, "step": s.number, "title": s.title,
+                   "steps": [{"path": s.path, "target": s.target, "step": s.number, "title": s.title,
                               "action": s.action, "state": s.state,
                               "seconds": round(s.seconds, 3), "allowance_minutes": s.allowance_minutes,
                               "detail": s.detail} for s in d.steps],
