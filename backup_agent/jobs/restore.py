@@ -106,6 +106,9 @@ def resumable(env: Env, deployment: Deployment, opts: RestoreOptions) -> Restore
             raise UsageError(f"{deployment.name}: no unfinished restore to resume "
                              "(see `backup-agent restore --journal`)")
         restore = found
+    if restore.deployment != deployment.name:
+        raise UsageError(f"restore {restore.id} is of deployment {restore.deployment}, not "
+                         f"{deployment.name}: pass --deployment {restore.deployment}")
     if restore.state == "completed":
         raise UsageError(f"restore {restore.id} is completed; nothing to resume")
     if opts.path is not None and opts.path != restore.path_number:

@@ -165,6 +165,10 @@ def test_resume_after_a_step_fails(agent: Runner, sim: Simulator, tmp_path: Path
     assert [s["state"] for s in again["steps"]] == ["done", "done", "done"]
     code, _, err = agent("--config", str(cfg), "restore", "--resume", "--yes")
     assert code == 2 and "no unfinished restore" in err
+    code, _, err = agent("--config", str(cfg), "restore", "--resume", first["id"], "--yes")
+    assert code == 2 and "is completed" in err
+    code, _, err = agent("--config", str(cfg), "restore", "--resume", "restore-nope", "--yes")
+    assert code == 1 and "no restore 'restore-nope'" in err
 
 
 def test_manual_steps_need_a_terminal_or_yes(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
