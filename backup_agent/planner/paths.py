@@ -146,8 +146,10 @@ def _export_note(f: Facts, after: RestorePoint) -> str:
     if export is None:
         return ""
     rooms = f"{export.rooms} rooms" if export.rooms is not None else "rooms"
-    return (f"; rooms created or changed up to {human_time(export.taken_at)} are in the newer "
-            f"room export {export.id} ({rooms}) and are re-imported")
+    # The re-import skips rooms that exist, so only rooms missing after the restore come back.
+    return (f"; rooms created up to {human_time(export.taken_at)} are in the newer room export "
+            f"{export.id} ({rooms}) and are re-imported (later changes to rooms the restore "
+            "brings back are not)")
 
 
 def _lost_seconds(f: Facts, point: RestorePoint) -> float:
