@@ -22,6 +22,8 @@ from backup_agent.errors import CatalogError
 KINDS = ("config-backup", "room-export", "inventory", "snapshot", "checkpoint")
 OUTCOMES = ("completed", "partially_failed", "failed")
 ITEM_OUTCOMES = ("ok", "unchanged", "failed", "skipped")
+# Restore point data the agent keeps for itself, not shown by `list` (a passphrase verifier).
+INTERNAL_DATA = frozenset({"passphrase_check"})
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", """
@@ -117,7 +119,7 @@ class RestorePoint:
             out["node"] = self.node
         if self.provider:
             out["provider"] = self.provider
-        out.update({k: v for k, v in self.data.items() if k not in out})
+        out.update({k: v for k, v in self.data.items() if k not in out and k not in INTERNAL_DATA})
         return out
 
 

@@ -80,6 +80,7 @@ def test_backup_whose_hash_no_longer_matches_is_refused(agent: Runner, cfg: Path
                                                         fresh: Simulator, tmp_path: Path) -> None:
     code, out, _ = agent("--config", str(cfg), "list", "--json")
     backup = next(rp for rp in json.loads(out) if rp["kind"] == "config-backup")
+    assert "passphrase_check" not in backup, "the verifier stays inside the agent"
     path = Path(backup["files"][0]["path"])
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
