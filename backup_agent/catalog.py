@@ -22,6 +22,8 @@ from backup_agent.errors import CatalogError
 KINDS = ("config-backup", "room-export", "inventory", "snapshot", "checkpoint")
 OUTCOMES = ("completed", "partially_failed", "failed")
 ITEM_OUTCOMES = ("ok", "unchanged", "failed", "skipped")
+# Restore point data the agent keeps for itself, not shown by `list` (a passphrase verifier).
+INTERNAL_DATA = frozenset({"passphrase_check"})
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", """
@@ -48,6 +50,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE contacts (
             deployment TEXT PRIMARY KEY, last_contact TEXT, last_error TEXT, last_error_at TEXT
         );
+    """),
+    # The restore journal (backup_agent/journal.py): one row per restore, one per step.
+    ("0002_restore_journal", """
+        CREATE TABLE restores (
+            id TEXT PRIMARY KEY, deployment TEXT NOT NULL, path_number INTEGER NOT NULL,
+            kind TEXT NOT NULL, target TEXT NOT NULL, restore_point TEXT,
+            started_at TEXT NOT NULL, finished_at TEXT, state TEXT NOT NULL,
+            path TEXT NOT NULL, options TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE restore_steps (
+            restore_id TEXT NOT NULL REFERENCES restores(id), step INTEGER NOT NULL,
+            title TEXT NOT NULL, action TEXT NOT NULL, automated INTEGER NOT NULL,
+            state TEXT NOT NULL, started_at TEXT, finished_at TEXT, detail TEXT,
+            PRIMARY KEY (restore_id, step)
+        );
+        CREATE INDEX restores_by_deployment ON restores (deployment, started_at);
     """),
 ]
 
@@ -101,7 +119,7 @@ class RestorePoint:
             out["node"] = self.node
         if self.provider:
             out["provider"] = self.provider
-        out.update({k: v for k, v in self.data.items() if k not in out})
+        out.update({k: v for k, v in self.data.items() if k not in out and k not in INTERNAL_DATA})
         return out
 
 
@@ -187,6 +205,17 @@ class Catalog:
                 for stmt in filter(str.strip, sql.split(";")):
                     db.execute(stmt)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(datetime.now(UTC))))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, for record types kept in modules of their own (the journal)."""
+        with self._tx() as db:
+            yield db
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query, for record types kept in modules of their own."""
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
 
     def migrations(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT name FROM migrations ORDER BY name")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_agent.catalog import Catalog, FileRecord, RestorePoint
+from backup_agent.catalog import MIGRATIONS, Catalog, FileRecord, RestorePoint
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -15,7 +15,8 @@ T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 def test_migrations_recorded_once(tmp_path: Path) -> None:
     Catalog(tmp_path / "c.db").close()
     cat = Catalog(tmp_path / "c.db")
-    assert cat.migrations() == ["0001_initial"]
+    assert cat.migrations() == sorted(name for name, _ in MIGRATIONS)
+    assert "0002_restore_journal" in cat.migrations()
     assert (tmp_path / "c.db").stat().st_mode & 0o777 == 0o600
 
 

@@ -3,8 +3,9 @@
 Starts a simulated deployment in-process on a free loopback port, writes a configuration and
 its secrets into a temporary directory, and runs what an ops team runs: config backup, room
 export (twice, to show an unchanged export and a diff), verify, a pre-upgrade snapshot of the
-Management Node through the simulator's hypervisor, and a restore plan for a lost Management
-Node. It prints what it did and where the files are.
+Management Node through the simulator's hypervisor, a restore plan for a lost Management Node,
+and a drill of that plan on a second simulator built from the catalog (timed and verified; its
+measured time then feeds the plan's estimate). It prints what it did and where the files are.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             run_ = snapshots.take(env, dep, [dep.node(opts.management_name)], "pre-upgrade")
             out.write(f"- pre-upgrade snapshot of {opts.management_name}: {run_.outcome}"
                       f"{_failures(run_)}\n")
+            _plan_and_drill(env, dep, out)
             out.write("\nRestore points in the catalog:\n")
             for rp in env.catalog.restore_points(dep.name):
                 size = sum(f.size for f in rp.files)
@@ -112,6 +114,32 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def _plan_and_drill(env: Any, dep: Any, out: Any) -> None:
+    """A plan for a lost Management Node, a drill of it, and the plan again with the drill."""
+    from backup_agent.cli.drill import describe
+    from backup_agent.jobs.drill import drill
+    from backup_agent.jobs.evidence import collect
+    from backup_agent.planner import make_plan, parse_evidence
+
+    def plan() -> Any:
+        return make_plan(parse_evidence(collect(env, dep, ["management"], env.clock())))
+
+    p = plan()
+    clock = p.autonomy
+    out.write(f"\nPlan if the Management Node were lost now: {p.priority}, autonomy "
+              f"{clock.level}, deadline {clock.to_dict()['deadline']}\n")
+    for path in p.paths:
+        out.write(f"  {path.number}. {path.kind:16} {'ready' if path.ready else 'NOT ready':9} "
+                  f"~{path.estimated_minutes} min  loses: {path.loses}\n")
+    run_ = drill(env, dep, "management-lost")
+    out.write("\n" + describe(run_) + "\n")
+    before = {path.kind: path.estimated_minutes for path in p.paths}
+    after = {path.kind: path.estimated_minutes for path in plan().paths}
+    out.write("Plan again, estimates from the drill: " + ", ".join(
+        f"{kind} ~{after[kind]} min (was ~{before[kind]})" for kind in before if kind in after)
+        + "\n")
 
 
 def _failures(run: Any) -> str:

@@ -141,6 +141,35 @@ class InfinityClient:
         """Create a conference alias (``conference`` is the conference's resource URI); its id."""
         return self.create(CONFERENCE_ALIAS, obj)
 
+    def create_participant(self, obj: dict[str, Any]) -> int:
+        """Create an automatic participant (``conference`` a list of conference URIs); its id."""
+        return self.create(AUTOMATIC_PARTICIPANT, obj)
+
+    def worker_vm(self, name: str) -> dict[str, Any] | None:
+        """The node definition of the Conferencing Node called ``name``, if there is one."""
+        return next((n for n in self.worker_vm_config() if n.get("name") == name), None)
+
+    def delete_worker_vm(self, worker_id: int | str) -> None:
+        """Delete a Conferencing Node's definition (before it is defined again, redeployed)."""
+        self.delete(WORKER_VM_CONFIG, worker_id)
+
+    def create_deployment_file(self, node: dict[str, Any]) -> tuple[int, bytes]:
+        """Define a Conferencing Node as ``MANUAL-PROVISION-ONLY``; its id and deployment file.
+
+        The Management Node answers such a POST with the node's configuration-only deployment
+        file (XML) as the body, beside the usual ``Location`` of the new definition.
+        """
+        body = {**node, "deployment_type": "MANUAL-PROVISION-ONLY"}
+        resp = self.transport.request("POST", WORKER_VM_CONFIG, json=body, expect=(201,))
+        match = _ID_IN_PATH.search(resp.headers.get("Location", "").split("?", 1)[0])
+        if not match:
+            raise ApiError(f"deployment {self.deployment.name}: defining node {node.get('name')} "
+                           "answered 201 without a usable Location header")
+        if not resp.content.lstrip().startswith(b"<"):
+            raise ApiError(f"deployment {self.deployment.name}: defining node {node.get('name')} "
+                           "as MANUAL-PROVISION-ONLY answered no XML deployment file")
+        return int(match.group(1)), resp.content
+
     def delete_conference(self, conference_id: int | str) -> None:
         """Delete a conference (its aliases go with it on the Management Node)."""
         self.delete(CONFERENCE, conference_id)

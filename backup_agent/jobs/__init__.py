@@ -5,3 +5,6 @@ the Management Node through the client and to providers, writes through the stor
 in the catalog, and returns a :class:`~backup_agent.catalog.Run` whose outcome comes from its
 per-item results.
 """
+
+#: What ``drill`` can rehearse; here so that the CLI can offer them without importing the jobs.
+DRILL_SCENARIOS = ("management-lost", "nodes-lost", "site-lost")

@@ -14,7 +14,7 @@ from typing import BinaryIO, cast
 from backup_agent.catalog import FileRecord, RestorePoint, Run
 from backup_agent.config import Deployment
 from backup_agent.errors import ConfigError
-from backup_agent.jobs import inventory
+from backup_agent.jobs import inventory, passphrase
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
 
@@ -31,9 +31,9 @@ def passphrase_of(deployment: Deployment) -> str:
 
 def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Create, download and verify one config backup; record it as a restore point."""
-    passphrase = passphrase_of(deployment)
+    secret = passphrase_of(deployment)
     client = env.client(deployment)
-    info = client.find_new_backup(client.create_backup(passphrase))
+    info = client.find_new_backup(client.create_backup(secret))
     rp_id = env.catalog.new_id("cb", deployment.name, now)
     rel = f"{deployment.name}/config-backup/{rp_id}/{info.filename}"
     with env.store.writer(rel) as fh:
@@ -42,7 +42,8 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
     env.catalog.add_restore_point(RestorePoint(
         id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
         version=info.version, build=info.build, verified=True, run_id=run.id,
-        data={"filename": info.filename, "created_on_node": info.date},
+        data={"filename": info.filename, "created_on_node": info.date,
+              "passphrase_check": passphrase.verifier(secret)},
         files=[FileRecord(info.filename, rel, sha, size)],
     ))
     run.item("config-backup", "ok")

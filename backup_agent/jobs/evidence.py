@@ -69,7 +69,6 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
     the newest export) and keeps the Management Node probe: what ``status`` needs.
     """
-    now = env.clock()
     inv_rp = env.catalog.latest(deployment.name, "inventory")
     inv = inventory_job.load(env, inv_rp) if inv_rp else {}
     mgr_name = (inv.get("management_node") or {}).get("name") or next(
@@ -82,6 +81,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
             raise UsageError(f"--failed {name}: not a node of {deployment.name} in the inventory "
                              f"(known: {', '.join(sorted(known))})")
     status, workers = probe_management(env, deployment) if probe else ("unknown", None)
+    now = env.clock()  # after the probe, whose answer may become the last contact
     if MANAGEMENT in failed or mgr_name in failed:
         status = "down"
     live = {str(w.get("name")): w for w in workers or []}

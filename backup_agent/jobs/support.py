@@ -9,7 +9,6 @@ secrets as a second guard.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import logging
@@ -23,6 +22,7 @@ from backup_agent.catalog import iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs.env import Env
+from backup_agent.journal import Journal
 
 log = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 2_000_000
@@ -51,13 +51,8 @@ def scrub(text: str, secrets: list[str]) -> str:
 
 
 def journals(env: Env, deployment: Deployment) -> list[dict[str, Any]]:
-    """Restore journals, when this build records them (the restore feature owns the table)."""
-    try:
-        restore = importlib.import_module("backup_agent.jobs.restore")
-    except ImportError:
-        return []
-    entries: list[dict[str, Any]] = getattr(restore, "journal_entries", lambda e, d: [])(env, deployment)
-    return entries
+    """The deployment's recent restore journals: the incident record."""
+    return [r.to_dict() for r in Journal(env.catalog).restores(deployment.name)]
 
 
 def build(env: Env, deployment: Deployment, out: Path, failed: list[str],

@@ -25,13 +25,29 @@ SUPPORT_ADVICE = ("Pexip advises contacting Pexip support before rolling back a 
                   "to a VM snapshot")
 
 
+# What ``backup-agent restore`` does for a step: automated actions are executed, manual ones
+# are shown and confirmed. Naming the action here keeps the replay from parsing titles.
+AUTOMATED_ACTIONS = ("check", "revert-snapshot", "restore-backup", "deployment-file",
+                     "import-rooms")
+MANUAL_ACTIONS = ("confirm-down", "call-support", "deploy-management", "upgrade", "verify",
+                  "remove-node", "deploy-node", "reenter-config", "redeploy-nodes",
+                  "rooms-by-hand")
+
+
 @dataclass(frozen=True)
 class Step:
-    """One step of a path; ``automated`` steps are run by ``backup-agent restore``."""
+    """One step of a path; ``automated`` steps are run by ``backup-agent restore``.
+
+    ``action`` names what the step does (one of ``AUTOMATED_ACTIONS`` or ``MANUAL_ACTIONS``)
+    and ``ref`` what it acts on (a restore point id or a node name), so the replay maps steps
+    to code without reading titles. Neither is in the plan JSON, whose keys are a contract.
+    """
 
     title: str
     automated: bool
     detail: str
+    action: str = "verify"
+    ref: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The step as in the plan JSON."""
@@ -90,7 +106,7 @@ def _confirm_down(f: Facts) -> list[Step]:
     return [Step(f"Confirm {name} is really down", False,
                  f"{name}'s status is unconfirmed (unknown): check its console at the "
                  f"{f.ev.management_node.platform} provider before replacing it; two Management "
-                 "Nodes must never run at once")]
+                 "Nodes must never run at once", "confirm-down")]
 
 
 def _upgrade(f: Facts, from_version: str | None) -> list[Step]:
@@ -99,7 +115,7 @@ def _upgrade(f: Facts, from_version: str | None) -> list[Step]:
     return [Step(f"Upgrade the Management Node to {f.version}", False,
                  f"the Conferencing Nodes run {f.version} and the restored Management Node "
                  f"{from_version or 'an unknown version'}: upgrade it to {f.version} with the "
-                 "upgrade package; nodes run mixed versions until then")]
+                 "upgrade package; nodes run mixed versions until then", "upgrade")]
 
 
 def _reimport(f: Facts, after: RestorePoint, cmd: str) -> list[Step]:
@@ -109,13 +125,13 @@ def _reimport(f: Facts, after: RestorePoint, cmd: str) -> list[Step]:
     return [Step("Re-import rooms from the newer room export", True,
                  f"re-creates rooms and aliases from room export {export.id} "
                  f"({human_time(export.taken_at)}) that are newer than {after.id}, skipping rooms "
-                 f"that exist (`{cmd}`)")]
+                 f"that exist (`{cmd}`)", "import-rooms", export.id)]
 
 
 def _verify_management(f: Facts) -> Step:
     return Step("Check the Conferencing Nodes are in contact", False,
                 "in the admin UI, Status > Conferencing Nodes: every node in contact, versions "
-                f"{f.version}; the autonomy clock stops")
+                f"{f.version}; the autonomy clock stops", "verify")
 
 
 def _version_flag(what: str, point: RestorePoint, f: Facts) -> str:
@@ -130,8 +146,10 @@ def _export_note(f: Facts, after: RestorePoint) -> str:
     if export is None:
         return ""
     rooms = f"{export.rooms} rooms" if export.rooms is not None else "rooms"
-    return (f"; rooms created or changed up to {human_time(export.taken_at)} are in the newer "
-            f"room export {export.id} ({rooms}) and are re-imported")
+    # The re-import skips rooms that exist, so only rooms missing after the restore come back.
+    return (f"; rooms created up to {human_time(export.taken_at)} are in the newer room export "
+            f"{export.id} ({rooms}) and are re-imported (later changes to rooms the restore "
+            "brings back are not)")
 
 
 def _lost_seconds(f: Facts, point: RestorePoint) -> float:
@@ -162,12 +180,13 @@ def revert_snapshot(f: Facts, snap: RestorePoint) -> Draft:
             *_confirm_down(f),
             Step("Call Pexip support", False,
                  f"{SUPPORT_ADVICE}; attach `backup-agent support-bundle --deployment "
-                 f"{f.ev.deployment} --out bundle.tgz`"),
+                 f"{f.ev.deployment} --out bundle.tgz`", "call-support"),
             Step("Check the prerequisites", True,
                  f"`{cmd} --dry-run`: snapshot {snap.id} still exists at {snap.provider}{owner}; "
-                 "changes nothing"),
+                 "changes nothing", "check"),
             Step(f"Revert {mn.name} to snapshot {snap.id}", True,
-                 f"reverts the VM through provider {snap.provider} and powers it on (`{cmd}`)"),
+                 f"reverts the VM through provider {snap.provider} and powers it on (`{cmd}`)",
+                 "revert-snapshot", snap.id),
             *_upgrade(f, snap.version),
             *_reimport(f, snap, cmd),
             _verify_management(f),
@@ -198,13 +217,13 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
             *_confirm_down(f),
             Step("Check the prerequisites", True,
                  f"`{cmd} --dry-run`: backup {backup.id}'s sha256, the passphrase, the target "
-                 "reachable; changes nothing"),
+                 "reachable; changes nothing", "check"),
             Step(f"Deploy a fresh Management Node of version {backup.version or '?'}", False,
                  f"on {mn.platform}, with {mn.name}'s address and hostname; keep the old VM "
-                 "powered off"),
+                 "powered off", "deploy-management"),
             Step(f"Restore config backup {backup.id}", True,
                  f"`{cmd} --target-url https://NEW-NODE`: uploads it with backup_restore; the "
-                 "node restarts"),
+                 "node restarts", "restore-backup", backup.id),
             *_upgrade(f, backup.version),
             *_reimport(f, backup, cmd),
             _verify_management(f),
@@ -225,13 +244,14 @@ def import_rooms(f: Facts, export: RestorePoint) -> Draft:
     def steps(cmd: str) -> list[Step]:
         return [
             Step("Check the prerequisites", True,
-                 f"`{cmd} --dry-run`: room export {export.id}'s sha256; changes nothing"),
+                 f"`{cmd} --dry-run`: room export {export.id}'s sha256; changes nothing",
+                 "check"),
             Step(f"Re-create {len(lost)} lost room(s)", True,
                  f"re-creates {name_list(lost)} with their aliases from {export.id}, skipping "
-                 f"rooms that exist (`{cmd}`)"),
+                 f"rooms that exist (`{cmd}`)", "import-rooms", export.id),
             Step("Check the rooms", False,
                  "in the admin UI, Services > Virtual Meeting Rooms: the rooms and aliases are "
-                 "back; dial one alias"),
+                 "back; dial one alias", "verify"),
         ]
 
     return Draft("import-rooms", f.ev.management_node.name, export.id, loses,
@@ -253,13 +273,16 @@ def redeploy_node(f: Facts, node: ConferencingNode) -> Draft:
         return [
             Step(f"Remove the lost {node.name}", False,
                  f"make sure the old VM is powered off or deleted on {node.platform}; Pexip "
-                 "advises redeploying Conferencing Nodes rather than reverting snapshots"),
+                 "advises redeploying Conferencing Nodes rather than reverting snapshots",
+                 "remove-node", node.name),
             Step("Create the deployment file", True,
                  f"`{cmd}`: the Management Node creates {node.name}'s configuration-only "
-                 "deployment file"),
-            Step(f"Deploy {node.name}", False, f"{image}, with the deployment file"),
+                 "deployment file", "deployment-file", node.name),
+            Step(f"Deploy {node.name}", False, f"{image}, with the deployment file",
+                 "deploy-node", node.name),
             Step(f"Check {node.name} is in contact", False,
-                 f"Status > Conferencing Nodes: {node.name}{where} in contact, version {f.version}"),
+                 f"Status > Conferencing Nodes: {node.name}{where} in contact, version {f.version}",
+                 "verify", node.name),
         ]
 
     minutes = f.minutes("redeploy-node")
@@ -283,19 +306,24 @@ def rebuild(f: Facts) -> Draft:
 
     def steps(cmd: str) -> list[Step]:
         rooms = (Step(f"Re-import rooms from {export.id}", True,
-                      f"re-creates rooms and aliases from room export {export.id} (`{cmd}`)")
-                 if export else Step("Re-create rooms by hand", False, "there is no room export"))
+                      f"re-creates rooms and aliases from room export {export.id} (`{cmd}`)",
+                      "import-rooms", export.id)
+                 if export else Step("Re-create rooms by hand", False, "there is no room export",
+                                     "rooms-by-hand"))
         return [
             *_confirm_down(f),
             Step("Open a Pexip support ticket", False,
                  f"attach `backup-agent support-bundle --deployment {f.ev.deployment} "
-                 "--out bundle.tgz`"),
+                 "--out bundle.tgz`", "call-support"),
             Step(f"Deploy a new Management Node of version {f.version}", False,
-                 f"on {f.ev.management_node.platform}; keep the old one powered off"),
+                 f"on {f.ev.management_node.platform}; keep the old one powered off",
+                 "deploy-management"),
             Step("Re-enter the system configuration", False,
-                 "licences, DNS, NTP, locations, certificates, call routing, by hand"),
+                 "licences, DNS, NTP, locations, certificates, call routing, by hand",
+                 "reenter-config"),
             Step(f"Redeploy all {len(nodes)} Conferencing Node(s)", False,
-                 "each from a configuration-only deployment file of the new Management Node"),
+                 "each from a configuration-only deployment file of the new Management Node",
+                 "redeploy-nodes"),
             rooms,
             _verify_management(f),
         ]
