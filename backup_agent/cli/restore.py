@@ -12,9 +12,15 @@ import argparse
 import sys
 from typing import Any
 
-from backup_agent.cli.common import Context, add_deployment, add_json, open_env
-from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, EvidenceError, UsageError
-from backup_agent.planner.evidence import parse_time
+from backup_agent.cli.common import (
+    Context,
+    add_deployment,
+    add_failure_args,
+    add_json,
+    down_since_of,
+    open_env,
+)
+from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, UsageError
 
 
 def register(sub: Any) -> None:
@@ -25,9 +31,7 @@ def register(sub: Any) -> None:
                                    "confirmed; every step journalled.")
     add_deployment(p)
     p.add_argument("--path", type=int, metavar="N", help="the plan's path number")
-    p.add_argument("--failed", action="append", default=[], metavar="management|NODE",
-                   help="a lost node, as for `plan` (repeatable)")
-    p.add_argument("--down-since", metavar="TIME", help="when the failure began (ISO 8601)")
+    add_failure_args(p)
     p.add_argument("--target-url", metavar="URL",
                    help="the fresh Management Node to restore onto (the deployment's "
                         "credentials are used)")
@@ -67,12 +71,7 @@ class TerminalOperator:
 def _options(args: argparse.Namespace) -> Any:
     from backup_agent.jobs.restore import RestoreOptions
 
-    down_since = None
-    if args.down_since:
-        try:
-            down_since = parse_time(args.down_since, "--down-since")
-        except EvidenceError as exc:
-            raise UsageError(str(exc)) from None
+    down_since = down_since_of(args)
     if args.target_url and not args.target_url.startswith(("https://", "http://")):
         raise UsageError(f"--target-url {args.target_url}: expected https://HOST (the fresh "
                          "Management Node's address)")

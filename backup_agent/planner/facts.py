@@ -16,6 +16,7 @@ from backup_agent.planner.evidence import (
     Evidence,
     RestorePoint,
     effective_status,
+    format_time,
     management_down,
 )
 
@@ -90,7 +91,11 @@ class Facts:
 
     def command(self, number: int) -> str:
         """The CLI command that executes path ``number``'s automated steps."""
-        return f"backup-agent restore --deployment {self.ev.deployment} --path {number}"
+        failed = "".join(f" --failed {name}" for name in self.ev.failed)
+        since = self.ev.management_node.down_since
+        down = f" --down-since {format_time(since)}" if since and self.ev.failed else ""
+        # The same declaration as the plan's, so that restore recomputes this very plan.
+        return f"backup-agent restore --deployment {self.ev.deployment}{failed}{down} --path {number}"
 
 
 def derive(ev: Evidence) -> Facts:

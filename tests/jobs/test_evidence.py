@@ -26,6 +26,9 @@ def test_evidence_round_trips_through_plan(agent: Runner, cfg: Path, sim: Simula
     plan = json.loads(out)
     assert plan["priority"] == "P2" and plan["autonomy"]["applies"]
     assert plan["paths"][0]["kind"] == "restore-backup" and plan["paths"][-1]["kind"] == "rebuild"
+    commands = [s["detail"] for s in plan["paths"][0]["steps"] if "backup-agent restore" in s["detail"]]
+    assert commands and all("--failed management --down-since " in c and "--path 1" in c for c in commands), \
+        "the printed restore command carries the plan's declaration, so it recomputes this plan"
 
 
 def test_live_plan_sees_a_dead_management_node(agent: Runner, cfg: Path, sim: Simulator) -> None:
