@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from backup_agent.catalog import Catalog
 from backup_agent.config import Config, Deployment
+from backup_agent.errors import NotReadyError
 from backup_agent.store import LocalStore
 
 if TYPE_CHECKING:
@@ -66,6 +70,35 @@ class Env:
     def log_path(self) -> Path:
         """The agent's own log: what ``support-bundle`` attaches. Never holds a secret."""
         return self.config.storage_path / "logs" / "agent.log"
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` (e.g. ``restore-prod``) across processes, or refuse at once.
+
+        Two restores of one deployment, or a manual backup racing the daemon's, must not
+        interleave. The lock is an flock on a file under the storage path: the kernel drops it
+        when the holder dies, so a crash never leaves it stuck.
+        """
+        path = self.config.storage_path / "locks" / f"{name}.lock"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise NotReadyError(f"{name} is already running ({holder}); "
+                                    "wait for it or stop it first") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def client(self, deployment: Deployment) -> InfinityClient:
         """One client (and so one HTTP session) per deployment."""

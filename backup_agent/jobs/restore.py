@@ -122,7 +122,14 @@ def execute(env: Env, deployment: Deployment, restore: Restore | dict[str, Any],
     """Walk a new restore of a path record, or a resumed restore, to its end or first failure.
 
     Raises the failing step's error after journalling it; the restore then stays resumable.
+    One restore of a deployment at a time: a second is refused while the first runs.
     """
+    with env.lock(f"restore-{deployment.name}"):
+        return _execute(env, deployment, restore, opts, operator)
+
+
+def _execute(env: Env, deployment: Deployment, restore: Restore | dict[str, Any],
+             opts: RestoreOptions, operator: Operator) -> Restore:
     journal = Journal(env.catalog)
     options = {"target_url": opts.target_url, "force": opts.force}
     steps = restore["steps"] if isinstance(restore, dict) else restore.path["steps"]

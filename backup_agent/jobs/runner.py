@@ -22,6 +22,11 @@ def run_job(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, S
     the Management Node cannot be reached at all or the store cannot be written: then the
     remaining steps are recorded as skipped with that reason, not tried again and again.
     """
+    with env.lock(f"{job}-{deployment.name}"):
+        return _run_steps(env, deployment, job, steps)
+
+
+def _run_steps(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, Step]]) -> Run:
     now = env.clock()
     run = env.catalog.start_run(deployment.name, job, now)
     stop_reason: str | None = None

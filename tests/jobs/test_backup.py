@@ -186,3 +186,26 @@ def sim_rooms(sim: Simulator) -> list[dict[str, str]]:
                      auth=("admin", PASSWORD), timeout=5)
     rooms: list[dict[str, str]] = r.json()["objects"]
     return rooms
+
+
+def test_one_backup_of_a_deployment_at_a_time(agent: Runner, cfg: Path, tmp_path: Path) -> None:
+    """A second process holding the job's lock makes this one refuse at once, exit 4."""
+    import subprocess
+    import sys
+    import time
+
+    lock = tmp_path / "var" / "locks" / "backup-prod.lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "f.write('pid 4242'); f.flush(); print('held', flush=True); time.sleep(30)"), str(lock)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, _, err = agent("--config", str(cfg), "backup")
+        assert code == 4 and "backup-prod is already running (pid 4242)" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    assert agent("--config", str(cfg), "backup")[0] == 0, "the lock died with its holder"
