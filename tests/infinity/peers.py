@@ -56,6 +56,9 @@ class _Server(ThreadingHTTPServer):
         self.route = route
         super().__init__(("127.0.0.1", 0), Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up on purpose (TLS refused, cut downloads) are not news."""
+
 
 class LocalServer:
     """``with LocalServer(route) as srv: srv.url`` — optionally TLS with ``cert``/``key`` files."""
