@@ -36,9 +36,10 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
     info = client.find_new_backup(client.create_backup(secret))
     rp_id = env.catalog.new_id("cb", deployment.name, now)
     rel = f"{deployment.name}/config-backup/{rp_id}/{info.filename}"
-    with env.store.writer(rel) as fh:
+    # The client hashes every byte as it writes it; the store takes that digest, not a second one.
+    with env.store.writer(rel, hashed=False) as fh:
         size, sha = client.download_backup(info, cast(BinaryIO, fh), progress=env.progress(info.filename))
-        fh.commit(expected_size=info.size, expected_sha256=info.sha256sum)
+        fh.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
     env.catalog.add_restore_point(RestorePoint(
         id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
         version=info.version, build=info.build, verified=True, run_id=run.id,

@@ -45,11 +45,15 @@ class AtomicFile:
     """A binary file under a temporary name that becomes visible only by :meth:`commit`.
 
     It hashes what is written. ``seek(0)`` + ``truncate()`` start it over (a download retried
-    from the start); other seeks are refused so the running hash stays true.
+    from the start); other seeks are refused so the running hash stays true. A writer that
+    already hashes every byte it writes (the backup download does, on a thread of its own)
+    opens it with ``hashed=False`` and hands its digest to :meth:`commit`: hashing a gigabyte
+    twice would halve the download's speed.
     """
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, hashed: bool = True) -> None:
         self.final = final
+        self.hashed = hashed
         self.tmp = final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._fh = os.fdopen(fd, "wb")
@@ -62,7 +66,8 @@ class AtomicFile:
             written = self._fh.write(data)
         except OSError as exc:
             raise self._store_error(exc) from exc
-        self._digest.update(data)
+        if self.hashed:
+            self._digest.update(data)
         self.size += len(data)
         return written
 
@@ -94,10 +99,21 @@ class AtomicFile:
 
     @property
     def sha256(self) -> str:
+        if not self.hashed:
+            raise StoreError("this AtomicFile does not hash: its writer's digest goes to commit()")
         return self._digest.hexdigest()
 
-    def commit(self, expected_size: int | None = None, expected_sha256: str | None = None) -> None:
-        """fsync, check size and sha256, then rename into place. On a mismatch nothing stays."""
+    def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
+               sha256: str | None = None) -> None:
+        """fsync, check size and sha256, then rename into place. On a mismatch nothing stays.
+
+        ``sha256`` is the writer's own digest of what it wrote, required when ``hashed=False``.
+        """
+        if not self.hashed:
+            if sha256 is None:
+                self.abort()
+                raise StoreError(f"{self.final.name}: an unhashed write needs its writer's sha256")
+            self._declared = sha256.lower()
         try:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -110,10 +126,11 @@ class AtomicFile:
             raise IntegrityError(
                 f"{self.final.name}: got {self.size} bytes, expected {expected_size}; not kept"
             )
-        if expected_sha256 is not None and expected_sha256.lower() != self.sha256:
+        got = self.sha256 if self.hashed else self._declared
+        if expected_sha256 is not None and expected_sha256.lower() != got:
             self.abort()
             raise IntegrityError(
-                f"{self.final.name}: sha256 {self.sha256[:12]}… does not match the expected "
+                f"{self.final.name}: sha256 {got[:12]}… does not match the expected "
                 f"{expected_sha256[:12]}…; not kept"
             )
         os.replace(self.tmp, self.final)
@@ -153,12 +170,12 @@ class LocalStore:
     def path(self, relpath: str) -> Path:
         return self.root.joinpath(*_safe_relpath(relpath).parts)
 
-    def writer(self, relpath: str) -> AtomicFile:
+    def writer(self, relpath: str, hashed: bool = True) -> AtomicFile:
         """An :class:`AtomicFile` for ``relpath``; its directories are made 0700."""
         final = self.path(relpath)
         try:
             _makedirs(final.parent, self.root)
-            return AtomicFile(final)
+            return AtomicFile(final, hashed)
         except OSError as exc:
             raise StoreError(f"cannot write under {self.root}: {exc.strerror or exc}") from exc
 

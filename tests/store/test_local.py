@@ -80,3 +80,20 @@ def test_delete_removes_empty_dirs(tmp_path: Path) -> None:
     store.delete("prod/kind/id/a")
     assert not (tmp_path / "prod").exists()
     assert store.check("prod/kind/id/a", 1, "x") == "missing"
+
+
+def test_unhashed_write_takes_the_writers_digest(tmp_path: Path) -> None:
+    """A writer that hashes itself (the backup download) is not hashed twice; its digest is checked."""
+    store = LocalStore(tmp_path)
+    good = hashlib.sha256(b"abc").hexdigest()
+    with store.writer("d/a.bin", hashed=False) as fh:
+        fh.write(b"abc")
+        fh.commit(expected_size=3, expected_sha256=good, sha256=good)
+    assert store.check("d/a.bin", 3, good) is None
+    with pytest.raises(IntegrityError), store.writer("d/b.bin", hashed=False) as fh:
+        fh.write(b"abc")
+        fh.commit(expected_sha256=good, sha256="0" * 64)
+    with pytest.raises(StoreError, match="needs its writer's sha256"), store.writer("d/c.bin", hashed=False) as fh:
+        fh.write(b"abc")
+        fh.commit(expected_sha256=good)
+    assert visible(tmp_path) == ["d/a.bin"]
