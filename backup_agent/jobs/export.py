@@ -153,7 +153,8 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
         content.update(line.encode() + b"\n")
     digest = content.hexdigest()
     previous = env.catalog.latest(deployment.name, "room-export")
-    if previous and previous.data.get("content_sha256") == digest:
+    if (previous and previous.data.get("content_sha256") == digest
+            and inventory.intact(env, previous)):
         env.catalog.update_data(previous.id, confirmed_at=iso(now))
         run.item("room-export", "unchanged")
         run.summary["room_export"] = {"id": previous.id, "unchanged": True, "rooms": len(rooms)}

@@ -43,13 +43,28 @@ def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
     }
 
 
+def intact(env: Env, rp: RestorePoint) -> bool:
+    """Whether ``rp`` is verified and its files are still whole in the store.
+
+    A job confirms a previous restore point as unchanged only when it is: confirming one whose
+    file was deleted or damaged would leave the deployment with no usable copy, run after run.
+    A broken one is marked unverified, as ``verify`` would.
+    """
+    if not rp.verified:
+        return False
+    if any(env.store.check(f.path, f.size, f.sha256) for f in rp.files):
+        env.catalog.set_verified(rp.id, False)
+        return False
+    return True
+
+
 def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> RestorePoint | None:
     """Record the inventory as a restore point (or confirm the previous one); a run item."""
     inventory = collect(env, deployment)
     body = json.dumps(inventory, sort_keys=True, indent=2).encode()
     digest = hashlib.sha256(body).hexdigest()
     previous = env.catalog.latest(deployment.name, "inventory")
-    if previous and previous.data.get("content_sha256") == digest:
+    if previous and previous.data.get("content_sha256") == digest and intact(env, previous):
         env.catalog.update_data(previous.id, confirmed_at=iso(now))
         run.item("inventory", "unchanged")
         return previous

@@ -102,3 +102,20 @@ def test_rooms_json_reads_back_in_any_layout(agent: Runner, cfg: Path, tmp_path:
     pretty.write_text(json.dumps(doc, indent=4))
     assert list(iter_room_lines(path)) == list(iter_room_lines(pretty))
     assert len(doc["conferences"]) == len(list(iter_room_lines(path)))
+
+
+def test_broken_previous_export_is_not_confirmed_as_unchanged(agent: Runner, cfg: Path) -> None:
+    """A previous export whose file is gone is no restore point: the next run stores a new one."""
+    assert agent("--config", str(cfg), "export")[0] == 0
+    old = exports(agent, cfg)[0]
+    rooms = next(f for f in old["files"] if f["name"] == "rooms.json")  # type: ignore[attr-defined]
+    Path(rooms["path"]).unlink()
+    inv = next(p for p in listing(agent, cfg) if p["kind"] == "inventory")
+    Path(inv["files"][0]["path"]).write_text("tampered")  # type: ignore[index]
+    code, out, err = agent("--config", str(cfg), "export", "--json")
+    assert code == 0, err
+    assert {i["item"]: i["outcome"] for i in json.loads(out)["items"]} == {
+        "inventory": "ok", "room-export": "ok"}
+    new = exports(agent, cfg)[0]
+    assert new["id"] != old["id"]
+    assert all(Path(f["path"]).is_file() for f in new["files"])  # type: ignore[attr-defined]
