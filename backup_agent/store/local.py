@@ -174,7 +174,7 @@ class LocalStore:
         """An :class:`AtomicFile` for ``relpath``; its directories are made 0700."""
         final = self.path(relpath)
         try:
-            _makedirs(final.parent, self.root)
+            _makedirs(final.parent)
             return AtomicFile(final, hashed)
         except OSError as exc:
             raise StoreError(f"cannot write under {self.root}: {exc.strerror or exc}") from exc
@@ -220,9 +220,14 @@ class LocalStore:
             parent = parent.parent
 
 
-def _makedirs(path: Path, root: Path) -> None:
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _makedirs(path: Path) -> None:
+    # mkdir(parents=True) gives the parents the umask's mode, not 0700: make each level itself.
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for level in reversed(missing):
+        level.mkdir(mode=0o700, exist_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

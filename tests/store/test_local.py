@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -97,3 +98,18 @@ def test_unhashed_write_takes_the_writers_digest(tmp_path: Path) -> None:
         fh.write(b"abc")
         fh.commit(expected_sha256=good)
     assert visible(tmp_path) == ["d/a.bin"]
+
+
+def test_every_directory_it_makes_is_0700(tmp_path: Path) -> None:
+    """Not only the leaf: mkdir(parents=True) makes the parents with the umask's mode."""
+    old = os.umask(0o022)
+    try:
+        store = LocalStore(tmp_path / "storage" / "store")
+        store.put_bytes("prod/room-export/re-1/rooms.json", b"{}")
+    finally:
+        os.umask(old)
+    made = [tmp_path / "storage", tmp_path / "storage" / "store", *(
+        p for p in (tmp_path / "storage" / "store").rglob("*") if p.is_dir())]
+    assert len(made) == 5
+    assert {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in made} == {
+        str(p.relative_to(tmp_path)): 0o700 for p in made}
