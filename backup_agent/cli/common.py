@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from backup_agent import config as config_mod
-from backup_agent.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, UsageError
+from backup_agent.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    AgentError,
+    ConfigError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from backup_agent.catalog import Run
@@ -80,9 +87,13 @@ def run_exit_code(run: Run) -> int:
 def report_run(ctx: Context, run: Run, lines: list[str]) -> int:
     """Print a run (JSON or text); failures go to stderr one line each. Returns the exit code."""
     ctx.emit(run.to_dict(), lambda: "\n".join(lines))
+    _report_failures(run)
+    return run_exit_code(run)
+
+
+def _report_failures(run: Run) -> None:
     for item, reason in run.failures():
         sys.stderr.write(f"backup-agent: {run.job} {run.deployment}: {item} failed: {reason}\n")
-    return run_exit_code(run)
 
 
 def add_job_args(parser: argparse.ArgumentParser) -> None:
@@ -92,20 +103,62 @@ def add_job_args(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+def combined_exit_code(codes: list[int]) -> int:
+    """The exit code of a run over several deployments.
+
+    All alike: that code. Some saved something (0 or 3) and some did not: partially failed (3).
+    None saved anything: the highest of their codes.
+    """
+    if all(c == codes[0] for c in codes):
+        return codes[0]
+    if any(c in (EXIT_OK, EXIT_PARTIAL) for c in codes):
+        return EXIT_PARTIAL
+    return max(codes)
+
+
 def run_job_command(ctx: Context, args: argparse.Namespace, job: Callable[[Env, Any], Run],
                     describe: Callable[[str, Run], list[str]]) -> int:
-    """Run ``job`` for the chosen deployments; the worst exit code of their runs."""
+    """Run ``job`` for the chosen deployments; see :func:`combined_exit_code` for ``--all``.
+
+    Under ``--all`` one deployment's error (a missing secret, a held lock) is reported on its
+    own line and the others still run; ``--json`` prints one array of their runs.
+    """
     cfg = ctx.config
-    deployments = cfg.deployments if args.all else (cfg.deployment(args.deployment),)
-    env = open_env(ctx)
-    code = EXIT_OK
-    try:
-        for dep in deployments:
+    if not args.all:
+        dep = cfg.deployment(args.deployment)
+        env = open_env(ctx)
+        try:
             run = job(env, dep)
-            code = max(code, report_run(ctx, run, describe(dep.name, run)))
+            return report_run(ctx, run, describe(dep.name, run))
+        finally:
+            env.close()
+    if args.deployment:
+        raise UsageError("pass --deployment NAME or --all, not both")
+    as_json = getattr(args, "json", False)
+    env = open_env(ctx)
+    codes: list[int] = []
+    results: list[dict[str, Any]] = []
+    try:
+        for dep in cfg.deployments:
+            try:
+                run = job(env, dep)
+            except AgentError as exc:
+                sys.stderr.write(f"backup-agent: {dep.name}: {exc}\n")
+                codes.append(exc.exit_code)
+                results.append({"deployment": dep.name, "error": str(exc),
+                                "exit_code": exc.exit_code})
+                continue
+            codes.append(run_exit_code(run))
+            if as_json:
+                results.append(run.to_dict())
+                _report_failures(run)
+            else:
+                report_run(ctx, run, describe(dep.name, run))
     finally:
         env.close()
-    return code
+    if as_json:
+        ctx.emit(results)
+    return combined_exit_code(codes)
 
 
 def add_failure_args(parser: argparse.ArgumentParser) -> None:
