@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -30,7 +31,7 @@ def _run_steps(env: Env, deployment: Deployment, job: str, steps: list[tuple[str
     now = env.clock()
     run = env.catalog.start_run(deployment.name, job, now)
     stop_reason: str | None = None
-    for name, step in steps:
+    for i, (name, step) in enumerate(steps):
         if stop_reason:
             run.item(name, "skipped", stop_reason)
             continue
@@ -45,6 +46,17 @@ def _run_steps(env: Env, deployment: Deployment, job: str, steps: list[tuple[str
                 stop_reason = f"not tried: {exc}"
             elif isinstance(exc, StoreError):
                 stop_reason = f"not tried: {exc}"
+        except BaseException as exc:
+            # Ctrl-C, SIGTERM or a bug: the run still ends with an outcome, not unfinished
+            # forever. Only the type is kept: an unexpected message may hold anything.
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) \
+                else f"internal error: {type(exc).__name__}"
+            run.item(name, "failed", reason)
+            for later, _ in steps[i + 1:]:
+                run.item(later, "skipped", f"not tried: {reason}")
+            with contextlib.suppress(Exception):
+                env.catalog.finish_run(run, env.clock())
+            raise
     env.catalog.finish_run(run, env.clock())
     log.info("%s %s: %s", job, deployment.name, run.outcome)
     return run

@@ -1,0 +1,39 @@
+"""The run frame: an interrupted run is still finished in the catalog, with a reason."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from backup_agent import config
+from backup_agent.catalog import Run
+from backup_agent.config import Deployment
+from backup_agent.jobs.env import Env
+from backup_agent.jobs.runner import run_job
+from tests.jobs.conftest import write_config
+
+
+def test_ctrl_c_mid_run_finishes_the_run_as_interrupted(tmp_path: Path) -> None:
+    env = Env.open(config.load(write_config(tmp_path, "http://127.0.0.1:9")))
+    dep = env.config.deployment()
+
+    def first(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
+        run.item("first", "ok")
+
+    def second(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
+        raise KeyboardInterrupt
+
+    def third(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
+        raise AssertionError("a step after the interruption ran")
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_job(env, dep, "backup", [("first", first), ("second", second), ("third", third)])
+        [run] = env.catalog.runs()
+    finally:
+        env.close()
+    assert run.outcome == "partially_failed" and run.finished_at is not None
+    assert run.items == {"first": ("ok", None), "second": ("failed", "interrupted"),
+                         "third": ("skipped", "not tried: interrupted")}
