@@ -7,6 +7,7 @@ or passphrases. Times are stored as ISO 8601 UTC strings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -22,6 +23,8 @@ from backup_agent.errors import CatalogError
 KINDS = ("config-backup", "room-export", "inventory", "snapshot", "checkpoint")
 OUTCOMES = ("completed", "partially_failed", "failed")
 ITEM_OUTCOMES = ("ok", "unchanged", "failed", "skipped")
+# How long a write waits for another process's write (the daemon's, a manual run's).
+BUSY_TIMEOUT_MS = 10_000
 # Restore point data the agent keeps for itself, not shown by `list` (a passphrase verifier).
 INTERNAL_DATA = frozenset({"passphrase_check"})
 
@@ -174,7 +177,7 @@ class Catalog:
             self.path.chmod(0o600)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
             self._migrate()
         except sqlite3.Error as exc:
             raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
@@ -184,16 +187,32 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
+    def _error(self, exc: sqlite3.Error) -> CatalogError:
+        hint = "; another process holds it, retry when it is done" if "locked" in str(exc) else ""
+        return CatalogError(f"catalog {self.path}: {exc}{hint}")
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        # sqlite3 errors (locked, disk full, a duplicate id) become one line, not a traceback.
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
 
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
@@ -214,11 +233,10 @@ class Catalog:
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read-only query, for record types kept in modules of their own."""
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+        return self._read(sql, args)
 
     def migrations(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+        return [r[0] for r in self._read("SELECT name FROM migrations ORDER BY name")]
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, deployment: str, job: str, now: datetime) -> Run:
@@ -243,13 +261,13 @@ class Catalog:
         args: tuple[Any, ...] = ()
         if deployment:
             sql, args = sql + " WHERE deployment=?", (deployment,)
-        rows = self._db.execute(sql + " ORDER BY started_at DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._read(sql + " ORDER BY started_at DESC LIMIT ?", (*args, limit))
         out = []
         for r in rows:
             run = Run(id=r[0], deployment=r[1], job=r[2], started_at=parse_iso(r[3]),
                       finished_at=parse_iso(r[4]) if r[4] else None, outcome=r[5],
                       summary=json.loads(r[6]))
-            for item, outcome, reason in self._db.execute(
+            for item, outcome, reason in self._read(
                     "SELECT item, outcome, reason FROM run_items WHERE run_id=?", (run.id,)):
                 run.items[item] = (outcome, reason)
             out.append(run)
@@ -260,7 +278,7 @@ class Catalog:
         """A readable, unique id such as ``cb-prod-20261126T101502Z``."""
         base = f"{prefix}-{deployment}-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
         candidate, n = base, 1
-        while self._db.execute("SELECT 1 FROM restore_points WHERE id=?", (candidate,)).fetchone():
+        while self._read("SELECT 1 FROM restore_points WHERE id=?", (candidate,)):
             n += 1
             candidate = f"{base}-{n}"
         return candidate
@@ -306,13 +324,13 @@ class Catalog:
         # Only fixed column names are interpolated; every value is a bound parameter.
         cols = "id, kind, deployment, taken_at, version, build, node, provider, verified, run_id, data"
         sql = f"SELECT {cols} FROM restore_points WHERE {' AND '.join(where)}"  # noqa: S608
-        rows = self._db.execute(sql + " ORDER BY taken_at DESC, id DESC", args).fetchall()
+        rows = self._read(sql + " ORDER BY taken_at DESC, id DESC", args)
         files: dict[str, list[FileRecord]] = {}
         ids = [r[0] for r in rows]
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT * FROM files WHERE restore_point_id IN ({marks}) ORDER BY name"  # noqa: S608
-            for rid, name, path, sha, size in self._db.execute(sql, chunk):
+            for rid, name, path, sha, size in self._read(sql, chunk):
                 files.setdefault(rid, []).append(FileRecord(name, path, sha, size))
         return [RestorePoint(id=r[0], kind=r[1], deployment=r[2], taken_at=parse_iso(r[3]),
                              version=r[4], build=r[5], node=r[6], provider=r[7],
@@ -341,8 +359,9 @@ class Catalog:
                            (error, iso(now), deployment))
 
     def contact(self, deployment: str) -> dict[str, Any]:
-        row = self._db.execute("SELECT last_contact, last_error, last_error_at FROM contacts"
-                               " WHERE deployment=?", (deployment,)).fetchone()
+        rows = self._read("SELECT last_contact, last_error, last_error_at FROM contacts"
+                          " WHERE deployment=?", (deployment,))
+        row = rows[0] if rows else None
         if row is None:
             return {"last_contact": None, "last_error": None, "last_error_at": None}
         return {"last_contact": row[0], "last_error": row[1], "last_error_at": row[2]}

@@ -63,3 +63,29 @@ def test_contact(tmp_path: Path) -> None:
     cat.record_contact("prod", T0 + timedelta(hours=1), error="refused")
     c = cat.contact("prod")
     assert c["last_contact"] == "2026-11-26T10:00:00Z" and c["last_error"] == "refused"
+
+
+def test_a_locked_catalog_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Another process holding a write (an open sqlite3 shell, say) ends a job with one line."""
+    import sqlite3
+
+    from backup_agent import catalog as catalog_mod
+    from backup_agent.cli.main import main
+    from tests.jobs.conftest import write_config
+
+    cfg = write_config(tmp_path, "http://127.0.0.1:9")
+    assert main(["--config", str(cfg), "list"]) == 0
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(tmp_path / "var" / "catalog.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        capsys.readouterr()
+        code = main(["--config", str(cfg), "export"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "internal error" not in err and "Traceback" not in err
+    assert "database is locked; another process holds it" in err
