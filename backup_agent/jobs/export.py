@@ -9,6 +9,7 @@ The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -172,18 +173,27 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
               "taken_at": iso(now), "software_version": version}
     base = f"{deployment.name}/room-export/{rp_id}"
-    records = [write_rooms_json(env, f"{base}/rooms.json", header, lines)]
-    del lines
-    for service_type, name in CSV_FILES.items():
-        size, sha = env.store.put_bytes(f"{base}/{name}", to_csv(rooms, service_type))
-        records.append(FileRecord(name, f"{base}/{name}", sha, size))
-    by_type = Counter(str(r.get("service_type")) for r in rooms)
-    data = {"content_sha256": digest, "rooms": len(rooms),
-            "aliases": sum(len(r["aliases"]) for r in rooms), "by_service_type": dict(by_type),
-            "diff": changes, "previous": previous.id if previous else None}
-    env.catalog.add_restore_point(RestorePoint(
-        id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
-        version=version, verified=True, run_id=run.id, data=data, files=records))
+    records: list[FileRecord] = []
+    try:
+        records.append(write_rooms_json(env, f"{base}/rooms.json", header, lines))
+        del lines
+        for service_type, name in CSV_FILES.items():
+            size, sha = env.store.put_bytes(f"{base}/{name}", to_csv(rooms, service_type))
+            records.append(FileRecord(name, f"{base}/{name}", sha, size))
+        by_type = Counter(str(r.get("service_type")) for r in rooms)
+        data = {"content_sha256": digest, "rooms": len(rooms),
+                "aliases": sum(len(r["aliases"]) for r in rooms),
+                "by_service_type": dict(by_type),
+                "diff": changes, "previous": previous.id if previous else None}
+        env.catalog.add_restore_point(RestorePoint(
+            id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
+            version=version, verified=True, run_id=run.id, data=data, files=records))
+    except BaseException:
+        # Half an export is no restore point: what was written goes, not left visible.
+        for rec in records:
+            with contextlib.suppress(AgentError, OSError):
+                env.store.delete(rec.path)
+        raise
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": len(rooms), "diff": changes}
 

@@ -133,9 +133,16 @@ class AtomicFile:
                 f"{self.final.name}: sha256 {got[:12]}… does not match the expected "
                 f"{expected_sha256[:12]}…; not kept"
             )
-        os.replace(self.tmp, self.final)
-        _fsync_dir(self.final.parent)
+        try:
+            os.replace(self.tmp, self.final)
+        except OSError as exc:
+            self.abort()
+            raise self._store_error(exc) from exc
         self.committed = True
+        try:
+            _fsync_dir(self.final.parent)
+        except OSError as exc:
+            raise self._store_error(exc) from exc
 
     def abort(self) -> None:
         """Drop the temporary file. Safe to call twice."""

@@ -119,3 +119,28 @@ def test_broken_previous_export_is_not_confirmed_as_unchanged(agent: Runner, cfg
     new = exports(agent, cfg)[0]
     assert new["id"] != old["id"]
     assert all(Path(f["path"]).is_file() for f in new["files"])  # type: ignore[attr-defined]
+
+
+def test_a_failed_export_leaves_no_visible_file(cfg: Path) -> None:
+    """rooms.json is written, then vmrs.csv cannot be: nothing of the export stays visible."""
+    from datetime import UTC, datetime
+
+    from backup_agent import config
+    from backup_agent.jobs.env import Env
+    from backup_agent.jobs.export import export
+
+    now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    env = Env.open(config.load(cfg), clock=lambda: now)
+    blocked = env.store.path("prod/room-export/re-prod-20261126T100000Z/vmrs.csv")
+    (blocked / "in-the-way").mkdir(parents=True)
+    try:
+        run = export(env, env.config.deployment())
+        points = env.catalog.restore_points(kind="room-export")
+    finally:
+        env.close()
+    assert run.outcome == "partially_failed"
+    reason = run.items["room-export"][1] or ""
+    assert "vmrs.csv" in reason and "internal error" not in reason
+    assert points == []
+    left = sorted(p.name for p in blocked.parent.iterdir())
+    assert left == ["vmrs.csv"]  # only what was in the way; no rooms.json, no temporary file
