@@ -23,7 +23,7 @@ from typing import Any
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError
+from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs import inventory
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
@@ -128,8 +128,17 @@ def iter_room_lines(path: Path) -> Iterator[str]:
 
 def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
     """The conferences of a room export restore point."""
-    f = next(f for f in rp.files if f.name == "rooms.json")
-    return [json.loads(line) for line in iter_room_lines(env.store.path(f.path))]
+    f = next((f for f in rp.files if f.name == "rooms.json"), None)
+    if f is None:
+        raise StoreError(f"{rp.id} has no rooms.json")
+    try:
+        return [json.loads(line) for line in iter_room_lines(env.store.path(f.path))]
+    except OSError as exc:
+        raise StoreError(f"cannot read {f.path} of {rp.id}: {exc.strerror or exc} "
+                         "(see `backup-agent verify`)") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"{f.path} of {rp.id} is not a room export ({exc}); "
+                         "see `backup-agent verify`") from exc
 
 
 def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: list[str]) -> FileRecord:

@@ -13,6 +13,7 @@ from typing import Any
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
+from backup_agent.errors import StoreError
 from backup_agent.jobs.env import Env
 
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
@@ -85,5 +86,9 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
 
 def load(env: Env, rp: RestorePoint) -> dict[str, Any]:
     """The inventory document of an inventory restore point."""
-    data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].path))
+    try:
+        data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].path))
+    except (ValueError, IndexError) as exc:
+        raise StoreError(f"{rp.id}: its inventory.json is unreadable ({exc}); "
+                         "see `backup-agent verify`") from exc
     return data

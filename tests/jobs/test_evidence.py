@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from backup_agent.sim import Simulator
-from tests.jobs.conftest import Runner
+from tests.jobs.conftest import Runner, listing
 
 
 def test_evidence_round_trips_through_plan(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
@@ -106,3 +106,19 @@ def test_support_bundle(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path
     code, stdout, err = agent("--config", str(cfg), "support-bundle", "--out", str(out), "--json")
     assert code == 0, err
     assert any("no Pexip diagnostic bundle" in n for n in json.loads(stdout)["notes"])
+
+
+def test_export_file_gone_or_garbled_is_a_warning_not_a_crash(agent: Runner, cfg: Path,
+                                                              tmp_path: Path) -> None:
+    """The newest export's rooms.json deleted or garbled behind the catalog's back."""
+    assert agent("--config", str(cfg), "export")[0] == 0
+    rooms = next(Path(f["path"]) for p in listing(agent, cfg) if p["kind"] == "room-export"
+                 for f in p["files"] if f["name"] == "rooms.json")
+    rooms.write_text("{not json")
+    code, _, err = agent("--config", str(cfg), "evidence")
+    assert code == 0, err
+    assert "internal error" not in err and "cannot compare rooms" in err
+    rooms.unlink()
+    code, _, err = agent("--config", str(cfg), "support-bundle", "--out", str(tmp_path / "b.tgz"))
+    assert code == 0, err
+    assert "internal error" not in err and "cannot compare rooms" in err
