@@ -81,13 +81,16 @@ def build(env: Env, deployment: Deployment, out: Path, failed: list[str],
             members["agent.log"] = fh.read()
     members = {k: scrub(v.decode("utf-8", "replace"), secrets).encode() for k, v in members.items()}
     diag = _diagnostic_bundle(env, deployment, diagnostic_hours, notes)
-    manifest = {"deployment": deployment.name, "created_at": iso(env.clock()),
-                "members": sorted([*members, *(["pexip-diagnostic-bundle.tgz"] if diag else [])]),
-                "notes": notes}
-    members["manifest.json"] = json.dumps(manifest, indent=2).encode()
-    _write_tar(out, members, diag)
-    if diag:
-        diag.unlink()
+    try:
+        manifest = {"deployment": deployment.name, "created_at": iso(env.clock()),
+                    "members": sorted([*members, *(["pexip-diagnostic-bundle.tgz"] if diag else [])]),
+                    "notes": notes}
+        members["manifest.json"] = json.dumps(manifest, indent=2).encode()
+        _write_tar(out, members, diag)
+    finally:
+        # Pexip's logs, possibly large: never left in the temporary directory.
+        if diag:
+            diag.unlink(missing_ok=True)
     return manifest
 
 
@@ -102,6 +105,9 @@ def _diagnostic_bundle(env: Env, deployment: Deployment, hours: int, notes: list
         notes.append(f"no Pexip diagnostic bundle: {exc}")
         tmp.unlink()
         return None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_tar(out: Path, members: dict[str, bytes], diag: Path | None) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+
+import pytest
 
 from backup_agent.sim import Simulator
 from tests.jobs.conftest import Runner, listing
@@ -122,3 +125,23 @@ def test_export_file_gone_or_garbled_is_a_warning_not_a_crash(agent: Runner, cfg
     code, _, err = agent("--config", str(cfg), "support-bundle", "--out", str(tmp_path / "b.tgz"))
     assert code == 0, err
     assert "internal error" not in err and "cannot compare rooms" in err
+
+
+def test_support_bundle_on_a_full_disk_leaves_no_temporary_file(
+        agent: Runner, cfg: Path, tmp_path: Path, small_fs: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pexip's diagnostic bundle is fetched to a temporary file: it goes even when writing fails."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with open(small_fs / "filler", "wb") as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+            fh.flush()
+    code, _, err = agent("--config", str(cfg), "support-bundle", "--out", str(small_fs / "b.tgz"))
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("backup-agent: cannot write the support bundle")
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in small_fs.iterdir()) == ["filler"]
