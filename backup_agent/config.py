@@ -217,7 +217,11 @@ def _parse_deployment(where: str, raw: Any) -> Deployment:
     where = f"deployments.{name}"
     r.where = where
     url = r.get("url", str, required=True).rstrip("/")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError as exc:
+        raise ConfigError(f"{where}.url: {url!r} is not an http(s) URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{where}.url: {url!r} is not an http(s) URL")
     if parts.username or parts.password:
@@ -290,7 +294,10 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     if unknown:
         raise ConfigError(f"unknown top-level key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
     storage = _Reader("storage", data.get("storage", {}), {"path"})
-    storage_path = Path(storage.get("path", str, required=True)).expanduser()
+    raw_path = storage.get("path", str, required=True)
+    if not raw_path.strip():
+        raise ConfigError("storage.path: is empty (a directory for the store and the catalog)")
+    storage_path = Path(raw_path).expanduser()
     if path is not None and not storage_path.is_absolute():
         storage_path = (path.parent / storage_path).resolve()
     deps_raw = data.get("deployments", [])

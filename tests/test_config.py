@@ -61,6 +61,9 @@ def test_good_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         (lambda t: t.replace('url = "http://127.0.0.1:8080"\npassword_env', 'url = "http://u:p@h"\npassword_env'), "not the URL"),
         (lambda t: t.replace('name = "prod"', 'name = "prod"\ntimeout = "fast"'), "timeout: expected int/float"),
         (lambda t: t.replace('name = "prod"', 'name = "prod"\nverify_tls = 1'), "verify_tls: expected bool"),
+        (lambda t: t.replace('url = "http://127.0.0.1:8080"\npassword_env', 'url = "http://[::1"\npassword_env'), r"deployments.prod.url: .* is not an http\(s\) URL"),
+        (lambda t: t.replace('url = "http://127.0.0.1:8080"\npassword_env', 'url = "http://h:99999"\npassword_env'), r"deployments.prod.url: .* is not an http\(s\) URL"),
+        (lambda t: t.replace('path = "store"', 'path = ""'), "storage.path: is empty"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
