@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from backup_agent.catalog import Catalog
 from backup_agent.config import Config, Deployment
-from backup_agent.errors import NotReadyError
+from backup_agent.errors import NotReadyError, StoreError
 from backup_agent.store import LocalStore
 
 if TYPE_CHECKING:
@@ -80,8 +80,12 @@ class Env:
         when the holder dies, so a crash never leaves it stuck.
         """
         path = self.config.storage_path / "locks" / f"{name}.lock"
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(path, "a+") as fh:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fh = open(path, "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise StoreError(f"cannot take the lock {path}: {exc.strerror or exc}") from exc
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -209,3 +209,13 @@ def test_one_backup_of_a_deployment_at_a_time(agent: Runner, cfg: Path, tmp_path
         holder.wait()
     time.sleep(0.1)
     assert agent("--config", str(cfg), "backup")[0] == 0, "the lock died with its holder"
+
+
+def test_lock_that_cannot_be_made_is_one_line(agent: Runner, cfg: Path, tmp_path: Path) -> None:
+    """A file where the locks directory should be: a store error line, not an internal error."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "locks").write_text("in the way")
+    code, _, err = agent("--config", str(cfg), "backup")
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("backup-agent: cannot take the lock")
+    assert "internal error" not in err
