@@ -8,6 +8,7 @@ deployment and node, why, until when); listing and deleting touch only those.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from typing import Any
 
 from backup_agent.catalog import RestorePoint, Run, iso
 from backup_agent.config import Deployment, Node
-from backup_agent.errors import ConfigError, NotReadyError, ProviderError
+from backup_agent.errors import AgentError, CatalogError, ConfigError, ProviderError
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -75,16 +76,21 @@ def snapshot_node(env: Env, deployment: Deployment, node: Node, reason: str, run
     with provider_errors(f"snapshot of {node.name} ({node.provider})"):
         ref = provider.create(node.vm, name, f"{reason} by backup-agent",
                               tags_for(deployment.name, node.name, reason, expires))
-    inv = env.catalog.latest(deployment.name, "inventory")
-    rp = RestorePoint(
-        id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind="snapshot",
-        deployment=deployment.name, taken_at=now, version=inv.version if inv else None,
-        node=node.name, provider=node.provider, verified=True, run_id=run.id,
-        data={"provider_id": ref.id, "provider_type": provider.type_name, "vm": node.vm,
-              "name": ref.name, "role": node.role, "reason": reason, "expires": iso(expires),
-              "state": str(ref.state)},
-    )
-    env.catalog.add_restore_point(rp)
+    try:
+        inv = env.catalog.latest(deployment.name, "inventory")
+        rp = RestorePoint(
+            id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind="snapshot",
+            deployment=deployment.name, taken_at=now, version=inv.version if inv else None,
+            node=node.name, provider=node.provider, verified=True, run_id=run.id,
+            data={"provider_id": ref.id, "provider_type": provider.type_name, "vm": node.vm,
+                  "name": ref.name, "role": node.role, "reason": reason,
+                  "expires": iso(expires), "state": str(ref.state)},
+        )
+        env.catalog.add_restore_point(rp)
+    except CatalogError as exc:
+        # The snapshot exists but the catalog does not know it: say where it is.
+        raise CatalogError(f"snapshot {ref.id} of {node.name} was taken at {node.provider} "
+                           f"but not recorded: {exc}") from exc
     log.info("snapshot %s of %s: provider id %s", rp.id, node.name, ref.id)
     return rp
 
@@ -98,15 +104,25 @@ def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
     def one(node: Node) -> tuple[Node, RestorePoint | None, str | None]:
         try:
             return node, snapshot_node(env, deployment, node, reason, run, now), None
-        except (ProviderError, ConfigError, NotReadyError) as exc:
+        except AgentError as exc:
             return node, None, str(exc)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        for node, rp, error in pool.map(one, nodes):
-            run.item(node.name, "failed" if error else "ok", error)
-            if rp:
-                run.summary.setdefault("snapshots", []).append(
-                    {"id": rp.id, "node": node.name, "provider_id": rp.data["provider_id"]})
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            for node, rp, error in pool.map(one, nodes):
+                run.item(node.name, "failed" if error else "ok", error)
+                if rp:
+                    run.summary.setdefault("snapshots", []).append(
+                        {"id": rp.id, "node": node.name, "provider_id": rp.data["provider_id"]})
+    except BaseException as exc:
+        # Ctrl-C or a bug: the run still ends, its unfinished nodes failed with the reason.
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) \
+            else f"internal error: {type(exc).__name__}"
+        for node in nodes:
+            run.items.setdefault(node.name, ("failed", reason))
+        with contextlib.suppress(Exception):
+            env.catalog.finish_run(run, env.clock())
+        raise
     return env.catalog.finish_run(run, env.clock())
 
 

@@ -123,3 +123,54 @@ secret_access_key_env = "T_AWS_KEY"
     assert done.returncode == 0, done.stderr
     assert "testing" not in done.stdout + done.stderr
     assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_catalog_failure_after_the_snapshot_fails_the_item_and_ends_the_run(
+        agent: Runner, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot is taken, then the catalog is locked by another process: the item fails
+    with the reason (naming the provider's id so it can be found), and the run still ends."""
+    import sqlite3
+    import threading
+    import time
+
+    from backup_agent import catalog as catalog_mod
+
+    cfg = sim_config(tmp_path, sim)
+    assert agent("--config", str(cfg), "list")[0] == 0
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_MS", 1000)
+    sim.opts.snapshot_seconds = 0.25
+    db = tmp_path / "var" / "catalog.db"
+    held = threading.Event()
+
+    def states() -> list[str]:
+        return [s["state"] for s in sim.hypervisor.list()]
+
+    def hold_while_the_snapshot_is_recorded() -> None:
+        # Taken once the snapshot exists (the run was started before it), released 1.5 s after
+        # it is done: recording it (which waits 1 s) fails, finishing the run (next) does not.
+        deadline = time.monotonic() + 10
+        while not states() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        held.set()
+        while states() != ["available"] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(1.5)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    t = threading.Thread(target=hold_while_the_snapshot_is_recorded)
+    t.start()
+    try:
+        code, out, err = agent("--config", str(cfg), "snapshot", "create", "mgr01", "--json")
+    finally:
+        t.join()
+    assert held.is_set()
+    assert code == 1, (out, err)
+    assert "internal error" not in err
+    run = json.loads(out)
+    assert run["outcome"] == "failed"
+    [item] = run["items"]
+    assert item["item"] == "mgr01" and "database is locked" in item["reason"]
+    assert "snapshot snapshot-1 of mgr01 was taken" in item["reason"]
