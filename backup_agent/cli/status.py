@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from backup_agent.catalog import iso
-from backup_agent.cli.common import Context, add_json, open_env
-from backup_agent.errors import EXIT_OK, UsageError
+from backup_agent.cli.common import Context, add_json, combined_exit_code, open_env
+from backup_agent.errors import EXIT_OK, AgentError, UsageError
 
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
 
@@ -46,15 +47,29 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     deps = [cfg.deployment(args.deployment)] if args.deployment else list(cfg.deployments)
     env = open_env(ctx)
+    result: list[dict[str, Any]] = []
+    codes: list[int] = []
     try:
-        result = [deployment_status(env, dep, not args.no_probe) for dep in deps]
+        for dep in deps:
+            # One deployment's error (a missing secret) must not hide the others' status.
+            try:
+                result.append(deployment_status(env, dep, not args.no_probe))
+                codes.append(EXIT_OK)
+            except AgentError as exc:
+                if len(deps) == 1:
+                    raise
+                sys.stderr.write(f"backup-agent: {dep.name}: {exc}\n")
+                result.append({"deployment": dep.name, "error": str(exc)})
+                codes.append(exc.exit_code)
     finally:
         env.close()
     ctx.emit(result, lambda: "\n\n".join(render(s) for s in result))
-    return EXIT_OK
+    return combined_exit_code(codes)
 
 
 def render(s: dict[str, Any]) -> str:
+    if "error" in s:
+        return f"{s['deployment']}: error: {s['error']}"
     lines = [f"{s['deployment']}: Management Node {s.get('management_node', '?')}, "
              f"last contact {s.get('last_contact') or 'never'}"]
     a = s.get("autonomy")

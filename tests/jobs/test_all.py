@@ -44,3 +44,18 @@ def test_one_broken_deployment_does_not_stop_the_others(agent: Runner, tmp_path:
     ([0, 0], 0), ([1, 1], 1), ([0, 1], 3), ([3, 2], 3), ([1, 2], 2), ([2, 4], 4), ([0, 4], 3)])
 def test_combined_exit_code(codes: list[int], expected: int) -> None:
     assert combined_exit_code(codes) == expected
+
+
+def test_status_of_every_deployment_survives_one_without_its_password(
+        agent: Runner, tmp_path: Path, sim: Simulator) -> None:
+    cfg = two_deployments(tmp_path, sim.url)
+    cfg.write_text(cfg.read_text().replace(f'password_file = "{tmp_path / "pw"}"',
+                                           'password_env = "T_UNSET_PASSWORD"', 1))
+    code, out, err = agent("--config", str(cfg), "status", "--json")
+    assert code == 3, err
+    a, b = json.loads(out)
+    assert a["deployment"] == "a" and "T_UNSET_PASSWORD is not set" in a["error"]
+    assert b["deployment"] == "b" and b["management_node"] == "up"
+    assert "backup-agent: a: deployments.a.password" in err
+    code, out, err = agent("--config", str(cfg), "status")
+    assert code == 3 and "b: Management Node up" in out
