@@ -20,6 +20,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
+    if args.deployment:
+        cfg.deployment(args.deployment)  # an unknown name is an error, not "0 of 0 verified"
     catalog, store = Catalog(cfg.catalog_path), LocalStore(cfg.store_path)
     results: list[dict[str, Any]] = []
     try:

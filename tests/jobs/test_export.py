@@ -144,3 +144,10 @@ def test_a_failed_export_leaves_no_visible_file(cfg: Path) -> None:
     assert points == []
     left = sorted(p.name for p in blocked.parent.iterdir())
     assert left == ["vmrs.csv"]  # only what was in the way; no rooms.json, no temporary file
+
+
+def test_verify_of_an_unknown_deployment_is_an_error(agent: Runner, cfg: Path) -> None:
+    """A typo must not read as '0 of 0 restore points verified', exit 0."""
+    code, out, err = agent("--config", str(cfg), "verify", "--deployment", "prdo")
+    assert code == 2 and out == ""
+    assert "no deployment named 'prdo'" in err
