@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
+class _PrivateRotatingFileHandler(RotatingFileHandler):
+    """A rotating log whose new files are 0600 too, not the umask's 0644."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def attach_file_log(path: Path) -> logging.Handler | None:
     """Also log to ``path`` (rotated, 0600), once per path per process; the new handler."""
     root = logging.getLogger()
@@ -33,7 +41,8 @@ def attach_file_log(path: Path) -> logging.Handler | None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        handler = _PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=3,
+                                              encoding="utf-8")
     except OSError as exc:  # a read-only store still lets read commands run
         log.warning("cannot write the agent log %s: %s", path, exc.strerror)
         return None

@@ -37,3 +37,29 @@ def test_ctrl_c_mid_run_finishes_the_run_as_interrupted(tmp_path: Path) -> None:
     assert run.outcome == "partially_failed" and run.finished_at is not None
     assert run.items == {"first": ("ok", None), "second": ("failed", "interrupted"),
                          "third": ("skipped", "not tried: interrupted")}
+
+
+def test_agent_log_stays_0600_after_rotation(tmp_path: Path) -> None:
+    import logging
+    import os
+    import stat
+
+    from backup_agent.jobs.env import attach_file_log
+
+    path = tmp_path / "logs" / "agent.log"
+    old = os.umask(0o022)
+    handler = attach_file_log(path)
+    try:
+        assert handler is not None
+        log = logging.getLogger("backup_agent.test_rotation")
+        log.setLevel(logging.INFO)
+        log.info("x" * 3_000_000)
+        log.info("y" * 3_000_000)  # past 5 MB: the log rolls over to a new file
+    finally:
+        os.umask(old)
+        logging.getLogger().removeHandler(handler)  # type: ignore[arg-type]
+        if handler:
+            handler.close()
+    assert (tmp_path / "logs" / "agent.log.1").exists()
+    for p in (path, tmp_path / "logs" / "agent.log.1"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p.name
