@@ -92,6 +92,8 @@ def _oauth_clients(specs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Serve until Ctrl-C or SIGTERM; exit 0."""
     from backup_agent.sim import SimOptions, Simulator
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: must be 0 to 65535 (0 picks a free one)")
     password, printable = _password(args)
     try:
         opts = SimOptions(
