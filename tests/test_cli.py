@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,23 @@ def test_no_command_is_usage(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli_main.main(["no-such-command"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo", "--rooms", "-5"], "rooms must not be negative"),
+    (["demo", "--rooms", "5", "--keep", "{file}"], "--keep"),
+    (["sim", "--port", "99999"], "--port"),
+])
+def test_bad_demo_and_sim_arguments_are_usage_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str], message: str) -> None:
+    import tempfile
+
+    (tmp_path / "file").write_text("in the way")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert cli_main.main([a.replace("{file}", str(tmp_path / "file")) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "internal error" not in err
+    assert list(scratch.iterdir()) == [], "no temporary directory left behind"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_agent.cli.common import Context
-from backup_agent.errors import AgentError
+from backup_agent.errors import AgentError, UsageError
 
 
 def register(sub: Any) -> None:
@@ -57,18 +57,38 @@ password_file = "{root / 'password'}"
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from backup_agent import config as config_mod
-    from backup_agent.jobs import backup, export, snapshots
-    from backup_agent.jobs.env import Env
-    from backup_agent.sim import SimOptions, Simulator
+    from backup_agent.sim import SimOptions
 
     out = ctx.out
     if not args.verbose:  # the demo narrates itself; job logs only with -v
         logging.getLogger().setLevel(logging.WARNING)
     t0 = time.monotonic()
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="backup-agent-demo-"))
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    opts = SimOptions(rooms=args.rooms, conferencing_nodes=args.nodes, seed=7)
+    try:
+        opts = SimOptions(rooms=args.rooms, conferencing_nodes=args.nodes, seed=7)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.keep:
+        root = Path(args.keep)
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--keep {args.keep}: {exc.strerror or exc}") from exc
+    else:
+        root = Path(tempfile.mkdtemp(prefix="backup-agent-demo-"))
+    try:
+        return _run(args, out, root, opts, t0)
+    finally:
+        # The temporary store holds the demo's secrets: it goes whatever happened.
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, out: Any, root: Path, opts: Any, t0: float) -> int:
+    from backup_agent import config as config_mod
+    from backup_agent.jobs import backup, export, snapshots
+    from backup_agent.jobs.env import Env
+    from backup_agent.sim import Simulator
+
     with Simulator(opts) as sim:
         out.write(f"Simulated Infinity deployment at {sim.url}: {args.rooms:,} rooms, "
                   f"{args.nodes} Conferencing Nodes\n")
@@ -111,8 +131,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     out.write(f"\nDone in {time.monotonic() - t0:.1f} s. Configuration: {cfg_path}\n")
     out.write(f"Try: backup-agent --config {cfg_path} list\n" if args.keep else
               "(temporary store removed; pass --keep DIR to keep it)\n")
-    if not args.keep:
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
