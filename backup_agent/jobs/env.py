@@ -91,7 +91,8 @@ class Env:
         path = self.config.storage_path / "locks" / f"{name}.lock"
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fh = open(path, "a+")  # noqa: SIM115 - closed by the with below
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            fh = os.fdopen(fd, "a+")
         except OSError as exc:
             raise StoreError(f"cannot take the lock {path}: {exc.strerror or exc}") from exc
         with fh:

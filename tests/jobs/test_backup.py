@@ -219,3 +219,17 @@ def test_lock_that_cannot_be_made_is_one_line(agent: Runner, cfg: Path, tmp_path
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("backup-agent: cannot take the lock")
     assert "internal error" not in err
+
+
+def test_lock_files_are_0600(agent: Runner, cfg: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert agent("--config", str(cfg), "backup")[0] == 0
+    finally:
+        os.umask(old)
+    locks = list((tmp_path / "var" / "locks").iterdir())
+    assert [p.name for p in locks] == ["backup-prod.lock"]
+    assert stat.S_IMODE(locks[0].stat().st_mode) == 0o600
