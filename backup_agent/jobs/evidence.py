@@ -69,8 +69,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
     the newest export) and keeps the Management Node probe: what ``status`` needs.
     """
-    inv_rp = env.catalog.latest(deployment.name, "inventory")
-    inv = inventory_job.load(env, inv_rp) if inv_rp else {}
+    inv = _inventory(env, deployment)
     mgr_name = (inv.get("management_node") or {}).get("name") or next(
         (n.name for n in deployment.nodes if n.role == "management"), "management-node")
     cn_names = [str(n.get("name")) for n in inv.get("conferencing_nodes", [])]
@@ -119,6 +118,16 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):
         evidence["lost_rooms"] = lost
     return evidence
+
+
+def _inventory(env: Env, deployment: Deployment) -> dict[str, Any]:
+    """The newest inventory that can be read; a damaged file must not stop a plan in a P1."""
+    for rp in env.catalog.restore_points(deployment.name, "inventory"):
+        try:
+            return inventory_job.load(env, rp)
+        except AgentError as exc:
+            log.warning("cannot read inventory %s, trying an older one: %s", rp.id, exc)
+    return {}
 
 
 def _last_contact(env: Env, deployment: Deployment) -> datetime | None:

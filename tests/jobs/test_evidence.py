@@ -145,3 +145,18 @@ def test_support_bundle_on_a_full_disk_leaves_no_temporary_file(
     assert err.strip().splitlines()[-1].startswith("backup-agent: cannot write the support bundle")
     assert list(scratch.iterdir()) == []
     assert sorted(p.name for p in small_fs.iterdir()) == ["filler"]
+
+
+def test_plan_survives_a_damaged_inventory_file(agent: Runner, cfg: Path, sim: Simulator) -> None:
+    """Planning a P1 must not stop at a damaged inventory.json: an older one, or none, will do."""
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    [inv] = [p for p in listing(agent, cfg) if p["kind"] == "inventory"]
+    Path(inv["files"][0]["path"]).write_text("{garbled")
+    sim.state.set_management_down("close")
+    code, out, err = agent("--config", str(cfg), "plan", "--failed", "management", "--json")
+    assert code == 0, err
+    assert "cannot read inventory" in err and "internal error" not in err
+    Path(inv["files"][0]["path"]).unlink()
+    code, out, err = agent("--config", str(cfg), "evidence", "--failed", "management")
+    assert code == 0, err
+    assert json.loads(out)["management_node"]["status"] == "down"
