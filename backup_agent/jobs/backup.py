@@ -7,13 +7,14 @@ recorded: a cut or corrupted download leaves no restore point and no visible fil
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import BinaryIO, cast
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run
 from backup_agent.config import Deployment
-from backup_agent.errors import ConfigError
+from backup_agent.errors import AgentError, ConfigError
 from backup_agent.jobs import inventory, passphrase
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
@@ -40,13 +41,19 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
     with env.store.writer(rel, hashed=False) as fh:
         size, sha = client.download_backup(info, cast(BinaryIO, fh), progress=env.progress(info.filename))
         fh.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
-    env.catalog.add_restore_point(RestorePoint(
-        id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
-        version=info.version, build=info.build, verified=True, run_id=run.id,
-        data={"filename": info.filename, "created_on_node": info.date,
-              "passphrase_check": passphrase.verifier(secret)},
-        files=[FileRecord(info.filename, rel, sha, size)],
-    ))
+    try:
+        env.catalog.add_restore_point(RestorePoint(
+            id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
+            version=info.version, build=info.build, verified=True, run_id=run.id,
+            data={"filename": info.filename, "created_on_node": info.date,
+                  "passphrase_check": passphrase.verifier(secret)},
+            files=[FileRecord(info.filename, rel, sha, size)],
+        ))
+    except BaseException:
+        # Not recorded, not kept: the store holds nothing the catalog does not vouch for.
+        with contextlib.suppress(AgentError, OSError):
+            env.store.delete(rel)
+        raise
     run.item("config-backup", "ok")
     run.summary["config_backup"] = {"id": rp_id, "size": size, "version": info.version}
     log.info("config backup %s: %s, %d bytes, sha256 %s", rp_id, info.filename, size, sha[:12])

@@ -233,3 +233,51 @@ def test_lock_files_are_0600(agent: Runner, cfg: Path, tmp_path: Path) -> None:
     locks = list((tmp_path / "var" / "locks").iterdir())
     assert [p.name for p in locks] == ["backup-prod.lock"]
     assert stat.S_IMODE(locks[0].stat().st_mode) == 0o600
+
+
+def test_backup_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download is good but the catalog is locked by another process when it is recorded:
+    the file goes too, so the store holds nothing the catalog does not vouch for."""
+    import sqlite3
+    import threading
+    import time
+
+    from backup_agent import catalog as catalog_mod
+
+    assert agent("--config", str(cfg), "list")[0] == 0
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_MS", 1000)
+    var = tmp_path / "var"
+    stop = threading.Event()
+    held = threading.Event()
+
+    def hold_once_the_backup_is_visible() -> None:
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            if [p for p in visible_files(var / "store") if "config-backup" in p.parts]:
+                break
+            time.sleep(0.002)
+        else:
+            return
+        holder = sqlite3.connect(var / "catalog.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(1.5)  # recording (waits 1 s) fails; finishing the run (next) does not
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    t = threading.Thread(target=hold_once_the_backup_is_visible)
+    t.start()
+    try:
+        code, out, err = agent("--config", str(cfg), "backup", "--json")
+    finally:
+        stop.set()
+        t.join()
+    assert held.is_set()
+    assert code == 3, (out, err)
+    items = {i["item"]: i for i in json.loads(out)["items"]}
+    assert items["config-backup"]["outcome"] == "failed"
+    assert "database is locked" in items["config-backup"]["reason"]
+    assert [p for p in visible_files(var / "store") if "config-backup" in p.parts] == []
+    assert stray_files(var / "store") == []
+    assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
