@@ -6,6 +6,7 @@ identical to the previous one is confirmed (``confirmed_at``) rather than stored
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from datetime import datetime
@@ -13,7 +14,7 @@ from typing import Any
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
-from backup_agent.errors import StoreError
+from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs.env import Env
 
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
@@ -79,7 +80,13 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
               "locations": len(inventory["locations"])},
         files=[FileRecord("inventory.json", rel, sha, size)],
     )
-    env.catalog.add_restore_point(rp)
+    try:
+        env.catalog.add_restore_point(rp)
+    except BaseException:
+        # Not recorded, not kept: the store holds nothing the catalog does not vouch for.
+        with contextlib.suppress(AgentError, OSError):
+            env.store.delete(rel)
+        raise
     run.item("inventory", "ok")
     return rp
 

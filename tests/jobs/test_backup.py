@@ -235,9 +235,10 @@ def test_lock_files_are_0600(agent: Runner, cfg: Path, tmp_path: Path) -> None:
     assert stat.S_IMODE(locks[0].stat().st_mode) == 0o600
 
 
-def test_backup_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """The download is good but the catalog is locked by another process when it is recorded:
+@pytest.mark.parametrize("kind", ["config-backup", "inventory"])
+def test_file_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """The file is good but the catalog is locked by another process when it is recorded:
     the file goes too, so the store holds nothing the catalog does not vouch for."""
     import sqlite3
     import threading
@@ -251,10 +252,20 @@ def test_backup_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tm
     stop = threading.Event()
     held = threading.Event()
 
+    def ready() -> bool:
+        if kind == "inventory":  # recorded at once after it is written: hold from the start
+            probe = sqlite3.connect(var / "catalog.db")
+            try:
+                return bool(probe.execute("SELECT 1 FROM runs").fetchone())
+            finally:
+                probe.close()
+        # scrypt (the passphrase check) runs between the file's rename and its record
+        return bool([p for p in visible_files(var / "store") if kind in p.parts])
+
     def hold_once_the_backup_is_visible() -> None:
         deadline = time.monotonic() + 20
         while not stop.is_set() and time.monotonic() < deadline:
-            if [p for p in visible_files(var / "store") if "config-backup" in p.parts]:
+            if ready():
                 break
             time.sleep(0.002)
         else:
@@ -276,8 +287,8 @@ def test_backup_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tm
     assert held.is_set()
     assert code == 3, (out, err)
     items = {i["item"]: i for i in json.loads(out)["items"]}
-    assert items["config-backup"]["outcome"] == "failed"
-    assert "database is locked" in items["config-backup"]["reason"]
-    assert [p for p in visible_files(var / "store") if "config-backup" in p.parts] == []
+    assert items[kind]["outcome"] == "failed"
+    assert "database is locked" in items[kind]["reason"]
+    assert [p for p in visible_files(var / "store") if kind in p.parts] == []
     assert stray_files(var / "store") == []
-    assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
+    assert [p for p in listing(agent, cfg) if p["kind"] == kind] == []
