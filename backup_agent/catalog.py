@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backup_agent.errors import CatalogError
+from backup_agent.errors import CatalogError, ConfigError
 
 KINDS = ("config-backup", "room-export", "inventory", "snapshot", "checkpoint")
 OUTCOMES = ("completed", "partially_failed", "failed")
@@ -171,6 +171,9 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise ConfigError(f"storage.path {self.path.parent} is not a directory "
+                              "(the store and the catalog live under it)")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

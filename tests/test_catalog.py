@@ -89,3 +89,16 @@ def test_a_locked_catalog_is_one_line_not_a_traceback(tmp_path: Path, monkeypatc
     assert code == 1
     assert "internal error" not in err and "Traceback" not in err
     assert "database is locked; another process holds it" in err
+
+
+def test_storage_path_that_is_a_file_is_a_config_error(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from backup_agent.cli.main import main
+    from tests.jobs.conftest import write_config
+
+    cfg = write_config(tmp_path, "http://127.0.0.1:9")
+    (tmp_path / "var").write_text("not a directory")
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a directory" in err and "storage.path" in err
