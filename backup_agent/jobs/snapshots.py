@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from backup_agent.errors import AgentError, CatalogError, ConfigError, ProviderE
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
+_OPEN_LOCK = threading.Lock()
 DEFAULT_KEEP_DAYS = 14  # Pexip advises deleting VM snapshots after about two weeks
 
 
@@ -46,14 +48,17 @@ def open_provider(env: Env, name: str) -> Any:
     from providers import registry
 
     key = f"provider:{name}"
-    if key not in env._clients:
-        if name not in env.config.providers:
-            known = ", ".join(sorted(env.config.providers)) or "none"
-            raise ConfigError(f"no provider named {name!r} (configured: {known})")
-        pc = env.config.providers[name]
-        with provider_errors(f"provider {name}"):
-            env._clients[key] = registry.create_provider(pc.type, pc.resolved())
-    return env._clients[key]
+    # take() opens providers from several threads: one of them constructs, the others wait
+    # (a second, discarded instance would leak its session, e.g. a vCenter login).
+    with _OPEN_LOCK:
+        if key not in env._clients:
+            if name not in env.config.providers:
+                known = ", ".join(sorted(env.config.providers)) or "none"
+                raise ConfigError(f"no provider named {name!r} (configured: {known})")
+            pc = env.config.providers[name]
+            with provider_errors(f"provider {name}"):
+                env._clients[key] = registry.create_provider(pc.type, pc.resolved())
+        return env._clients[key]
 
 
 def tags_for(deployment: str, node: str, reason: str, expires: datetime) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -174,3 +175,38 @@ def test_catalog_failure_after_the_snapshot_fails_the_item_and_ends_the_run(
     [item] = run["items"]
     assert item["item"] == "mgr01" and "database is locked" in item["reason"]
     assert "snapshot snapshot-1 of mgr01 was taken" in item["reason"]
+
+
+def test_parallel_snapshots_share_one_provider(sim: Simulator, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nodes snapshotted in parallel through one provider open it once: a second, discarded
+    connection (a vCenter login, say) would be leaked, never logged out."""
+    import threading
+
+    from backup_agent import config
+    from backup_agent.jobs import snapshots
+    from backup_agent.jobs.env import Env
+    from providers import registry
+
+    cfg = sim_config(tmp_path, sim, "".join(
+        f'[[deployments.nodes]]\nname = "cn0{i}"\nrole = "conferencing"\nprovider = "hv"\n'
+        f'vm = "{w["name"]}"\n' for i, w in enumerate(sim.state.worker_status())))
+    made: list[int] = []
+    real = registry.create_provider
+    gate = threading.Barrier(2, timeout=0.5)
+
+    def counting(*args: object, **kwargs: object) -> object:
+        made.append(1)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait()  # give a racing second thread the chance to get here too
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "create_provider", counting)
+    env = Env.open(config.load(cfg))
+    try:
+        dep = env.config.deployment()
+        run = snapshots.take(env, dep, list(dep.nodes), "test", parallel=4)
+    finally:
+        env.close()
+    assert run.outcome == "completed", run.items
+    assert len(made) == 1
