@@ -134,7 +134,11 @@ class AtomicFile:
                 f"{expected_sha256[:12]}…; not kept"
             )
         try:
-            os.replace(self.tmp, self.final)
+            _publish(self.tmp, self.final)
+        except FileExistsError:
+            self.abort()
+            raise StoreError(f"{self.final} already exists; not overwritten (another run "
+                             "chose the same restore point id: run again)") from None
         except OSError as exc:
             self.abort()
             raise self._store_error(exc) from exc
@@ -225,6 +229,23 @@ class LocalStore:
             except OSError:
                 break
             parent = parent.parent
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Give ``tmp`` its visible name, never replacing a file already there (a restore point)."""
+    try:
+        os.link(tmp, final)  # atomic, and fails with EEXIST rather than overwrite
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # A filesystem without hard links: check, then rename (a narrow race, not a silent one).
+        if final.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(final)) from None
+        os.replace(tmp, final)
+        return
+    tmp.unlink()
 
 
 def _makedirs(path: Path) -> None:

@@ -113,3 +113,15 @@ def test_every_directory_it_makes_is_0700(tmp_path: Path) -> None:
     assert len(made) == 5
     assert {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in made} == {
         str(p.relative_to(tmp_path)): 0o700 for p in made}
+
+
+def test_a_visible_file_is_never_overwritten(tmp_path: Path) -> None:
+    """Two processes that picked the same restore point id (backup and export refreshing the
+    inventory in the same second): the second write fails, the first file stays as it was."""
+    store = LocalStore(tmp_path)
+    size, sha = store.put_bytes("prod/inventory/inv-1/inventory.json", b"first")
+    with pytest.raises(StoreError, match="already exists"):
+        store.put_bytes("prod/inventory/inv-1/inventory.json", b"second")
+    assert store.check("prod/inventory/inv-1/inventory.json", size, sha) is None
+    assert visible(tmp_path) == ["prod/inventory/inv-1/inventory.json"]
+    assert [p for p in tmp_path.rglob(".*")] == []
