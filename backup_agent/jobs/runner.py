@@ -23,6 +23,11 @@ def run_job(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, S
     the Management Node cannot be reached at all or the store cannot be written: then the
     remaining steps are recorded as skipped with that reason, not tried again and again.
     """
+    credentials = deployment.password if deployment.auth_kind == "basic" else deployment.private_key
+    if credentials is not None:
+        # A missing secret is a configuration error before any run, not a run that fails
+        # every step with it.
+        credentials.value()
     with env.lock(f"{job}-{deployment.name}"):
         return _run_steps(env, deployment, job, steps)
 

@@ -151,6 +151,16 @@ def test_missing_secret_is_config_error(agent: Runner, cfg: Path, tmp_path: Path
     assert code == 2 and "passphrase" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("job", ["backup", "export"])
+def test_missing_password_is_config_error(agent: Runner, cfg: Path, tmp_path: Path, job: str) -> None:
+    """Like a missing passphrase: one line, exit 2, before any run (not a run failed twice)."""
+    (tmp_path / "pw").unlink()
+    code, _, err = agent("--config", str(cfg), job)
+    assert code == 2 and "deployments.prod.password" in err and err.count("\n") == 1
+    code, out, _ = agent("--config", str(cfg), "status", "--no-probe", "--json")
+    assert json.loads(out)[0]["last_runs"] == {}
+
+
 def test_missing_and_broken_config(agent: Runner, tmp_path: Path) -> None:
     code, _, err = agent("--config", str(tmp_path / "none.toml"), "backup")
     assert code == 2 and "not found" in err
