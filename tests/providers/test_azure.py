@@ -386,3 +386,22 @@ def test_plain_http_authority_and_missing_ca_bundle_are_refused(tmp_path: Path) 
         with pytest.raises(ProviderConfigError) as err:
             AzureProvider(bad)
         assert "s3cr3t-value" not in str(err.value)
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(tls_emulator: tuple[ArmEmulator, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.toml (client_secret_env, ca_bundle, authority...) -> config -> snapshots.take over https."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    emu, cert = tls_emulator
+    emu.reset()
+    monkeypatch.setenv("BA_AZURE_SECRET", CLIENT_SECRET)
+    table = (f'type = "azure"\nsubscription_id = "{SUB}"\nresource_group = "{RG}"\nbase_url = "{emu.url}"\n'
+             f'authority = "{emu.url}"\ninstance_discovery = false\nca_bundle = "{cert}"\n'
+             f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT_ID}"\nclient_secret_env = "BA_AZURE_SECRET"\n'
+             f'incremental = true\ntimeout = 20\nretries = 0\n')
+    result = take_through_agent(tmp_path, table, [VM, OTHER_VM])
+    try:
+        check_tags_round_trip(result)
+    finally:
+        result.env.close()

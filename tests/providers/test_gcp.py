@@ -395,3 +395,27 @@ def test_importing_the_provider_does_not_import_the_sdk() -> None:
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
                           check=False).returncode == 0
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(emu: GCEEmulator, tmp_path: Path) -> None:
+    """agent.toml (credentials_file, api_endpoint, storage_locations...) -> config -> snapshots.take.
+
+    The deployment's name has capitals, '.' and '_': its label is normalised, and the agent's
+    tags still find the snapshots again."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    emu.token = "some-other-token"  # auth required: only the key's signed JWT gets in
+    path = tmp_path / "sa.json"
+    path.write_text(service_account_key(emu))
+    table = (f'type = "gcp"\nproject = "{emu.project}"\nzone = "{emu.zone}"\napi_endpoint = "{emu.url}"\n'
+             f'credentials_file = "{path}"\nstorage_locations = "eu"\nkms_key_name = "{KMS}"\n'
+             f'timeout = 20\npage_size = 2\n')
+    result = take_through_agent(tmp_path, table, ["pexip-mgr01", "pexip-conf01"])
+    try:
+        check_tags_round_trip(result)
+        ref = result.provider.get(result.points[0].data["provider_id"])
+        assert ref.tags["backup-agent-deployment"] == "prod-osl_1"
+        assert ref.extra["snapshots"][0]["storage_locations"] == ["eu"]
+        assert ref.extra["snapshots"][0]["kms_key_name"] == KMS
+    finally:
+        result.env.close()
