@@ -9,6 +9,7 @@ deployment and node, why, until when); listing and deleting touch only those.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from backup_agent.errors import ConfigError, NotReadyError, ProviderError
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
+_OPEN_LOCK = threading.Lock()
 DEFAULT_KEEP_DAYS = 14  # Pexip advises deleting VM snapshots after about two weeks
 
 
@@ -45,14 +47,17 @@ def open_provider(env: Env, name: str) -> Any:
     from providers import registry
 
     key = f"provider:{name}"
-    if key not in env._clients:
-        if name not in env.config.providers:
-            known = ", ".join(sorted(env.config.providers)) or "none"
-            raise ConfigError(f"no provider named {name!r} (configured: {known})")
-        pc = env.config.providers[name]
-        with provider_errors(f"provider {name}"):
-            env._clients[key] = registry.create_provider(pc.type, pc.resolved())
-    return env._clients[key]
+    # take() calls this from every worker thread at once: without the lock each built its own
+    # provider (a vCenter login, an SSH connection...) and all but the last were never closed
+    with _OPEN_LOCK:
+        if key not in env._clients:
+            if name not in env.config.providers:
+                known = ", ".join(sorted(env.config.providers)) or "none"
+                raise ConfigError(f"no provider named {name!r} (configured: {known})")
+            pc = env.config.providers[name]
+            with provider_errors(f"provider {name}"):
+                env._clients[key] = registry.create_provider(pc.type, pc.resolved())
+        return env._clients[key]
 
 
 def tags_for(deployment: str, node: str, reason: str, expires: datetime) -> dict[str, str]:

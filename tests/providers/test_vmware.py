@@ -340,7 +340,7 @@ def test_logs_in_again_after_the_session_ends(provider: VMwareProvider, vc: Any)
     assert provider.list("DC0_H0_VM0") == []
 
 
-def test_agent_toml_settings_parallel_snapshots_and_tags(vcsim_port: int, vcsim_ca: Path,
+def test_agent_toml_settings_parallel_snapshots_and_tags(vcsim_port: int, vcsim_ca: Path, vc: Any,
                                                           tmp_path: Path) -> None:
     """agent.toml -> config -> snapshots.take on two VMs at once through one provider."""
     from tests.providers.via_agent import check_tags_round_trip, take_through_agent
@@ -350,13 +350,17 @@ def test_agent_toml_settings_parallel_snapshots_and_tags(vcsim_port: int, vcsim_
     table = (f'type = "vmware"\nhost = "127.0.0.1"\nport = {vcsim_port}\nusername = "{USER}"\n'
              f'password_file = "{secret}"\nca_bundle = "{vcsim_ca}"\ndatacenter = "DC0"\n'
              f'verify_tls = true\ntimeout = 30\n')
+    sessions = len(vc.sessionManager.sessionList)
     result = take_through_agent(tmp_path, table, ["DC0_H0_VM0", "DC0_H0_VM1"])
     try:
         check_tags_round_trip(result)
+        # the snapshot threads share one provider: one login, not one per thread
+        assert len(vc.sessionManager.sessionList) == sessions + 1
     finally:
         for rp in result.points:
             result.provider.delete(rp.data["provider_id"])
         result.env.close()
+    assert len(vc.sessionManager.sessionList) == sessions  # and close() logged it out
 
 
 def test_an_https_server_that_is_not_vsphere_is_unreachable(tmp_path: Path) -> None:
