@@ -419,3 +419,28 @@ def test_agent_toml_settings_parallel_snapshots_and_tags(emu: GCEEmulator, tmp_p
         assert ref.extra["snapshots"][0]["kms_key_name"] == KMS
     finally:
         result.env.close()
+
+
+def test_an_endpoint_answering_html_is_unreachable_not_a_raw_parse_error() -> None:
+    """A proxy's login page (200, HTML) at api_endpoint: a typed error, not protobuf's ParseError."""
+    from tests.peers.not_an_api import html_server
+
+    with html_server(200) as url:
+        p = GCPProvider({"project": "ba-test", "zone": "europe-north1-a", "api_endpoint": url,
+                         "anonymous": True, "timeout": 5})
+        for call in (lambda: p.list("pexip-mgr01"), lambda: p.get("ba-123456789abc"),
+                     lambda: p.create("pexip-mgr01", "x")):
+            with pytest.raises(Unreachable, match="not the Compute Engine API"):
+                call()
+
+
+def test_a_wrong_project_is_not_read_as_a_deleted_snapshot(emu: GCEEmulator) -> None:
+    """The agent deletes a catalog entry whose get() says NotFound: a 404 for the project's
+    snapshot collection (a typo in project, a wrong api_endpoint) must not say the set is gone."""
+    ref = make(emu).create("pexip-mgr01", "kept", tags=TAGS)
+    wrong = make(emu, project="ba-tset")
+    with pytest.raises(ProviderConfigError, match="project 'ba-tset'"):
+        wrong.get(ref.id)
+    with pytest.raises(ProviderConfigError, match="project 'ba-tset'"):
+        wrong.delete(ref.id)
+    assert make(emu).get(ref.id).id == ref.id
