@@ -342,6 +342,9 @@ class AzureProvider(SnapshotProvider):
             raise TaskFailed(f"azure: {what}: failed ({arm_code(exc)})") from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise Unreachable(f"azure: {what}: cannot reach {self.base_url} ({type(exc).__name__})") from exc
+        except ValueError as exc:  # e.g. a proxy's HTML page: json's or the SDK's decode error
+            raise Unreachable(f"azure: {what}: {self.base_url} answered something that is not Azure "
+                              f"Resource Manager ({type(exc).__name__}); check base_url") from exc
 
 
 def _disks_of(machine: m.VirtualMachine) -> list[tuple[str, str]]:

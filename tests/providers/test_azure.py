@@ -405,3 +405,19 @@ def test_agent_toml_settings_parallel_snapshots_and_tags(tls_emulator: tuple[Arm
         check_tags_round_trip(result)
     finally:
         result.env.close()
+
+
+def test_an_endpoint_answering_html_is_unreachable_not_a_raw_decode_error() -> None:
+    """A proxy's login page (200, HTML) at base_url: a typed error, not json's JSONDecodeError."""
+    from tests.peers.not_an_api import html_server
+
+    with html_server(200) as url, AzureProvider(settings_at(url), credential=StaticToken(TOKEN)) as p:
+        sid = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/snapshots/x-os"
+        for call in (lambda: p.list(VM), lambda: p.get(sid), lambda: p.create(VM, "x"), lambda: p.delete(sid)):
+            with pytest.raises(Unreachable, match="not Azure Resource Manager"):
+                call()
+
+
+def settings_at(url: str) -> dict[str, Any]:
+    return {"subscription_id": SUB, "resource_group": RG, "base_url": url, "allow_http": True,
+            "timeout": 5, "retries": 0}
