@@ -179,3 +179,19 @@ def test_revert_that_fails_part_way_says_where_it_stopped(inproc: Peer,
         p.revert(ref.id)
     inst = ec2.describe_instances(InstanceIds=[vm])["Reservations"][0]["Instances"][0]
     assert inst["State"]["Name"] == "stopped", "left stopped for a person to finish, not restarted half-done"
+
+
+def test_an_endpoint_answering_html_is_unreachable_not_empty_or_raw() -> None:
+    """A proxy's login page (200, well-formed HTML) at endpoint_url parses as an empty EC2
+    answer: list() said [], get() NotFound (so the agent forgot a live snapshot), and create()
+    raised a raw KeyError. Now each is Unreachable."""
+    from tests.peers.not_an_api import html_server
+
+    with html_server(200) as url:
+        p = AWSProvider({"region": REGION, "endpoint_url": url, **KEYS, "timeout": 5})
+        for call in (lambda: p.list("i-0123456789abcdef0"), lambda: p.get("snapset-0123456789abcdef0"),
+                     lambda: p.create("i-0123456789abcdef0", "x"),
+                     lambda: AWSProvider({"region": REGION, "endpoint_url": url, **KEYS,
+                                          "role_arn": "arn:aws:iam::123456789012:role/ba"}).list()):
+            with pytest.raises(Unreachable, match="not as an AWS API does"):
+                call()
