@@ -6,8 +6,9 @@ Settings (``[providers.NAME]`` with ``type = "hyperv"``):
 - ``password`` (from ``password_env``/``password_file``), or ``key`` — the private key's text,
   from ``key_file = "/path/id_ed25519"`` (or ``key_env``) — with ``key_passphrase`` (from
   ``key_passphrase_env``/``_file``) when the key is encrypted.
-- Host key: checked against ``known_hosts`` (a path, default ``~/.ssh/known_hosts``; write
-  ``known_hosts``, not ``known_hosts_file``, which the config loader would read as a secret),
+- Host key: checked against ``known_hosts`` (a path, default ``~/.ssh/known_hosts``;
+  ``known_hosts_file = PATH`` works too: the config loader passes the file's text, which is
+  recognised as known_hosts lines rather than a path),
   or pinned with ``host_key_fingerprint = "SHA256:..."`` (as ``ssh-keygen -lf`` prints it).
   With a pinned fingerprint, known_hosts is not read. An unknown or mismatching host key is
   refused. ``trust_unknown_host_key = true`` accepts
@@ -103,6 +104,21 @@ def split_name(full_name: str) -> tuple[str, dict[str, str]]:
         return full_name, {}
 
 
+def _add_host_keys(keys: paramiko.HostKeys, text: str) -> None:
+    """Add the entries of known_hosts ``text`` (comments and unreadable lines skipped)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+        except (paramiko.SSHException, ValueError):
+            entry = None
+        if entry is not None and entry.key is not None:
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+
+
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Decides on a host key that is not in the loaded known_hosts (or any key, when pinned)."""
 
@@ -195,8 +211,10 @@ class HyperVProvider(SnapshotProvider):
                 client.close()
         client = paramiko.SSHClient()
         if self._pinned is None:
-            path = Path(str(self.settings.get("known_hosts", "~/.ssh/known_hosts"))).expanduser()
-            if path.is_file():
+            known = str(self.settings.get("known_hosts", "~/.ssh/known_hosts"))
+            if "\n" in known or " " in known.strip():  # known_hosts_file: the file's text, not a path
+                _add_host_keys(client.get_host_keys(), known)
+            elif (path := Path(known).expanduser()).is_file():
                 client.load_host_keys(str(path))  # not load_system_host_keys: only what was configured
         trust = self.settings.get("trust_unknown_host_key") is True
         client.set_missing_host_key_policy(_HostKeyPolicy(self._pinned, trust))

@@ -199,3 +199,26 @@ def test_parallel_calls_then_close_leave_no_connection(make_fast: Make, fast_hos
     while _open_transports(fast_host.port) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _open_transports(fast_host.port) == []
+
+
+def test_known_hosts_file_in_agent_toml_is_honoured(host: peer.Peer, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``known_hosts_file = PATH`` is what users write; the config loader hands the provider the
+    file's text as ``known_hosts``. It must check host keys against it, not treat the text
+    as a missing path and refuse every host."""
+    from tests.providers.via_agent import take_through_agent
+
+    key = tmp_path / "id_hyperv"
+    key.write_text(host.client_key)
+    good = write_known_hosts(tmp_path, "# comment\n\n" + known_hosts_line(host))
+    table = (f'type = "hyperv"\nhost = "{host.host}"\nport = {host.port}\nusername = "{host.user}"\n'
+             f'key_file = "{key}"\nknown_hosts_file = "{good}"\ntimeout = 30\n')
+    result = take_through_agent(tmp_path, table, ["pexip-mgr01"], parallel=1)
+    result.env.close()
+    _, other_key = peer.new_key()
+    bad = tmp_path / "bad_known_hosts"
+    bad.write_text(known_hosts_line(host, other_key))
+    prov = HyperVProvider({"host": host.host, "port": host.port, "username": host.user,
+                           "key": host.client_key, "known_hosts": bad.read_text()})
+    with pytest.raises(Unreachable, match="but known_hosts has"):
+        prov.list()
