@@ -267,6 +267,11 @@ class AzureProvider(SnapshotProvider):
 
     def _get_snapshot(self, snapshot_id: str) -> m.Snapshot:
         rg, name = split_id(snapshot_id, "snapshots")
+        sub = snapshot_id.split("/")[2]  # split_id checked the /subscriptions/S/... shape
+        if sub.lower() != self.subscription_id.lower():
+            # the client only reaches its own subscription: a 404 there must not read as "gone"
+            raise ProviderConfigError(f"azure: snapshot {snapshot_id} is in subscription {sub}, but this "
+                                      f"provider is configured for {self.subscription_id}")
         with self._arm(f"snapshot {snapshot_id}"):
             return self.client.snapshots.get(rg, name)
 

@@ -421,3 +421,15 @@ def test_an_endpoint_answering_html_is_unreachable_not_a_raw_decode_error() -> N
 def settings_at(url: str) -> dict[str, Any]:
     return {"subscription_id": SUB, "resource_group": RG, "base_url": url, "allow_http": True,
             "timeout": 5, "retries": 0}
+
+
+def test_a_snapshot_of_another_subscription_is_not_read_as_gone(provider: AzureProvider, arm: ArmEmulator) -> None:
+    """The agent forgets a snapshot whose get() says NotFound: a provider whose subscription_id
+    was changed (or mistyped) must say so, not report the snapshot deleted."""
+    ref = provider.create(VM, "kept", tags=TAGS)
+    other = "00000000-0000-0000-0000-0000000000b2"
+    with AzureProvider(settings(arm, subscription_id=other), credential=StaticToken(TOKEN)) as p:
+        for call in (lambda: p.get(ref.id), lambda: p.delete(ref.id), lambda: p.revert(ref.id)):
+            with pytest.raises(ProviderConfigError, match=f"subscription {SUB}"):
+                call()
+    assert provider.get(ref.id).id == ref.id
