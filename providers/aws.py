@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -158,6 +159,7 @@ class AWSProvider(SnapshotProvider):
         if bool(self.settings.get("access_key_id")) != bool(self.settings.get("secret_access_key")):
             raise ProviderConfigError("aws: set both access_key_id and secret_access_key, or neither")
         self._ec2: Any = None
+        self._ec2_lock = threading.Lock()  # threads sharing the provider build one client
 
     @staticmethod
     def _mode(value: Any) -> str:
@@ -170,9 +172,10 @@ class AWSProvider(SnapshotProvider):
     @property
     def ec2(self) -> Any:
         """The EC2 client, built on first use (assuming ``role_arn`` first when set)."""
-        if self._ec2 is None:
-            self._ec2 = self._client("ec2")
-        return self._ec2
+        with self._ec2_lock:
+            if self._ec2 is None:
+                self._ec2 = self._client("ec2")
+            return self._ec2
 
     def _client(self, service: str) -> Any:
         s = self.settings

@@ -195,3 +195,25 @@ def test_an_endpoint_answering_html_is_unreachable_not_empty_or_raw() -> None:
                                           "role_arn": "arn:aws:iam::123456789012:role/ba"}).list()):
             with pytest.raises(Unreachable, match="not as an AWS API does"):
                 call()
+
+
+def test_threads_sharing_a_provider_assume_the_role_once(inproc: Peer) -> None:
+    """snapshots.take shares one provider between threads: their first calls build one EC2
+    client (one AssumeRole), not one each."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moto.sts.models import sts_backends
+
+    vm = inproc.make_instance()
+    p = AWSProvider({**inproc.settings, "role_arn": "arn:aws:iam::123456789012:role/backup"})
+    start = threading.Barrier(6)
+
+    def one(_: int) -> int:
+        start.wait()
+        return len(p.list(vm))
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(one, range(6))) == [0] * 6
+    assumed = sts_backends["123456789012"]["aws"].assumed_roles
+    assert [r.role_arn for r in assumed] == ["arn:aws:iam::123456789012:role/backup"]
