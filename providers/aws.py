@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -158,6 +159,7 @@ class AWSProvider(SnapshotProvider):
         if bool(self.settings.get("access_key_id")) != bool(self.settings.get("secret_access_key")):
             raise ProviderConfigError("aws: set both access_key_id and secret_access_key, or neither")
         self._ec2: Any = None
+        self._ec2_lock = threading.Lock()  # threads sharing the provider build one client
 
     @staticmethod
     def _mode(value: Any) -> str:
@@ -170,9 +172,10 @@ class AWSProvider(SnapshotProvider):
     @property
     def ec2(self) -> Any:
         """The EC2 client, built on first use (assuming ``role_arn`` first when set)."""
-        if self._ec2 is None:
-            self._ec2 = self._client("ec2")
-        return self._ec2
+        with self._ec2_lock:
+            if self._ec2 is None:
+                self._ec2 = self._client("ec2")
+            return self._ec2
 
     def _client(self, service: str) -> Any:
         s = self.settings
@@ -188,26 +191,42 @@ class AWSProvider(SnapshotProvider):
             if s.get("role_arn"):
                 sts = session.create_client("sts", region_name=region, endpoint_url=s.get("endpoint_url"),
                                             config=config, **keys)
-                c = sts.assume_role(RoleArn=s["role_arn"], RoleSessionName="backup-agent")["Credentials"]
+                c = self._checked("assume_role", sts.assume_role(
+                    RoleArn=s["role_arn"], RoleSessionName="backup-agent"))["Credentials"]
                 keys = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
                         "aws_session_token": c["SessionToken"]}
             return session.create_client(service, region_name=region, endpoint_url=s.get("endpoint_url"),
                                          config=config, **keys)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise aws_error(exc, "connect" if not s.get("role_arn") else "assume role") from exc
+        except KeyError as exc:  # botocore's STS parser on a non-AWS answer (a proxy's page)
+            raise Unreachable(f"aws: assume role: {s.get('endpoint_url') or 'the STS endpoint'} answered, "
+                              "but not as an AWS API does; check endpoint_url") from exc
 
     def call(self, op: str, **kwargs: Any) -> Any:
         """Call an EC2 operation, turning SDK errors into typed provider errors."""
         try:
-            return getattr(self.ec2, op)(**kwargs)
+            return self._checked(op, getattr(self.ec2, op)(**kwargs))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise aws_error(exc, op) from exc
+
+    def _checked(self, op: str, response: dict[str, Any]) -> dict[str, Any]:
+        """``response``, if it came from AWS: every AWS answer carries a request id.
+
+        Anything else that parses (a proxy's HTML page at endpoint_url) would read as an empty
+        answer: no snapshots, so a live snapshot would look deleted.
+        """
+        if not response.get("ResponseMetadata", {}).get("RequestId"):
+            where = self.settings.get("endpoint_url") or "the AWS endpoint"
+            raise Unreachable(f"aws: {op}: {where} answered, but not as an AWS API does (no request "
+                              "id); check endpoint_url")
+        return response
 
     def pages(self, op: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every item under ``key`` of a paginated EC2 operation."""
         try:
             for page in self.ec2.get_paginator(op).paginate(**kwargs):
-                yield from page.get(key, [])
+                yield from self._checked(op, page).get(key, [])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise aws_error(exc, op) from exc
 

@@ -267,6 +267,11 @@ class AzureProvider(SnapshotProvider):
 
     def _get_snapshot(self, snapshot_id: str) -> m.Snapshot:
         rg, name = split_id(snapshot_id, "snapshots")
+        sub = snapshot_id.split("/")[2]  # split_id checked the /subscriptions/S/... shape
+        if sub.lower() != self.subscription_id.lower():
+            # the client only reaches its own subscription: a 404 there must not read as "gone"
+            raise ProviderConfigError(f"azure: snapshot {snapshot_id} is in subscription {sub}, but this "
+                                      f"provider is configured for {self.subscription_id}")
         with self._arm(f"snapshot {snapshot_id}"):
             return self.client.snapshots.get(rg, name)
 
@@ -342,6 +347,9 @@ class AzureProvider(SnapshotProvider):
             raise TaskFailed(f"azure: {what}: failed ({arm_code(exc)})") from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise Unreachable(f"azure: {what}: cannot reach {self.base_url} ({type(exc).__name__})") from exc
+        except ValueError as exc:  # e.g. a proxy's HTML page: json's or the SDK's decode error
+            raise Unreachable(f"azure: {what}: {self.base_url} answered something that is not Azure "
+                              f"Resource Manager ({type(exc).__name__}); check base_url") from exc
 
 
 def _disks_of(machine: m.VirtualMachine) -> list[tuple[str, str]]:

@@ -177,8 +177,14 @@ class GCPProvider(SnapshotProvider):
 
         flt = " ".join(f'(labels.{k} = "{v}")' for k, v in sorted(labels.items()))
         req = compute_v1.ListSnapshotsRequest(project=self.project, filter=flt, max_results=self.page_size)
-        return [s for s in self.api.call("listing snapshots", "SnapshotsClient.list", request=req)
-                if s.labels.get(SET)]
+        try:
+            found = self.api.call("listing snapshots", "SnapshotsClient.list", request=req)
+        except NotFound as exc:
+            # the collection itself is missing: the project (or api_endpoint) is wrong, which
+            # must not read as "the snapshot is gone" to a caller that then forgets it
+            raise ProviderConfigError(f"gcp: project {self.project!r} has no snapshot collection at "
+                                      f"this endpoint; check project and api_endpoint ({exc})") from exc
+        return [s for s in found if s.labels.get(SET)]
 
     def _set(self, snapshot_id: str) -> list[Any]:
         if not SET_ID_RE.match(snapshot_id):

@@ -122,9 +122,12 @@ class ComputeApi:
         import requests
         from google.api_core import exceptions as gexc
         from google.auth import exceptions as auth_exc
+        from google.protobuf import json_format
 
         try:
             yield
+        except ProviderError:
+            raise
         except gexc.NotFound as exc:
             detail = one_line(exc.message)
             raise NotFound(f"gcp: {what}: not found in project {self.project} ({detail})") from exc
@@ -148,6 +151,11 @@ class ComputeApi:
         except requests.exceptions.RequestException as exc:
             where = self.endpoint or "compute.googleapis.com"
             raise Unreachable(f"gcp: {what}: cannot reach {where} ({type(exc).__name__})") from exc
+        except (json_format.ParseError, ValueError) as exc:
+            # e.g. a proxy's login page: the SDK's parse error would escape untyped
+            where = self.endpoint or "compute.googleapis.com"
+            raise Unreachable(f"gcp: {what}: {where} answered something that is not the Compute "
+                              f"Engine API ({type(exc).__name__}); check api_endpoint") from exc
 
     def wait(self, op: Any, deadline: float, what: str) -> Any:
         """Wait for ``op`` until ``deadline`` (monotonic); TaskFailed when it ends in error.

@@ -6,8 +6,9 @@ Settings (``[providers.NAME]`` with ``type = "hyperv"``):
 - ``password`` (from ``password_env``/``password_file``), or ``key`` — the private key's text,
   from ``key_file = "/path/id_ed25519"`` (or ``key_env``) — with ``key_passphrase`` (from
   ``key_passphrase_env``/``_file``) when the key is encrypted.
-- Host key: checked against ``known_hosts`` (a path, default ``~/.ssh/known_hosts``; write
-  ``known_hosts``, not ``known_hosts_file``, which the config loader would read as a secret),
+- Host key: checked against ``known_hosts`` (a path, default ``~/.ssh/known_hosts``;
+  ``known_hosts_file = PATH`` works too: the config loader passes the file's text, which is
+  recognised as known_hosts lines rather than a path),
   or pinned with ``host_key_fingerprint = "SHA256:..."`` (as ``ssh-keygen -lf`` prints it).
   With a pinned fingerprint, known_hosts is not read. An unknown or mismatching host key is
   refused. ``trust_unknown_host_key = true`` accepts
@@ -42,6 +43,7 @@ import io
 import logging
 import re
 import select
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -102,6 +104,21 @@ def split_name(full_name: str) -> tuple[str, dict[str, str]]:
         return full_name, {}
 
 
+def _add_host_keys(keys: paramiko.HostKeys, text: str) -> None:
+    """Add the entries of known_hosts ``text`` (comments and unreadable lines skipped)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+        except (paramiko.SSHException, ValueError):
+            entry = None
+        if entry is not None and entry.key is not None:
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+
+
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Decides on a host key that is not in the loaded known_hosts (or any key, when pinned)."""
 
@@ -152,7 +169,12 @@ class HyperVProvider(SnapshotProvider):
         self._pinned = str(pinned).rstrip("=") if pinned else None
         if not isinstance(s.get("trust_unknown_host_key", False), bool):
             raise ProviderConfigError("hyperv: trust_unknown_host_key must be true or false")
-        self._client: paramiko.SSHClient | None = None
+        # snapshots.take calls one provider from several threads: each call borrows an idle
+        # connection or opens one (one SSH session per connection: sshd's MaxSessions stays
+        # out of the way); close() ends every connection ever opened, idle or lent out.
+        self._lock = threading.Lock()
+        self._idle: list[paramiko.SSHClient] = []
+        self._open: set[paramiko.SSHClient] = set()
 
     # -- connection ------------------------------------------------------------------
 
@@ -179,12 +201,20 @@ class HyperVProvider(SnapshotProvider):
         raise ProviderConfigError("hyperv: cannot read the private key (OpenSSH or PEM; wrong passphrase?)")
 
     def _connect(self) -> paramiko.SSHClient:
-        if self._client is not None and (t := self._client.get_transport()) and t.is_active():
-            return self._client
+        """An idle live connection, else a new one; give it back with :meth:`_release`."""
+        with self._lock:
+            while self._idle:
+                client = self._idle.pop()
+                if (t := client.get_transport()) is not None and t.is_active():
+                    return client
+                self._open.discard(client)
+                client.close()
         client = paramiko.SSHClient()
         if self._pinned is None:
-            path = Path(str(self.settings.get("known_hosts", "~/.ssh/known_hosts"))).expanduser()
-            if path.is_file():
+            known = str(self.settings.get("known_hosts", "~/.ssh/known_hosts"))
+            if "\n" in known or " " in known.strip():  # known_hosts_file: the file's text, not a path
+                _add_host_keys(client.get_host_keys(), known)
+            elif (path := Path(known).expanduser()).is_file():
                 client.load_host_keys(str(path))  # not load_system_host_keys: only what was configured
         trust = self.settings.get("trust_unknown_host_key") is True
         client.set_missing_host_key_policy(_HostKeyPolicy(self._pinned, trust))
@@ -209,22 +239,28 @@ class HyperVProvider(SnapshotProvider):
             client.close()
             raise Unreachable(f"hyperv: cannot reach SSH on {where}: "
                               f"{exc.__class__.__name__}: {exc}") from exc
-        self._client = client
+        with self._lock:
+            self._open.add(client)
         return client
 
-    def close(self) -> None:
-        """Close the SSH connection; safe to call twice."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _release(self, client: paramiko.SSHClient, healthy: bool = True) -> None:
+        with self._lock:
+            if healthy and client in self._open:
+                self._idle.append(client)
+                return
+            self._open.discard(client)
+        client.close()
 
-    def run_script(self, script: str, what: str, timeout: float | None = None) -> str:
-        """Run one PowerShell script on the host and return its stdout; typed errors otherwise."""
-        limit = self.timeout if timeout is None else timeout
-        if limit <= 0:
-            raise ProviderTimeout(f"hyperv: no time left for {what}")
-        command = ps.encode_command(self.powershell, script)
-        client = self._connect()
+    def close(self) -> None:
+        """Close every SSH connection; safe to call twice."""
+        with self._lock:
+            clients, self._open, self._idle = list(self._open), set(), []
+        for client in clients:
+            client.close()
+
+    def _exec(self, client: paramiko.SSHClient, command: str, what: str,
+              limit: float) -> tuple[int, bytearray, bytearray]:
+        """Run ``command`` in a new session of ``client``: (exit status, stdout, stderr)."""
         transport = client.get_transport()
         if transport is None:
             raise Unreachable(f"hyperv: SSH connection to {self.host}:{self.port} closed")
@@ -232,7 +268,6 @@ class HyperVProvider(SnapshotProvider):
             chan = transport.open_session(timeout=self.connect_timeout)
             chan.exec_command(command)
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            self.close()
             raise Unreachable(f"hyperv: {what}: SSH session to {self.host} failed: {exc}") from exc
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + limit
@@ -254,6 +289,24 @@ class HyperVProvider(SnapshotProvider):
             raise Unreachable(f"hyperv: {what}: SSH connection to {self.host} lost: {exc}") from exc
         finally:
             chan.close()
+        return status, out, err
+
+    def run_script(self, script: str, what: str, timeout: float | None = None) -> str:
+        """Run one PowerShell script on the host and return its stdout; typed errors otherwise."""
+        limit = self.timeout if timeout is None else timeout
+        if limit <= 0:
+            raise ProviderTimeout(f"hyperv: no time left for {what}")
+        command = ps.encode_command(self.powershell, script)
+        client = self._connect()
+        healthy = False
+        try:
+            status, out, err = self._exec(client, command, what, limit)
+            healthy = True
+        except ProviderTimeout:
+            healthy = True  # the channel is closed; the connection itself still answers
+            raise
+        finally:
+            self._release(client, healthy)
         if status != 0:
             raise ps.map_error(status, err.decode("utf-8", "replace"), what)
         return out.decode("utf-8", "replace")

@@ -167,10 +167,16 @@ class VMwareProvider(SnapshotProvider):
             except OSError as exc:
                 raise ProviderConfigError(f"vmware: cannot read ca_bundle {self.ca_bundle}: "
                                           f"{exc.strerror}") from exc
-        with self._sdk_errors("connect"):
-            return SmartConnect(host=self.host, port=self.port, user=self.settings["username"],
-                                pwd=self.settings["password"],
-                                httpConnectionTimeout=min(self.timeout, MAX_CALL_SECONDS), **kwargs)
+        try:
+            with self._sdk_errors("connect"):
+                return SmartConnect(host=self.host, port=self.port, user=self.settings["username"],
+                                    pwd=self.settings["password"],
+                                    httpConnectionTimeout=min(self.timeout, MAX_CALL_SECONDS), **kwargs)
+        except ProviderError:
+            raise
+        except Exception as exc:  # pyvmomi raises a bare Exception for "is not a VIM server"
+            raise Unreachable(f"vmware {self.endpoint}: not a vSphere SDK endpoint (no VIM service "
+                              f"answered: {type(exc).__name__}); check host and port") from exc
 
     @contextmanager
     def _sdk_errors(self, what: str) -> Iterator[None]:

@@ -148,7 +148,7 @@ def delete(env: Env, rp_id: str, dry_run: bool = False) -> dict[str, Any]:
     provider = open_provider(env, str(rp.provider))
     with provider_errors(f"snapshot {rp.id} ({rp.provider})"):
         try:
-            provider.get(rp.data["provider_id"])
+            _ours(rp, provider.get(rp.data["provider_id"]))
         except NotFound:
             result["already_gone"] = True
         if dry_run:
@@ -165,8 +165,20 @@ def revert(env: Env, rp_id: str) -> dict[str, Any]:
     rp = find(env, rp_id)
     provider = open_provider(env, str(rp.provider))
     with provider_errors(f"revert of {rp.node} to {rp.id} ({rp.provider})"):
+        _ours(rp, provider.get(rp.data["provider_id"]))
         provider.revert(rp.data["provider_id"])
     return {"id": rp.id, "node": rp.node, "provider_id": rp.data["provider_id"], "reverted": True}
+
+
+def _ours(rp: RestorePoint, ref: Any) -> None:
+    """Refuse a snapshot without the agent's tag: provider ids are unique per endpoint only,
+    so after a provider's settings change the catalog's id may name someone else's snapshot."""
+    from providers.base import MANAGED_TAG
+
+    if ref.tags.get(MANAGED_TAG) != "true":
+        raise ProviderError(f"snapshot {rp.id}: {rp.provider} id {ref.id} is a snapshot not made by "
+                            f"backup-agent (no {MANAGED_TAG} tag); does [providers.{rp.provider}] still "
+                            "point where it was taken? Left untouched")
 
 
 def probe(env: Env, rp: RestorePoint) -> bool | None:

@@ -210,3 +210,28 @@ def test_parallel_snapshots_share_one_provider(sim: Simulator, tmp_path: Path,
         env.close()
     assert run.outcome == "completed", run.items
     assert len(made) == 1
+
+
+def test_delete_and_revert_touch_only_the_agents_snapshots(agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    """Provider ids are only unique per endpoint (vSphere MoRefs, the simulator's snapshot-N):
+    once [providers.hv] points at another endpoint, the catalog's id names someone else's
+    snapshot there. delete and revert check the agent's tag first and leave it alone."""
+    from backup_agent.sim import SimOptions
+    from providers.sim import SimProvider
+
+    cfg = sim_config(tmp_path, sim)
+    code, _, err = agent("--config", str(cfg), "snapshot", "create", "mgr01", "--reason", "pre-upgrade")
+    assert code == 0, err
+    [snap] = [p for p in listing(agent, cfg) if p["kind"] == "snapshot"]
+    with (Simulator(SimOptions(rooms=5, password=PASSWORD)) as other,
+          SimProvider({"url": other.url, "password": PASSWORD}) as theirs):
+        foreign = theirs.create("mgr01", "an admin's own snapshot")  # no agent tags
+        assert foreign.id == snap["provider_id"]
+        cfg.write_text(cfg.read_text().replace(sim.url, other.url))
+        other.state.delete_rooms(2)
+        for verb in (["delete", snap["id"]], ["revert", snap["id"], "--yes"]):
+            code, _, err = agent("--config", str(cfg), "snapshot", *verb)
+            assert code != 0 and "not made by backup-agent" in err, (verb, err)
+        assert theirs.get(foreign.id).name == "an admin's own snapshot"
+        assert other.state.room_count == 3, "not reverted"
+    assert [p["id"] for p in listing(agent, cfg) if p["kind"] == "snapshot"] == [snap["id"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,23 @@ def test_missing_profile_is_a_config_error() -> None:
 def test_missing_region_is_a_config_error() -> None:
     with pytest.raises(ProviderConfigError, match="no region: set region"):
         AWSProvider({"access_key_id": "a", "secret_access_key": "b"}).list()
+
+
+@pytest.mark.parametrize("mode", ["ebs", "ami"])
+def test_agent_toml_settings_parallel_snapshots_and_tags(server: Peer, mode: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.toml (endpoint_url, *_env and *_file keys) -> config -> snapshots.take on moto_server."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    monkeypatch.setenv("BA_AWS_KEY_ID", "testing")
+    secret = tmp_path / "aws-secret"
+    secret.write_text("testing\n")
+    table = (f'type = "aws"\nregion = "{REGION}"\nendpoint_url = "{server.settings["endpoint_url"]}"\n'
+             f'access_key_id_env = "BA_AWS_KEY_ID"\nsecret_access_key_file = "{secret}"\n'
+             f'mode = "{mode}"\ncopy_volume_tags = true\nno_reboot = true\ntimeout = 30\n')
+    vms = [server.make_instance(f"vm{i}") for i in range(4)]
+    result = take_through_agent(tmp_path, table, vms)
+    try:
+        check_tags_round_trip(result)
+    finally:
+        result.env.close()

@@ -179,3 +179,41 @@ def test_revert_that_fails_part_way_says_where_it_stopped(inproc: Peer,
         p.revert(ref.id)
     inst = ec2.describe_instances(InstanceIds=[vm])["Reservations"][0]["Instances"][0]
     assert inst["State"]["Name"] == "stopped", "left stopped for a person to finish, not restarted half-done"
+
+
+def test_an_endpoint_answering_html_is_unreachable_not_empty_or_raw() -> None:
+    """A proxy's login page (200, well-formed HTML) at endpoint_url parses as an empty EC2
+    answer: list() said [], get() NotFound (so the agent forgot a live snapshot), and create()
+    raised a raw KeyError. Now each is Unreachable."""
+    from tests.peers.not_an_api import html_server
+
+    with html_server(200) as url:
+        p = AWSProvider({"region": REGION, "endpoint_url": url, **KEYS, "timeout": 5})
+        for call in (lambda: p.list("i-0123456789abcdef0"), lambda: p.get("snapset-0123456789abcdef0"),
+                     lambda: p.create("i-0123456789abcdef0", "x"),
+                     lambda: AWSProvider({"region": REGION, "endpoint_url": url, **KEYS,
+                                          "role_arn": "arn:aws:iam::123456789012:role/ba"}).list()):
+            with pytest.raises(Unreachable, match="not as an AWS API does"):
+                call()
+
+
+def test_threads_sharing_a_provider_assume_the_role_once(inproc: Peer) -> None:
+    """snapshots.take shares one provider between threads: their first calls build one EC2
+    client (one AssumeRole), not one each."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moto.sts.models import sts_backends
+
+    vm = inproc.make_instance()
+    p = AWSProvider({**inproc.settings, "role_arn": "arn:aws:iam::123456789012:role/backup"})
+    start = threading.Barrier(6)
+
+    def one(_: int) -> int:
+        start.wait()
+        return len(p.list(vm))
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(one, range(6))) == [0] * 6
+    assumed = sts_backends["123456789012"]["aws"].assumed_roles
+    assert [r.role_arn for r in assumed] == ["arn:aws:iam::123456789012:role/backup"]

@@ -386,3 +386,50 @@ def test_plain_http_authority_and_missing_ca_bundle_are_refused(tmp_path: Path) 
         with pytest.raises(ProviderConfigError) as err:
             AzureProvider(bad)
         assert "s3cr3t-value" not in str(err.value)
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(tls_emulator: tuple[ArmEmulator, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.toml (client_secret_env, ca_bundle, authority...) -> config -> snapshots.take over https."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    emu, cert = tls_emulator
+    emu.reset()
+    monkeypatch.setenv("BA_AZURE_SECRET", CLIENT_SECRET)
+    table = (f'type = "azure"\nsubscription_id = "{SUB}"\nresource_group = "{RG}"\nbase_url = "{emu.url}"\n'
+             f'authority = "{emu.url}"\ninstance_discovery = false\nca_bundle = "{cert}"\n'
+             f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT_ID}"\nclient_secret_env = "BA_AZURE_SECRET"\n'
+             f'incremental = true\ntimeout = 20\nretries = 0\n')
+    result = take_through_agent(tmp_path, table, [VM, OTHER_VM])
+    try:
+        check_tags_round_trip(result)
+    finally:
+        result.env.close()
+
+
+def test_an_endpoint_answering_html_is_unreachable_not_a_raw_decode_error() -> None:
+    """A proxy's login page (200, HTML) at base_url: a typed error, not json's JSONDecodeError."""
+    from tests.peers.not_an_api import html_server
+
+    with html_server(200) as url, AzureProvider(settings_at(url), credential=StaticToken(TOKEN)) as p:
+        sid = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/snapshots/x-os"
+        for call in (lambda: p.list(VM), lambda: p.get(sid), lambda: p.create(VM, "x"), lambda: p.delete(sid)):
+            with pytest.raises(Unreachable, match="not Azure Resource Manager"):
+                call()
+
+
+def settings_at(url: str) -> dict[str, Any]:
+    return {"subscription_id": SUB, "resource_group": RG, "base_url": url, "allow_http": True,
+            "timeout": 5, "retries": 0}
+
+
+def test_a_snapshot_of_another_subscription_is_not_read_as_gone(provider: AzureProvider, arm: ArmEmulator) -> None:
+    """The agent forgets a snapshot whose get() says NotFound: a provider whose subscription_id
+    was changed (or mistyped) must say so, not report the snapshot deleted."""
+    ref = provider.create(VM, "kept", tags=TAGS)
+    other = "00000000-0000-0000-0000-0000000000b2"
+    with AzureProvider(settings(arm, subscription_id=other), credential=StaticToken(TOKEN)) as p:
+        for call in (lambda: p.get(ref.id), lambda: p.delete(ref.id), lambda: p.revert(ref.id)):
+            with pytest.raises(ProviderConfigError, match=f"subscription {SUB}"):
+                call()
+    assert provider.get(ref.id).id == ref.id

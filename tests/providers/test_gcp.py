@@ -395,3 +395,52 @@ def test_importing_the_provider_does_not_import_the_sdk() -> None:
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
                           check=False).returncode == 0
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(emu: GCEEmulator, tmp_path: Path) -> None:
+    """agent.toml (credentials_file, api_endpoint, storage_locations...) -> config -> snapshots.take.
+
+    The deployment's name has capitals, '.' and '_': its label is normalised, and the agent's
+    tags still find the snapshots again."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    emu.token = "some-other-token"  # auth required: only the key's signed JWT gets in
+    path = tmp_path / "sa.json"
+    path.write_text(service_account_key(emu))
+    table = (f'type = "gcp"\nproject = "{emu.project}"\nzone = "{emu.zone}"\napi_endpoint = "{emu.url}"\n'
+             f'credentials_file = "{path}"\nstorage_locations = "eu"\nkms_key_name = "{KMS}"\n'
+             f'timeout = 20\npage_size = 2\n')
+    result = take_through_agent(tmp_path, table, ["pexip-mgr01", "pexip-conf01"])
+    try:
+        check_tags_round_trip(result)
+        ref = result.provider.get(result.points[0].data["provider_id"])
+        assert ref.tags["backup-agent-deployment"] == "prod-osl_1"
+        assert ref.extra["snapshots"][0]["storage_locations"] == ["eu"]
+        assert ref.extra["snapshots"][0]["kms_key_name"] == KMS
+    finally:
+        result.env.close()
+
+
+def test_an_endpoint_answering_html_is_unreachable_not_a_raw_parse_error() -> None:
+    """A proxy's login page (200, HTML) at api_endpoint: a typed error, not protobuf's ParseError."""
+    from tests.peers.not_an_api import html_server
+
+    with html_server(200) as url:
+        p = GCPProvider({"project": "ba-test", "zone": "europe-north1-a", "api_endpoint": url,
+                         "anonymous": True, "timeout": 5})
+        for call in (lambda: p.list("pexip-mgr01"), lambda: p.get("ba-123456789abc"),
+                     lambda: p.create("pexip-mgr01", "x")):
+            with pytest.raises(Unreachable, match="not the Compute Engine API"):
+                call()
+
+
+def test_a_wrong_project_is_not_read_as_a_deleted_snapshot(emu: GCEEmulator) -> None:
+    """The agent deletes a catalog entry whose get() says NotFound: a 404 for the project's
+    snapshot collection (a typo in project, a wrong api_endpoint) must not say the set is gone."""
+    ref = make(emu).create("pexip-mgr01", "kept", tags=TAGS)
+    wrong = make(emu, project="ba-tset")
+    with pytest.raises(ProviderConfigError, match="project 'ba-tset'"):
+        wrong.get(ref.id)
+    with pytest.raises(ProviderConfigError, match="project 'ba-tset'"):
+        wrong.delete(ref.id)
+    assert make(emu).get(ref.id).id == ref.id

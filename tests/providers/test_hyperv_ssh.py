@@ -7,9 +7,13 @@ import logging
 import re
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -143,3 +147,78 @@ def test_fingerprint_matches_openssh(tmp_path: Path) -> None:
     pub.write_text(f"{key.get_name()} {key.get_base64()}\n")
     out = subprocess.run([keygen, "-lf", str(pub)], capture_output=True, text=True, check=True).stdout
     assert out.split()[1] == fingerprint(key)
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(host: peer.Peer, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.toml (key_file, key_passphrase_env, known_hosts) -> config -> snapshots.take."""
+    from tests.peers.hyperv.fixtures import CONF
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    raw = serialization.load_ssh_private_key(host.client_key.encode(), password=None)
+    key = tmp_path / "id_hyperv"
+    key.write_bytes(raw.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                      serialization.BestAvailableEncryption(b"pass-phrase-7")))
+    monkeypatch.setenv("BA_HV_PASSPHRASE", "pass-phrase-7")
+    table = (f'type = "hyperv"\nhost = "{host.host}"\nport = {host.port}\nusername = "{host.user}"\n'
+             f'key_file = "{key}"\nkey_passphrase_env = "BA_HV_PASSPHRASE"\n'
+             f'known_hosts = "{write_known_hosts(tmp_path, known_hosts_line(host))}"\n'
+             f'checkpoint_type = "Production"\ntimeout = 30\nconnect_timeout = 10\n')
+    result = take_through_agent(tmp_path, table, ["pexip-mgr01", CONF])
+    try:
+        check_tags_round_trip(result)
+    finally:
+        result.env.close()
+
+
+def _open_transports(port: int) -> list[paramiko.Transport]:
+    return [t for t in threading.enumerate() if isinstance(t, paramiko.Transport) and t.is_active()
+            and not t.server_mode and t.getpeername()[1] == port]
+
+
+def test_parallel_calls_then_close_leave_no_connection(make_fast: Make, fast_host: peer.Peer) -> None:
+    """snapshots.take shares one provider between threads: connections opened by concurrent
+    calls are reused afterwards, and close() ends every one of them."""
+    prov = make_fast()
+    start = threading.Barrier(8)
+
+    def one(_: int) -> int:
+        start.wait()
+        return len(prov.list())
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(8))) == [0] * 8
+    opened = len(_open_transports(fast_host.port))
+    assert 1 <= opened <= 8
+    for _ in range(3):
+        assert prov.list() == []
+    assert len(_open_transports(fast_host.port)) == opened  # reused, not reopened
+    prov.close()
+    prov.close()
+    deadline = time.monotonic() + 5
+    while _open_transports(fast_host.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_transports(fast_host.port) == []
+
+
+def test_known_hosts_file_in_agent_toml_is_honoured(host: peer.Peer, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``known_hosts_file = PATH`` is what users write; the config loader hands the provider the
+    file's text as ``known_hosts``. It must check host keys against it, not treat the text
+    as a missing path and refuse every host."""
+    from tests.providers.via_agent import take_through_agent
+
+    key = tmp_path / "id_hyperv"
+    key.write_text(host.client_key)
+    good = write_known_hosts(tmp_path, "# comment\n\n" + known_hosts_line(host))
+    table = (f'type = "hyperv"\nhost = "{host.host}"\nport = {host.port}\nusername = "{host.user}"\n'
+             f'key_file = "{key}"\nknown_hosts_file = "{good}"\ntimeout = 30\n')
+    result = take_through_agent(tmp_path, table, ["pexip-mgr01"], parallel=1)
+    result.env.close()
+    _, other_key = peer.new_key()
+    bad = tmp_path / "bad_known_hosts"
+    bad.write_text(known_hosts_line(host, other_key))
+    prov = HyperVProvider({"host": host.host, "port": host.port, "username": host.user,
+                           "key": host.client_key, "known_hosts": bad.read_text()})
+    with pytest.raises(Unreachable, match="but known_hosts has"):
+        prov.list()

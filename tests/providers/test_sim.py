@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,17 @@ def test_delete_and_revert_of_a_missing_snapshot(provider: SimProvider) -> None:
         provider.revert("snapshot-999")
     with pytest.raises(NotFound):
         provider.delete("snapshot-999")
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(sim: Simulator, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.toml -> config -> snapshots.take on every VM at once through one provider."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    monkeypatch.setenv("BA_SIM_PASSWORD", "sim-admin")
+    table = f'type = "sim"\nurl = "{sim.url}"\nusername = "admin"\npassword_env = "BA_SIM_PASSWORD"\ntimeout = 30\n'
+    result = take_through_agent(tmp_path, table, [vm["id"] for vm in sim.hypervisor.vms()])
+    try:
+        check_tags_round_trip(result)
+    finally:
+        result.env.close()

@@ -338,3 +338,64 @@ def test_logs_in_again_after_the_session_ends(provider: VMwareProvider, vc: Any)
     assert ours, "the provider holds a session of its own"
     vc.sessionManager.TerminateSession(ours)
     assert provider.list("DC0_H0_VM0") == []
+
+
+def test_agent_toml_settings_parallel_snapshots_and_tags(vcsim_port: int, vcsim_ca: Path, vc: Any,
+                                                          tmp_path: Path) -> None:
+    """agent.toml -> config -> snapshots.take on two VMs at once through one provider."""
+    from tests.providers.via_agent import check_tags_round_trip, take_through_agent
+
+    secret = tmp_path / "vsphere-password"
+    secret.write_text(PASSWORD + "\n")
+    table = (f'type = "vmware"\nhost = "127.0.0.1"\nport = {vcsim_port}\nusername = "{USER}"\n'
+             f'password_file = "{secret}"\nca_bundle = "{vcsim_ca}"\ndatacenter = "DC0"\n'
+             f'verify_tls = true\ntimeout = 30\n')
+    sessions = len(vc.sessionManager.sessionList)
+    result = take_through_agent(tmp_path, table, ["DC0_H0_VM0", "DC0_H0_VM1"])
+    try:
+        check_tags_round_trip(result)
+        # the snapshot threads share one provider: one login, not one per thread
+        assert len(vc.sessionManager.sessionList) == sessions + 1
+    finally:
+        for rp in result.points:
+            result.provider.delete(rp.data["provider_id"])
+        result.env.close()
+    assert len(vc.sessionManager.sessionList) == sessions  # and close() logged it out
+
+
+def test_an_https_server_that_is_not_vsphere_is_unreachable(tmp_path: Path) -> None:
+    """A wrong host or port that answers https (a web server, a proxy's error page) is a typed
+    Unreachable, not pyvmomi's bare Exception (which would abort a whole snapshot run)."""
+    import http.server
+    import ssl
+    import threading
+
+    from tests.peers.entra_tls import make_certificate
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>not here</html>"
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    cert, key = make_certificate(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = _settings(server.server_address[1], verify_tls=True, ca_bundle=str(cert))
+        with pytest.raises(Unreachable, match="not a vSphere SDK endpoint") as err:
+            VMwareProvider(settings).list("DC0_H0_VM0")
+        assert PASSWORD not in str(err.value)
+    finally:
+        server.shutdown()
+        server.server_close()
