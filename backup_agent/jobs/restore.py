@@ -171,6 +171,7 @@ def _walk(journal: Journal, restore: Restore, number: int, ctx: restore_steps.St
     clock = ctx.env.clock
     operator.say(f"Step {number}/{len(restore.steps)}: {step['title']}"
                  + ("" if step["automated"] else " (manual)"))
+    ctx.retrying = restore.steps[number].state in ("started", "failed")
     journal.step(restore, number, "started", clock())
     try:
         if not step["automated"]:
