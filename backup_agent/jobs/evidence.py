@@ -73,20 +73,25 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     inv = inventory_job.load(env, inv_rp) if inv_rp else {}
     mgr_name = (inv.get("management_node") or {}).get("name") or next(
         (n.name for n in deployment.nodes if n.role == "management"), "management-node")
-    cn_names = [str(n.get("name")) for n in inv.get("conferencing_nodes", [])]
-    cn_names += [n.name for n in deployment.nodes if n.role == "conferencing" and n.name not in cn_names]
-    known = {MANAGEMENT, mgr_name, *cn_names}
+    configured = [n.name for n in deployment.nodes if n.role == "conferencing"]
+    # The inventory (what the Management Node said) is the list of nodes; the configuration's
+    # list stands in only when there is no inventory yet.
+    cn_nodes = inv.get("conferencing_nodes", []) or [{"name": n} for n in configured]
+    known = {MANAGEMENT, mgr_name, *(str(n.get("name")) for n in cn_nodes)}
     for name in failed:
         if name not in known:
+            hint = (f"; agent.toml names {name} but the inventory of {iso(inv_rp.taken_at)} "
+                    "does not: check the node's name in Infinity"
+                    if inv_rp is not None and name in configured else "")
             raise UsageError(f"--failed {name}: not a node of {deployment.name} in the inventory "
-                             f"(known: {', '.join(sorted(known))})")
+                             f"(known: {', '.join(sorted(known))}){hint}")
     status, workers = probe_management(env, deployment) if probe else ("unknown", None)
     now = env.clock()  # after the probe, whose answer may become the last contact
     if MANAGEMENT in failed or mgr_name in failed:
         status = "down"
     live = {str(w.get("name")): w for w in workers or []}
     cns = []
-    for node in inv.get("conferencing_nodes", []) or [{"name": n} for n in cn_names]:
+    for node in cn_nodes:
         name = str(node.get("name"))
         if name in failed:
             cn_status = "down"

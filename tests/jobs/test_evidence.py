@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from backup_agent.sim import Simulator
-from tests.jobs.conftest import Runner
+from tests.jobs.conftest import Runner, write_config
 
 
 def test_evidence_round_trips_through_plan(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
@@ -53,6 +53,22 @@ def test_failed_node_not_in_inventory(agent: Runner, cfg: Path) -> None:
     assert agent("--config", str(cfg), "export")[0] == 0
     code, _, err = agent("--config", str(cfg), "plan", "--failed", "cn-nowhere")
     assert code == 2 and "cn-nowhere" in err and err.count("\n") == 1
+
+
+def test_failed_node_in_agent_toml_but_not_in_the_inventory(agent: Runner, sim: Simulator,
+                                                           tmp_path: Path) -> None:
+    """The shipped agent.toml binds ``cn01``, a node the simulator does not have: declaring it
+    failed is one usage line naming the mismatch, not the evidence's internal ``failed[0]``."""
+    cfg = write_config(tmp_path, sim.url)
+    cfg.write_text(cfg.read_text() + '[[deployments.nodes]]\nname = "cn01"\n'
+                   'role = "conferencing"\n')
+    assert agent("--config", str(cfg), "export")[0] == 0
+    for command in ("plan", "evidence"):
+        code, _, err = agent("--config", str(cfg), command, "--failed", "cn01")
+        assert code == 2 and err.count("\n") == 1, err
+        assert "--failed cn01: not a node of prod in the inventory" in err
+        assert "agent.toml names cn01" in err and "failed[0]" not in err
+        assert "cn01," not in err.split("known: ")[1], "not listed as known"
 
 
 def test_never_reached_needs_down_since(agent: Runner, tmp_path: Path) -> None:
