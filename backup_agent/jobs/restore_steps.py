@@ -288,7 +288,9 @@ def _saved_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir(parents=True) gives the parents the umask's mode: make each one private.
+    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.chmod(0o600)
