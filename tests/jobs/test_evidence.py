@@ -49,6 +49,19 @@ def test_rooms_deleted_by_mistake_become_import_rooms(agent: Runner, cfg: Path, 
     assert len(json.loads(out)["lost_rooms"]) == 4
 
 
+def test_plan_with_nothing_declared_finds_rooms_deleted_by_mistake(agent: Runner, cfg: Path,
+                                                                   sim: Simulator) -> None:
+    """`--failed` has no value for lost rooms: `plan` alone plans from what the probes find."""
+    assert agent("--config", str(cfg), "export")[0] == 0
+    sim.state.delete_rooms(3)
+    code, out, err = agent("--config", str(cfg), "plan", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["paths"][0]["kind"] == "import-rooms" and plan["priority"] == "P3"
+    code, out, err = agent("--config", str(cfg), "plan")
+    assert code == 0 and "Re-create 3 lost room(s)" in out, err
+
+
 def test_failed_node_not_in_inventory(agent: Runner, cfg: Path) -> None:
     assert agent("--config", str(cfg), "export")[0] == 0
     code, _, err = agent("--config", str(cfg), "plan", "--failed", "cn-nowhere")
