@@ -8,6 +8,7 @@ from typing import Any
 from backup_agent.catalog import iso
 from backup_agent.cli.common import Context, add_json, open_env
 from backup_agent.errors import EXIT_OK, UsageError
+from backup_agent.planner.clock import hours_text
 
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
 
@@ -59,7 +60,9 @@ def render(s: dict[str, Any]) -> str:
              f"last contact {s.get('last_contact') or 'never'}"]
     a = s.get("autonomy")
     if a and a["applies"]:
-        left = "unknown" if a["remaining_hours"] is None else f"{a['remaining_hours']:.1f} h left"
+        hours = a["remaining_hours"]
+        left = ("unknown" if hours is None else f"{hours_text(hours)} left" if a["level"] != "expired"
+                else f"passed {hours_text(hours)} ago")
         lines.append(f"  AUTONOMY CLOCK {a['level'].upper()}: Conferencing Nodes run on their own "
                      f"until {a['deadline'] or '?'} ({left})")
     elif s.get("note"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
+
+import pytest
 
 from backup_agent.planner import make_plan, parse_evidence, to_json, to_markdown
 from backup_agent.planner.runbook import recommended
@@ -34,6 +37,36 @@ def test_expired_and_no_clock() -> None:
     assert markdown(evidence(mn_status="up", down_since=None)).startswith("**No autonomy clock")
     assert markdown(evidence(mn_status="unknown", down_since=None)).startswith(
         "**Autonomy deadline UNKNOWN")
+
+
+@pytest.mark.parametrize("left, says", [
+    (timedelta(minutes=12), ": 12 min left (critical)"),
+    (timedelta(seconds=30), ": under a minute left (critical)"),
+    (timedelta(hours=1), ": 1.0 h left (critical)"),
+    (-timedelta(minutes=20), " has PASSED (20 min ago)"),
+])
+def test_the_last_hour_is_told_in_minutes_not_0_0_h(left: timedelta, says: str) -> None:
+    """"0.0 h left" read as none left while the clock still ran; minutes say how long."""
+    doc = evidence(down_since=NOW - timedelta(days=14) + left)
+    assert markdown(doc).splitlines()[0].startswith(f"**Autonomy deadline {doc_deadline(doc)}{says}")
+
+
+def doc_deadline(doc: dict[str, Any]) -> str:
+    since = datetime.fromisoformat(doc["management_node"]["down_since"].replace("Z", "+00:00"))
+    return (since + timedelta(days=14)).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_status_says_minutes_and_passed() -> None:
+    from backup_agent.cli.status import render
+
+    def line(hours: float, level: str) -> str:
+        status = {"deployment": "prod", "management_node": "down", "last_contact": "x",
+                  "autonomy": {"applies": True, "level": level, "deadline": "2026-11-26T10:00:00Z",
+                               "remaining_hours": hours}, "newest": {}, "last_runs": {}}
+        return render(status).splitlines()[1]
+
+    assert line(0.25, "critical").endswith("(15 min left)")
+    assert line(-24.0, "expired").endswith("(passed 24.0 h ago)")
 
 
 def test_nothing_failed_recommends_nothing() -> None:
