@@ -85,6 +85,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
                     if inv_rp is not None and name in configured else "")
             raise UsageError(f"--failed {name}: not a node of {deployment.name} in the inventory "
                              f"(known: {', '.join(sorted(known))}){hint}")
+    if down_since is not None:
+        _check_declared(env, deployment, down_since)
     status, workers = probe_management(env, deployment) if probe else ("unknown", None)
     now = env.clock()  # after the probe, whose answer may become the last contact
     if MANAGEMENT in failed or mgr_name in failed:
@@ -124,6 +126,26 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):
         evidence["lost_rooms"] = lost
     return evidence
+
+
+def _check_declared(env: Env, deployment: Deployment, down_since: datetime) -> None:
+    """A ``--down-since`` the catalog contradicts is refused before the (slow) probes.
+
+    A config backup or room export is made through the Management Node's API, so one taken
+    after ``down_since`` proves the node answered then. Leaving them out, as points newer than
+    ``down_since`` must be, planned a rebuild that loses everything while good backups exist.
+    """
+    now = env.clock()
+    if down_since > now:
+        raise UsageError(f"--down-since {iso(down_since)} is in the future (now is {iso(now)})")
+    later = [rp for kind in ("config-backup", "room-export")
+             if (rp := env.catalog.latest(deployment.name, kind)) is not None
+             and rp.taken_at > down_since]
+    if later:
+        rp = max(later, key=lambda p: p.taken_at)
+        raise UsageError(f"--down-since {iso(down_since)}: the Management Node answered after it "
+                         f"({rp.kind} {rp.id} was taken at {iso(rp.taken_at)}); give the time it "
+                         "stopped answering, or leave --down-since out to use the last contact")
 
 
 def _last_contact(env: Env, deployment: Deployment) -> datetime | None:

@@ -62,6 +62,32 @@ def test_plan_with_nothing_declared_finds_rooms_deleted_by_mistake(agent: Runner
     assert code == 0 and "Re-create 3 lost room(s)" in out, err
 
 
+def test_down_since_before_a_backup_is_refused_not_planned_as_a_rebuild(
+        agent: Runner, cfg: Path, sim: Simulator) -> None:
+    """A --down-since earlier than a backup the agent took through the Management Node left
+    every restore point out: the plan said rebuild, losing everything, with good backups."""
+    for command in ("backup", "export"):
+        assert agent("--config", str(cfg), command)[0] == 0
+    code, out, _ = agent("--config", str(cfg), "list", "--json")
+    newest = max(p["taken_at"] for p in json.loads(out) if p["kind"] in ("config-backup",
+                                                                           "room-export"))
+    sim.state.set_management_down()
+    for command in ("plan", "evidence"):
+        code, out, err = agent("--config", str(cfg), command, "--failed", "management",
+                               "--down-since", "2026-01-01T00:00:00Z")
+        assert code == 2 and err.count("\n") == 1 and out == "", err
+        assert "--down-since 2026-01-01T00:00:00Z: the Management Node answered after it" in err
+        assert "retry" not in err, "refused before the probes"
+    code, _, err = agent("--config", str(cfg), "plan", "--failed", "management",
+                         "--down-since", "2099-01-01T00:00:00Z")
+    assert code == 2 and "is in the future" in err and err.count("\n") == 1
+    for declared in ([], ["--down-since", newest.replace("Z", "+00:00")]):
+        code, out, err = agent("--config", str(cfg), "plan", "--failed", "management", "--json",
+                               *declared)
+        assert code == 0, err
+        assert json.loads(out)["paths"][0]["kind"] == "restore-backup"
+
+
 def test_failed_node_not_in_inventory(agent: Runner, cfg: Path) -> None:
     assert agent("--config", str(cfg), "export")[0] == 0
     code, _, err = agent("--config", str(cfg), "plan", "--failed", "cn-nowhere")
