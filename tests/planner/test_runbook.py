@@ -69,6 +69,21 @@ def test_status_says_minutes_and_passed() -> None:
     assert line(-24.0, "expired").endswith("(passed 24.0 h ago)")
 
 
+def test_platforms_are_named_in_sentences() -> None:
+    """"deploy ... on other" and "the other provider" read as typos on a bridge call."""
+    doc = evidence(cns=[cn("cn-osl-1", "down", platform="other"), cn("cn-aws", "down", platform="aws")],
+                   points=[backup("b-1", days_before(1))], mn_status="unknown")
+    doc["management_node"]["platform"] = "other"
+    text = markdown(doc)
+    assert "on other" not in text and "other provider" not in text
+    assert "Deploy a fresh Management Node of version 38.1** (manual): on its platform, with" in text
+    assert "check its console on its platform before replacing it" in text
+    assert "deploy the Conferencing Node VM of version 38.1 on its platform" in text
+    assert "AWS needs a disk image of version 38.1" in text
+    doc["management_node"]["platform"] = "vmware"
+    assert "Management Node of version 38.1** (manual): on VMware, with" in markdown(doc)
+
+
 def test_nothing_failed_recommends_nothing() -> None:
     plan = make_plan(parse_evidence(evidence(mn_status="up", down_since=None)))
     assert recommended(plan) == []
