@@ -31,12 +31,15 @@ def deployment_status(env: Any, dep: Any, probe: bool) -> dict[str, Any]:
     for run in env.catalog.runs(dep.name, limit=100):
         runs.setdefault(run.job, {"outcome": run.outcome, "at": iso(run.started_at),
                                   "failures": [f"{i}: {r}" for i, r in run.failures()]})
-    out: dict[str, Any] = {"deployment": dep.name, **env.catalog.contact(dep.name),
-                           "newest": newest, "last_runs": runs}
     try:
         evidence = collect(env, dep, [], None, probe=probe, deep=False)
     except UsageError as exc:  # never reached and no down_since: say so, do not guess
-        out.update(management_node="unreachable", autonomy=None, note=str(exc))
+        evidence, note = None, str(exc)
+    # The contact is read after the probe, which records its answer as the last contact.
+    out: dict[str, Any] = {"deployment": dep.name, **env.catalog.contact(dep.name),
+                           "newest": newest, "last_runs": runs}
+    if evidence is None:
+        out.update(management_node="unreachable", autonomy=None, note=note)
         return out
     out["management_node"] = evidence["management_node"]["status"]
     out["autonomy"] = autonomy_clock(parse_evidence(evidence)).to_dict()

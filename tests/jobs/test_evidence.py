@@ -135,6 +135,28 @@ def test_status_shows_the_clock(agent: Runner, cfg: Path, sim: Simulator) -> Non
     assert code == 0 and "AUTONOMY CLOCK WARNING" in out and "h left" in out
 
 
+def test_status_last_contact_is_the_probe_it_just_made(agent: Runner, cfg: Path,
+                                                       sim: Simulator) -> None:
+    """status said "up, last contact <hours ago>": the contact was read before its probe."""
+    from datetime import UTC, datetime
+
+    from backup_agent import config as config_mod
+    from backup_agent.jobs.env import Env
+
+    env = Env.open(config_mod.load(cfg))
+    try:
+        env.catalog.record_contact("prod", datetime(2026, 1, 1, tzinfo=UTC))
+    finally:
+        env.close()
+    before = datetime.now(UTC).replace(microsecond=0)
+    code, out, _ = agent("--config", str(cfg), "status", "--json")
+    [s] = json.loads(out)
+    assert code == 0 and s["management_node"] == "up"
+    assert datetime.fromisoformat(s["last_contact"].replace("Z", "+00:00")) >= before
+    code, out, _ = agent("--config", str(cfg), "status", "--no-probe", "--json")
+    assert json.loads(out)[0]["last_contact"] == s["last_contact"]
+
+
 def test_support_bundle(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
     import tarfile
 
