@@ -222,16 +222,19 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
     export = f.newer_export(backup.taken_at)
 
     def steps(cmd: str) -> list[Step]:
+        # Every command of this path names the target: without --target-url the restore (and
+        # its dry run, the first step) refuses, so a command without it fails when pasted.
+        cmd = f"{cmd} --target-url https://NEW-NODE"
         return [
             *_confirm_down(f),
             Step("Check the prerequisites", True,
                  f"`{cmd} --dry-run`: backup {backup.id}'s sha256, the passphrase, the target "
-                 "reachable; changes nothing", "check"),
+                 "reachable (or checked once deployed); changes nothing", "check"),
             Step(f"Deploy a fresh Management Node of version {backup.version or '?'}", False,
                  f"on {_platform(mn.platform)}, with {mn.name}'s address and hostname; keep the old VM "
                  "powered off", "deploy-management"),
             Step(f"Restore config backup {backup.id}", True,
-                 f"`{cmd} --target-url https://NEW-NODE`: uploads it with backup_restore; the "
+                 f"`{cmd}`: uploads it with backup_restore; the "
                  "node restarts", "restore-backup", backup.id),
             *_upgrade(f, backup.version),
             *_reimport(f, backup, cmd),

@@ -10,7 +10,7 @@ import pytest
 
 from backup_agent.planner import make_plan, parse_evidence, to_json, to_markdown
 from backup_agent.planner.runbook import recommended
-from tests.planner.helpers import NOW, backup, cn, days_before, evidence, snapshot
+from tests.planner.helpers import NOW, backup, cn, days_before, evidence, snapshot, ts
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -27,8 +27,20 @@ def test_deadline_first_then_steps_then_alternatives() -> None:
     # numbering follows the plan (alternatives for mgr01 first); the sections follow the bridge call
     assert do < text.index("### Path 1: restore-backup → mgr01") < text.index("### Path 3: redeploy-node")
     assert alternatives < text.index("### Path 2: revert-snapshot") < text.index("### Path 4: rebuild")
-    assert "1. **Check the prerequisites** (automated): `backup-agent restore --deployment prod --path 1 --dry-run`" in text
+    assert ("1. **Check the prerequisites** (automated): `backup-agent restore --deployment prod "
+            "--path 1 --target-url https://NEW-NODE --dry-run`") in text
     assert "**Blocker:** needs the Management Node mgr01: restore it first (path 1)" in text
+
+
+def test_every_restore_backup_command_names_the_target() -> None:
+    """Pasted without --target-url, the first step's dry run said NOT ready (exit 4)."""
+    text = markdown(evidence(points=[backup("b-1", days_before(1)),
+                                     {"kind": "room-export", "id": "e-1", "rooms": 10,
+                                      "taken_at": ts(days_before(0.5))}]))
+    path = text[text.index("### Path 1: restore-backup"):text.index("### Path 2")]
+    commands = [c for c in path.split("`") if c.startswith("backup-agent restore")]
+    assert len(commands) == 3  # the dry run, the restore, the re-import it walks
+    assert all("--path 1 --target-url https://NEW-NODE" in c for c in commands), commands
 
 
 def test_expired_and_no_clock() -> None:
