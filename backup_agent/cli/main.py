@@ -13,6 +13,7 @@ from typing import Any
 from backup_agent import __version__
 from backup_agent.cli.common import Context
 from backup_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AgentError
+from backup_agent.logformat import UTCFormatter
 
 log = logging.getLogger("backup_agent")
 NOT_COMMANDS = {"main", "common"}
@@ -66,7 +67,7 @@ class _StderrHandler(logging.StreamHandler):
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(UTCFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,8 +1,9 @@
 """``backup-agent plan``: ranked restore paths and the autonomy clock for a failure.
 
 ``--evidence FILE`` replays a situation from an evidence JSON file and needs no configuration.
-Live mode (``--deployment D --failed management|NODE ... [--down-since TIME]``) builds the
-evidence from the catalog and live probes through ``backup_agent.jobs.evidence``.
+Live mode (``--deployment D [--failed management|NODE ...] [--down-since TIME]``) builds the
+evidence from the catalog and live probes through ``backup_agent.jobs.evidence``; with nothing
+declared, the probes alone say what failed (rooms deleted by mistake: ``import-rooms``).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def read_evidence(path: str) -> dict[str, Any]:
 
 def live_evidence(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     """Build evidence from the catalog and probes (the jobs layer owns that)."""
-    if not args.failed:
-        raise UsageError("plan needs --evidence FILE, or --failed management|NODE (repeatable)")
+    # Nothing declared is a plan too: the probes find what is lost (rooms deleted by mistake,
+    # a Management Node that does not answer); --failed has no value for lost rooms.
     down_since = down_since_of(args)
     try:
         from backup_agent.jobs.evidence import build_evidence

@@ -9,6 +9,7 @@ journal, the incident record. Manual steps are confirmed at the terminal unless 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -107,11 +108,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError("this path has manual steps to confirm and there is no terminal: "
                              "pass --yes (nothing was changed)")
         operator = TerminalOperator(ctx, args.yes, quiet=args.json)
-        restore = job.execute(env, dep, target, opts, operator)
+        # SIGTERM (a service stopping, `kill`) ends the walk as Ctrl-C does: journalled.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            restore = job.execute(env, dep, target, opts, operator)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         ctx.emit(restore.to_dict(), f"restore {restore.id}: {restore.state}")
         return EXIT_OK if restore.state == "completed" else EXIT_FAILED
     finally:
         env.close()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _dry_run(ctx: Context, checks: list[Any], path: dict[str, Any]) -> int:
@@ -126,14 +136,17 @@ def _dry_run(ctx: Context, checks: list[Any], path: dict[str, Any]) -> int:
 
 def show_journal(args: argparse.Namespace, ctx: Context) -> int:
     """The journal of one restore (ID, or the deployment's newest)."""
+    from backup_agent.jobs.restore import settle
     from backup_agent.journal import Journal
 
     env = open_env(ctx)
     try:
         journal = Journal(env.catalog)
         if isinstance(args.journal, str):
+            settle(env, journal.get(args.journal).deployment)
             restore = journal.get(args.journal)
         else:
+            settle(env, ctx.config.deployment(args.deployment).name)
             found = journal.latest(ctx.config.deployment(args.deployment).name)
             if found is None:
                 raise UsageError("no restore in the journal yet")

@@ -9,6 +9,7 @@ from typing import Any
 from backup_agent.catalog import iso
 from backup_agent.cli.common import Context, add_json, combined_exit_code, open_env
 from backup_agent.errors import EXIT_OK, AgentError, UsageError
+from backup_agent.planner.clock import hours_text
 
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
 
@@ -31,12 +32,15 @@ def deployment_status(env: Any, dep: Any, probe: bool) -> dict[str, Any]:
     for run in env.catalog.runs(dep.name, limit=100):
         runs.setdefault(run.job, {"outcome": run.outcome, "at": iso(run.started_at),
                                   "failures": [f"{i}: {r}" for i, r in run.failures()]})
-    out: dict[str, Any] = {"deployment": dep.name, **env.catalog.contact(dep.name),
-                           "newest": newest, "last_runs": runs}
     try:
         evidence = collect(env, dep, [], None, probe=probe, deep=False)
     except UsageError as exc:  # never reached and no down_since: say so, do not guess
-        out.update(management_node="unreachable", autonomy=None, note=str(exc))
+        evidence, note = None, str(exc)
+    # The contact is read after the probe, which records its answer as the last contact.
+    out: dict[str, Any] = {"deployment": dep.name, **env.catalog.contact(dep.name),
+                           "newest": newest, "last_runs": runs}
+    if evidence is None:
+        out.update(management_node="unreachable", autonomy=None, note=note)
         return out
     out["management_node"] = evidence["management_node"]["status"]
     out["autonomy"] = autonomy_clock(parse_evidence(evidence)).to_dict()
@@ -74,7 +78,9 @@ def render(s: dict[str, Any]) -> str:
              f"last contact {s.get('last_contact') or 'never'}"]
     a = s.get("autonomy")
     if a and a["applies"]:
-        left = "unknown" if a["remaining_hours"] is None else f"{a['remaining_hours']:.1f} h left"
+        hours = a["remaining_hours"]
+        left = ("unknown" if hours is None else f"{hours_text(hours)} left" if a["level"] != "expired"
+                else f"passed {hours_text(hours)} ago")
         lines.append(f"  AUTONOMY CLOCK {a['level'].upper()}: Conferencing Nodes run on their own "
                      f"until {a['deadline'] or '?'} ({left})")
     elif s.get("note"):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from backup_agent.catalog import Catalog
 from backup_agent.config import Config, Deployment
 from backup_agent.errors import NotReadyError, StoreError
+from backup_agent.logformat import UTCFormatter
 from backup_agent.store import LocalStore
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def attach_file_log(path: Path) -> logging.Handler | None:
         log.warning("cannot write the agent log %s: %s", path, exc.strerror)
         return None
     handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(UTCFormatter())
     root.addHandler(handler)
     return handler
 

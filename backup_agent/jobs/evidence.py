@@ -69,23 +69,30 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
     the newest export) and keeps the Management Node probe: what ``status`` needs.
     """
-    inv = _inventory(env, deployment)
+    inv_rp, inv = _inventory(env, deployment)
     mgr_name = (inv.get("management_node") or {}).get("name") or next(
         (n.name for n in deployment.nodes if n.role == "management"), "management-node")
-    cn_names = [str(n.get("name")) for n in inv.get("conferencing_nodes", [])]
-    cn_names += [n.name for n in deployment.nodes if n.role == "conferencing" and n.name not in cn_names]
-    known = {MANAGEMENT, mgr_name, *cn_names}
+    configured = [n.name for n in deployment.nodes if n.role == "conferencing"]
+    # The inventory (what the Management Node said) is the list of nodes; the configuration's
+    # list stands in only when there is no inventory yet.
+    cn_nodes = inv.get("conferencing_nodes", []) or [{"name": n} for n in configured]
+    known = {MANAGEMENT, mgr_name, *(str(n.get("name")) for n in cn_nodes)}
     for name in failed:
         if name not in known:
+            hint = (f"; agent.toml names {name} but the inventory of {iso(inv_rp.taken_at)} "
+                    "does not: check the node's name in Infinity"
+                    if inv_rp is not None and name in configured else "")
             raise UsageError(f"--failed {name}: not a node of {deployment.name} in the inventory "
-                             f"(known: {', '.join(sorted(known))})")
+                             f"(known: {', '.join(sorted(known))}){hint}")
+    if down_since is not None:
+        _check_declared(env, deployment, down_since)
     status, workers = probe_management(env, deployment) if probe else ("unknown", None)
     now = env.clock()  # after the probe, whose answer may become the last contact
     if MANAGEMENT in failed or mgr_name in failed:
         status = "down"
     live = {str(w.get("name")): w for w in workers or []}
     cns = []
-    for node in inv.get("conferencing_nodes", []) or [{"name": n} for n in cn_names]:
+    for node in cn_nodes:
         name = str(node.get("name"))
         if name in failed:
             cn_status = "down"
@@ -120,14 +127,34 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     return evidence
 
 
-def _inventory(env: Env, deployment: Deployment) -> dict[str, Any]:
+def _inventory(env: Env, deployment: Deployment) -> tuple[RestorePoint | None, dict[str, Any]]:
     """The newest inventory that can be read; a damaged file must not stop a plan in a P1."""
     for rp in env.catalog.restore_points(deployment.name, "inventory"):
         try:
-            return inventory_job.load(env, rp)
+            return rp, inventory_job.load(env, rp)
         except AgentError as exc:
             log.warning("cannot read inventory %s, trying an older one: %s", rp.id, exc)
-    return {}
+    return None, {}
+
+
+def _check_declared(env: Env, deployment: Deployment, down_since: datetime) -> None:
+    """A ``--down-since`` the catalog contradicts is refused before the (slow) probes.
+
+    A config backup or room export is made through the Management Node's API, so one taken
+    after ``down_since`` proves the node answered then. Leaving them out, as points newer than
+    ``down_since`` must be, planned a rebuild that loses everything while good backups exist.
+    """
+    now = env.clock()
+    if down_since > now:
+        raise UsageError(f"--down-since {iso(down_since)} is in the future (now is {iso(now)})")
+    later = [rp for kind in ("config-backup", "room-export")
+             if (rp := env.catalog.latest(deployment.name, kind)) is not None
+             and rp.taken_at > down_since]
+    if later:
+        rp = max(later, key=lambda p: p.taken_at)
+        raise UsageError(f"--down-since {iso(down_since)}: the Management Node answered after it "
+                         f"({rp.kind} {rp.id} was taken at {iso(rp.taken_at)}); give the time it "
+                         "stopped answering, or leave --down-since out to use the last contact")
 
 
 def _last_contact(env: Env, deployment: Deployment) -> datetime | None:

@@ -6,6 +6,10 @@ after a failure and never duplicates anything. Each room is one POST with its al
 already on the target (by alias) are linked, the others created once the rooms exist.
 References to objects the target does not have (a ``system_location`` of the old deployment
 after a rebuild) are dropped and counted: the room is better back without them than not back.
+
+An import interrupted after its rooms and before their automatic participants leaves rooms
+that exist without them; a repeated import given ``complete_existing`` (a resumed restore step)
+also creates the participants the target has none of for the rooms that exist.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ class _Targets:
     """What exists on the target, read once: rooms, aliases, participants, related objects."""
 
     def __init__(self, client: InfinityClient, rooms: list[dict[str, Any]]) -> None:
-        self.rooms = {str(c.get("name")) for c in client.conferences()}
+        self.rooms = {str(c.get("name")): str(c.get("resource_uri")) for c in client.conferences()}
         self.aliases = {str(a.get("alias")) for a in client.aliases()}
         self.participants = {str(p.get("alias")): str(p.get("resource_uri"))
                              for p in client.automatic_participants()}
@@ -101,8 +105,13 @@ def _relink(obj: dict[str, Any], refs: set[str], dropped: Counter[str]) -> dict[
     return out
 
 
-def import_rooms(client: InfinityClient, rooms: list[dict[str, Any]]) -> ImportResult:
-    """Re-create the rooms of ``rooms`` (a room export's conferences) missing on ``client``."""
+def import_rooms(client: InfinityClient, rooms: list[dict[str, Any]],
+                 complete_existing: bool = False) -> ImportResult:
+    """Re-create the rooms of ``rooms`` (a room export's conferences) missing on ``client``.
+
+    ``complete_existing``: the rooms that exist also get their automatic participants that
+    the target has none of (an earlier, interrupted import created the rooms only).
+    """
     target = _Targets(client, rooms)
     result = ImportResult(rooms=len(rooms))
     todo = [r for r in rooms if str(r.get("name")) not in target.rooms]
@@ -127,7 +136,8 @@ def import_rooms(client: InfinityClient, rooms: list[dict[str, Any]]) -> ImportR
             created[name] = str(new_uri)
             result.created += 1
             result.aliases_created += len(body["aliases"])
-    _participants(client, todo, created, target, result)
+    existing = [r for r in rooms if str(r.get("name")) in target.rooms] if complete_existing else []
+    _participants(client, todo, created, target, result, existing)
     if result.failed:
         name, error = result.failed[0]
         raise ApiError(f"{len(result.failed)} of {len(todo)} room(s) could not be re-created "
@@ -152,17 +162,21 @@ def _room_body(room: dict[str, Any], target: _Targets,
 
 
 def _participants(client: InfinityClient, rooms: list[dict[str, Any]], created: dict[str, str],
-                  target: _Targets, result: ImportResult) -> None:
-    """Create the automatic participants the target lacks, linked to the re-created rooms."""
+                  target: _Targets, result: ImportResult,
+                  existing: list[dict[str, Any]]) -> None:
+    """Create the automatic participants the target lacks, linked to the re-created rooms
+    and to the ``existing`` rooms being completed."""
     wanted: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for room in rooms:
-        new_uri = created.get(str(room.get("name")))
+    walk = [(r, created.get(str(r.get("name"))), False) for r in rooms]
+    walk += [(r, target.rooms[str(r.get("name"))], True) for r in existing]
+    for room, new_uri, was_there in walk:
         for part in _parts(room):
             alias = str(part.get("alias"))
             if new_uri is None:
                 continue
             if alias in target.participants:
-                result.participants_linked += 1
+                # a room that was there got its participants on the target when it was made
+                result.participants_linked += 0 if was_there else 1
                 continue
             wanted.setdefault(alias, (part, []))[1].append(new_uri)
     for part, uris in wanted.values():

@@ -95,8 +95,33 @@ def dry_run(env: Env, deployment: Deployment, path: dict[str, Any],
         ctx.close()
 
 
+def settle(env: Env, deployment: str) -> None:
+    """Record as ``interrupted`` a restore journalled ``running`` whose process is gone.
+
+    A restore killed outright (SIGKILL, a reboot, a closed session) cannot journal its end,
+    and the journal, the incident record, said ``running`` for ever. While a restore runs it
+    holds the deployment's restore lock; a free lock means none runs.
+    """
+    journal = Journal(env.catalog)
+    running = [r for r in journal.restores(deployment) if r.state == "running"]
+    if not running:
+        return
+    try:
+        with env.lock(f"restore-{deployment}"):
+            now = env.clock()
+            for restore in running:
+                for number, step in sorted(restore.steps.items()):
+                    if step.state == "started":
+                        journal.step(restore, number, "failed", now,
+                                     "interrupted: the restore's process ended during this step")
+                journal.finish(restore, "interrupted", now)
+    except NotReadyError:
+        return  # a restore of this deployment runs now
+
+
 def resumable(env: Env, deployment: Deployment, opts: RestoreOptions) -> Restore:
     """The restore ``--resume`` continues: the one named, else the newest not completed."""
+    settle(env, deployment.name)
     journal = Journal(env.catalog)
     if opts.resume_id:
         restore = journal.get(opts.resume_id)
@@ -171,6 +196,7 @@ def _walk(journal: Journal, restore: Restore, number: int, ctx: restore_steps.St
     clock = ctx.env.clock
     operator.say(f"Step {number}/{len(restore.steps)}: {step['title']}"
                  + ("" if step["automated"] else " (manual)"))
+    ctx.retrying = restore.steps[number].state in ("started", "failed")
     journal.step(restore, number, "started", clock())
     try:
         if not step["automated"]:

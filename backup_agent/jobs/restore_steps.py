@@ -61,6 +61,7 @@ class StepContext:
     force: bool = False
     out_dir: Path | None = None
     last_import: Any = None  # the ImportResult of the newest import-rooms step
+    retrying: bool = False  # the step running now was started before (a resumed restore)
     _clients: dict[str, InfinityClient] = field(default_factory=dict)
 
     def target(self) -> InfinityClient:
@@ -268,7 +269,9 @@ def do_import_rooms(ctx: StepContext, ref: str) -> str:
     require(checks)
     if rp is None:  # _point said why in a failed check; require raised already
         raise NotReadyError(f"room export {ref} cannot be read")
-    ctx.last_import = import_rooms(ctx.target(), load_rooms(ctx.env, rp))
+    # A retried import may have been cut off after its rooms and before their participants.
+    ctx.last_import = import_rooms(ctx.target(), load_rooms(ctx.env, rp),
+                                   complete_existing=ctx.retrying)
     return f"from {rp.id} into {ctx.target_name}: " + ctx.last_import.summary()
 
 
@@ -285,7 +288,9 @@ def _saved_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir(parents=True) gives the parents the umask's mode: make each one private.
+    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.chmod(0o600)

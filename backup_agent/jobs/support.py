@@ -52,6 +52,9 @@ def scrub(text: str, secrets: list[str]) -> str:
 
 def journals(env: Env, deployment: Deployment) -> list[dict[str, Any]]:
     """The deployment's recent restore journals: the incident record."""
+    from backup_agent.jobs.restore import settle
+
+    settle(env, deployment.name)
     return [r.to_dict() for r in Journal(env.catalog).restores(deployment.name)]
 
 

@@ -48,6 +48,16 @@ class Autonomy:
         }
 
 
+def hours_text(hours: float) -> str:
+    """``hours`` (of ``remaining_hours``, sign ignored) as said on a bridge call: ``190.0 h``,
+    then minutes in the last hour, where "0.0 h" would read as "none left"."""
+    hours = abs(hours)
+    if hours >= 1:
+        return f"{hours:.1f} h"
+    minutes = round(hours * 60)
+    return f"{minutes} min" if minutes else "under a minute"
+
+
 def level_for(remaining: timedelta) -> str:
     """``expired`` at 0 h or less, ``critical`` at 72 h or less, else ``warning``."""
     if remaining <= timedelta(0):

@@ -99,13 +99,22 @@ class Draft:
 
 # --- shared steps --------------------------------------------------------------------------
 
+PLATFORM_NAMES = {"vmware": "VMware", "hyperv": "Hyper-V", "aws": "AWS", "azure": "Azure",
+                  "gcp": "Google Cloud"}
+
+
+def _platform(platform: str) -> str:
+    """The platform as a sentence names it: "on other" read as a typo on a bridge call."""
+    return PLATFORM_NAMES.get(platform, "its platform")
+
+
 def _confirm_down(f: Facts) -> list[Step]:
     if not f.mn_unconfirmed:
         return []
     name = f.ev.management_node.name
     return [Step(f"Confirm {name} is really down", False,
-                 f"{name}'s status is unconfirmed (unknown): check its console at the "
-                 f"{f.ev.management_node.platform} provider before replacing it; two Management "
+                 f"{name}'s status is unconfirmed (unknown): check its console on "
+                 f"{_platform(f.ev.management_node.platform)} before replacing it; two Management "
                  "Nodes must never run at once", "confirm-down")]
 
 
@@ -213,16 +222,19 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
     export = f.newer_export(backup.taken_at)
 
     def steps(cmd: str) -> list[Step]:
+        # Every command of this path names the target: without --target-url the restore (and
+        # its dry run, the first step) refuses, so a command without it fails when pasted.
+        cmd = f"{cmd} --target-url https://NEW-NODE"
         return [
             *_confirm_down(f),
             Step("Check the prerequisites", True,
                  f"`{cmd} --dry-run`: backup {backup.id}'s sha256, the passphrase, the target "
-                 "reachable; changes nothing", "check"),
+                 "reachable (or checked once deployed); changes nothing", "check"),
             Step(f"Deploy a fresh Management Node of version {backup.version or '?'}", False,
-                 f"on {mn.platform}, with {mn.name}'s address and hostname; keep the old VM "
+                 f"on {_platform(mn.platform)}, with {mn.name}'s address and hostname; keep the old VM "
                  "powered off", "deploy-management"),
             Step(f"Restore config backup {backup.id}", True,
-                 f"`{cmd} --target-url https://NEW-NODE`: uploads it with backup_restore; the "
+                 f"`{cmd}`: uploads it with backup_restore; the "
                  "node restarts", "restore-backup", backup.id),
             *_upgrade(f, backup.version),
             *_reimport(f, backup, cmd),
@@ -266,13 +278,13 @@ def redeploy_node(f: Facts, node: ConferencingNode) -> Draft:
             "capacity until it is back"
 
     def steps(cmd: str) -> list[Step]:
-        image = (f"{node.platform} needs a disk image of version {f.version} in place: create it "
+        image = (f"{_platform(node.platform)} needs a disk image of version {f.version} in place: create it "
                  "from the Pexip image first if it is missing; then launch the instance"
                  if cloud else f"deploy the Conferencing Node VM of version {f.version} on "
-                 f"{node.platform}")
+                 f"{_platform(node.platform)}")
         return [
             Step(f"Remove the lost {node.name}", False,
-                 f"make sure the old VM is powered off or deleted on {node.platform}; Pexip "
+                 f"make sure the old VM is powered off or deleted on {_platform(node.platform)}; Pexip "
                  "advises redeploying Conferencing Nodes rather than reverting snapshots",
                  "remove-node", node.name),
             Step("Create the deployment file", True,
@@ -316,7 +328,7 @@ def rebuild(f: Facts) -> Draft:
                  f"attach `backup-agent support-bundle --deployment {f.ev.deployment} "
                  "--out bundle.tgz`", "call-support"),
             Step(f"Deploy a new Management Node of version {f.version}", False,
-                 f"on {f.ev.management_node.platform}; keep the old one powered off",
+                 f"on {_platform(f.ev.management_node.platform)}; keep the old one powered off",
                  "deploy-management"),
             Step("Re-enter the system configuration", False,
                  "licences, DNS, NTP, locations, certificates, call routing, by hand",

@@ -16,7 +16,7 @@ left; P4 when nothing failed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from backup_agent.planner import paths
@@ -103,13 +103,27 @@ def _number(f: Facts, drafts: list[Draft]) -> tuple[RestorePath, ...]:
     out = []
     for i, d in enumerate(drafts, 1):
         blockers = list(d.blockers)
+        steps: list[Step] = d.steps(f.command(i))
         if d.needs_management and f.mn_lost:
             blockers.append(f"needs the Management Node {name}: restore it first "
                             f"(path {management_path})")
-        steps: list[Step] = d.steps(f.command(i))
+            steps = _once_management_is_back(f, d, f.command(i), steps)
         out.append(RestorePath(i, d.kind, d.target, d.restore_point, not blockers, tuple(blockers),
                                d.loses, d.minutes, tuple(steps)))
     return tuple(out)
+
+
+def _once_management_is_back(f: Facts, d: Draft, command: str, steps: list[Step]) -> list[Step]:
+    """``steps`` with ``command`` (this plan's: it declares the Management Node lost, so
+    restore would refuse the path for ever) replaced by the command of the plan re-made with
+    the node up: import-rooms (when rooms were lost), then a redeploy per lost node, by name."""
+    names = sorted(n.name for n in f.failed_cns)
+    number = (1 if f.ev.lost_rooms and f.export is not None else 0) + names.index(d.target) + 1
+    failed = "".join(f" --failed {n}" for n in names)
+    later = f"backup-agent restore --deployment {f.ev.deployment}{failed} --path {number}"
+    note = (f"`{later}` once {f.ev.management_node.name} is back (path {number} of "
+            f"`backup-agent plan --deployment {f.ev.deployment}{failed}`)")
+    return [replace(s, detail=s.detail.replace(f"`{command}`", note)) for s in steps]
 
 
 def priority(f: Facts) -> str:

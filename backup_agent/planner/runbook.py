@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from backup_agent.planner.clock import hours_text
 from backup_agent.planner.facts import human_time
 from backup_agent.planner.paths import RestorePath
 from backup_agent.planner.plan import Plan
@@ -43,11 +44,11 @@ def _deadline(plan: Plan) -> str:
                "running.**"
     if a.deadline is None:
         return "**Autonomy deadline UNKNOWN: no last contact on record; treat it as critical.**"
-    hours = a.remaining_hours
+    hours = a.remaining.total_seconds() / 3600 if a.remaining is not None else 0.0
     if a.level == "expired":
-        return (f"**Autonomy deadline {human_time(a.deadline)} has PASSED ({-(hours or 0):.1f} h "
+        return (f"**Autonomy deadline {human_time(a.deadline)} has PASSED ({hours_text(hours)} "
                 "ago): Conferencing Nodes may stop at any moment.**")
-    return (f"**Autonomy deadline {human_time(a.deadline)}: {hours:.1f} h left ({a.level}); "
+    return (f"**Autonomy deadline {human_time(a.deadline)}: {hours_text(hours)} left ({a.level}); "
             "Conferencing Nodes stop then unless the Management Node is back.**")
 
 

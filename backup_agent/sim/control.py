@@ -40,6 +40,7 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from backup_agent.sim.backups import BackupFailed
@@ -61,7 +62,10 @@ class ControlApi:
     def handle(self, request: Request) -> Response:
         parts = [p for p in request.path[len("/_sim/"):].split("/") if p]
         try:
-            body = request.json() if request.method in ("POST", "PUT", "PATCH") else {}
+            # JSON whatever the Content-Type: `curl -d '{"count": 5}'` sends it as a form, and
+            # read as a form it was an empty body, silently (deleted 0 rooms, changed nothing).
+            raw = request.read_body() if request.method in ("POST", "PUT", "PATCH") else b""
+            body = json.loads(raw) if raw.strip() else {}
         except ValueError:
             return error(400, "the request body is not valid JSON")
         if not isinstance(body, dict):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backup_agent.sim import Simulator
-from tests.jobs.conftest import Runner, listing
+from tests.jobs.conftest import Runner, listing, write_config
 
 
 def test_evidence_round_trips_through_plan(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
@@ -52,10 +52,65 @@ def test_rooms_deleted_by_mistake_become_import_rooms(agent: Runner, cfg: Path, 
     assert len(json.loads(out)["lost_rooms"]) == 4
 
 
+def test_plan_with_nothing_declared_finds_rooms_deleted_by_mistake(agent: Runner, cfg: Path,
+                                                                   sim: Simulator) -> None:
+    """`--failed` has no value for lost rooms: `plan` alone plans from what the probes find."""
+    assert agent("--config", str(cfg), "export")[0] == 0
+    sim.state.delete_rooms(3)
+    code, out, err = agent("--config", str(cfg), "plan", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["paths"][0]["kind"] == "import-rooms" and plan["priority"] == "P3"
+    code, out, err = agent("--config", str(cfg), "plan")
+    assert code == 0 and "Re-create 3 lost room(s)" in out, err
+
+
+def test_down_since_before_a_backup_is_refused_not_planned_as_a_rebuild(
+        agent: Runner, cfg: Path, sim: Simulator) -> None:
+    """A --down-since earlier than a backup the agent took through the Management Node left
+    every restore point out: the plan said rebuild, losing everything, with good backups."""
+    for command in ("backup", "export"):
+        assert agent("--config", str(cfg), command)[0] == 0
+    code, out, _ = agent("--config", str(cfg), "list", "--json")
+    newest = max(p["taken_at"] for p in json.loads(out) if p["kind"] in ("config-backup",
+                                                                           "room-export"))
+    sim.state.set_management_down()
+    for command in ("plan", "evidence"):
+        code, out, err = agent("--config", str(cfg), command, "--failed", "management",
+                               "--down-since", "2026-01-01T00:00:00Z")
+        assert code == 2 and err.count("\n") == 1 and out == "", err
+        assert "--down-since 2026-01-01T00:00:00Z: the Management Node answered after it" in err
+        assert "retry" not in err, "refused before the probes"
+    code, _, err = agent("--config", str(cfg), "plan", "--failed", "management",
+                         "--down-since", "2099-01-01T00:00:00Z")
+    assert code == 2 and "is in the future" in err and err.count("\n") == 1
+    for declared in ([], ["--down-since", newest.replace("Z", "+00:00")]):
+        code, out, err = agent("--config", str(cfg), "plan", "--failed", "management", "--json",
+                               *declared)
+        assert code == 0, err
+        assert json.loads(out)["paths"][0]["kind"] == "restore-backup"
+
+
 def test_failed_node_not_in_inventory(agent: Runner, cfg: Path) -> None:
     assert agent("--config", str(cfg), "export")[0] == 0
     code, _, err = agent("--config", str(cfg), "plan", "--failed", "cn-nowhere")
     assert code == 2 and "cn-nowhere" in err and err.count("\n") == 1
+
+
+def test_failed_node_in_agent_toml_but_not_in_the_inventory(agent: Runner, sim: Simulator,
+                                                           tmp_path: Path) -> None:
+    """The shipped agent.toml binds ``cn01``, a node the simulator does not have: declaring it
+    failed is one usage line naming the mismatch, not the evidence's internal ``failed[0]``."""
+    cfg = write_config(tmp_path, sim.url)
+    cfg.write_text(cfg.read_text() + '[[deployments.nodes]]\nname = "cn01"\n'
+                   'role = "conferencing"\n')
+    assert agent("--config", str(cfg), "export")[0] == 0
+    for command in ("plan", "evidence"):
+        code, _, err = agent("--config", str(cfg), command, "--failed", "cn01")
+        assert code == 2 and err.count("\n") == 1, err
+        assert "--failed cn01: not a node of prod in the inventory" in err
+        assert "agent.toml names cn01" in err and "failed[0]" not in err
+        assert "cn01," not in err.split("known: ")[1], "not listed as known"
 
 
 def test_never_reached_needs_down_since(agent: Runner, tmp_path: Path) -> None:
@@ -81,6 +136,28 @@ def test_status_shows_the_clock(agent: Runner, cfg: Path, sim: Simulator) -> Non
     sim.state.set_management_down("close")
     code, out, _ = agent("--config", str(cfg), "status")
     assert code == 0 and "AUTONOMY CLOCK WARNING" in out and "h left" in out
+
+
+def test_status_last_contact_is_the_probe_it_just_made(agent: Runner, cfg: Path,
+                                                       sim: Simulator) -> None:
+    """status said "up, last contact <hours ago>": the contact was read before its probe."""
+    from datetime import UTC, datetime
+
+    from backup_agent import config as config_mod
+    from backup_agent.jobs.env import Env
+
+    env = Env.open(config_mod.load(cfg))
+    try:
+        env.catalog.record_contact("prod", datetime(2026, 1, 1, tzinfo=UTC))
+    finally:
+        env.close()
+    before = datetime.now(UTC).replace(microsecond=0)
+    code, out, _ = agent("--config", str(cfg), "status", "--json")
+    [s] = json.loads(out)
+    assert code == 0 and s["management_node"] == "up"
+    assert datetime.fromisoformat(s["last_contact"].replace("Z", "+00:00")) >= before
+    code, out, _ = agent("--config", str(cfg), "status", "--no-probe", "--json")
+    assert json.loads(out)[0]["last_contact"] == s["last_contact"]
 
 
 def test_support_bundle(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:

@@ -108,6 +108,8 @@ def test_redeploy_node_writes_the_deployment_file(agent: Runner, sim: Simulator,
     written = next(line for line in out.splitlines() if "deployment file for" in line)
     xml = Path(written.rsplit(" written to ", 1)[1])
     assert xml.stat().st_mode & 0o777 == 0o600
+    for directory in (xml.parent, xml.parent.parent):  # <storage>/restores/<restore id>/
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
     assert ElementTree.fromstring(xml.read_bytes()).findtext("name") == node  # noqa: S314
     definition = sim.state.config.find("worker_vm", "name", node)
     assert definition is not None and definition["deployment_type"] == "MANUAL-PROVISION-ONLY"

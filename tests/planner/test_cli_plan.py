@@ -73,7 +73,6 @@ def test_missing_evidence_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 @pytest.mark.parametrize("args", [
     ["plan", "--evidence", "x.json", "--failed", "management"],
-    ["plan", "--deployment", "prod"],
     ["plan", "--deployment", "prod", "--failed", "management", "--down-since", "2026-11-20 08:00"],
 ])
 def test_usage_errors(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:

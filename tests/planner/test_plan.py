@@ -211,3 +211,27 @@ def test_unknown_conferencing_nodes_are_said_to_be_unconfirmed() -> None:
     assert plan.priority == "P1"  # no Conferencing Node is confirmed running
     assert plan.autonomy.applies  # but one may be, so the clock runs
     assert [p.target for p in plan.paths if p.kind == "redeploy-node"] == ["cn-osl-2"]
+
+
+def test_a_path_waiting_for_the_management_node_prints_the_command_that_works_once_it_is_back(
+) -> None:
+    """Its command declared the Management Node lost, so pasted after the node was restored,
+    restore re-made this plan and refused the path for ever ("restore it first")."""
+    cns = [cn("cn-osl-1", "down"), cn("cn-osl-2", "down"), cn("cn-osl-3")]
+    plan = plan_of(evidence(cns=cns, points=[B_NEW], failed=["management", "cn-osl-2"]))
+    waiting = [p for p in plan.paths if p.kind == "redeploy-node"]
+    assert [p.target for p in waiting] == ["cn-osl-1", "cn-osl-2"] and not any(p.ready for p in waiting)
+    for path in waiting:
+        [cmd] = [s.detail.split("`")[1] for s in path.steps if s.automated]
+        assert "management" not in cmd and "--down-since" not in cmd
+        assert cmd.startswith("backup-agent restore --deployment prod --failed cn-osl-1 "
+                              "--failed cn-osl-2 --path ")
+        number = int(cmd.rsplit(" ", 1)[1])
+        assert path.blockers == ("needs the Management Node mgr01: restore it first (path 1)",)
+        assert f"once mgr01 is back (path {number} of `backup-agent plan --deployment prod " \
+               "--failed cn-osl-1 --failed cn-osl-2`)" in path.steps[1].detail
+        # the plan re-made as that command makes it (the Management Node up) agrees
+        again = plan_of(evidence(mn_status="up", down_since=None, cns=cns, points=[B_NEW],
+                                 failed=["cn-osl-1", "cn-osl-2"]))
+        assert (again.paths[number - 1].kind, again.paths[number - 1].target) == \
+            ("redeploy-node", path.target) and again.paths[number - 1].ready

@@ -109,6 +109,16 @@ def test_delete_rooms_by_mistake(client: Client) -> None:
     assert answer["deleted"] == 1 and client.get(ROOMS + "1/").status_code == 404
 
 
+def test_a_json_body_sent_as_a_form_is_read_as_json(client: Client) -> None:
+    """`curl -d '{...}'` labels JSON as a form: it is obeyed, not read as an empty form."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = client.post("/_sim/rooms/delete", data='{"count": 2}', headers=form).json()
+    assert answer["deleted"] == 2 and answer["counts"]["conference"] == 58
+    assert client.post("/_sim/options", data='{"latency_ms": 1}', headers=form).status_code == 200
+    assert client.get("/_sim/state").json()["options"]["latency_ms"] == 1.0
+    assert client.post("/_sim/rooms/delete", data="count=2", headers=form).status_code == 400
+
+
 def test_runtime_options(client: Client) -> None:
     state = client.post("/_sim/options", json={"latency_ms": 5, "snapshot_seconds": 0.5}).json()
     assert state["options"]["latency_ms"] == 5.0 and client.sim.opts.snapshot_seconds == 0.5
