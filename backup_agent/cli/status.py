@@ -43,6 +43,8 @@ def deployment_status(env: Any, dep: Any, probe: bool) -> dict[str, Any]:
         out.update(management_node="unreachable", autonomy=None, note=note)
         return out
     out["management_node"] = evidence["management_node"]["status"]
+    if probe_note := evidence["management_node"].get("probe"):
+        out["management_probe"] = probe_note
     out["autonomy"] = autonomy_clock(parse_evidence(evidence)).to_dict()
     return out
 
@@ -76,6 +78,8 @@ def render(s: dict[str, Any]) -> str:
         return f"{s['deployment']}: error: {s['error']}"
     lines = [f"{s['deployment']}: Management Node {s.get('management_node', '?')}, "
              f"last contact {s.get('last_contact') or 'never'}"]
+    if s.get("management_probe"):
+        lines.append(f"  probe: {s['management_probe']}")
     a = s.get("autonomy")
     if a and a["applies"]:
         hours = a["remaining_hours"]

@@ -46,20 +46,21 @@ def platform_of(env: Env, deployment: Deployment, node: str) -> str:
     return "other"
 
 
-def probe_management(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] | None]:
-    """``up`` with the Conferencing Nodes' status when the API answers; else ``down``/``unknown``."""
+def probe_management(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+    """``up`` with the Conferencing Nodes' status when the API answers; else ``down`` or
+    ``unknown``, with why (a node that refuses the credentials is not known to be down)."""
     client = env.client(deployment)
     try:
         client.management_vm_status()
         workers = client.worker_vm_status()
     except AuthError as exc:
         log.warning("Management Node answers but refuses the credentials: %s", exc)
-        return "unknown", None
+        return "unknown", None, f"it answers but refuses the agent's credentials: {exc}"
     except ApiError as exc:
         log.warning("Management Node probe failed: %s", exc)
-        return "down", None
+        return "down", None, str(exc)
     env.catalog.record_contact(deployment.name, env.clock())
-    return "up", workers
+    return "up", workers, None
 
 
 def collect(env: Env, deployment: Deployment, failed: list[str],
@@ -86,7 +87,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
                              f"(known: {', '.join(sorted(known))}){hint}")
     if down_since is not None:
         _check_declared(env, deployment, down_since)
-    status, workers = probe_management(env, deployment) if probe else ("unknown", None)
+    status, workers, why = (probe_management(env, deployment) if probe
+                            else ("unknown", None, "not probed (--no-probe)"))
     now = env.clock()  # after the probe, whose answer may become the last contact
     if MANAGEMENT in failed or mgr_name in failed:
         status = "down"
@@ -104,6 +106,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
                     "location": node.get("system_location")})
     management: dict[str, Any] = {"name": mgr_name, "status": status,
                                   "platform": platform_of(env, deployment, mgr_name)}
+    if why and not (MANAGEMENT in failed or mgr_name in failed):
+        management["probe"] = why  # an extension the planner ignores; status shows it
     if status != "up":
         since = down_since or _last_contact(env, deployment)
         if since is None and status == "down":

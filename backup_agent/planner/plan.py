@@ -7,8 +7,8 @@ last. Among alternatives for the same target the ranking is: ready before not re
 that cannot start now is not a choice on a P1 call, however little it would lose), then data
 lost, then time to recover, then risk, then restore point id so equal paths keep one order.
 
-Priority by Pexip's support definitions: P1 when no Conferencing Node is confirmed running and
-something failed; P2 when the Management Node is lost, or a whole location has no Conferencing
+Priority by Pexip's support definitions: P1 when every Conferencing Node is down (none runs or
+may run) and something failed; P2 when the Management Node is lost, or a whole location has no Conferencing
 Node left running (major impact); P3 when a Conferencing Node or rooms are lost with capacity
 left; P4 when nothing failed.
 """
@@ -130,7 +130,10 @@ def priority(f: Facts) -> str:
     """P1..P4 by Pexip's support definitions (see the module docstring)."""
     if not (f.mn_lost or f.failed_cns or f.ev.lost_rooms):
         return "P4"
-    if not f.running_cns:
+    # A Conferencing Node of unknown status may still run: with the Management Node down it
+    # cannot be asked, and calling every such outage "system down" would cry wolf. The plan's
+    # notes say what the priority rests on.
+    if not (f.running_cns or f.unknown_cns):
         return "P1"
     if f.mn_lost or _lost_locations(f):
         return "P2"
@@ -157,6 +160,9 @@ def _notes(f: Facts) -> list[str]:
         notes.append(f"Conferencing Node status unconfirmed (unknown): "
                      f"{name_list([n.name for n in f.unknown_cns])}; counted as possibly running "
                      "for the autonomy clock, not planned for: declare a lost one with --failed")
+        if not f.running_cns:
+            notes.append("the priority assumes an unconfirmed Conferencing Node still runs; if "
+                         "none does, the system is down: P1")
     for location in _lost_locations(f):
         notes.append(f"location {location} has no Conferencing Node running")
     if f.cn_snapshots:

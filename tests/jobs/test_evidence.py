@@ -237,3 +237,17 @@ def test_plan_survives_a_damaged_inventory_file(agent: Runner, cfg: Path, sim: S
     code, out, err = agent("--config", str(cfg), "evidence", "--failed", "management")
     assert code == 0, err
     assert json.loads(out)["management_node"]["status"] == "down"
+
+
+def test_refused_credentials_are_not_called_an_outage_silently(agent: Runner, cfg: Path, sim: Simulator,
+                                                               tmp_path: Path) -> None:
+    """A Management Node that answers but refuses the password is 'unknown', and status says why."""
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    (tmp_path / "pw").write_text("Not-The-Pw-5521")
+    code, out, _ = agent("--config", str(cfg), "status", "--json")
+    [s] = json.loads(out)
+    assert code == 0 and s["management_node"] == "unknown"
+    assert "refuses the agent's credentials" in s["management_probe"]
+    code, out, _ = agent("--config", str(cfg), "status")
+    assert code == 0 and "probe: it answers but refuses the agent's credentials" in out
+    assert "Not-The-Pw-5521" not in out
