@@ -100,9 +100,28 @@ def snapshot_node(env: Env, deployment: Deployment, node: Node, reason: str, run
     return rp
 
 
+def check_config(env: Env, deployment: Deployment, nodes: list[Node]) -> None:
+    """Configuration errors (a node without provider or vm, an unknown provider or type, a
+    missing secret) before any run: exit 2 with one line, not a run failing node by node."""
+    from providers import registry
+
+    for node in nodes:
+        if not node.provider or not node.vm:
+            raise ConfigError(f"deployments.{deployment.name}.nodes.{node.name}: "
+                              "needs provider and vm to be snapshotted")
+        if node.provider not in env.config.providers:
+            known = ", ".join(sorted(env.config.providers)) or "none"
+            raise ConfigError(f"no provider named {node.provider!r} (configured: {known})")
+        pc = env.config.providers[node.provider]
+        with provider_errors(f"provider {node.provider}"):
+            registry.provider_class(pc.type)
+        pc.resolved()
+
+
 def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
          parallel: int = 5) -> Run:
     """Snapshot ``nodes`` in parallel (at most ``parallel`` at once), one run item each."""
+    check_config(env, deployment, nodes)
     now = env.clock()
     run = env.catalog.start_run(deployment.name, "snapshot", now)
 
