@@ -145,11 +145,14 @@ class Run:
         self.items[name] = (outcome, reason)
 
     def decide(self) -> str:
+        """failed when nothing succeeded, partially_failed when an item failed, else completed.
+
+        A skipped item is neither: it was not attempted by design (its reason says why).
+        """
         outcomes = [o for o, _ in self.items.values()]
-        succeeded = sum(o in ("ok", "unchanged") for o in outcomes)
-        if not succeeded:
+        if not any(o in ("ok", "unchanged") for o in outcomes):
             return "failed"
-        return "completed" if succeeded == len(outcomes) else "partially_failed"
+        return "partially_failed" if "failed" in outcomes else "completed"
 
     def failures(self) -> list[tuple[str, str]]:
         return [(n, r or "") for n, (o, r) in self.items.items() if o == "failed"]

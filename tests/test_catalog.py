@@ -23,7 +23,8 @@ def test_migrations_recorded_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("items", "outcome"), [
     ([("a", "ok"), ("b", "unchanged")], "completed"),
     ([("a", "ok"), ("b", "failed")], "partially_failed"),
-    ([("a", "ok"), ("b", "skipped")], "partially_failed"),
+    ([("a", "ok"), ("b", "skipped")], "completed"),
+    ([("a", "ok"), ("b", "failed"), ("c", "skipped")], "partially_failed"),
     ([("a", "failed"), ("b", "skipped")], "failed"),
     ([("a", "failed")], "failed"),
     ([], "failed"),

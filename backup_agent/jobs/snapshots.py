@@ -118,12 +118,30 @@ def check_config(env: Env, deployment: Deployment, nodes: list[Node]) -> None:
         pc.resolved()
 
 
+def refresh_inventory(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
+    """Record the version running at snapshot time, and that the Management Node answered.
+
+    The answer matters to a later plan: a restore point newer than the last contact is left
+    out of it (a VM snapshot taken after the Management Node went down holds the broken
+    state). When the Management Node does not answer, the snapshots are taken all the same
+    (that may be why they are wanted) and this item says so.
+    """
+    from backup_agent.jobs import inventory
+
+    try:
+        inventory.refresh(env, deployment, run, now)
+        env.catalog.record_contact(deployment.name, env.clock())
+    except AgentError as exc:
+        run.item("inventory", "skipped", f"version from the last inventory: {exc}")
+
+
 def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
          parallel: int = 5) -> Run:
     """Snapshot ``nodes`` in parallel (at most ``parallel`` at once), one run item each."""
     check_config(env, deployment, nodes)
     now = env.clock()
     run = env.catalog.start_run(deployment.name, "snapshot", now)
+    refresh_inventory(env, deployment, run, now)
 
     def one(node: Node) -> tuple[Node, RestorePoint | None, str | None]:
         try:

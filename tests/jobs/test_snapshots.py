@@ -169,11 +169,11 @@ def test_catalog_failure_after_the_snapshot_fails_the_item_and_ends_the_run(
     finally:
         t.join()
     assert held.is_set()
-    assert code == 1, (out, err)
+    assert code == 3, (out, err)  # the inventory was recorded, the snapshot was not
     assert "internal error" not in err
     run = json.loads(out)
-    assert run["outcome"] == "failed"
-    [item] = run["items"]
+    assert run["outcome"] == "partially_failed"
+    [item] = [i for i in run["items"] if i["item"] != "inventory"]
     assert item["item"] == "mgr01" and "database is locked" in item["reason"]
     assert "snapshot snapshot-1 of mgr01 was taken" in item["reason"]
 
@@ -236,3 +236,25 @@ def test_delete_and_revert_touch_only_the_agents_snapshots(agent: Runner, sim: S
         assert theirs.get(foreign.id).name == "an admin's own snapshot"
         assert other.state.room_count == 3, "not reverted"
     assert [p["id"] for p in listing(agent, cfg) if p["kind"] == "snapshot"] == [snap["id"]]
+
+
+def test_a_snapshot_refreshes_the_inventory_and_the_last_contact(agent: Runner, sim: Simulator,
+                                                                 tmp_path: Path) -> None:
+    """The version recorded is the one running at snapshot time, and a plan made right after
+    (Management Node lost) offers the snapshot: it is not newer than the last contact."""
+    cfg = sim_config(tmp_path, sim)
+    assert agent("--config", str(cfg), "export")[0] == 0
+    sim.state.set_version("39.0", "99999.0.0")
+    code, out, err = agent("--config", str(cfg), "snapshot", "create", "mgr01", "--json")
+    assert code == 0, err
+    assert {"item": "inventory", "outcome": "ok", "reason": None} in json.loads(out)["items"]
+    [snap] = [p for p in listing(agent, cfg) if p["kind"] == "snapshot"]
+    assert snap["version"] == "39.0"
+    sim.state.set_management_down("close")
+    code, out, err = agent("--config", str(cfg), "plan", "--failed", "management", "--json")
+    assert code == 0, err
+    assert [p["restore_point"] for p in json.loads(out)["paths"] if p["kind"] == "revert-snapshot"] == [snap["id"]]
+    code, out, err = agent("--config", str(cfg), "snapshot", "create", "mgr01", "--json")
+    assert code == 0, "the Management Node being down does not stop a snapshot"
+    [inv] = [i for i in json.loads(out)["items"] if i["item"] == "inventory"]
+    assert inv["outcome"] == "skipped" and "version from the last inventory" in inv["reason"]

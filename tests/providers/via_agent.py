@@ -47,7 +47,9 @@ def take_through_agent(tmp_path: Path, provider_table: str, vms: Sequence[str],
     env = Env.open(cfg, clock=lambda: NOW)
     dep = cfg.deployments[0]
     run = snapshots.take(env, dep, list(dep.nodes), "pre-upgrade", parallel=parallel)
-    failed = {name: reason for name, (outcome, reason) in run.items.items() if outcome != "ok"}
+    # The deployment's Management Node is not simulated here: its inventory item is skipped.
+    failed = {name: reason for name, (outcome, reason) in run.items.items()
+              if outcome != "ok" and name != "inventory"}
     assert not failed, f"snapshots failed: {failed}"
     points = [env.catalog.restore_point(s["id"]) for s in run.summary["snapshots"]]
     assert len(points) == len(vms)
