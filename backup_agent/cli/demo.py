@@ -123,9 +123,8 @@ def _run(args: argparse.Namespace, out: Any, root: Path, opts: Any, t0: float) -
                 out.write(f"  {rp.id:38} {rp.kind:14} {size:>12,} bytes\n")
                 for f in rp.files:
                     out.write(f"      {cfg.store_path / f.path}\n")
-        except AgentError as exc:
-            out.write(f"demo failed: {exc}\n")
-            return exc.exit_code
+        except AgentError as exc:  # one line on stderr from main, with the error's own exit code
+            raise type(exc)(f"demo failed: {exc}") from exc
         finally:
             env.close()
     out.write(f"\nDone in {time.monotonic() - t0:.1f} s. Configuration: {cfg_path}\n")

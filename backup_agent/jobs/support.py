@@ -89,7 +89,7 @@ def build(env: Env, deployment: Deployment, out: Path, failed: list[str],
                     "members": sorted([*members, *(["pexip-diagnostic-bundle.tgz"] if diag else [])]),
                     "notes": notes}
         members["manifest.json"] = json.dumps(manifest, indent=2).encode()
-        _write_tar(out, members, diag)
+        _write_tar(out, members, diag, env.clock())
     finally:
         # Pexip's logs, possibly large: never left in the temporary directory.
         if diag:
@@ -113,7 +113,7 @@ def _diagnostic_bundle(env: Env, deployment: Deployment, hours: int, notes: list
         raise
 
 
-def _write_tar(out: Path, members: dict[str, bytes], diag: Path | None) -> None:
+def _write_tar(out: Path, members: dict[str, bytes], diag: Path | None, when: datetime) -> None:
     out = out.resolve()
     tmp = out.with_name(f".{out.name}.tmp")
     try:
@@ -121,7 +121,7 @@ def _write_tar(out: Path, members: dict[str, bytes], diag: Path | None) -> None:
         with tarfile.open(tmp, "w:gz") as tar:
             for name, data in members.items():
                 info = tarfile.TarInfo(f"support-bundle/{name}")
-                info.size, info.mode = len(data), 0o600
+                info.size, info.mode, info.mtime = len(data), 0o600, int(when.timestamp())
                 tar.addfile(info, io.BytesIO(data))
             if diag:
                 tar.add(diag, arcname="support-bundle/pexip-diagnostic-bundle.tgz")

@@ -177,6 +177,7 @@ def test_support_bundle(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path
     assert out.stat().st_mode & 0o777 == 0o600
     with tarfile.open(out) as tar:
         names = {m.name.split("/", 1)[1] for m in tar.getmembers()}
+        assert all(m.mtime > 1_700_000_000 for m in tar.getmembers()), "dated now, not 1970"
         assert {"evidence.json", "plan.json", "plan.md", "runs.json", "agent.log",
                 "pexip-diagnostic-bundle.tgz", "manifest.json"} <= names
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())  # type: ignore[union-attr]
