@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -184,9 +185,15 @@ def test_secrets_never_leak(agent: Runner, cfg: Path, sim: Simulator, tmp_path: 
     catalog = (tmp_path / "var" / "catalog.db").read_bytes()
     pins = {r["pin"] for r in sim_rooms(sim) if r.get("pin")}
     assert pins, "the simulated rooms have PINs"
-    for secret in (PASSWORD, PASSPHRASE, "Wrong-Pw-91ac", *pins):
+    for secret in (PASSWORD, PASSPHRASE, "Wrong-Pw-91ac"):
         assert secret not in text
         assert secret.encode() not in catalog
+    # A PIN is a short run of digits: look for it as a token of its own, not inside the digits
+    # of a timestamp, a run id or a sha256 (where a 6-digit PIN turns up by chance).
+    for pin in pins:
+        token = rf"(?<![0-9A-Za-z]){re.escape(pin)}(?![0-9A-Za-z])"
+        assert not re.search(token, text), f"a room PIN ({len(pin)} digits) is in the output"
+        assert not re.search(token.encode(), catalog), "a room PIN is in the catalog"
 
 
 def sim_rooms(sim: Simulator) -> list[dict[str, str]]:
