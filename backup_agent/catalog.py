@@ -320,17 +320,22 @@ class Catalog:
             db.execute("UPDATE restore_points SET deleted_at=? WHERE id=?", (iso(now), rp_id))
 
     def restore_points(self, deployment: str | None = None, kind: str | None = None,
-                       node: str | None = None) -> list[RestorePoint]:
-        """Live restore points, newest first."""
-        where, args = ["deleted_at IS NULL"], []
-        for col, val in (("deployment", deployment), ("kind", kind), ("node", node)):
+                       node: str | None = None, rp_id: str | None = None,
+                       limit: int | None = None) -> list[RestorePoint]:
+        """Live restore points, newest first (at most ``limit``)."""
+        where: list[str] = ["deleted_at IS NULL"]
+        args: list[Any] = []
+        for col, val in (("deployment", deployment), ("kind", kind), ("node", node), ("id", rp_id)):
             if val is not None:
                 where.append(f"{col}=?")
                 args.append(val)
         # Only fixed column names are interpolated; every value is a bound parameter.
         cols = "id, kind, deployment, taken_at, version, build, node, provider, verified, run_id, data"
         sql = f"SELECT {cols} FROM restore_points WHERE {' AND '.join(where)}"  # noqa: S608
-        rows = self._read(sql + " ORDER BY taken_at DESC, id DESC", args)
+        sql += " ORDER BY taken_at DESC, id DESC"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        rows = self._read(sql, args)
         files: dict[str, list[FileRecord]] = {}
         ids = [r[0] for r in rows]
         for chunk in _chunks(ids, 500):
@@ -344,13 +349,13 @@ class Catalog:
                              files=files.get(r[0], [])) for r in rows]
 
     def restore_point(self, rp_id: str) -> RestorePoint:
-        for rp in self.restore_points():
-            if rp.id == rp_id:
-                return rp
+        # One row by its key, not every restore point of the catalog read and filtered here.
+        for rp in self.restore_points(rp_id=rp_id):
+            return rp
         raise CatalogError(f"no restore point {rp_id!r} in the catalog (see `backup-agent list`)")
 
     def latest(self, deployment: str, kind: str) -> RestorePoint | None:
-        rps = self.restore_points(deployment, kind)
+        rps = self.restore_points(deployment, kind, limit=1)
         return rps[0] if rps else None
 
     # -- contact ----------------------------------------------------------------------------
