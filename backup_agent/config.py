@@ -280,9 +280,9 @@ def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deploym
     )
 
 
-def _parse_provider(name: str, raw: Any, base: Path | None = None) -> ProviderConfig:
+def _parse_provider(name: str, raw: Any, config_dir: Path | None = None) -> ProviderConfig:
     where = f"providers.{_check_name('providers', name)}"
-    r = _Reader(where, raw, None, base)
+    r = _Reader(where, raw, None, config_dir)
     ptype = r.get("type", str, required=True)
     settings: dict[str, Any] = {}
     secrets: dict[str, Secret] = {}
