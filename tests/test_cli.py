@@ -113,3 +113,5 @@ def test_global_flags_before_or_after_the_command(
         assert out.startswith("no restore points") or out.startswith("no snapshots")
     args = cli_main.parse_args(cli_main.build_parser(), ["-v", "list", "-c", str(cfg)])
     assert args.verbose == 1 and args.config == str(cfg)
+    args = cli_main.parse_args(cli_main.build_parser(), ["-v", "snapshot", "list", "-v"])
+    assert args.verbose == 2

@@ -35,7 +35,10 @@ def add_global_args(parser: argparse.ArgumentParser, top: bool) -> None:
     unset: Any = argparse.SUPPRESS
     parser.add_argument("--config", "-c", metavar="FILE", default=None if top else unset,
                         help="agent.toml (default: ./agent.toml)")
-    parser.add_argument("--verbose", "-v", action="count", default=0 if top else unset,
+    # A command's parser counts into its own dest: it would overwrite the count made before
+    # the command (``-v list -v`` is -vv), so parse_args adds the two.
+    parser.add_argument("--verbose", "-v", action="count", dest="verbose" if top else "verbose_after",
+                        default=0 if top else unset,
                         help="debug logging on stderr (-vv: libraries' debug logging too)")
     if top:  # commands that print take their own --json; this one is the same flag, earlier
         parser.add_argument("--json", dest="json_before_command", action="store_true",
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse ``argv``; ``--json`` before the command means the command's ``--json``."""
     args = parser.parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
     if getattr(args, "json_before_command", False):
         args.json = True
     return args
