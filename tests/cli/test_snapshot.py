@@ -21,3 +21,14 @@ def test_revert_and_delete_are_in_the_agent_log(agent: Runner, sim: Simulator, t
     assert f"reverting node mgr01 to snapshot {snap['id']}" in log
     assert f"node mgr01 reverted to snapshot {snap['id']}" in log
     assert f"snapshot {snap['id']} deleted at provider hv (provider id {snap['provider_id']})" in log
+
+
+def test_a_wrong_provider_key_is_exit_2_at_load_not_3_when_used(agent: Runner, sim: Simulator,
+                                                                 tmp_path: Path) -> None:
+    cfg = sim_config(tmp_path, sim)
+    cfg.write_text(cfg.read_text().replace('type = "sim"', 'type = "sim"\ntimeuot = 5'))
+    code, out, err = agent("--config", str(cfg), "snapshot", "create", "mgr01")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "providers.hv: unknown key 'timeuot' for a sim provider (known: " in err
+    code, _, err = agent("--config", str(cfg), "list")
+    assert code == 2 and "timeuot" in err
