@@ -63,6 +63,11 @@ def age_text(then: datetime, now: datetime) -> str:
     return f"{days} days"
 
 
+def age_seconds(then: datetime, now: datetime) -> int:
+    """Whole seconds from ``then`` to ``now``: the JSON's age, for monitors to compare."""
+    return int((now - then).total_seconds())
+
+
 def worst(healths: list[str]) -> str:
     """The health of several deployments: the worst of theirs (healthy when there are none)."""
     return max(healths, key=HEALTH_ORDER.index, default=HEALTHY)
@@ -96,8 +101,10 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
     status, workers, why = probe(env, deployment) if probe_node else (NOT_PROBED, None, None)
     # The contact is read after the probe, which records its answer as the last contact.
     contact = env.catalog.contact(deployment.name)
+    last = parse_iso(contact["last_contact"]) if contact["last_contact"] else None
     out: dict[str, Any] = {"deployment": deployment.name, **contact,
-                           "last_contact_age": _age(contact["last_contact"], now),
+                           "last_contact_age": age_text(last, now) if last else None,
+                           "last_contact_age_seconds": age_seconds(last, now) if last else None,
                            "management_node": status}
     if why:
         out["management_probe"] = why
@@ -110,16 +117,13 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
     return out
 
 
-def _age(stamp: str | None, now: datetime) -> str | None:
-    return age_text(parse_iso(stamp), now) if stamp else None
-
-
 def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind in KINDS:
         rp = env.catalog.latest(deployment.name, kind)
         out[kind] = None if rp is None else {**rp.to_dict(env.config.store_path),
-                                             "age": age_text(rp.taken_at, now)}
+                                             "age": age_text(rp.taken_at, now),
+                                             "age_seconds": age_seconds(rp.taken_at, now)}
     return out
 
 
@@ -133,6 +137,7 @@ def _last_runs(runs: list[Run], now: datetime) -> dict[str, dict[str, Any]]:
     for run in sorted(runs, key=lambda r: (r.started_at, r.id), reverse=True):
         out.setdefault(run.job, {"outcome": run.outcome, "at": iso(run.started_at),
                                  "age": age_text(run.started_at, now),
+                                 "age_seconds": age_seconds(run.started_at, now),
                                  "failures": [f"{i}: {r}" for i, r in run.failures()]})
     return out
 

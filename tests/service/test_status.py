@@ -36,6 +36,8 @@ def test_healthy_after_a_backup_with_ages(agent: Runner, cfg: Path) -> None:
     code, s, _ = status(agent, cfg)
     assert code == EXIT_OK and s["health"] == "healthy" and s["reasons"] == []
     assert s["newest"]["config-backup"]["age"] == "under a minute"
+    assert 0 <= s["newest"]["config-backup"]["age_seconds"] < 60
+    assert 0 <= s["last_runs"]["backup"]["age_seconds"] < 60 and s["last_contact_age_seconds"] < 60
     assert s["last_contact_age"] == "under a minute"
     code, out, _ = agent("--config", str(cfg), "status")
     assert code == 0 and "health: healthy" in out and "under a minute old)" in out
