@@ -174,12 +174,12 @@ def _health(s: dict[str, Any]) -> tuple[str, list[str]]:
     down: list[str] = []
     degraded: list[str] = []
     node = s["management_node"]
-    if node == "down":
-        down.append(f"the Management Node does not answer: {s.get('management_probe')}")
+    if node == "down":  # why is in management_probe
+        down.append("the Management Node does not answer the probe")
     if s["last_contact"] is None:
         down.append("the agent has never reached the Management Node")
     if node == "unknown":
-        degraded.append(f"the Management Node {s.get('management_probe')}")
+        degraded.append("the Management Node answers but refuses the agent's credentials")
     for job in GUARDED_JOBS:
         run = s["last_runs"].get(job)
         if run and run["outcome"] != "completed":

@@ -58,7 +58,7 @@ def test_down_is_11_within_a_few_seconds(agent: Runner, tmp_path: Path, sim: Sim
     sim.state.set_management_down("close")
     started = time.monotonic()
     code, s, _ = status(agent, cfg)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5  # under load; the probe itself fails at once
     assert code == EXIT_DOWN and s["health"] == "down" and s["management_node"] == "down"
     assert "does not answer" in s["reasons"][0] and s["autonomy"]["applies"]
     sim.state.set_management_down("503")
@@ -79,7 +79,7 @@ def test_a_silent_node_costs_the_probe_budget_only(agent: Runner, tmp_path: Path
     cfg = write_config(tmp_path, f"http://127.0.0.1:{silent_port}", retries=5, timeout=30)
     started = time.monotonic()
     code, s, _ = status(agent, cfg)
-    assert time.monotonic() - started < 2 * PROBE_TIMEOUT + 1
+    assert time.monotonic() - started < 2 * PROBE_TIMEOUT + 2
     assert code == EXIT_DOWN and s["management_node"] == "down"
 
 
@@ -111,6 +111,7 @@ def test_a_failed_last_backup_is_degraded(agent: Runner, cfg: Path, sim: Simulat
     code, s, _ = status(agent, cfg)
     assert code == EXIT_DEGRADED and s["management_node"] == "up"
     assert any(r.startswith("the last backup (") for r in s["reasons"])
+    sim.faults.clear()  # how many armed failures a run uses up depends on its retries
     assert agent("--config", str(cfg), "backup")[0] == 0
     assert status(agent, cfg)[0] == EXIT_OK
 
@@ -121,4 +122,4 @@ def test_refused_credentials_are_degraded_and_no_clock_runs(agent: Runner, cfg: 
     (tmp_path / "pw").write_text("Not-The-Pw-9913")
     code, s, _ = status(agent, cfg)
     assert code == EXIT_DEGRADED and s["management_node"] == "unknown" and s["autonomy"] is None
-    assert "refuses the agent's credentials" in s["reasons"][0]
+    assert s["reasons"][0] == "the Management Node answers but refuses the agent's credentials"
