@@ -11,7 +11,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,7 +87,7 @@ def parse_iso(s: str) -> datetime:
 @dataclass(frozen=True)
 class FileRecord:
     name: str
-    path: str  # relative to the store root
+    key: str  # the file's key in the store (see backup_agent.store.layout)
     sha256: str
     size: int
 
@@ -107,16 +107,14 @@ class RestorePoint:
     data: dict[str, Any] = field(default_factory=dict)
     files: list[FileRecord] = field(default_factory=list)
 
-    def to_dict(self, store_root: Path | None = None) -> dict[str, Any]:
-        """The ``list --json`` shape; file paths absolute when ``store_root`` is given."""
-        def abspath(rel: str) -> str:
-            return str((store_root / rel).resolve()) if store_root else rel
+    def to_dict(self, locate: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The ``list --json`` shape; each file's ``path`` is where ``locate`` says its key is."""
         out: dict[str, Any] = {
             "id": self.id, "kind": self.kind, "deployment": self.deployment,
             "taken_at": iso(self.taken_at), "version": self.version, "build": self.build,
             "verified": self.verified,
-            "files": [{"name": f.name, "path": abspath(f.path), "sha256": f.sha256, "size": f.size}
-                      for f in self.files],
+            "files": [{"name": f.name, "key": f.key, "path": locate(f.key) if locate else f.key,
+                       "sha256": f.sha256, "size": f.size} for f in self.files],
         }
         if self.node:
             out["node"] = self.node
@@ -299,7 +297,7 @@ class Catalog:
                 (rp.id, rp.kind, rp.deployment, iso(rp.taken_at), rp.version, rp.build, rp.node,
                  rp.provider, int(rp.verified), rp.run_id, json.dumps(rp.data, sort_keys=True)))
             db.executemany("INSERT INTO files VALUES (?,?,?,?,?)",
-                           [(rp.id, f.name, f.path, f.sha256, f.size) for f in rp.files])
+                           [(rp.id, f.name, f.key, f.sha256, f.size) for f in rp.files])
 
     def update_data(self, rp_id: str, **changes: Any) -> None:
         """Merge ``changes`` into a restore point's data (e.g. ``confirmed_at``)."""

@@ -49,7 +49,7 @@ def test_restore_points_newest_first_with_files(tmp_path: Path) -> None:
     rps = cat.restore_points("prod", "config-backup")
     assert [rp.taken_at.hour for rp in rps] == [12, 11, 10]
     assert len({rp.id for rp in rps}) == 3, "ids stay unique within one second"
-    d = rps[0].to_dict(tmp_path)
+    d = rps[0].to_dict(lambda key: str(tmp_path / key))
     assert d["taken_at"] == "2026-11-26T12:00:00Z"
     assert d["files"][0]["path"].startswith(str(tmp_path)) and d["files"][0]["size"] == 9
     cat.mark_deleted(rps[0].id, T0)

@@ -7,6 +7,7 @@ from typing import Any
 
 from backup_agent.catalog import KINDS, Catalog, iso
 from backup_agent.cli.common import Context, add_json
+from backup_agent.store import open_store
 
 
 def register(sub: Any) -> None:
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         points = catalog.restore_points(args.deployment, args.kind)
     finally:
         catalog.close()
-    data = [rp.to_dict(cfg.store_path) for rp in points]
+    locate = open_store(cfg.store_path).location
+    data = [rp.to_dict(locate) for rp in points]
 
     def text() -> str:
         if not points:

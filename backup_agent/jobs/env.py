@@ -17,7 +17,7 @@ from backup_agent.catalog import Catalog
 from backup_agent.config import Config, Deployment
 from backup_agent.errors import NotReadyError, StoreError
 from backup_agent.logformat import UTCFormatter
-from backup_agent.store import LocalStore
+from backup_agent.store import Store, open_store
 
 if TYPE_CHECKING:
     from backup_agent.infinity import InfinityClient
@@ -63,7 +63,7 @@ class Env:
 
     config: Config
     catalog: Catalog
-    store: LocalStore
+    store: Store
     clock: Callable[[], datetime] = utcnow
     progress: Callable[[str], Progress | None] = lambda label: None
     _clients: dict[str, Any] = field(default_factory=dict)
@@ -72,7 +72,7 @@ class Env:
     @classmethod
     def open(cls, config: Config, **kw: Any) -> Env:
         env = cls(config=config, catalog=Catalog(config.catalog_path),
-                  store=LocalStore(config.store_path), **kw)
+                  store=open_store(config.store_path), **kw)
         env._log_handler = attach_file_log(env.log_path)
         return env
 
