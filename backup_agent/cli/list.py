@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backup_agent.catalog import KINDS, Catalog, iso
+from backup_agent.catalog import KINDS, iso, open_catalog
 from backup_agent.cli.common import Context, add_json
 from backup_agent.store import open_store
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.deployment:
         cfg.deployment(args.deployment)  # an unknown name is an error, not an empty list
-    catalog = Catalog(cfg.catalog_path)
+    catalog = open_catalog(cfg.catalog_path)
     try:
         points = catalog.restore_points(args.deployment, args.kind)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import open_catalog
 from backup_agent.cli.common import Context, add_json
 from backup_agent.errors import EXIT_FAILED, EXIT_OK
 from backup_agent.store import open_store
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.deployment:
         cfg.deployment(args.deployment)  # an unknown name is an error, not "0 of 0 verified"
-    catalog, store = Catalog(cfg.catalog_path), open_store(cfg.store_path)
+    catalog, store = open_catalog(cfg.catalog_path), open_store(cfg.store_path)
     results: list[dict[str, Any]] = []
     try:
         for rp in catalog.restore_points(args.deployment):

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ConfigError
 from backup_agent.jobs import inventory, passphrase
@@ -43,7 +43,7 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
         sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
     try:
         env.catalog.add_restore_point(RestorePoint(
-            id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
+            id=rp_id, kind=Kind.CONFIG_BACKUP, deployment=deployment.name, taken_at=now,
             version=info.version, build=info.build, verified=True, run_id=run.id,
             data={"filename": info.filename, "created_on_node": info.date,
                   "passphrase_check": passphrase.verifier(secret)},

@@ -13,7 +13,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import Catalog, open_catalog
 from backup_agent.config import Config, Deployment
 from backup_agent.errors import NotReadyError, StoreError
 from backup_agent.logformat import UTCFormatter
@@ -71,7 +71,7 @@ class Env:
 
     @classmethod
     def open(cls, config: Config, **kw: Any) -> Env:
-        env = cls(config=config, catalog=Catalog(config.catalog_path),
+        env = cls(config=config, catalog=open_catalog(config.catalog_path),
                   store=open_store(config.store_path), **kw)
         env._log_handler = attach_file_log(env.log_path)
         return env

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs import inventory
@@ -200,7 +200,7 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
                 "by_service_type": dict(by_type),
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
-            id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
+            id=rp_id, kind=Kind.ROOM_EXPORT, deployment=deployment.name, taken_at=now,
             version=version, verified=True, run_id=run.id, data=data, files=records))
     except BaseException:
         # Half an export is no restore point: what was written goes, not left visible.

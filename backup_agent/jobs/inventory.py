@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs.env import Env
@@ -75,7 +75,7 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
     rel = file_key(deployment.name, "inventory", rp_id, "inventory.json")
     size, sha = env.store.put_bytes(rel, body)
     rp = RestorePoint(
-        id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
+        id=rp_id, kind=Kind.INVENTORY, deployment=deployment.name, taken_at=now,
         version=inventory.get("software_version"), verified=True, run_id=run.id,
         data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
               "locations": len(inventory["locations"])},
