@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,22 @@ from backup_agent.catalog import (
     RunOutcome,
     open_catalog,
 )
+from backup_agent.errors import CatalogError
 from backup_agent.journal import Journal
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+# Every Catalog implementation; the tests taking ``cat`` run against each (a PostgreSQL one
+# joins here). Tests that open catalog.db itself are the SQLite implementation's own.
+IMPLEMENTATIONS: dict[str, Callable[[Path], Catalog]] = {
+    "sqlite": lambda tmp: open_catalog(tmp / "c.db"),
+}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def cat(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    catalog = IMPLEMENTATIONS[request.param](tmp_path)
+    yield catalog
+    catalog.close()
 
 
 def test_migrations_recorded_once(tmp_path: Path) -> None:
@@ -61,8 +75,7 @@ def test_closed_sets_keep_their_stored_strings() -> None:
     ([("a", "failed")], "failed"),
     ([], "failed"),
 ])
-def test_run_outcome_from_items(tmp_path: Path, items: list[tuple[str, str]], outcome: str) -> None:
-    cat = open_catalog(tmp_path / "c.db")
+def test_run_outcome_from_items(cat: Catalog, items: list[tuple[str, str]], outcome: str) -> None:
     run = cat.start_run("prod", "backup", T0)
     for name, o in items:
         run.item(name, o, "why" if o == "failed" else None)
@@ -75,15 +88,13 @@ def test_run_outcome_from_items(tmp_path: Path, items: list[tuple[str, str]], ou
         run.item("x", "exploded")
 
 
-def test_two_runs_started_in_the_same_instant_get_distinct_ids(tmp_path: Path) -> None:
-    cat = open_catalog(tmp_path / "c.db")
+def test_two_runs_started_in_the_same_instant_get_distinct_ids(cat: Catalog) -> None:
     first, second = cat.start_run("prod", "export", T0), cat.start_run("prod", "export", T0)
     assert first.id != second.id
     assert {r.id for r in cat.runs("prod")} == {first.id, second.id}
 
 
-def test_restore_points_newest_first_with_files(tmp_path: Path) -> None:
-    cat = open_catalog(tmp_path / "c.db")
+def test_restore_points_newest_first_with_files(cat: Catalog) -> None:
     for i in range(3):
         rid = cat.new_id("cb", "prod", T0)
         cat.add_restore_point(RestorePoint(
@@ -101,8 +112,23 @@ def test_restore_points_newest_first_with_files(tmp_path: Path) -> None:
     assert cat.latest("prod", "config-backup").taken_at.hour == 11  # type: ignore[union-attr]
 
 
-def test_contact(tmp_path: Path) -> None:
-    cat = open_catalog(tmp_path / "c.db")
+def test_restore_point_changes_and_lookups(cat: Catalog) -> None:
+    rid = cat.new_id("snap-mgr01", "prod", T0)
+    cat.add_restore_point(RestorePoint(id=rid, kind=Kind.SNAPSHOT, deployment="prod", taken_at=T0,
+                                       node="mgr01", provider="sim", data={"provider_id": "s-1"}))
+    cat.update_data(rid, confirmed_at="2026-11-27T10:00:00Z")
+    cat.set_verified(rid, True)
+    rp = cat.restore_point(rid)
+    assert rp.verified and rp.data == {"provider_id": "s-1", "confirmed_at": "2026-11-27T10:00:00Z"}
+    assert [p.id for p in cat.restore_points(kind=Kind.SNAPSHOT, node="mgr01")] == [rid]
+    assert cat.restore_points(node="cn01") == [] and cat.latest("prod", "inventory") is None
+    with pytest.raises(CatalogError, match="no restore point 'nope'"):
+        cat.restore_point("nope")
+    with pytest.raises(CatalogError, match="no restore point"):
+        cat.update_data("nope", x=1)
+
+
+def test_contact(cat: Catalog) -> None:
     assert cat.contact("prod")["last_contact"] is None
     cat.record_contact("prod", T0)
     cat.record_contact("prod", T0 + timedelta(hours=1), error="refused")
@@ -159,8 +185,7 @@ def test_two_processes_creating_restore_points_in_the_same_second(tmp_path: Path
     assert {rp.run_id for rp in stored} == {f"{w}-{n}" for w in "ab" for n in range(PER_WRITER)}
 
 
-def test_threads_sharing_a_catalog_get_distinct_ids(tmp_path: Path) -> None:
-    cat = open_catalog(tmp_path / "c.db")
+def test_threads_sharing_a_catalog_get_distinct_ids(cat: Catalog) -> None:
     made: dict[str, list[str]] = {}
     errors: list[BaseException] = []
 
