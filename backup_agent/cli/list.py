@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from backup_agent.catalog import KINDS, RestorePoint, iso
@@ -17,9 +18,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def row(rp: RestorePoint, store_root: Any) -> dict[str, Any]:
+def row(rp: RestorePoint, locate: Callable[[str], str]) -> dict[str, Any]:
     """``list --json``'s record: ``verify_failed`` is null, or when ``verify`` failed and why."""
-    data = rp.to_dict(store_root)
+    data = rp.to_dict(locate)
     data.setdefault("verify_failed", None)
     return data
 
@@ -36,9 +37,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     env = open_env(ctx)
     try:
         points = env.catalog.restore_points(args.deployment, args.kind)
+        data = [row(rp, env.store.location) for rp in points]
     finally:
         env.close()
-    data = [row(rp, cfg.store_path) for rp in points]
 
     def text() -> str:
         if not points:

@@ -121,7 +121,7 @@ def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind in KINDS:
         rp = env.catalog.latest(deployment.name, kind)
-        out[kind] = None if rp is None else {**rp.to_dict(env.config.store_path),
+        out[kind] = None if rp is None else {**rp.to_dict(env.store.location),
                                              "age": age_text(rp.taken_at, now),
                                              "age_seconds": age_seconds(rp.taken_at, now)}
     return out

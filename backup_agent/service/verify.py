@@ -51,7 +51,7 @@ def verify(env: Env, deployment: str | None = None) -> list[Verified]:
 def verify_point(env: Env, rp: RestorePoint) -> Verified:
     """Re-hash ``rp``'s files; record a change of state, and every failure with its reasons."""
     problems = tuple(f"{f.name}: {p}" for f in rp.files
-                     if (p := env.store.check(f.path, f.size, f.sha256)))
+                     if (p := env.store.check(f.key, f.size, f.sha256)))
     if problems:
         log.warning("restore point %s failed verify: %s", rp.id, "; ".join(problems))
         env.catalog.update_data(rp.id, verify_failed={"at": iso(env.clock()),
