@@ -107,7 +107,7 @@ def _checked(metas: list[dict[str, Any]], objects: list[dict[str, Any]],
              total: int) -> list[dict[str, Any]]:
     """``objects`` if every page agreed on the count and at least that many were read (more:
     a tail found by following ``meta.next`` past a count that lags, which skips nothing)."""
-    counts = sorted({m.get("total_count") for m in metas if isinstance(m.get("total_count"), int)})
+    counts = sorted({int(m["total_count"]) for m in metas if isinstance(m.get("total_count"), int)})
     if counts != [total] or len(objects) < total:
         raise ListChanged(f"{len(objects)} objects read, pages counted "
                           f"{', '.join(str(c) for c in counts)}")
