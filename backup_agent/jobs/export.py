@@ -1,7 +1,11 @@
 """The room export job: every conference of every service type, with aliases, as JSON and CSV.
 
 ``rooms.json`` is full fidelity and re-importable through the API: ``{"conferences": [...]}``
-lists the API objects, each with its ``aliases`` and ``automatic_participants`` as objects.
+lists the API objects, each with its ``aliases`` and its ``automatic_participants`` as the
+standalone objects (a conference embeds them without their ``system_location``: the export
+looks each one up by ``id``). References to other objects (``system_location``,
+``ivr_theme``, ``scheduled_conferences``...) are held as ``{"id", "name", "resource_uri"}``,
+so that an import on another node can find them by name (see ``jobs/references.py``).
 ``vmrs.csv`` and ``auditoriums.csv`` are the web UI's bulk CSV (one row per alias). An export
 whose rooms are identical to the previous one is recorded as unchanged, not stored again.
 The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog or a log.
@@ -23,15 +27,19 @@ from typing import Any
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, StoreError
-from backup_agent.jobs import inventory
+from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
+from backup_agent.infinity import InfinityClient
+from backup_agent.infinity.schema import stable_order
+from backup_agent.jobs import inventory, references
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
 
 log = logging.getLogger(__name__)
 
 FORMAT = "backup-agent/room-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: participants whole, references named
+CONFIG = "configuration/v1/"
+NESTED = frozenset({"aliases", "automatic_participants"})  # joined by the export itself
 CSV_COLUMNS = (
     "name", "description", "pin", "allow_guests", "guest_pin", "alias_alias",
     "alias_description", "tag", "max_callrate_in", "max_callrate_out", "call_type",
@@ -44,23 +52,81 @@ DIFF_NAMES = 20  # room names listed per diff category; the counts are always co
 
 def assemble(conferences: list[dict[str, Any]], aliases: list[dict[str, Any]],
              participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join aliases and automatic participants onto their conferences, in a stable order."""
+    """Join aliases and automatic participants onto their conferences, in a stable order.
+
+    A conference's participants (embedded objects, or URIs on older readings) are replaced by
+    the standalone objects of the same ``id``; one missing from ``participants`` is kept as
+    the conference gave it.
+    """
     by_uri = {c.get("resource_uri"): c for c in conferences}
     alias_map: dict[Any, list[dict[str, Any]]] = {uri: [] for uri in by_uri}
     for alias in aliases:
         alias_map.setdefault(alias.get("conference"), []).append(alias)
-    part_by_uri = {p.get("resource_uri"): p for p in participants}
+    part_by_id = {str(p.get("id")): p for p in participants}
     out = []
     # In place: a copy of 20,000 rooms is tens of megabytes the export does not need.
     for room in sorted(conferences, key=lambda c: (str(c.get("name")), str(c.get("id")))):
         room["aliases"] = sorted(alias_map.get(room.get("resource_uri"), []),
                                  key=lambda a: str(a.get("alias")))
-        refs = room.get("automatic_participants") or []
-        room["automatic_participants"] = [
-            part_by_uri.get(r, r) if isinstance(r, str) else r for r in refs
-        ]
+        room["automatic_participants"] = [part_by_id.get(_participant_id(r), r)
+                                          for r in room.get("automatic_participants") or []]
         out.append(room)
     return out
+
+
+def _participant_id(ref: Any) -> str:
+    if isinstance(ref, dict):
+        return str(ref.get("id"))
+    return str(ref).rstrip("/").rsplit("/", 1)[-1]
+
+
+def read_rooms(client: InfinityClient) -> list[dict[str, Any]]:
+    """Every room of the node, assembled, its participants whole and its references named."""
+    def listed(resource: str) -> list[dict[str, Any]]:
+        return client.list_all(CONFIG + resource + "/", stable_order(client, resource))
+
+    participants = listed("automatic_participant")
+    rooms = assemble(listed("conference"), listed("conference_alias"), participants)
+    known = {str(p.get("id")) for p in participants}
+    missing = {_participant_id(r) for room in rooms for r in room["automatic_participants"]} - known
+    if missing:  # created after the participant list was read
+        extra = [p for p in (_get(client, f"{CONFIG}automatic_participant/{i}/") for i in sorted(missing))
+                 if p is not None]
+        rooms = assemble(rooms, [a for r in rooms for a in r["aliases"]], participants + extra)
+    _name_references(client, rooms)
+    return rooms
+
+
+def _get(client: InfinityClient, path: str) -> dict[str, Any] | None:
+    try:
+        answer = client.get(path)
+    except (ConnectError, AuthError):
+        raise
+    except ApiError as exc:
+        log.warning("%s: %s", path, exc)
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _name_references(client: InfinityClient, rooms: list[dict[str, Any]]) -> None:
+    """Bare-URI references become ``{"id", "name", "resource_uri"}`` (in place)."""
+    parts = [p for r in rooms for p in r["automatic_participants"] if isinstance(p, dict)]
+    wanted = references.resources(rooms, NESTED) | references.resources(parts, frozenset({"conference"}))
+    names: dict[str, str] = {}
+    for resource in sorted(wanted):
+        try:
+            objects = client.list_all(f"{CONFIG}{resource}/")
+        except (ConnectError, AuthError):
+            raise
+        except ApiError as exc:  # a resource this release does not have: the URIs stay bare
+            log.warning("cannot name references to %s: %s", resource, exc)
+            continue
+        names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
+                      if o.get("resource_uri") and o.get("name") is not None})
+    for room in rooms:
+        references.name(room, names, NESTED)
+    for part in parts:
+        references.name(part, names, frozenset({"conference"}))
 
 
 def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
@@ -72,8 +138,10 @@ def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
         if room.get("service_type") != service_type:
             continue
         for alias in room["aliases"] or [{}]:
+            theme = room.get("ivr_theme")
             row = dict(room, alias_alias=alias.get("alias", ""),
-                       alias_description=alias.get("description", ""))
+                       alias_description=alias.get("description", ""),
+                       ivr_theme_name=theme.get("name") if isinstance(theme, dict) else None)
             writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in CSV_COLUMNS])
     return buf.getvalue().encode("utf-8")
 
@@ -156,7 +224,7 @@ def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: list[str
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
     client = env.client(deployment)
-    rooms = assemble(client.conferences(), client.aliases(), client.automatic_participants())
+    rooms = read_rooms(client)
     lines = [room_line(r) for r in rooms]
     content = hashlib.sha256()
     for line in lines:
