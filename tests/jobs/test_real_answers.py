@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
-from urllib.parse import urlsplit
-
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
