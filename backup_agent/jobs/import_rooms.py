@@ -27,7 +27,7 @@ from typing import Any
 
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError
 from backup_agent.infinity import InfinityClient
-from backup_agent.infinity.schema import writable_fields
+from backup_agent.infinity.schema import resource_schema
 from backup_agent.jobs.references import CONFIG_PREFIX, Index, is_ref, resources
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,14 @@ class _Targets:
         self.aliases = {str(a.get("alias")) for a in client.aliases()}
         self.participants = {str(p.get("alias")): str(p.get("resource_uri"))
                              for p in client.automatic_participants()}
-        self.room_fields = writable_fields(client, "conference") - NESTED
-        self.part_fields = writable_fields(client, "automatic_participant") - PART_SKIP
+        rooms_schema = resource_schema(client, "conference")
+        parts_schema = resource_schema(client, "automatic_participant")
+        self.room_fields = rooms_schema.writable - NESTED
+        self.part_fields = parts_schema.writable - PART_SKIP
+        # Where the node says which fields are related, only those are references (a
+        # description may well start with a URI); else any value shaped like one is.
+        self.room_refs = frozenset(rooms_schema.related) if rooms_schema.related else None
+        self.part_refs = frozenset(parts_schema.related) if parts_schema.related else None
         wanted = resources(rooms, NESTED) | resources(
             [p for r in rooms for p in _parts(r)], PART_SKIP)
         self.index = Index()
@@ -116,15 +122,15 @@ def _parts(room: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in room.get("automatic_participants") or [] if isinstance(p, dict)]
 
 
-def _body(obj: dict[str, Any], writable: frozenset[str], index: Index,
-          dropped: Any) -> dict[str, Any]:
-    """The writable fields of ``obj``, every reference relinked; ``dropped(field, labels)``
-    hears of the references the target does not have."""
+def _body(obj: dict[str, Any], writable: frozenset[str], refs: frozenset[str] | None,
+          index: Index, dropped: Any) -> dict[str, Any]:
+    """The writable fields of ``obj``, every reference (a field in ``refs``, when known)
+    relinked; ``dropped(field, labels)`` hears of the references the target does not have."""
     out = {}
     for key, value in obj.items():
         if key not in writable:
             continue
-        if is_ref(value):
+        if is_ref(value) and (refs is None or key in refs):
             value, lost = index.relink(value)
             if lost:
                 dropped(key, lost)
@@ -176,7 +182,7 @@ def _room_body(room: dict[str, Any], target: _Targets,
                result: ImportResult) -> tuple[str, dict[str, Any]]:
     """The POST body re-creating ``room``: aliases nested, participants on the target linked."""
     name = str(room.get("name"))
-    body = _body(room, target.room_fields, target.index,
+    body = _body(room, target.room_fields, target.room_refs, target.index,
                  lambda key, lost: result.drop(name, key, lost))
     aliases = [{"alias": a["alias"], "description": a.get("description", "")}
                for a in room.get("aliases") or [] if str(a.get("alias")) not in target.aliases]
@@ -209,7 +215,7 @@ def _participants(client: InfinityClient, rooms: list[dict[str, Any]], created: 
             wanted.setdefault(str(part.get("id", alias)), (part, []))[1].append(new_uri)
     for part, uris in wanted.values():
         alias = str(part.get("alias"))
-        body = _body(part, target.part_fields, target.index,
+        body = _body(part, target.part_fields, target.part_refs, target.index,
                      lambda key, lost, a=alias: result.drop(a, key, lost, "participant"))
         body["conference"] = uris
         client.create_participant(body)

@@ -53,10 +53,14 @@ PART_WRITABLE = {"alias", "call_type", "conference", "description", "dtmf_sequen
                  "role", "routing", "streaming", "system_location"}
 
 
+RELATED = {"ivr_theme", "system_location", "scheduled_conferences", "aliases",
+           "automatic_participants", "conference"}
+
+
 def _schema(writable: set[str], readonly: set[str]) -> dict[str, Any]:
     def field(name: str, ro: bool) -> dict[str, Any]:
         return {"blank": True, "default": "", "help_text": "", "nullable": True, "readonly": ro,
-                "type": "related" if name in ("ivr_theme", "system_location") else "string",
+                "type": "related" if name in RELATED else "string",
                 "unique": name == "name"}
     return {"default_limit": 20, "ordering": ["id", "name"],
             "fields": {**{n: field(n, False) for n in writable}, **{n: field(n, True) for n in readonly}}}
@@ -147,3 +151,15 @@ def test_real_shapes_export_then_import(make_client: Callable[[str], InfinityCli
     assert set(part_body) <= PART_WRITABLE
     assert result.dropped == [{"room": "Board room", "field": "scheduled_conferences",
                                "reference": "Weekly"}]
+
+
+def test_only_related_fields_are_relinked_where_the_schema_says(
+        make_client: Callable[[str], InfinityClient]) -> None:
+    """A description that happens to start with a URI is text, not a reference to drop."""
+    text = C + "system_location/2/ is where the board meets"
+    room = {**ROOM, "description": text, "automatic_participants": []}
+    target = _target()
+    with LocalServer(target) as dst:
+        result = import_rooms(make_client(dst.url), [room])
+    [(_, body)] = target.posts
+    assert body["description"] == text and result.dropped_references["description"] == 0
