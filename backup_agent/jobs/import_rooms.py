@@ -37,6 +37,7 @@ COMPUTED = {"id", "resource_uri", "creation_time", "scheduled_conferences_count"
 NESTED = frozenset({"aliases", "automatic_participants"})
 PART_SKIP = frozenset({"conference"})  # a participant's rooms: set by the import itself
 REPORTED = 50  # drops listed one by one; the counts are always complete
+SHOWN = 3  # of which the one-line summary names
 
 
 @dataclass
@@ -71,6 +72,10 @@ class ImportResult:
         if self.dropped_references:
             line += "; references not on the target, dropped: " + ", ".join(
                 f"{k} ({n})" for k, n in sorted(self.dropped_references.items()))
+            shown = [f"{d['field']} {d['reference']!r} of {d.get('room') or d.get('participant')!r}"
+                     for d in self.dropped[:SHOWN]]
+            more = sum(self.dropped_references.values()) - len(shown)
+            line += " (" + "; ".join(shown) + (f"; {more} more" if more > 0 else "") + ")"
         return line
 
     def to_dict(self) -> dict[str, Any]:

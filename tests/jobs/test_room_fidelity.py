@@ -98,7 +98,8 @@ def test_a_theme_is_relinked_by_name_and_a_missing_one_dropped_and_reported(
     reported = [d for d in result.dropped if d["field"] == "ivr_theme"]
     assert {d["room"] for d in reported} == set(lost)
     assert {d["reference"] for d in reported} == {"Sales kick-off"}
-    assert "ivr_theme (" in result.summary()
+    assert f"ivr_theme ({len(lost)})" in result.summary()
+    assert "ivr_theme 'Sales kick-off' of " in result.summary(), "the summary names what was dropped"
 
 
 def test_import_bodies_carry_no_read_only_field_nor_the_sources_uris(
