@@ -159,8 +159,11 @@ def room_line(room: dict[str, Any]) -> str:
 
 def digests(lines: Iterable[str]) -> dict[str, str]:
     """Room name → digest of its canonical line."""
-    return {str(json.loads(line).get("name")): hashlib.sha1(line.encode(), usedforsecurity=False).hexdigest()
-            for line in lines}
+    return {str(json.loads(line).get("name")): _line_digest(line) for line in lines}
+
+
+def _line_digest(line: str) -> str:
+    return hashlib.sha1(line.encode(), usedforsecurity=False).hexdigest()
 
 
 def diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
@@ -209,14 +212,16 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: list[str]) -> FileRecord:
+def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: Iterable[str]) -> FileRecord:
     """rooms.json streamed into the store: header, one room per line, footer."""
     head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
     with env.store.writer(rel) as fh:
         fh.write(head.encode())
-        for i, line in enumerate(lines):
-            fh.write((line + (",\n" if i < len(lines) - 1 else "\n")).encode())
-        fh.write(b"]}\n")
+        wrote = False
+        for line in lines:
+            fh.write(((",\n" if wrote else "") + line).encode())
+            wrote = True
+        fh.write(b"\n]}\n" if wrote else b"]}\n")
         fh.commit()
         return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
@@ -225,23 +230,29 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     """Export every room; store it unless identical to the previous export."""
     client = env.client(deployment)
     rooms = read_rooms(client)
-    lines = [room_line(r) for r in rooms]
+    # Lines are made on the fly, twice (hash now, write later), never all held: 20,000 rooms
+    # of 53 fields and their JSON at once would be what costs the memory.
     content = hashlib.sha256()
-    for line in lines:
+    new_digests: dict[str, str] = {}
+    for room in rooms:
+        line = room_line(room)
         content.update(line.encode() + b"\n")
+        new_digests[str(room.get("name"))] = _line_digest(line)
     digest = content.hexdigest()
+    stats = {"rooms": len(rooms), "aliases": sum(len(r["aliases"]) for r in rooms),
+             "by_service_type": dict(Counter(str(r.get("service_type")) for r in rooms))}
     previous = env.catalog.latest(deployment.name, "room-export")
     if (previous and previous.data.get("content_sha256") == digest
             and inventory.intact(env, previous)):
         env.catalog.update_data(previous.id, confirmed_at=iso(now))
         run.item("room-export", "unchanged")
-        run.summary["room_export"] = {"id": previous.id, "unchanged": True, "rooms": len(rooms)}
+        run.summary["room_export"] = {"id": previous.id, "unchanged": True, "rooms": stats["rooms"]}
         return
     changes = None
     if previous:
         try:
             f = next(f for f in previous.files if f.name == "rooms.json")
-            changes = diff(digests(iter_room_lines(env.store.path(f.path))), digests(lines))
+            changes = diff(digests(iter_room_lines(env.store.path(f.path))), new_digests)
         except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
             log.warning("no diff against %s: %s", previous.id, exc)
     rp_id = env.catalog.new_id("re", deployment.name, now)
@@ -252,15 +263,11 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     base = f"{deployment.name}/room-export/{rp_id}"
     records: list[FileRecord] = []
     try:
-        records.append(write_rooms_json(env, f"{base}/rooms.json", header, lines))
-        del lines
+        records.append(write_rooms_json(env, f"{base}/rooms.json", header, map(room_line, rooms)))
         for service_type, name in CSV_FILES.items():
             size, sha = env.store.put_bytes(f"{base}/{name}", to_csv(rooms, service_type))
             records.append(FileRecord(name, f"{base}/{name}", sha, size))
-        by_type = Counter(str(r.get("service_type")) for r in rooms)
-        data = {"content_sha256": digest, "rooms": len(rooms),
-                "aliases": sum(len(r["aliases"]) for r in rooms),
-                "by_service_type": dict(by_type),
+        data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
             id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
@@ -272,7 +279,7 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
                 env.store.delete(rec.path)
         raise
     run.item("room-export", "ok")
-    run.summary["room_export"] = {"id": rp_id, "rooms": len(rooms), "diff": changes}
+    run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
 
 
 def export(env: Env, deployment: Deployment) -> Run:
