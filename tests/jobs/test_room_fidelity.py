@@ -4,6 +4,8 @@ import bodies built from the fields the target says are writable."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +63,9 @@ def test_the_export_holds_each_participant_whole(agent: Runner, cfg: Path) -> No
     assert parts and all({"system_location", "conference", "resource_uri"} <= set(p) for p in parts)
     located = [p for p in parts if p["system_location"]]
     assert located and all(p["system_location"]["name"] for p in located), "named for relinking"
+    vmrs = next(f["path"] for f in rp["files"] if f["name"] == "vmrs.csv")
+    themes = {row["ivr_theme_name"] for row in csv.DictReader(io.StringIO(Path(vmrs).read_text()))}
+    assert {"Corporate", "Sales kick-off"} <= themes, "the CSV names the theme of a room"
 
 
 def test_participants_come_back_with_their_location(
