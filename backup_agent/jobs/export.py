@@ -29,7 +29,7 @@ from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
 from backup_agent.infinity import InfinityClient
-from backup_agent.infinity.schema import stable_order
+from backup_agent.infinity.schema import resource_schema, stable_order
 from backup_agent.jobs import inventory, references
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
@@ -111,7 +111,10 @@ def _get(client: InfinityClient, path: str) -> dict[str, Any] | None:
 def _name_references(client: InfinityClient, rooms: list[dict[str, Any]]) -> None:
     """Bare-URI references become ``{"id", "name", "resource_uri"}`` (in place)."""
     parts = [p for r in rooms for p in r["automatic_participants"] if isinstance(p, dict)]
-    wanted = references.resources(rooms, NESTED) | references.resources(parts, frozenset({"conference"}))
+    skip = frozenset({"conference"})
+    room_refs, part_refs = _related(client, "conference"), _related(client, "automatic_participant")
+    wanted = (references.resources(rooms, NESTED, room_refs)
+              | references.resources(parts, skip, part_refs))
     names: dict[str, str] = {}
     for resource in sorted(wanted):
         try:
@@ -124,9 +127,15 @@ def _name_references(client: InfinityClient, rooms: list[dict[str, Any]]) -> Non
         names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
                       if o.get("resource_uri") and o.get("name") is not None})
     for room in rooms:
-        references.name(room, names, NESTED)
+        references.name(room, names, NESTED, room_refs)
     for part in parts:
-        references.name(part, names, frozenset({"conference"}))
+        references.name(part, names, skip, part_refs)
+
+
+def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
+    """The fields the node's schema says are related (None: no schema, look at every field)."""
+    related = resource_schema(client, resource).related
+    return frozenset(related) if related else None
 
 
 def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:

@@ -36,6 +36,11 @@ def ref_uri(value: Any) -> str | None:
 
 def is_ref(value: Any) -> bool:
     """A reference in any shape: a URI, a nested object, or a non-empty list of them."""
+    kind = type(value)
+    if kind is str:  # the common case first: most fields are plain text, numbers or flags
+        return bool(value.startswith(CONFIG_PREFIX))
+    if kind is not dict and kind is not list:
+        return False
     if isinstance(value, list):
         return bool(value) and all(ref_uri(v) is not None for v in value)
     return ref_uri(value) is not None
@@ -51,12 +56,22 @@ def items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def resources(objects: Iterable[dict[str, Any]], skip: frozenset[str]) -> set[str]:
-    """The resources the references of ``objects`` point into (fields in ``skip`` aside)."""
+def _fields(obj: dict[str, Any], skip: frozenset[str],
+            only: frozenset[str] | None) -> Iterable[tuple[str, Any]]:
+    """The fields that may hold references: ``only`` those when the schema names them."""
+    if only is not None:
+        return ((k, obj[k]) for k in only if k in obj and k not in skip)
+    return ((k, v) for k, v in obj.items() if k not in skip and k != SELF)
+
+
+def resources(objects: Iterable[dict[str, Any]], skip: frozenset[str],
+              only: frozenset[str] | None = None) -> set[str]:
+    """The resources the references of ``objects`` point into (fields in ``skip`` aside;
+    ``only`` the fields a schema says are related, when it says)."""
     out = set()
     for obj in objects:
-        for key, value in obj.items():
-            if key not in skip and key != SELF and is_ref(value):
+        for _, value in _fields(obj, skip, only):
+            if is_ref(value):
                 out |= {resource_of(str(ref_uri(v))) for v in items(value)}
     return out
 
@@ -68,11 +83,12 @@ def label(ref: Any) -> str:
     return str(ref_uri(ref) or ref)
 
 
-def name(obj: dict[str, Any], names: dict[str, str], skip: frozenset[str]) -> None:
+def name(obj: dict[str, Any], names: dict[str, str], skip: frozenset[str],
+         only: frozenset[str] | None = None) -> None:
     """In place: every bare-URI reference of ``obj`` whose object has a known name becomes a
     nested ``{"id", "name", "resource_uri"}``; nested ones are kept as they are."""
-    for key, value in list(obj.items()):
-        if key in skip or key == SELF or not is_ref(value):
+    for key, value in list(_fields(obj, skip, only)):
+        if not is_ref(value):
             continue
         named = [_named(v, names) for v in items(value)]
         obj[key] = named if isinstance(value, list) else named[0]
