@@ -121,3 +121,30 @@ def test_import_bodies_carry_no_read_only_field_nor_the_sources_uris(
     assert result.dropped_references["scheduled_conferences"] == 1
     back = next(r for r in client.conferences() if r["name"] == rooms[0]["name"])
     assert back["scheduled_conferences"] == [] and back["sync_tag"] == ""
+
+
+def test_a_room_deleted_mid_export_is_not_skipped(agent: Runner, tmp_path: Path, sim: Simulator) -> None:
+    """Defect 7 through the export job: pages of 20, the first room deleted before the second
+    page is answered. The export re-reads and holds every room that exists, none skipped."""
+    from tests.jobs.conftest import write_config
+
+    cfg = write_config(tmp_path, sim.url, page_size=20)
+    sim.faults.change_during_list("delete", after=1)
+    code, _, err = agent("--config", str(cfg), "export")
+    assert code == 0, err
+    [rp] = [p for p in listing(agent, cfg) if p["kind"] == "room-export"]
+    rooms_json = next(f["path"] for f in rp["files"] if f["name"] == "rooms.json")
+    names = {r["name"] for r in json.loads(Path(rooms_json).read_text())["conferences"]}
+    assert names == set(sim.state.room_names()) and len(names) == 119
+
+
+def test_rooms_that_keep_changing_fail_the_export_clearly(agent: Runner, tmp_path: Path,
+                                                          sim: Simulator) -> None:
+    from tests.jobs.conftest import write_config
+
+    cfg = write_config(tmp_path, sim.url, page_size=20)
+    sim.faults.change_during_list("add", after=1, times=1000)
+    code, _, err = agent("--config", str(cfg), "export")
+    assert code == 3, err
+    assert "changed while it was read" in err and "Traceback" not in err
+    assert not [p for p in listing(agent, cfg) if p["kind"] == "room-export"]
