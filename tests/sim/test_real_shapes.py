@@ -152,3 +152,14 @@ def test_rooms_0_keeps_locations_and_themes() -> None:
     finally:
         sim.stop()
     assert SimOptions(rooms=0).rooms == 0
+
+
+def test_rooms_change_mid_list_through_the_control_api(client: Client) -> None:
+    armed = client.post("/_sim/faults", json={"kind": "change_rooms", "action": "add", "after": 0})
+    assert armed.status_code == 201
+    assert armed.json()["list_changes"] == [{"path": "configuration/v1/conference/", "after": 0,
+                                             "action": "add", "times": 1}]
+    assert client.get(CONF + "conference/").json()["meta"]["total_count"] == 61
+    assert client.get(CONF + "conference/").json()["meta"]["total_count"] == 61, "used up"
+    bad = client.post("/_sim/faults", json={"kind": "change_rooms", "action": "explode"})
+    assert bad.status_code == 400
