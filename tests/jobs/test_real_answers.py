@@ -163,3 +163,24 @@ def test_only_related_fields_are_relinked_where_the_schema_says(
         result = import_rooms(make_client(dst.url), [room])
     [(_, body)] = target.posts
     assert body["description"] == text and result.dropped_references["description"] == 0
+
+
+def test_a_participant_missing_from_the_list_is_read_by_id(
+        make_client: Callable[[str], InfinityClient]) -> None:
+    """Created between the participant list and the conference list: looked up on its own."""
+    late = {**STANDALONE, "id": 8, "alias": "sip:late@rec.example.com",
+            "resource_uri": C + "automatic_participant/8/"}
+    room = {**ROOM, "automatic_participants": [EMBEDDED, {**EMBEDDED, "id": 8, "alias": late["alias"]}]}
+    node = Node({**SOURCE.lists, "conference": [room]}, {})
+    original = node.__call__
+
+    def route(h: Handler) -> tuple[int, dict[str, str], bytes]:
+        if urlsplit(h.path).path == C + "automatic_participant/8/":
+            return 200, {}, json.dumps(late).encode()
+        return original(h)
+
+    with LocalServer(route) as src:
+        [got] = read_rooms(make_client(src.url))
+    assert [p.get("resource_uri") for p in got["automatic_participants"]] == [
+        STANDALONE["resource_uri"], late["resource_uri"]]
+    assert got["automatic_participants"][1]["system_location"]["name"] == "Oslo"
