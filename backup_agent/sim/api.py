@@ -18,12 +18,15 @@ from backup_agent.sim.http import (
 )
 from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, id_of, uri
 from backup_agent.sim.query import QueryError, page, page_json, select
-from backup_agent.sim.validate import DEFAULTS, REQUIRED, clean
+from backup_agent.sim.schema import ORDERING, schema_page, spec
+from backup_agent.sim.validate import clean, known_fields, must_exist
 
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
 
 STATUS_TABLES = ("management_vm", "worker_vm", "alarm")
+#: configuration/v1/ lists these besides the tables (root discovery, as pexshell reads it).
+SINGLETONS = ("autobackup", "system_backup")
 
 
 class ManagementApi:
@@ -37,6 +40,8 @@ class ManagementApi:
         if not path.endswith("/"):
             return not_found(path)  # every path of the API ends in "/"
         parts = path[len(API):].strip("/").split("/") if path.startswith(API) else []
+        if parts == ["configuration", "v1"] and request.method == "GET":
+            return json_response(_root())
         if len(parts) < 3 or parts[1] != "v1":
             return not_found(path)
         family, name, rest = parts[0], parts[2], parts[3:]
@@ -77,9 +82,12 @@ class ManagementApi:
         if not rest:
             if request.method == "GET":
                 opts = self.sim.opts
+                change = self.sim.faults.take_list_change(request.path)
+                if change is not None and table == "conference":
+                    self._change_rooms(change)
+                _check_order(table, request.query)
                 with config.lock:
-                    fields = {"id", "creation_time", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())}
-                    selected = select(config.rows(table), request.query, fields)
+                    selected = select(config.rows(table), request.query, known_fields(table))
                     body = page_json(selected, request.query, request.raw_path, opts.default_page_size,
                                      opts.max_page_size, lambda row: config.render_json(table, row))
                 return Response(body=body)
@@ -97,9 +105,10 @@ class ManagementApi:
                 return json_response(config.render(table, row))
             if request.method in ("PATCH", "PUT"):
                 data = _body(request)
-                changes = clean(config, table, data, existing=row)
+                changes = clean(config, table, data, existing=row,
+                                refuse_readonly=self.sim.opts.refuse_readonly)
                 config.update(table, ident, changes)
-                return Response(status=202)
+                return Response(status=202 if request.method == "PATCH" else 204)
             if request.method == "DELETE":
                 config.delete(table, ident)
                 if table == "worker_vm":  # a redeployed node of this name starts fresh
@@ -113,17 +122,18 @@ class ManagementApi:
         with config.lock:
             nested = data.pop("aliases", None) if table == "conference" else None
             links = data.pop("automatic_participants", None) if table == "conference" else None
-            row = clean(config, table, data)
-            for link in links or []:
-                if _ident(link) not in config.tables["automatic_participant"]:
-                    raise ValidationError({"conference": {"automatic_participants": [
-                        f"Could not find the related automatic_participant {link!r}."]}})
+            row = clean(config, table, data, refuse_readonly=self.sim.opts.refuse_readonly)
+            links = [must_exist(config, "conference", "automatic_participants", link,
+                                 "automatic_participant") for link in links or []]
             for alias in nested or []:  # check nested aliases before anything is stored
                 name = alias.get("alias") if isinstance(alias, dict) else alias
                 if not name or config.find("conference_alias", "alias", name):
                     raise ValidationError({"conference_alias": {"alias": [
                         "This field is required." if not name else "Alias already exists."]}})
             row["creation_time"] = api_time(self.sim.opts.now())
+            if table == "ivr_theme":
+                row["last_updated"] = row["creation_time"]
+                row["uuid"] = f"6f1c2d3e-0000-4000-8000-{config.next_id[table]:012d}"
             row.pop("id", None)
             row = config.insert(table, row)
             self._create_nested(row, nested or [], links or [])
@@ -146,6 +156,19 @@ class ManagementApi:
             if part is not None and conf_uri not in part["conference"]:
                 config.update("automatic_participant", part["id"],
                               {"conference": [*part["conference"], conf_uri]})
+
+    def _change_rooms(self, action: str) -> None:
+        """A room deleted (the first) or added while a list is being read (an armed fault)."""
+        config = self.sim.state.config
+        with config.lock:
+            rows = config.rows("conference")
+            if action == "delete" and rows:
+                config.delete("conference", rows[0]["id"])
+            elif action == "add":
+                data = {"name": f"Added while listing {config.next_id['conference']}"}
+                row = clean(config, "conference", data)
+                row["creation_time"] = api_time(self.sim.opts.now())
+                config.insert("conference", row)
 
     def _autobackup(self, request: Request, rest: list[str]) -> Response:
         config = self.sim.state.config
@@ -207,11 +230,26 @@ def _ident(ref: Any) -> int:
 
 
 def _schema(table: str) -> dict[str, Any]:
-    fields = sorted({"id", "resource_uri", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())})
+    fields = spec(table)
+    if fields is not None:
+        return schema_page(table, fields)
+    names = sorted(known_fields(table))
     return {"allowed_detail_http_methods": ["get", "put", "patch", "delete"],
             "allowed_list_http_methods": ["get", "post"], "default_format": "application/json",
-            "default_limit": 20, "fields": {f: {"nullable": True} for f in fields},
-            "filtering": dict.fromkeys(fields, 1)}
+            "default_limit": 20, "fields": {f: {"nullable": True} for f in names},
+            "filtering": dict.fromkeys(names, 1), "ordering": [f for f in ORDERING if f in names]}
+
+
+def _root() -> dict[str, Any]:
+    return {name: {"list_endpoint": f"{CONFIG}{name}/", "schema": f"{CONFIG}{name}/schema/"}
+            for name in sorted((*TABLES, *SINGLETONS))}
+
+
+def _check_order(table: str, query: dict[str, str]) -> None:
+    """Tastypie refuses ``order_by`` on a field the resource does not allow ordering by."""
+    order = query.get("order_by")
+    if order and order.lstrip("-") not in _schema(table)["ordering"]:
+        raise QueryError(f"No matching '{order.lstrip('-')}' field for ordering on.")
 
 
 def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:

@@ -9,7 +9,10 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             ``rate_limit`` (``retry_after``), ``html``,
                                             ``malformed_json``, ``cut_download``
                                             (``after_bytes``, ``count``), ``wrong_sha256``,
-                                            ``evil_filename`` (``filename``)
+                                            ``evil_filename`` (``filename``),
+                                            ``change_rooms`` (``action`` delete|add,
+                                            ``after`` pages, ``count``: rooms change
+                                            while a conference list is read)
 ``DELETE /_sim/faults``                     disarm every fault
 ``POST /_sim/reset``                        ``{"empty": true}`` (default): an empty Management
                                             Node; ``false``: the seeded deployment again.

@@ -65,6 +65,10 @@ class SimOptions:
     oauth_token_seconds: int = 3600
     #: Serve HTTPS with a self-signed certificate (``Simulator.ca_file`` is its path).
     tls: bool = False
+    #: Read-only fields in a write (``creation_time``, ``sync_tag``, ids...): ignored as
+    #: Tastypie does (default), or refused with a 400 naming the field, to catch a client
+    #: that sends them.
+    refuse_readonly: bool = False
     #: Start empty (a freshly deployed Management Node): no rooms, locations or nodes.
     empty: bool = False
     #: Where backup files live; default a private temporary directory removed on stop.

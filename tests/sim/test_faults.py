@@ -131,7 +131,7 @@ def test_clear_disarms_everything(client: Client) -> None:
     faults.fail_backup(2)
     faults.clear()
     assert faults.describe() == {"responses": [], "download_cuts": [], "wrong_sha256": 0,
-                                 "evil_filenames": [], "backup_failures": 0}
+                                 "evil_filenames": [], "backup_failures": 0, "list_changes": []}
     assert client.get(ROOMS).status_code == 200
 
 
