@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
-from backup_agent.sim import api_backup
+from backup_agent.sim import api_backup, nodes
 from backup_agent.sim.backups import api_time
 from backup_agent.sim.http import (
     Request,
@@ -23,7 +21,9 @@ from backup_agent.sim.validate import DEFAULTS, REQUIRED, clean
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
 
-STATUS_TABLES = ("management_vm", "worker_vm", "alarm")
+AUTOBACKUP_SECRETS = ("autobackup_passphrase", "autobackup_upload_password")
+STATUS_TABLES = ("management_vm", "worker_vm", "alarm", "licensing")
+HISTORY_TABLES = ("alarm", "workervm_status_event")
 
 
 class ManagementApi:
@@ -45,6 +45,12 @@ class ManagementApi:
                 return api_backup.system_backup(self.sim, request, rest)
             if family == "configuration" and name == "autobackup":
                 return self._autobackup(request, rest)
+            if family == "configuration" and name == "worker_vm":
+                return nodes.route(self.sim, request, rest)
+            if family == "configuration" and name == "licence":
+                return self._licence(request, rest)
+            if family == "history" and name in HISTORY_TABLES:
+                return self._history(request, name, rest)
             if family == "configuration" and name in TABLES:
                 return self._configuration(request, name, rest)
             if family == "status" and name == "backup_request":
@@ -102,8 +108,6 @@ class ManagementApi:
                 return Response(status=202)
             if request.method == "DELETE":
                 config.delete(table, ident)
-                if table == "worker_vm":  # a redeployed node of this name starts fresh
-                    self.sim.state.set_node_up(row["name"])
                 return Response(status=204)
         return method_not_allowed("GET, PATCH, PUT, DELETE")
 
@@ -128,9 +132,6 @@ class ManagementApi:
             row = config.insert(table, row)
             self._create_nested(row, nested or [], links or [])
         location = uri(table, row["id"])
-        if table == "worker_vm" and row.get("deployment_type") == "MANUAL-PROVISION-ONLY":
-            return Response(status=201, body=_provisioning_xml(row, self.sim.opts.now()),
-                            content_type="application/xml", headers={"Location": location})
         return Response(status=201, headers={"Location": location})
 
     def _create_nested(self, conf: dict[str, Any], aliases: list[Any], links: list[Any]) -> None:
@@ -151,7 +152,10 @@ class ManagementApi:
         config = self.sim.state.config
 
         def render() -> dict[str, Any]:
-            return dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+            out = dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+            for secret in AUTOBACKUP_SECRETS:  # never read back in clear
+                out[secret] = nodes.encrypted(out.get(secret))
+            return out
 
         if not rest and request.method == "GET":
             return json_response(page([render()], request.query, request.raw_path,
@@ -183,10 +187,31 @@ class ManagementApi:
             return method_not_allowed("GET")
         state = self.sim.state
         rows = {"management_vm": state.management_status, "worker_vm": state.worker_status,
-                "alarm": state.alarms}[name]()
+                "alarm": state.alarms, "licensing": state.licences.status}[name]()
         if not rest:
             return self._list(request, name, rows, lambda row: row)
         match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+    def _history(self, request: Request, name: str, rest: list[str]) -> Response:
+        events = self.sim.state.events
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        if name == "workervm_status_event" and not self.sim.state.release.status_events:
+            return not_found(request.path)  # not in this release
+        rows = events.history() if name == "alarm" else events.history_events()
+        if not rest:
+            return self._list(request, name, rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+    def _licence(self, request: Request, rest: list[str]) -> Response:
+        rows = self.sim.state.licences.listing()
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        if not rest:
+            return self._list(request, "licence", rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["fulfillment_id"])]]
         return json_response(match[0]) if match else not_found(request.path)
 
 
@@ -213,11 +238,3 @@ def _schema(table: str) -> dict[str, Any]:
             "default_limit": 20, "fields": {f: {"nullable": True} for f in fields},
             "filtering": dict.fromkeys(fields, 1)}
 
-
-def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:
-    values = {k: row.get(k) for k in ("name", "hostname", "domain", "address", "netmask", "gateway",
-                                      "node_type", "system_location", "vm_cpu_count",
-                                      "vm_system_memory")}
-    items = "".join(f"  <{k}>{escape(str(v if v is not None else ''))}</{k}>\n" for k, v in values.items())
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<pexip-node-configuration generated="'
-            f'{now.isoformat()}">\n{items}</pexip-node-configuration>\n').encode()
