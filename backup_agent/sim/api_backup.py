@@ -133,15 +133,15 @@ def backup_create(sim: Simulator, request: Request) -> Response:
         entry = sim.make_backup(passphrase)
     except BackupFailed as exc:
         return error(500, f"Backup failed: {exc}")
-    data: dict[str, Any] = {"filename": entry["filename"]}
+    result: dict[str, Any] = {"filename": entry["filename"]}
     if sim.opts.download_mode == "request":
         # with this reading the bytes are only reachable through a backup request
         req = sim.backups.new_request()
         sim.backups.update_request(req["id"], state="completed", filename=entry["filename"],
                                    download_uri=f"{BACKUP_REQUEST}{req['id']}/download/",
                                    message="Backup completed")
-        data["resource_uri"] = req["resource_uri"]
-    return json_response(command_answer(data), status=sim.opts.backup_create_status)
+        result["resource_uri"] = req["resource_uri"]
+    return json_response(command_answer(result), status=sim.opts.backup_create_status)
 
 
 def backup_restore(sim: Simulator, request: Request) -> Response:
