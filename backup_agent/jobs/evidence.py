@@ -173,7 +173,8 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
 def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
     base = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
     if rp.kind == "config-backup":
-        return {**base, "version": rp.version, "verified": rp.verified}
+        point = {**base, "version": rp.version, "verified": rp.verified}
+        return {**point, "build": rp.build} if rp.build else point
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}
     if rp.kind == "snapshot":

@@ -16,6 +16,7 @@ from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs.env import Env
+from backup_agent.planner.version import Version
 
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
                "maintenance_mode", "configuration_id")
@@ -73,9 +74,12 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
     rp_id = env.catalog.new_id("inv", deployment.name, now)
     rel = f"{deployment.name}/inventory/{rp_id}/inventory.json"
     size, sha = env.store.put_bytes(rel, body)
+    # Recorded apart, like a config backup's: "38.1 (81522.0.0)" is release 38.1, build 81522.0.0.
+    running = Version.parse(inventory.get("software_version"))
     rp = RestorePoint(
         id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
-        version=inventory.get("software_version"), verified=True, run_id=run.id,
+        version=running.release_text if running else inventory.get("software_version"),
+        build=running.build if running else None, verified=True, run_id=run.id,
         data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
               "locations": len(inventory["locations"])},
         files=[FileRecord("inventory.json", rel, sha, size)],

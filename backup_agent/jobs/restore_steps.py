@@ -20,10 +20,12 @@ from backup_agent.catalog import RestorePoint
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, CatalogError, NotReadyError
 from backup_agent.infinity import InfinityClient
+from backup_agent.infinity.backups import command_data
 from backup_agent.jobs import passphrase as verifier
 from backup_agent.jobs import snapshots
 from backup_agent.jobs.backup import passphrase_of
 from backup_agent.jobs.env import Env
+from backup_agent.planner.version import Version
 
 log = logging.getLogger(__name__)
 # Steps after which the Management Node (the target) exists again.
@@ -164,12 +166,26 @@ def check_restore_backup(ctx: StepContext, n: int, ref: str | None, defer: bool)
     version = _target_version(ctx, n, checks, defer)
     if version is not None:
         _fresh(ctx, n, checks)
-        same = version == rp.version
-        checks.append(Check(n, f"target version {version} is the backup's {rp.version}",
-                            same or ctx.force, "" if same else
-                            "different versions: forced with --force" if ctx.force else
-                            f"deploy the fresh node at {rp.version}, or pass --force"))
+        checks.append(_same_release(ctx, n, version, rp))
     return checks
+
+
+def _same_release(ctx: StepContext, n: int, version: str, rp: RestorePoint) -> Check:
+    """The target must run the backup's release; another build of it is a note, not a blocker."""
+    target, backup = Version.parse(version), Version.parse(rp.version, rp.build)
+    wanted = str(backup) if backup else rp.version
+    what = f"target version {version} is the backup's release {wanted}"
+    if target is None or backup is None:  # unreadable: only the very same text is known good
+        same, note = version == rp.version, ""
+    else:
+        same = target.same_release(backup)
+        note = "" if target.same_build(backup) else (
+            f"note: build {target.build} on the target, {backup.build} in the backup (same "
+            "release): restored as is")
+    if same:
+        return Check(n, what, True, note)
+    return Check(n, what, ctx.force, "different releases: forced with --force" if ctx.force
+                 else f"deploy the fresh node at {wanted}, or pass --force")
 
 
 def check_revert_snapshot(ctx: StepContext, n: int, ref: str | None, defer: bool) -> list[Check]:
@@ -247,7 +263,8 @@ def do_restore_backup(ctx: StepContext, ref: str) -> str:
     rp = ctx.env.catalog.restore_point(ref)
     path = ctx.env.store.path(rp.files[0].path)
     answer = ctx.target().restore_backup(path, passphrase_of(ctx.deployment))
-    message = answer.get("message") if isinstance(answer, dict) else None
+    result = command_data(answer)
+    message = result.get("message") if isinstance(result, dict) else None
     return (f"config backup {rp.id} (version {rp.version}) uploaded to {ctx.target_name} with "
             f"backup_restore" + (f": {message}" if message else ""))
 

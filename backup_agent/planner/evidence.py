@@ -19,6 +19,9 @@ Optional extensions beyond design.md (all may be absent):
   Management Node (Pexip advises against snapshotting Conferencing Nodes) and the plan says so.
 - ``location`` on the Management Node, like on Conferencing Nodes.
 - ``rooms`` on a room export: how many rooms it holds.
+- ``build`` on a restore point: the build of its ``version`` when recorded apart (config
+  backups); versions are compared by release, a build difference is a note
+  (:mod:`backup_agent.planner.version`).
 - ``verified`` (config backups) and ``available`` (snapshots) default to false / unknown:
   an unverified backup or a snapshot nobody asked the provider about is not ``ready``.
 """
@@ -70,6 +73,7 @@ class RestorePoint:
     version: str | None = None
     verified: bool | None = None
     node: str | None = None
+    build: str | None = None
     provider: str | None = None
     available: bool | None = None
     rooms: int | None = None
@@ -139,7 +143,7 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
 def _point_dict(p: RestorePoint) -> dict[str, Any]:
     return _drop_none({
         "kind": p.kind, "id": p.id, "taken_at": format_time(p.taken_at), "version": p.version,
-        "verified": p.verified, "node": p.node, "provider": p.provider,
+        "build": p.build, "verified": p.verified, "node": p.node, "provider": p.provider,
         "available": p.available, "rooms": p.rooms,
     })
 
@@ -265,6 +269,7 @@ def _restore_points(data: Mapping[str, Any]) -> tuple[RestorePoint, ...]:
             id=_req_str(obj, "id", where),
             taken_at=_req_time(obj, "taken_at", where),
             version=_str(obj, "version", where, required=False),
+            build=_str(obj, "build", where, required=False),
             verified=_bool(obj, "verified", where),
             node=_str(obj, "node", where, required=False),
             provider=_str(obj, "provider", where, required=False),
