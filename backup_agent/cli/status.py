@@ -46,6 +46,12 @@ def deployment_status(env: Any, dep: Any, probe: bool) -> dict[str, Any]:
     if probe_note := evidence["management_node"].get("probe"):
         out["management_probe"] = probe_note
     out["autonomy"] = autonomy_clock(parse_evidence(evidence)).to_dict()
+    # What the live probe found (node health, built-in backups, licences): evidence extensions
+    out["nodes"] = [{k: n[k] for k in ("name", "status", "why", "out_of_contact_since") if k in n}
+                    for n in evidence["conferencing_nodes"]]
+    for key in ("warnings", "alarms", "autobackup", "licences"):
+        if key in evidence:
+            out[key] = evidence[key]
     return out
 
 
@@ -89,6 +95,12 @@ def render(s: dict[str, Any]) -> str:
                      f"until {a['deadline'] or '?'} ({left})")
     elif s.get("note"):
         lines.append(f"  {s['note']}")
+    for node in s.get("nodes", []):
+        if node["status"] != "up":
+            since = f" since {node['out_of_contact_since']}" if node.get("out_of_contact_since") else ""
+            lines.append(f"  node {node['name']}: {node['status']}"
+                         + (f" ({node['why']}{since})" if node.get("why") else since))
+    lines += [f"  WARNING: {w}" for w in s.get("warnings", [])]
     for kind, rp in s["newest"].items():
         lines.append(f"  newest {kind:14} " + (f"{rp['id']} ({rp['taken_at']})" if rp else "none"))
     for job, r in s["last_runs"].items():

@@ -26,6 +26,11 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             ``backup_request_seconds`` at run time
 ``POST /_sim/autobackup/run``              make the built-in automatic backup now (409 when
                                             it is not enabled or has no passphrase)
+``POST /_sim/alarms``                       raise an alarm: ``{"name": "autobackup_upload_failed",
+                                            "node": "<IPv4>"}`` (default the Management Node's)
+``POST /_sim/alarms/lower``                 ``{"name"}``: lower it (it moves to history/v1/alarm/)
+``POST /_sim/licence``                      ``{"expires_in_days": N}``: every licence expires then
+                                            (within 30 days raises ``licenses_expiring``)
 ``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
                                             "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
@@ -41,6 +46,7 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from backup_agent.sim.backups import BackupFailed
@@ -132,6 +138,17 @@ class ControlApi:
             except BackupFailed as exc:
                 return error(409, str(exc))
             return json_response({"filename": entry["filename"]}, status=201)
+        if parts == ["alarms"]:
+            alarm = state.events.raise_alarm(str(body["name"]), str(body.get("node")
+                                             or sim.opts.management_address),
+                                             details=str(body.get("details", "")))
+            return json_response(alarm, status=201)
+        if parts == ["alarms", "lower"]:
+            return json_response({"lowered": state.events.lower_alarm(str(body["name"]))})
+        if parts == ["licence"]:
+            days = int(body["expires_in_days"])
+            state.licences.set_expiry(sim.opts.now().date() + timedelta(days=days))
+            return json_response({"licences": state.licences.listing()})
         if parts == ["oauth", "clients"]:
             sim.oauth.add_client(str(body["client_id"]), str(body["public_key"]))
             return json_response({"client_id": body["client_id"]}, status=201)
