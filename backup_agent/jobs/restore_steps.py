@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from backup_agent.catalog import RestorePoint
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, ApiError, CatalogError, NotReadyError
+from backup_agent.errors import AgentError, ApiError, AuthError, CatalogError, NotReadyError
 from backup_agent.infinity import InfinityClient
 from backup_agent.infinity.backups import command_data
 from backup_agent.jobs import passphrase as verifier
@@ -30,6 +31,7 @@ from backup_agent.planner.version import Version
 log = logging.getLogger(__name__)
 # Steps after which the Management Node (the target) exists again.
 BRINGS_BACK_MANAGEMENT = ("revert-snapshot", "restore-backup", "deploy-management")
+RESTART_WAIT = 15 * 60.0  # how long a node may take to restart after backup_restore
 
 
 @dataclass
@@ -64,17 +66,50 @@ class StepContext:
     out_dir: Path | None = None
     last_import: Any = None  # the ImportResult of the newest import-rooms step
     retrying: bool = False  # the step running now was started before (a resumed restore)
+    #: After backup_restore the node restarts its services: the next use of the target waits
+    #: for it, at most ``restart_wait`` seconds, asking every ``restart_poll`` seconds.
+    restarting: bool = False
+    restart_wait: float = RESTART_WAIT
+    restart_poll: float = 2.0
+    say: Callable[[str], None] = log.warning
     _clients: dict[str, InfinityClient] = field(default_factory=dict)
 
     def target(self) -> InfinityClient:
         """The Management Node the steps act on: ``--target-url`` (own credentials) or the
-        deployment's own."""
+        deployment's own; once it is back, when a backup_restore restarts it."""
         if not self.target_url:
-            return self.env.client(self.deployment)
-        if self.target_url not in self._clients:
-            self._clients[self.target_url] = InfinityClient(replace(self.deployment,
-                                                                    url=self.target_url))
-        return self._clients[self.target_url]
+            client = self.env.client(self.deployment)
+        else:
+            if self.target_url not in self._clients:
+                self._clients[self.target_url] = InfinityClient(replace(self.deployment,
+                                                                        url=self.target_url))
+            client = self._clients[self.target_url]
+        if self.restarting:
+            self.restarting = False
+            self._wait_back(client)
+        return client
+
+    def _wait_back(self, client: InfinityClient) -> None:
+        """Wait (bounded, and said) for the node to answer again after its restart."""
+        minutes = f"{self.restart_wait / 60:g} min"
+        self.say(f"    waiting up to {minutes} for {self.target_name} to restart its services "
+                 "after backup_restore")
+        start = time.monotonic()
+        while True:
+            try:
+                client.management_vm_status()
+            except AuthError:
+                raise
+            except ApiError as exc:
+                if time.monotonic() - start >= self.restart_wait:
+                    raise NotReadyError(f"{self.target_name} did not answer within {minutes} of "
+                                        f"backup_restore ({exc}): check its console; then "
+                                        "resume (`backup-agent restore --resume`)") from exc
+                time.sleep(self.restart_poll)
+                continue
+            self.say(f"    {self.target_name} answers again after "
+                     f"{time.monotonic() - start:.0f} s")
+            return
 
     @property
     def target_name(self) -> str:
@@ -263,6 +298,7 @@ def do_restore_backup(ctx: StepContext, ref: str) -> str:
     rp = ctx.env.catalog.restore_point(ref)
     path = ctx.env.store.path(rp.files[0].path)
     answer = ctx.target().restore_backup(path, passphrase_of(ctx.deployment))
+    ctx.restarting = True  # the node restarts its services now: the next step waits for it
     result = command_data(answer)
     message = result.get("message") if isinstance(result, dict) else None
     return (f"config backup {rp.id} (version {rp.version}) uploaded to {ctx.target_name} with "
