@@ -63,6 +63,9 @@ class Node:
     role: str
     provider: str | None = None
     vm: str | None = None
+    #: the Conferencing Node's own password (worker_vm ``password``), sent when it is redefined:
+    #: the Management Node reads it back encrypted, so it is never copied from there
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ DEPLOYMENT_KEYS = {
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
     "timeout", "max_concurrency", "page_size", "retries", "nodes",
 }
-NODE_KEYS = {"name", "role", "provider", "vm"}
+NODE_KEYS = {"name", "role", "provider", "vm", "password_env", "password_file"}
 
 
 class _Reader:
@@ -208,7 +211,8 @@ def _parse_node(where: str, raw: Any) -> Node:
     role = r.get("role", str, required=True)
     if role not in ROLES:
         raise ConfigError(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}")
-    return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str))
+    return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str),
+                password=r.secret("password", f"{where}.password"))
 
 
 def _parse_deployment(where: str, raw: Any) -> Deployment:

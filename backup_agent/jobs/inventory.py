@@ -15,13 +15,14 @@ from typing import Any
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
+from backup_agent.jobs import node_definition
 from backup_agent.jobs.env import Env
 from backup_agent.planner.version import Version
 
-NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
-               "maintenance_mode", "configuration_id")
-CONFIG_FIELDS = ("name", "hostname", "domain", "address", "node_type", "system_location",
-                 "deployment_type", "vm_cpu_count", "vm_system_memory")
+NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "deploy_status",
+               "hypervisor", "maintenance_mode", "configuration_id")
+CONFIG_FIELDS = ("name", "hostname", "domain", "address", "netmask", "gateway", "node_type",
+                 "system_location", "deployment_type", "vm_cpu_count", "vm_system_memory")
 
 
 def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
@@ -35,6 +36,8 @@ def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
         status, conf = statuses.get(name, {}), configs.get(name, {})
         node = {k: conf[k] for k in CONFIG_FIELDS if k in conf}
         node.update({k: status[k] for k in NODE_FIELDS if k in status})
+        if conf:  # every writable field but the secrets: enough to define the node again
+            node["definition"] = node_definition.definition(conf)
         nodes.append(node)
     primary = next((m for m in managers if m.get("primary", True)), managers[0] if managers else {})
     locations = sorted(str(loc.get("name")) for loc in client.system_locations())

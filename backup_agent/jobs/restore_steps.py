@@ -22,8 +22,8 @@ from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, CatalogError, NotReadyError
 from backup_agent.infinity import InfinityClient
 from backup_agent.infinity.backups import command_data
+from backup_agent.jobs import node_definition, snapshots
 from backup_agent.jobs import passphrase as verifier
-from backup_agent.jobs import snapshots
 from backup_agent.jobs.backup import passphrase_of
 from backup_agent.jobs.env import Env
 from backup_agent.planner.version import Version
@@ -251,7 +251,8 @@ def check_deployment_file(ctx: StepContext, n: int, ref: str | None, defer: bool
     checks: list[Check] = []
     if _target_version(ctx, n, checks, defer) is None:
         return checks
-    defined = ctx.target().worker_vm(str(ref)) is not None or _saved_definition(ctx, str(ref))
+    defined = (ctx.target().worker_vm(str(ref)) is not None or _saved_definition(ctx, str(ref))
+               or _inventory_definition(ctx, str(ref)))
     checks.append(Check(n, f"{ref} defined on the Management Node", bool(defined), "" if defined
                         else "define it in the admin UI (Platform > Conferencing Nodes) first"))
     return checks
@@ -340,6 +341,20 @@ def _saved_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
     return data
 
 
+def _inventory_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
+    """The node's writable definition as the newest readable inventory recorded it."""
+    from backup_agent.jobs import inventory
+
+    for rp in ctx.env.catalog.restore_points(ctx.deployment.name, "inventory"):
+        try:
+            nodes = inventory.load(ctx.env, rp).get("conferencing_nodes", [])
+        except AgentError:
+            continue
+        found = next((n.get("definition") for n in nodes if n.get("name") == node), None)
+        return found if isinstance(found, dict) and found.get("address") else None
+    return None
+
+
 def _write_private(path: Path, data: bytes) -> None:
     # mkdir(parents=True) gives the parents the umask's mode: make each one private.
     path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -361,15 +376,19 @@ def do_deployment_file(ctx: StepContext, ref: str) -> str:
         _write_private(ctx.out_dir / f"{ref}.definition.json", json.dumps(node, indent=1).encode())
         client.delete_worker_vm(node["id"])
     else:
-        node = _saved_definition(ctx, ref)
+        node = _saved_definition(ctx, ref) or _inventory_definition(ctx, ref)
         if node is None:
             raise NotReadyError(f"{ref} is not defined on the Management Node: define it in the "
                                 "admin UI (Platform > Conferencing Nodes) first")
-    body = {k: v for k, v in node.items() if k not in ("id", "resource_uri", "deployment_type")}
+    # Writable fields only, and never a secret read back from the node (it is encrypted).
+    body, notes = node_definition.body(node, ctx.deployment, node_definition.writable_fields(client))
+    if body.get("password"):
+        client.transport.add_secret(str(body["password"]))
+    body.pop("deployment_type", None)  # the client asks for MANUAL-PROVISION-ONLY
     _, xml = client.create_deployment_file(body)
     out = ctx.out_dir / f"{ref}.xml"
     _write_private(out, xml)
-    return f"deployment file for {ref} written to {out}"
+    return f"deployment file for {ref} written to {out}" + "".join(f"; {n}" for n in notes)
 
 
 ACTIONS: dict[str, Callable[[StepContext, str], str]] = {
