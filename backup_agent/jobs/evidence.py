@@ -170,6 +170,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     }
     if live is not None:
         evidence.update(_audits(env, deployment, live))
+    elif inv.get("licences"):  # for the re-license step while the node cannot be asked
+        evidence["licences"] = inv["licences"]
     if drills := _drills(env, deployment):
         evidence["drills"] = drills
     if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from backup_agent.jobs import node_definition
 from backup_agent.jobs.env import Env
 from backup_agent.planner.version import Version
 
+log = logging.getLogger(__name__)
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "deploy_status",
                "hypervisor", "maintenance_mode", "configuration_id")
 CONFIG_FIELDS = ("name", "hostname", "domain", "address", "netmask", "gateway", "node_type",
@@ -42,11 +44,23 @@ def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
     primary = next((m for m in managers if m.get("primary", True)), managers[0] if managers else {})
     locations = sorted(str(loc.get("name")) for loc in client.system_locations())
     return {
+        "licences": _licences(client),
         "management_node": {k: primary.get(k) for k in ("name", "version") if k in primary},
         "conferencing_nodes": nodes,
         "locations": locations,
         "software_version": primary.get("version"),
     }
+
+
+def _licences(client: Any) -> list[dict[str, Any]]:
+    """The licences (for the re-license step of a rebuild or a restore); [] if unreadable."""
+    try:
+        rows = client.licences()
+    except AgentError as exc:  # older nodes or a restricted account: the inventory goes on
+        log.warning("cannot read the licences: %s", exc)
+        return []
+    return [{k: r.get(k) for k in ("entitlement_id", "fulfillment_id", "expiration_date", "status")}
+            for r in rows if r.get("entitlement_id")]
 
 
 def intact(env: Env, rp: RestorePoint) -> bool:

@@ -19,6 +19,8 @@ Optional extensions beyond design.md (all may be absent):
   Management Node (Pexip advises against snapshotting Conferencing Nodes) and the plan says so.
 - ``location`` on the Management Node, like on Conferencing Nodes.
 - ``rooms`` on a room export: how many rooms it holds.
+- ``licences``: the deployment's licences (entitlement, expiry) for the re-license step of
+  the restore-backup and rebuild runbooks (:mod:`backup_agent.planner.licences`).
 - ``build`` on a restore point: the build of its ``version`` when recorded apart (config
   backups); versions are compared by release, a build difference is a note
   (:mod:`backup_agent.planner.version`).
@@ -34,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backup_agent.errors import EvidenceError
+from backup_agent.planner.licences import Licence, parse_licences
 
 STATUSES = ("up", "down", "unknown")
 PLATFORMS = ("vmware", "hyperv", "aws", "azure", "gcp", "other")
@@ -101,6 +104,7 @@ class Evidence:
     drills: tuple[Drill, ...] = ()
     failed: tuple[str, ...] = ()
     lost_rooms: tuple[str, ...] = ()
+    licences: tuple[Licence, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The evidence as JSON-ready data that :func:`parse_evidence` reads back equal."""
@@ -128,6 +132,8 @@ class Evidence:
             out["failed"] = list(self.failed)
         if self.lost_rooms:
             out["lost_rooms"] = list(self.lost_rooms)
+        if self.licences:
+            out["licences"] = [lic.to_dict() for lic in self.licences]
         return out
 
 
@@ -314,6 +320,7 @@ def parse_evidence(data: Any) -> Evidence:
         drills=_drills(obj),
         failed=_names(obj, "failed"),
         lost_rooms=_names(obj, "lost_rooms"),
+        licences=parse_licences(obj),
     )
     _check_consistency(evidence)
     return evidence

@@ -20,6 +20,7 @@ from backup_agent.planner.facts import (
     human_time,
     name_list,
 )
+from backup_agent.planner.licences import relicense_detail
 from backup_agent.planner.version import Version, build_note, same_release
 
 SUPPORT_ADVICE = ("Pexip advises contacting Pexip support before rolling back a Management Node "
@@ -32,7 +33,7 @@ AUTOMATED_ACTIONS = ("check", "revert-snapshot", "restore-backup", "deployment-f
                      "import-rooms")
 MANUAL_ACTIONS = ("confirm-down", "call-support", "deploy-management", "upgrade", "verify",
                   "remove-node", "deploy-node", "reenter-config", "redeploy-nodes",
-                  "rooms-by-hand")
+                  "rooms-by-hand", "relicense")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,11 @@ def _upgrade(f: Facts, point: RestorePoint) -> list[Step]:
                  f"the Conferencing Nodes run {f.version} and the restored Management Node "
                  f"{from_version or 'an unknown version'}: upgrade it to {f.version} with the "
                  "upgrade package; nodes run mixed versions until then", "upgrade")]
+
+
+def _relicense(f: Facts, what: str) -> Step:
+    return Step("Re-license the Management Node", False, relicense_detail(f.ev.licences, what),
+                "relicense")
 
 
 def _reimport(f: Facts, after: RestorePoint, cmd: str) -> list[Step]:
@@ -253,6 +259,7 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
             Step(f"Restore config backup {backup.id}", True,
                  f"`{cmd}`: uploads it with backup_restore; the "
                  "node restarts", "restore-backup", backup.id),
+            _relicense(f, f"the fresh {mn.name}"),
             *_upgrade(f, backup),
             *_reimport(f, backup, cmd),
             _verify_management(f),
@@ -347,8 +354,9 @@ def rebuild(f: Facts) -> Draft:
             Step(f"Deploy a new Management Node of version {f.version}", False,
                  f"on {_platform(f.ev.management_node.platform)}; keep the old one powered off",
                  "deploy-management"),
+            _relicense(f, f"the new {f.ev.management_node.name}"),
             Step("Re-enter the system configuration", False,
-                 "licences, DNS, NTP, locations, certificates, call routing, by hand",
+                 "DNS, NTP, locations, certificates, call routing, by hand",
                  "reenter-config"),
             Step(f"Redeploy all {len(nodes)} Conferencing Node(s)", False,
                  "each from a configuration-only deployment file of the new Management Node",

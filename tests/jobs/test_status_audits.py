@@ -60,3 +60,19 @@ def test_a_node_out_of_contact_shows_in_status(agent: Runner, sim: Simulator, cf
     data, text = _status(agent, cfg)
     assert f"node {node}: unknown (out of contact with the Management Node" in text
     assert {n["name"]: n["status"] for n in data["nodes"]}[node] == "unknown"
+
+
+def test_licences_reach_the_inventory_and_the_runbooks(agent: Runner, sim: Simulator,
+                                                       cfg: Path) -> None:
+    """A rebuilt or restored Management Node must be re-licensed: the runbooks say with what,
+    from the inventory when the node is down."""
+    [lic] = sim.state.licences.listing()
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    sim.state.set_management_down()
+    code, out, err = agent("--config", str(cfg), "plan", "--failed", "management", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    for kind in ("restore-backup", "rebuild"):
+        [path] = [p for p in plan["paths"] if p["kind"] == kind]
+        [step] = [s for s in path["steps"] if s["title"] == "Re-license the Management Node"]
+        assert lic["entitlement_id"] in step["detail"] and lic["expiration_date"] in step["detail"]
