@@ -17,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import BinaryIO, cast
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
 from backup_agent.infinity.backups import BackupInfo
 from backup_agent.jobs import inventory
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
+from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
 ORIGIN = "harvested"
@@ -54,14 +54,13 @@ def _one(env: Env, deployment: Deployment, run: Run, info: BackupInfo, now: date
     client = env.client(deployment)
     taken = _made_at(info, now)
     rp_id = env.catalog.new_id("hb", deployment.name, taken)
-    rel = f"{deployment.name}/config-backup/{rp_id}/{info.filename}"
-    with env.store.writer(rel, hashed=False) as fh:
-        size, sha = client.download_backup(info, cast(BinaryIO, fh),
-                                           progress=env.progress(info.filename))
-        fh.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
+    rel = file_key(deployment.name, "config-backup", rp_id, info.filename)
+    with env.store.writer(rel, hashed=False) as sink:
+        size, sha = client.download_backup(info, sink, progress=env.progress(info.filename))
+        sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
     try:
         env.catalog.add_restore_point(RestorePoint(
-            id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=taken,
+            id=rp_id, kind=Kind.CONFIG_BACKUP, deployment=deployment.name, taken_at=taken,
             version=info.version, build=info.build, verified=True, run_id=run.id,
             data={"filename": info.filename, "created_on_node": info.date, "origin": ORIGIN,
                   "node_type": info.extra.get("type"), "harvested_at": now.isoformat()},

@@ -13,12 +13,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs import node_definition
 from backup_agent.jobs.env import Env
 from backup_agent.planner.version import Version
+from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "deploy_status",
@@ -72,7 +73,7 @@ def intact(env: Env, rp: RestorePoint) -> bool:
     """
     if not rp.verified:
         return False
-    if any(env.store.check(f.path, f.size, f.sha256) for f in rp.files):
+    if any(env.store.check(f.key, f.size, f.sha256) for f in rp.files):
         env.catalog.set_verified(rp.id, False)
         return False
     return True
@@ -89,12 +90,12 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
         run.item("inventory", "unchanged")
         return previous
     rp_id = env.catalog.new_id("inv", deployment.name, now)
-    rel = f"{deployment.name}/inventory/{rp_id}/inventory.json"
+    rel = file_key(deployment.name, "inventory", rp_id, "inventory.json")
     size, sha = env.store.put_bytes(rel, body)
     # Recorded apart, like a config backup's: "38.1 (81522.0.0)" is release 38.1, build 81522.0.0.
     running = Version.parse(inventory.get("software_version"))
     rp = RestorePoint(
-        id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
+        id=rp_id, kind=Kind.INVENTORY, deployment=deployment.name, taken_at=now,
         version=running.release_text if running else inventory.get("software_version"),
         build=running.build if running else None, verified=True, run_id=run.id,
         data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
@@ -115,7 +116,7 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
 def load(env: Env, rp: RestorePoint) -> dict[str, Any]:
     """The inventory document of an inventory restore point."""
     try:
-        data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].path))
+        data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].key))
     except (ValueError, IndexError) as exc:
         raise StoreError(f"{rp.id}: its inventory.json is unreadable ({exc}); "
                          "see `backup-agent verify`") from exc
