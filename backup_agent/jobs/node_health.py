@@ -96,9 +96,9 @@ def _one(name: str, address: str | None, status: dict[str, Any], alarms: list[di
     if lost_alarm or (stale and contact is not None):
         raised = min((t for a in lost_alarm if (t := api_time(a.get("time_raised")))), default=None)
         since = _lost_at(name, address, events) or raised or contact
-        why = ("out of contact with the Management Node (connectivity_lost alarm)" if lost_alarm
-               else "out of contact with the Management Node (no contact for "
-                    f"{int((reference - contact).total_seconds() // 60)} min)" if contact else "")
+        why = ("out of contact with the Management Node: connectivity_lost alarm" if lost_alarm
+               else "out of contact with the Management Node: no contact for "
+                    f"{int((reference - contact).total_seconds() // 60)} min" if contact else "")
         return NodeHealth(name, "unknown", why, contact, since, address)
     deploy = str(status.get("deploy_status") or "").lower()
     if deploy and deploy not in DEPLOYED:
