@@ -89,8 +89,8 @@ def _audits(env: Env, deployment: Deployment, live: probe.Live) -> dict[str, Any
     client = env.client(deployment)
     autobackup, warnings = probe.autobackup_audit(client, live)
     licences, expiring = probe.licence_audit(client, live, env.clock().date())
-    out: dict[str, Any] = {"alarms": probe.alarm_view(live), "warnings": warnings + expiring,
-                           "licences": licences}
+    out: dict[str, Any] = {"alarms": probe.alarm_view(live), "licences": licences,
+                           "warnings": probe.version_warnings(live) + warnings + expiring}
     if autobackup is not None:
         out["autobackup"] = autobackup
     if live.unread:

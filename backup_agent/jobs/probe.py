@@ -17,6 +17,7 @@ from backup_agent.catalog import iso
 from backup_agent.errors import ApiError
 from backup_agent.infinity import InfinityClient
 from backup_agent.jobs.node_health import NodeHealth, api_time, contact_of, judge
+from backup_agent.planner.version import Version
 
 log = logging.getLogger(__name__)
 HISTORY_DAYS = 15  # the autonomy clock's 14 days, and a day to spare
@@ -73,6 +74,22 @@ def alarm_view(live: Live) -> list[dict[str, Any]]:
     return [{"name": a.get("name"), "level": a.get("level"), "node": live.node_of(a.get("node")),
              "address": a.get("node"), "time_raised": a.get("time_raised"),
              "details": a.get("details")} for a in live.alarms]
+
+
+def version_warnings(live: Live) -> list[str]:
+    """Conferencing Nodes of another release than the Management Node (by release, never as
+    strings: another build of the release is no warning)."""
+    primary = next((m for m in live.managers if m.get("primary", True)), None)
+    running = Version.parse(str((primary or {}).get("version") or ""))
+    if running is None:
+        return []
+    out = []
+    for worker in live.workers:
+        theirs = Version.parse(str(worker.get("version") or ""))
+        if theirs is not None and not theirs.same_release(running):
+            out.append(f"{worker.get('name')} runs {theirs}, the Management Node {running}: an "
+                       "upgrade under way, or a node left behind")
+    return out
 
 
 def autobackup_audit(client: InfinityClient, live: Live) -> tuple[dict[str, Any] | None, list[str]]:

@@ -21,6 +21,7 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             "node_type"}`` (a drill's inventory)
 ``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
 ``POST /_sim/version``                      ``{"version", "build"}``: the software version
+``POST /_sim/nodes/<name>/version``         ``{"version", "build"}``: one node's (mid-upgrade)
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
@@ -116,6 +117,12 @@ class ControlApi:
         if len(parts) == 3 and parts[0] == "nodes" and parts[2] in ("down", "up"):
             try:
                 state.set_node_down(parts[1]) if parts[2] == "down" else state.set_node_up(parts[1])
+            except KeyError:
+                return error(404, f"no Conferencing Node {parts[1]!r}")
+            return json_response(self.describe())
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "version":
+            try:
+                state.set_node_version(parts[1], str(body["version"]), body.get("build"))
             except KeyError:
                 return error(404, f"no Conferencing Node {parts[1]!r}")
             return json_response(self.describe())

@@ -38,6 +38,8 @@ class SimState:
         self.down_mode = "503"
         self._lock = threading.RLock()
         self.nodes_down: dict[str, datetime] = {}
+        #: Conferencing Nodes running another version than the Management Node (mid-upgrade)
+        self.node_versions: dict[str, tuple[str, str]] = {}
         self.started = opts.now()
         self.requests_served = 0
         self.requests_by_path: Counter[str] = Counter()
@@ -179,6 +181,14 @@ class SimState:
                 "tls_certificate": None, "static_nat_address": None})
         self.node_added(row)
         return row
+
+    def set_node_version(self, name: str, version: str, build: str | None = None) -> None:
+        """One Conferencing Node runs another version (an upgrade under way, a node left behind)."""
+        if not self.config.find("worker_vm", "name", name):
+            raise KeyError(name)
+        version, build = split_version(version, build)
+        with self._lock:
+            self.node_versions[name] = (version, build or self.build)
 
     def set_version(self, version: str, build: str | None = None) -> None:
         """The software version the deployment runs (an upgrade, or a node deployed at another)."""

@@ -53,7 +53,9 @@ def workers(state: SimState) -> list[dict[str, Any]]:
         item: dict[str, Any] = {
             "id": row["id"], "name": row["name"], "node_type": row.get("node_type", "CONFERENCING"),
             "system_location": state.location_name(row.get("system_location")),
-            "version": version, "deploy_status": "deploy_succeeded",
+            "version": status_version(*state.node_versions[row["name"]])
+            if row["name"] in state.node_versions else version,
+            "deploy_status": "deploy_succeeded",
             "last_attempted_contact": contact,
             "last_updated": api_time(state.started - LAST_UPDATED_AGE),
             "boot_time": api_time(state.started - LAST_UPDATED_AGE),

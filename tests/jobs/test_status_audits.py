@@ -76,3 +76,15 @@ def test_licences_reach_the_inventory_and_the_runbooks(agent: Runner, sim: Simul
         [path] = [p for p in plan["paths"] if p["kind"] == kind]
         [step] = [s for s in path["steps"] if s["title"] == "Re-license the Management Node"]
         assert lic["entitlement_id"] in step["detail"] and lic["expiration_date"] in step["detail"]
+
+
+def test_a_node_of_another_release_is_a_warning_another_build_is_not(
+        agent: Runner, sim: Simulator, cfg: Path) -> None:
+    first, second = (w["name"] for w in sim.state.worker_status()[:2])
+    sim.state.set_node_version(first, "37.2 (79000.0.0)")
+    sim.state.set_node_version(second, "38.1", "81600.0.0")
+    data, text = _status(agent, cfg)
+    assert [w for w in data["warnings"] if " runs " in w] == [
+        f"{first} runs 37.2 (79000.0.0), the Management Node 38.1 (81522.0.0): an upgrade under "
+        "way, or a node left behind"]
+    assert f"WARNING: {first} runs 37.2" in text
