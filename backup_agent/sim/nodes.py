@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from xml.sax.saxutils import escape
@@ -164,7 +165,6 @@ def _list(sim: Simulator, request: Request) -> Response:
 
 
 def _dumps(row: dict[str, Any]) -> bytes:
-    import json
     return json.dumps(row).encode()
 
 
