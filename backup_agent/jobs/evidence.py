@@ -86,16 +86,7 @@ def _node(env: Env, deployment: Deployment, node: dict[str, Any], failed: list[s
 
 def _audits(env: Env, deployment: Deployment, live: probe.Live) -> dict[str, Any]:
     """Alarms by node name, the built-in backups and the licences: what ``status`` warns of."""
-    client = env.client(deployment)
-    autobackup, warnings = probe.autobackup_audit(client, live)
-    licences, expiring = probe.licence_audit(client, live, env.clock().date())
-    out: dict[str, Any] = {"alarms": probe.alarm_view(live), "licences": licences,
-                           "warnings": probe.version_warnings(live) + warnings + expiring}
-    if autobackup is not None:
-        out["autobackup"] = autobackup
-    if live.unread:
-        out["unread"] = live.unread
-    return out
+    return probe.audit(env.client(deployment), live, env.clock().date())
 
 
 def _autonomy_start(env: Env, deployment: Deployment, cns: list[dict[str, Any]]) -> datetime | None:

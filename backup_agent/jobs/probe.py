@@ -37,6 +37,7 @@ class Live:
     events: list[dict[str, Any]] | None = None
     health: dict[str, NodeHealth] = field(default_factory=dict)
     unread: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)  # audit(): alarms, licences, warnings
 
     def node_of(self, address: Any) -> str:
         """The node name an alarm's ``node`` (an IPv4 address) stands for; the address else."""
@@ -136,3 +137,30 @@ def licence_audit(client: InfinityClient, live: Live, today: date
     if not warnings and any(a.get("name") == LICENCES_EXPIRING for a in live.alarms):
         warnings.append("licences are about to expire (licenses_expiring alarm)")
     return licences, warnings
+
+
+def audit(client: InfinityClient, live: Live, today: date) -> dict[str, Any]:
+    """Alarms by node name, the built-in backups, the licences, and every warning: what
+    ``status`` and the evidence add to the node health (JSON-ready)."""
+    autobackup, warnings = autobackup_audit(client, live)
+    licences, expiring = licence_audit(client, live, today)
+    out: dict[str, Any] = {"alarms": alarm_view(live), "licences": licences,
+                           "warnings": version_warnings(live) + warnings + expiring}
+    if autobackup is not None:
+        out["autobackup"] = autobackup
+    if live.unread:
+        out["unread"] = live.unread
+    return out
+
+
+def node_view(live: Live) -> list[dict[str, Any]]:
+    """Each Conferencing Node's health as ``status`` shows it."""
+    out = []
+    for name, health in sorted(live.health.items()):
+        node: dict[str, Any] = {"name": name, "status": health.status}
+        if health.why:
+            node["why"] = health.why
+        if health.out_of_contact_since:
+            node["out_of_contact_since"] = iso(health.out_of_contact_since)
+        out.append(node)
+    return out

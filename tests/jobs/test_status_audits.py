@@ -17,11 +17,12 @@ AUTOBACKUP = "/api/admin/configuration/v1/autobackup/1/"
 
 
 def _status(agent: Runner, cfg: Path) -> tuple[dict[str, Any], str]:
+    # 10 (degraded): no config backup yet in these tests; the audits are warnings, not health
     code, out, err = agent("--config", str(cfg), "status", "--json")
-    assert code == 0, err
+    assert code in (0, 10), err
     [data] = json.loads(out)
     code, text, err = agent("--config", str(cfg), "status")
-    assert code == 0, err
+    assert code in (0, 10), err
     return data, text
 
 
