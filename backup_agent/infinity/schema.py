@@ -29,6 +29,19 @@ ALWAYS_READONLY = frozenset({"id", "resource_uri", "creation_time"})
 
 #: Writable fields on current releases, for nodes that answer no schema.
 BUILT_IN: dict[str, frozenset[str]] = {
+    # worker_vm: from a current node's own schema; secrets are writable, never read back.
+    "worker_vm": frozenset({
+    "name", "description", "hostname", "domain", "address", "netmask", "gateway",
+    "ipv6_address", "ipv6_gateway", "secondary_address", "secondary_netmask",
+    "static_nat_address", "static_routes", "alternative_fqdn", "node_type", "system_location",
+    "deployment_type", "vm_cpu_count", "vm_system_memory", "transcoding", "cloud_bursting",
+    "maintenance_mode", "maintenance_mode_reason", "media_priority_weight",
+    "enable_distributed_database", "enable_ssh", "ssh_authorized_keys",
+    "ssh_authorized_keys_use_cloud", "tls_certificate", "tls_client_certificate", "password",
+    "snmp_mode", "snmp_community", "snmp_username", "snmp_authentication_password",
+    "snmp_privacy_password", "snmp_system_contact", "snmp_system_location", "service_manager",
+    "service_policy", "signalling"
+    }),
     "conference": frozenset({
         "name", "aliases", "allow_guests", "automatic_participants", "breakout_rooms", "call_type",
         "crypto_mode", "denoise_enabled", "description", "direct_media",

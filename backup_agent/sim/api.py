@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
-from backup_agent.sim import api_backup
+from backup_agent.sim import api_backup, nodes
 from backup_agent.sim.backups import api_time
 from backup_agent.sim.http import (
     Request,
@@ -24,9 +22,11 @@ from backup_agent.sim.validate import clean, known_fields, must_exist
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
 
-STATUS_TABLES = ("management_vm", "worker_vm", "alarm")
+AUTOBACKUP_SECRETS = ("autobackup_passphrase", "autobackup_upload_password")
+STATUS_TABLES = ("management_vm", "worker_vm", "alarm", "licensing")
+HISTORY_TABLES = ("alarm", "workervm_status_event")
 #: configuration/v1/ lists these besides the tables (root discovery, as pexshell reads it).
-SINGLETONS = ("autobackup", "system_backup")
+SINGLETONS = ("autobackup", "licence", "system_backup")
 
 
 class ManagementApi:
@@ -50,6 +50,12 @@ class ManagementApi:
                 return api_backup.system_backup(self.sim, request, rest)
             if family == "configuration" and name == "autobackup":
                 return self._autobackup(request, rest)
+            if family == "configuration" and name == "worker_vm":
+                return nodes.route(self.sim, request, rest)
+            if family == "configuration" and name == "licence":
+                return self._licence(request, rest)
+            if family == "history" and name in HISTORY_TABLES:
+                return self._history(request, name, rest)
             if family == "configuration" and name in TABLES:
                 return self._configuration(request, name, rest)
             if family == "status" and name == "backup_request":
@@ -111,8 +117,6 @@ class ManagementApi:
                 return Response(status=202 if request.method == "PATCH" else 204)
             if request.method == "DELETE":
                 config.delete(table, ident)
-                if table == "worker_vm":  # a redeployed node of this name starts fresh
-                    self.sim.state.set_node_up(row["name"])
                 return Response(status=204)
         return method_not_allowed("GET, PATCH, PUT, DELETE")
 
@@ -138,9 +142,6 @@ class ManagementApi:
             row = config.insert(table, row)
             self._create_nested(row, nested or [], links or [])
         location = uri(table, row["id"])
-        if table == "worker_vm" and row.get("deployment_type") == "MANUAL-PROVISION-ONLY":
-            return Response(status=201, body=_provisioning_xml(row, self.sim.opts.now()),
-                            content_type="application/xml", headers={"Location": location})
         return Response(status=201, headers={"Location": location})
 
     def _create_nested(self, conf: dict[str, Any], aliases: list[Any], links: list[Any]) -> None:
@@ -174,7 +175,10 @@ class ManagementApi:
         config = self.sim.state.config
 
         def render() -> dict[str, Any]:
-            return dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+            out = dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+            for secret in AUTOBACKUP_SECRETS:  # never read back in clear
+                out[secret] = nodes.encrypted(out.get(secret))
+            return out
 
         if not rest and request.method == "GET":
             return json_response(page([render()], request.query, request.raw_path,
@@ -206,10 +210,31 @@ class ManagementApi:
             return method_not_allowed("GET")
         state = self.sim.state
         rows = {"management_vm": state.management_status, "worker_vm": state.worker_status,
-                "alarm": state.alarms}[name]()
+                "alarm": state.alarms, "licensing": state.licences.status}[name]()
         if not rest:
             return self._list(request, name, rows, lambda row: row)
         match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+    def _history(self, request: Request, name: str, rest: list[str]) -> Response:
+        events = self.sim.state.events
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        if name == "workervm_status_event" and not self.sim.state.release.status_events:
+            return not_found(request.path)  # not in this release
+        rows = events.history() if name == "alarm" else events.history_events()
+        if not rest:
+            return self._list(request, name, rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+    def _licence(self, request: Request, rest: list[str]) -> Response:
+        rows = self.sim.state.licences.listing()
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        if not rest:
+            return self._list(request, "licence", rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["fulfillment_id"])]]
         return json_response(match[0]) if match else not_found(request.path)
 
 
@@ -251,11 +276,3 @@ def _check_order(table: str, query: dict[str, str]) -> None:
     if order and order.lstrip("-") not in _schema(table)["ordering"]:
         raise QueryError(f"No matching '{order.lstrip('-')}' field for ordering on.")
 
-
-def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:
-    values = {k: row.get(k) for k in ("name", "hostname", "domain", "address", "netmask", "gateway",
-                                      "node_type", "system_location", "vm_cpu_count",
-                                      "vm_system_memory")}
-    items = "".join(f"  <{k}>{escape(str(v if v is not None else ''))}</{k}>\n" for k, v in values.items())
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<pexip-node-configuration generated="'
-            f'{now.isoformat()}">\n{items}</pexip-node-configuration>\n').encode()

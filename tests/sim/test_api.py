@@ -217,13 +217,17 @@ def test_autobackup_singleton(client: Client) -> None:
 
 def test_status_resources_and_alarms(client: Client) -> None:
     mgmt = client.get(API + "status/v1/management_vm/").json()["objects"]
-    assert mgmt[0]["name"] == "mgr01" and mgmt[0]["version"] == "38.1"
+    assert mgmt[0]["name"] == "mgr01" and mgmt[0]["version"] == "38.1 (81522.0.0)"
     workers = client.get(API + "status/v1/worker_vm/").json()["objects"]
     assert len(workers) == 3 and all(w["sync_status"] == "SYNCED" for w in workers)
+    assert all(w["version"] == "38.1 (81522.0.0)" and w["deploy_status"] == "deploy_succeeded"
+               and "address" not in w for w in workers)
     assert client.get(API + "status/v1/alarm/").json()["meta"]["total_count"] == 0
     client.sim.state.set_node_down(workers[0]["name"])
     alarms = client.get(API + "status/v1/alarm/").json()["objects"]
-    assert alarms[0]["name"] == "Connectivity lost between nodes" and alarms[0]["node"] == workers[0]["name"]
+    address = client.get(CONF + f"worker_vm/{workers[0]['configuration_id']}/").json()["address"]
+    assert alarms[0]["name"] == "connectivity_lost" and alarms[0]["node"] == address
+    assert isinstance(alarms[0]["identifier"], int) and alarms[0]["level"] == "error"
     down = client.get(API + f"status/v1/worker_vm/{workers[0]['id']}/").json()
     assert down["sync_status"] != "SYNCED"
     assert client.post(API + "status/v1/worker_vm/").status_code == 405
@@ -300,3 +304,5 @@ def test_redeploying_a_lost_node(client: Client) -> None:
     assert client.get(API + "status/v1/alarm/").json()["meta"]["total_count"] == 0
     status = [w for w in client.get(API + "status/v1/worker_vm/").json()["objects"] if w["name"] == node["name"]]
     assert status and status[0]["sync_status"] == "SYNCED"
+    lowered = client.get(API + "history/v1/alarm/").json()["objects"]
+    assert [a["name"] for a in lowered] == ["connectivity_lost"] and lowered[0]["time_lowered"]

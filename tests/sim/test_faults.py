@@ -142,7 +142,7 @@ def test_fail_backup_now_and_as_a_request(client: Client) -> None:
     now = client.post(create, json={"passphrase": "pw"})
     assert now.status_code == 500 and "disk full" in now.json()["error"]
     answer = client.post(create, json={"passphrase": "pw", "request": True})
-    uri = answer.headers["Location"]
+    uri = answer.json()["data"]["resource_uri"]
     deadline = time.monotonic() + 10
     while (req := client.get(uri).json())["state"] not in ("completed", "failed"):
         assert time.monotonic() < deadline
