@@ -3,8 +3,8 @@
 path, as ``restore`` runs it, and compare: participants with their locations, themes, aliases
 and PINs intact.
 
-Parametrized by release profile: ``current`` today; the older profile joins the list once
-the simulator has ``--release`` (its option is passed only for other profiles than current).
+Run in both release profiles of the simulator: ``current`` and the older ``v24`` (no
+``sync_status``, ``last_reported``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSWORD, Runner, listing, write_config
 from tests.jobs.restore_helpers import path_number, plan
 
-RELEASES = ["current"]
+RELEASES = ["current", "v24"]
 
 
 @pytest.fixture(params=RELEASES)
@@ -33,8 +33,7 @@ def release(request: pytest.FixtureRequest) -> str:
 
 
 def _options(release: str, **kw: Any) -> SimOptions:
-    extra = {} if release == "current" else {"release": release}
-    return SimOptions(conferencing_nodes=3, password=PASSWORD, **kw, **extra)
+    return SimOptions(conferencing_nodes=3, password=PASSWORD, release=release, **kw)
 
 
 @pytest.fixture
