@@ -138,6 +138,8 @@ class Run:
     finished_at: datetime | None = None
     outcome: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # The items that make the restore points the run exists for (empty: every item counts).
+    purpose: frozenset[str] = field(default_factory=frozenset)
 
     def item(self, name: str, outcome: str, reason: str | None = None) -> None:
         if outcome not in ITEM_OUTCOMES:
@@ -145,12 +147,14 @@ class Run:
         self.items[name] = (outcome, reason)
 
     def decide(self) -> str:
-        """failed when nothing succeeded, partially_failed when an item failed, else completed.
+        """failed when no ``purpose`` item succeeded, partially_failed when an item failed,
+        else completed: an inventory refresh alone is no backup.
 
         A skipped item is neither: it was not attempted by design (its reason says why).
         """
         outcomes = [o for o, _ in self.items.values()]
-        if not any(o in ("ok", "unchanged") for o in outcomes):
+        made = [o for n, (o, _) in self.items.items() if not self.purpose or n in self.purpose]
+        if not any(o in ("ok", "unchanged") for o in made):
             return "failed"
         return "partially_failed" if "failed" in outcomes else "completed"
 

@@ -6,13 +6,16 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from backup_agent import __version__
 from backup_agent.cli.common import Context
-from backup_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AgentError
+from backup_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AgentError, Terminated
 from backup_agent.logformat import UTCFormatter
 
 log = logging.getLogger("backup_agent")
@@ -76,6 +79,26 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread while a command runs (borg's way),
+    so every run frame ends ``interrupted`` on it as on Ctrl-C. Installed once, here; the
+    previous handler comes back after (a test runner, or an embedding daemon, keeps its own).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: nothing to install from another one
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -84,10 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(args.verbose)
     try:
-        return int(args.func(args, Context(args)) or 0)
+        with sigterm_raises():
+            return int(args.func(args, Context(args)) or 0)
     except AgentError as exc:
-        sys.stderr.write(f"backup-agent: {exc}\n")
+        sys.stderr.write(f"backup-agent: {exc.for_cli()}\n")
         return exc.exit_code
+    except Terminated:
+        sys.stderr.write("backup-agent: terminated\n")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         sys.stderr.write("backup-agent: interrupted\n")
         return EXIT_INTERRUPTED

@@ -9,7 +9,6 @@ The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -26,7 +25,7 @@ from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs import inventory
 from backup_agent.jobs.env import Env
-from backup_agent.jobs.runner import run_job
+from backup_agent.jobs.runner import kept_if_recorded, run_job
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +182,11 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
               "taken_at": iso(now), "software_version": version}
     base = f"{deployment.name}/room-export/{rp_id}"
     records: list[FileRecord] = []
-    try:
-        records.append(write_rooms_json(env, f"{base}/rooms.json", header, lines))
+    with kept_if_recorded(env) as written:  # half an export is no restore point
+        records.append(write_rooms_json(env, written.add(f"{base}/rooms.json"), header, lines))
         del lines
         for service_type, name in CSV_FILES.items():
-            size, sha = env.store.put_bytes(f"{base}/{name}", to_csv(rooms, service_type))
+            size, sha = env.store.put_bytes(written.add(f"{base}/{name}"), to_csv(rooms, service_type))
             records.append(FileRecord(name, f"{base}/{name}", sha, size))
         by_type = Counter(str(r.get("service_type")) for r in rooms)
         data = {"content_sha256": digest, "rooms": len(rooms),
@@ -197,12 +196,6 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
         env.catalog.add_restore_point(RestorePoint(
             id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
             version=version, verified=True, run_id=run.id, data=data, files=records))
-    except BaseException:
-        # Half an export is no restore point: what was written goes, not left visible.
-        for rec in records:
-            with contextlib.suppress(AgentError, OSError):
-                env.store.delete(rec.path)
-        raise
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": len(rooms), "diff": changes}
 
@@ -210,4 +203,5 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
 def export(env: Env, deployment: Deployment) -> Run:
     """The ``export`` job: refresh the inventory, then export every room."""
     return run_job(env, deployment, "export",
-                   [("inventory", inventory.refresh), ("room-export", room_export)])
+                   [("inventory", inventory.refresh), ("room-export", room_export)],
+                   purpose=("room-export",))

@@ -6,7 +6,6 @@ identical to the previous one is confirmed (``confirmed_at``) rather than stored
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from datetime import datetime
@@ -14,8 +13,9 @@ from typing import Any
 
 from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, StoreError
+from backup_agent.errors import StoreError
 from backup_agent.jobs.env import Env
+from backup_agent.jobs.runner import kept_if_recorded
 
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
                "maintenance_mode", "configuration_id")
@@ -72,21 +72,16 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
         return previous
     rp_id = env.catalog.new_id("inv", deployment.name, now)
     rel = f"{deployment.name}/inventory/{rp_id}/inventory.json"
-    size, sha = env.store.put_bytes(rel, body)
-    rp = RestorePoint(
-        id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
-        version=inventory.get("software_version"), verified=True, run_id=run.id,
-        data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
-              "locations": len(inventory["locations"])},
-        files=[FileRecord("inventory.json", rel, sha, size)],
-    )
-    try:
+    with kept_if_recorded(env) as written:
+        size, sha = env.store.put_bytes(written.add(rel), body)
+        rp = RestorePoint(
+            id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
+            version=inventory.get("software_version"), verified=True, run_id=run.id,
+            data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
+                  "locations": len(inventory["locations"])},
+            files=[FileRecord("inventory.json", rel, sha, size)],
+        )
         env.catalog.add_restore_point(rp)
-    except BaseException:
-        # Not recorded, not kept: the store holds nothing the catalog does not vouch for.
-        with contextlib.suppress(AgentError, OSError):
-            env.store.delete(rel)
-        raise
     run.item("inventory", "ok")
     return rp
 

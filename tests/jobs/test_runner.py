@@ -30,11 +30,13 @@ def test_ctrl_c_mid_run_finishes_the_run_as_interrupted(tmp_path: Path) -> None:
 
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_job(env, dep, "backup", [("first", first), ("second", second), ("third", third)])
+            run_job(env, dep, "backup", [("first", first), ("second", second), ("third", third)],
+                    purpose=("second", "third"))
         [run] = env.catalog.runs()
     finally:
         env.close()
-    assert run.outcome == "partially_failed" and run.finished_at is not None
+    # The run exists for "second" (its restore point): interrupted before it, it failed.
+    assert run.outcome == "failed" and run.finished_at is not None
     assert run.items == {"first": ("ok", None), "second": ("failed", "interrupted"),
                          "third": ("skipped", "not tried: interrupted")}
 
@@ -44,7 +46,7 @@ def test_agent_log_stays_0600_after_rotation(tmp_path: Path) -> None:
     import os
     import stat
 
-    from backup_agent.jobs.env import attach_file_log
+    from backup_agent.logsetup import attach_file_log
 
     path = tmp_path / "logs" / "agent.log"
     old = os.umask(0o022)
