@@ -145,8 +145,10 @@ def run_parallel(run: Run, items: Sequence[tuple[str, Callable[[], T]]], limit: 
     """
     results: dict[str, T] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, limit))
-    futures: dict[Future[T], str] = {pool.submit(work): name for name, work in items}
+    futures: dict[Future[T], str] = {}
     try:
+        for name, work in items:  # inside the try: Ctrl-C may come while they are handed out
+            futures[pool.submit(work)] = name
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
