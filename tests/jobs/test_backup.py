@@ -110,7 +110,8 @@ def test_cut_download_retried_then_ok(agent: Runner, cfg: Path, sim: Simulator) 
 def test_cut_download_every_time_leaves_nothing(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
     sim.faults.cut_download(after_bytes=500, times=50)
     code, _, err = agent("--config", str(cfg), "backup")
-    assert code == 1  # no restore point made: failed, whatever the inventory did and "Traceback" not in err
+    # No restore point made: failed (1), whatever the inventory did.
+    assert code == 1 and "Traceback" not in err
     assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
     assert stray_files(tmp_path / "var") == []
     assert not [p for p in visible_files(tmp_path / "var") if "config-backup" in str(p)]
@@ -129,7 +130,8 @@ def test_wrong_sha256_records_nothing(agent: Runner, cfg: Path, sim: Simulator, 
 def test_hostile_backup_filename_refused(agent: Runner, cfg: Path, sim: Simulator, tmp_path: Path) -> None:
     sim.faults.evil_filename("../../escape.bin")
     code, _, err = agent("--config", str(cfg), "backup")
-    assert code == 1  # no restore point made: failed, whatever the inventory did and "escape.bin" in err
+    # No restore point made: failed (1), whatever the inventory did.
+    assert code == 1 and "escape.bin" in err
     assert not list(tmp_path.rglob("escape.bin"))
     assert [p for p in listing(agent, cfg) if p["kind"] == "config-backup"] == []
 
@@ -143,7 +145,8 @@ def test_disk_full_during_download(agent: Runner, tmp_path: Path, small_fs: Path
         cfg.write_text(text)
         code, _, err = agent("--config", str(cfg), "backup")
     agent_lines = [line for line in err.splitlines() if line.startswith("backup-agent:")]
-    assert code == 1  # no restore point made: failed, whatever the inventory did and "disk full" in err and agent_lines and "Traceback" not in "".join(agent_lines)
+    # No restore point made: failed (1), whatever the inventory did.
+    assert code == 1 and "disk full" in err and agent_lines and "Traceback" not in "".join(agent_lines)
     assert stray_files(small_fs) == []
 
 
