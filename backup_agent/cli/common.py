@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
@@ -24,9 +25,11 @@ DEFAULT_CONFIG = "agent.toml"
 class Context:
     """Per-invocation state, built lazily so ``plan --evidence`` needs no configuration."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO | None = None) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.args = args
         self.out = out or sys.stdout
+        self.sleep = sleep  # between the clients' retries: a no-op in tests
 
     @cached_property
     def config(self) -> config_mod.Config:
@@ -75,7 +78,7 @@ def open_env(ctx: Context) -> Env:
     from backup_agent.cli.progress import factory
     from backup_agent.jobs.env import Env
 
-    return Env.open(ctx.config, progress=factory())
+    return Env.open(ctx.config, progress=factory(), sleep=ctx.sleep)
 
 
 def run_exit_code(run: Run) -> int:

@@ -9,7 +9,8 @@ import pkgutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,7 +100,8 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run one command; its exit code. ``sleep`` is what clients wait between retries with."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -108,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         with sigterm_raises():
-            return int(args.func(args, Context(args)) or 0)
+            return int(args.func(args, Context(args, sleep=sleep)) or 0)
     except AgentError as exc:
         sys.stderr.write(f"backup-agent: {exc.for_cli()}\n")
         return exc.exit_code

@@ -14,7 +14,8 @@ import pytest
 
 from backup_agent.errors import ApiError, AuthError, ConnectError, SecretError
 from backup_agent.infinity import InfinityClient
-from backup_agent.infinity.http import RETRY_AFTER_CAP, parse_retry_after
+from backup_agent.infinity.http import RETRY_AFTER_CAP
+from providers.retry import parse_retry_after
 from tests.infinity.conftest import PASSWORD, Sleeps, deployment
 from tests.infinity.peers import Handler, LocalServer, free_port, self_signed
 
