@@ -62,7 +62,8 @@ def frame(env: Env, deployment: Deployment, job: str, items: Sequence[str], *,
     """A run of ``job`` for ``deployment`` whose ``items`` the body records (see the module).
 
     ``check`` reads the job's own secrets and settings before the run; ``needs_api=False``
-    (a drill, which reaches no production node) skips reading the API credentials.
+    skips reading the API credentials, for a job that can do without the Management Node (a
+    drill reaches no production node; snapshots are taken when it is down).
 
     An exception out of the body fails the first unrecorded item with its reason, skips the
     rest, finishes the run and goes on up: an AgentError too (a job's own refusal half-way),

@@ -113,7 +113,9 @@ def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
     refresh did.
     """
     names = [node.name for node in nodes]
-    with frame(env, deployment, "snapshot", names, purpose=names,
+    # The Management Node is optional here (its refresh is skipped when it cannot be reached):
+    # its credentials are not pre-checked, the providers' settings and secrets are.
+    with frame(env, deployment, "snapshot", names, purpose=names, needs_api=False,
                check=lambda: check_config(env, deployment, nodes)) as run:
         now = run.started_at
         refresh_inventory(env, deployment, run, now)
