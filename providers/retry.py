@@ -92,6 +92,11 @@ class Poll:
             pause = min(pause * self.factor, self.ceiling)
 
 
+#: The figures of the providers' SDK-level request retries (botocore's attempts,
+#: google-api-core's backoff): the SDKs do that waiting, from this one policy.
+SDK_BACKOFF = Backoff(retries=2, base=0.2, cap=5.0)
+
+
 def parse_retry_after(value: str, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date) at ``now``
     (epoch seconds); None when it is neither."""
