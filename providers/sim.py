@@ -98,10 +98,11 @@ class SimProvider(SnapshotProvider):
         if not wait:
             return ref
         limit = timeout if timeout is not None else self.timeout
-        for _ in self.poll.looks(limit):
+        for n, _ in enumerate(self.poll.looks(limit)):
+            if n:  # the first look is at the answer to the create itself
+                ref = self.get(ref.id)
             if ref.state is not SnapshotState.CREATING:
                 break
-            ref = self.get(ref.id)
         if ref.state is SnapshotState.CREATING:
             self._discard(ref.id)
             raise ProviderTimeout(f"sim: snapshot {ref.id} of {vm} not done after {limit:g} s; "
