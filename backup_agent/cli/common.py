@@ -41,7 +41,8 @@ class Context:
         from backup_agent.jobs.env import log_path
         from backup_agent.logsetup import use_file_log
 
-        use_file_log(log_path(cfg))
+        if cfg.storage_path.is_dir() or not cfg.storage_path.exists():
+            use_file_log(log_path(cfg))  # else opening the catalog says what is wrong, once
         return cfg
 
     def emit(self, data: Any, text: Callable[[], str] | str | None = None) -> None:
