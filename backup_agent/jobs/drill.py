@@ -200,54 +200,63 @@ def drill(env: Env, deployment: Deployment, scenario: str) -> Run:
     # The drill reaches no production node: no API secret is needed, only the frame's lock,
     # interruption and outcome.
     with frame(env, deployment, "drill", ["drill"], purpose=["drill"], needs_api=False) as run:
-        d = Drill(env, deployment, scenario, len(cns))
-        mgmt_path = _management_path(_plan(env, deployment, ["management", *lost_cns], False)) \
-            if lose_mn else None
-        version = (_version_of(env, mgmt_path) if mgmt_path else None) \
-            or str(inv.get("software_version") or "unknown")
-        tmp = Path(tempfile.mkdtemp(prefix="backup-agent-drill-"))
-        password = secrets.token_urlsafe(18)
-        (tmp / "password").write_text(password)
-        (tmp / "password").chmod(0o600)
-        sim = _simulator(version, inv, password, mgr)
-        t0 = time.monotonic()
-        try:
-            drill_dep = replace(deployment, url=sim.url, client_id=None, private_key=None,
-                                password=Secret("drill.password", file=str(tmp / "password")),
-                                verify_tls=True, ca_bundle=None, retries=0)
-            denv = Env(config=env.config, catalog=env.catalog, store=env.store, clock=env.clock)
-            for node in lost_cns:
-                sim.state.set_node_down(node)
-            ctx = restore_steps.StepContext(denv, drill_dep, sim.url, False, tmp / "files")
-            try:
-                if mgmt_path is not None:
-                    run_path(d, ctx, mgmt_path)
-                if lost_cns:
-                    plan = _plan(denv, drill_dep, lost_cns, True)
-                    for path in plan.paths:
-                        if path.kind == "redeploy-node":
-                            run_path(d, ctx, path_record(path))
-                result = verify(d, ctx.target(), lose_mn)
-                if ctx.last_import is not None:
-                    result["import"] = ctx.last_import.to_dict()
-                reason = None if result["verified"] else "the restored deployment does not match"
-            except AgentError as exc:
-                result, reason = {"verified": False, "error": str(exc)}, str(exc)
-            finally:
-                ctx.close()
-        finally:
-            sim.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
-        run.summary = {"scenario": scenario, "paths": d.paths if not reason else [],
-                       "drilled_paths": d.paths, "seconds": round(time.monotonic() - t0, 3),
-                       "version": version,
-                       "steps": [{"path": s.path, "target": s.target, "step": s.number, "title": s.title,
-                                  "action": s.action, "state": s.state,
-                                  "seconds": round(s.seconds, 3), "allowance_minutes": s.allowance_minutes,
-                                  "detail": s.detail} for s in d.steps],
-                       "verification": result}
+        run.summary, reason = _rehearse(Drill(env, deployment, scenario, len(cns)), inv, mgr,
+                                        lose_mn, lost_cns)
         run.item("drill", "ok" if not reason else "failed", reason)
     return run
+
+
+def _rehearse(d: Drill, inv: dict[str, Any], mgr: str, lose_mn: bool,
+              lost_cns: list[str]) -> tuple[dict[str, Any], str | None]:
+    """Build the simulator, break it, run the plan's steps on it, verify: the run's summary
+    and why it failed (None when it did not)."""
+    env, deployment, scenario = d.env, d.deployment, d.scenario
+    mgmt_path = _management_path(_plan(env, deployment, ["management", *lost_cns], False)) \
+        if lose_mn else None
+    version = (_version_of(env, mgmt_path) if mgmt_path else None) \
+        or str(inv.get("software_version") or "unknown")
+    tmp = Path(tempfile.mkdtemp(prefix="backup-agent-drill-"))
+    password = secrets.token_urlsafe(18)
+    (tmp / "password").write_text(password)
+    (tmp / "password").chmod(0o600)
+    sim = _simulator(version, inv, password, mgr)
+    t0 = time.monotonic()
+    try:
+        drill_dep = replace(deployment, url=sim.url, client_id=None, private_key=None,
+                            password=Secret("drill.password", file=str(tmp / "password")),
+                            verify_tls=True, ca_bundle=None, retries=0)
+        denv = Env(config=env.config, catalog=env.catalog, store=env.store, clock=env.clock)
+        for node in lost_cns:
+            sim.state.set_node_down(node)
+        ctx = restore_steps.StepContext(denv, drill_dep, sim.url, False, tmp / "files")
+        try:
+            if mgmt_path is not None:
+                run_path(d, ctx, mgmt_path)
+            if lost_cns:
+                plan = _plan(denv, drill_dep, lost_cns, True)
+                for path in plan.paths:
+                    if path.kind == "redeploy-node":
+                        run_path(d, ctx, path_record(path))
+            result = verify(d, ctx.target(), lose_mn)
+            if ctx.last_import is not None:
+                result["import"] = ctx.last_import.to_dict()
+            reason = None if result["verified"] else "the restored deployment does not match"
+        except AgentError as exc:
+            result, reason = {"verified": False, "error": str(exc)}, str(exc)
+        finally:
+            ctx.close()
+    finally:
+        sim.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = {"scenario": scenario, "paths": d.paths if not reason else [],
+               "drilled_paths": d.paths, "seconds": round(time.monotonic() - t0, 3),
+               "version": version,
+               "steps": [{"path": s.path, "target": s.target, "step": s.number, "title": s.title,
+                          "action": s.action, "state": s.state,
+                          "seconds": round(s.seconds, 3), "allowance_minutes": s.allowance_minutes,
+                          "detail": s.detail} for s in d.steps],
+               "verification": result}
+    return summary, reason
 
 
 def _version_of(env: Env, path: dict[str, Any]) -> str | None:
