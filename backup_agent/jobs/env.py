@@ -22,10 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import Catalog, open_catalog
 from backup_agent.config import Config, Deployment
 from backup_agent.errors import ConfigError, NotReadyError, ProviderError, StoreError
-from backup_agent.store import LocalStore
+from backup_agent.store import Store, open_store
 
 if TYPE_CHECKING:
     from backup_agent.infinity import InfinityClient
@@ -119,7 +119,7 @@ class Env:
 
     config: Config
     catalog: Catalog
-    store: LocalStore
+    store: Store
     clock: Callable[[], datetime] = utcnow
     progress: Callable[[str], Progress | None] = lambda label: None
     clients: ClientPool = field(default_factory=ClientPool)
@@ -133,8 +133,8 @@ class Env:
              progress: Callable[[str], Progress | None] | None = None,
              sleep: Callable[[float], None] = time.sleep) -> Env:
         """The Env of ``config``: its catalog and store opened, no client made yet."""
-        catalog = Catalog(config.catalog_path)
-        return cls(config=config, catalog=catalog, store=LocalStore(config.store_path),
+        catalog = open_catalog(config.catalog_path)
+        return cls(config=config, catalog=catalog, store=open_store(config.store_path),
                    clock=clock, progress=progress or (lambda label: None),
                    clients=ClientPool(sleep))
 

@@ -161,7 +161,8 @@ def run_parallel(run: Run, items: Sequence[tuple[str, Callable[[], T]]], limit: 
             if name not in run.items and future.done() and not future.cancelled():
                 _collect(run, name, future, results)
         for name, _ in items:
-            run.items.setdefault(name, ("failed", reason_of(exc)))
+            if name not in run.items:
+                run.item(name, "failed", reason_of(exc))
         raise
     pool.shutdown()
     return results

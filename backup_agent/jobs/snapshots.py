@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from backup_agent.catalog import RestorePoint, Run, iso
+from backup_agent.catalog import Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment, Node
 from backup_agent.errors import AgentError, CatalogError, ConfigError, ProviderError
 from backup_agent.jobs.env import Env, provider_errors
@@ -54,7 +54,7 @@ def snapshot_node(env: Env, deployment: Deployment, node: Node, reason: str, run
     try:
         inv = env.catalog.latest(deployment.name, "inventory")
         rp = RestorePoint(
-            id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind="snapshot",
+            id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind=Kind.SNAPSHOT,
             deployment=deployment.name, taken_at=now, version=inv.version if inv else None,
             node=node.name, provider=node.provider, verified=True, run_id=run.id,
             data={"provider_id": ref.id, "provider_type": provider.type_name, "vm": node.vm,

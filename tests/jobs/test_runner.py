@@ -176,7 +176,7 @@ def test_not_recorded_is_not_kept(tmp_path: Path) -> None:
             env.store.put_bytes(written.add("prod/config-backup/x/a.bin"), b"a")
             written.add("prod/config-backup/x/b.bin")  # noted, never written: nothing to undo
             raise CatalogError("database is locked")
-        assert not env.store.path("prod/config-backup/x/a.bin").exists()
+        assert env.store.stat("prod/config-backup/x/a.bin") is None
 
 
 def test_sigterm_ends_a_backup_interrupted_and_recorded(sim: Simulator, tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_sigterm_ends_a_backup_interrupted_and_recorded(sim: Simulator, tmp_path
     import subprocess
     import sys
 
-    from backup_agent.catalog import Catalog
+    from backup_agent.catalog import open_catalog
 
     cfg = write_config(tmp_path, sim.url)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -204,7 +204,7 @@ def test_sigterm_ends_a_backup_interrupted_and_recorded(sim: Simulator, tmp_path
         sim.opts.latency_ms = 0
     assert proc.returncode == 130, err
     assert "backup-agent: terminated" in err and "Traceback" not in err
-    catalog = Catalog(tmp_path / "var" / "catalog.db")
+    catalog = open_catalog(tmp_path / "var" / "catalog.db")
     try:
         [run] = catalog.runs()
     finally:
@@ -214,9 +214,9 @@ def test_sigterm_ends_a_backup_interrupted_and_recorded(sim: Simulator, tmp_path
 
 
 def _runs(tmp_path: Path) -> bool:
-    from backup_agent.catalog import Catalog
+    from backup_agent.catalog import open_catalog
 
-    catalog = Catalog(tmp_path / "var" / "catalog.db")
+    catalog = open_catalog(tmp_path / "var" / "catalog.db")
     try:
         return bool(catalog.runs())
     finally:
