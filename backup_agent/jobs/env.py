@@ -11,6 +11,7 @@ explicitly.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from backup_agent.infinity import InfinityClient
     from providers.base import SnapshotProvider
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
@@ -108,9 +110,12 @@ class ProviderPool:
 
     def close(self) -> None:
         with self._lock:
-            providers, self._providers = list(self._providers.values()), {}
-        for provider in providers:
-            provider.close()
+            providers, self._providers = list(self._providers.items()), {}
+        for name, provider in providers:
+            try:
+                provider.close()
+            except Exception as exc:  # a failed logout must not hide how the run ended
+                log.warning("provider %s: closing failed: %s", name, type(exc).__name__)
 
 
 @dataclass
