@@ -7,11 +7,10 @@ off-site copy to come):
   passphrase, a provider's settings), read before any run exists, so a missing secret is a
   configuration error (exit 2), not a run failing item by item;
 - **one lock per deployment** (``locks/run-NAME.lock``): a backup and an export of one
-  deployment never run at once, and a second run refuses at once (exit 4). The lock also
-  makes restore-point ids safe: ids are ``PREFIX-DEPLOYMENT-TIME``, so only runs of one
-  deployment could choose the same one, and those are serialised here. The restore has its
-  own ``restore-NAME`` lock: "run-" and "restore-" differ in their second letter, so no
-  deployment name makes the two collide;
+  deployment never run at once, and a second run refuses at once (exit 4). Restore-point
+  ids need no lock: the catalog reserves them atomically (a unique key in the insert). The
+  restore has its own ``restore-NAME`` lock: "run-" and "restore-" differ in their second
+  letter, so no deployment name makes the two lock files collide;
 - **interruption**: Ctrl-C, SIGTERM (raised as :class:`~backup_agent.errors.Terminated` by
   the entry point) or a bug end the run in the catalog with its unfinished items failed
   ``interrupted`` (or ``internal error: Type``), then the exception goes on up;
