@@ -44,6 +44,7 @@ class SimProvider(SnapshotProvider):
     """VM snapshots of the bundled simulator."""
 
     type_name: ClassVar[str] = "sim"
+    settings_keys: ClassVar[frozenset[str] | None] = frozenset(KNOWN_SETTINGS - {"type"})
     #: How a snapshot being made is waited for (providers/retry.py); tests may set their own.
     poll: ClassVar[Poll] = Poll(first=0.02, ceiling=0.5)
 
