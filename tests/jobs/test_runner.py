@@ -193,10 +193,13 @@ def test_sigterm_ends_a_backup_interrupted_and_recorded(sim: Simulator, tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "backup_agent.cli.main", "--config", str(cfg),
                              "backup"], env=env, text=True, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "var" / "catalog.db").exists() or not _runs(tmp_path):
+        # The lock says the frame holds it (the catalog is migrated by then; opening it here
+        # earlier would race the migration); 0.5 s later, the run is in its first requests.
+        lock, deadline = tmp_path / "var" / "locks" / "run-prod.lock", time.monotonic() + 30
+        while not (lock.exists() and "backup, pid" in lock.read_text()):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -212,12 +215,3 @@ def test_sigterm_ends_a_backup_interrupted_and_recorded(sim: Simulator, tmp_path
     assert run.outcome == "failed" and run.finished_at is not None
     assert ("failed", "interrupted") in run.items.values()
 
-
-def _runs(tmp_path: Path) -> bool:
-    from backup_agent.catalog import open_catalog
-
-    catalog = open_catalog(tmp_path / "var" / "catalog.db")
-    try:
-        return bool(catalog.runs())
-    finally:
-        catalog.close()
