@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 from backup_agent.logformat import UTCFormatter
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
 
 
 class _PrivateRotatingFileHandler(RotatingFileHandler):
@@ -52,14 +50,14 @@ def use_file_log(path: Path) -> None:
     """Make ``path`` the process's agent log: once per path, replacing another path's log.
 
     A process has one configuration, so one agent log; a test process running many
-    configurations in turn gets the current one's.
+    configurations in turn gets the current one's. Called by the entry point, from its main
+    thread, before any job runs.
     """
     root = logging.getLogger()
-    with _lock:
-        mine = [h for h in root.handlers if getattr(h, "agent_log", False)]
-        if any(getattr(h, "baseFilename", None) == str(path) for h in mine):
-            return
-        for handler in mine:
-            root.removeHandler(handler)
-            handler.close()
-        attach_file_log(path)
+    mine = [h for h in root.handlers if getattr(h, "agent_log", False)]
+    if any(getattr(h, "baseFilename", None) == str(path) for h in mine):
+        return
+    for handler in mine:
+        root.removeHandler(handler)
+        handler.close()
+    attach_file_log(path)
