@@ -6,18 +6,16 @@ import argparse
 import importlib
 import logging
 import pkgutil
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backup_agent import __version__
 from backup_agent.cli.common import Context
 from backup_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AgentError, Terminated
 from backup_agent.logformat import UTCFormatter
+from backup_agent.signals import sigterm_raises
 
 log = logging.getLogger("backup_agent")
 NOT_COMMANDS = {"main", "common"}
@@ -114,26 +112,6 @@ def setup_logging(verbose: int) -> None:
     # Libraries are chatty at INFO; keep them to warnings unless -vv.
     for noisy in ("urllib3", "paramiko", "botocore", "azure", "google", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-
-
-@contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` in the main thread while a command runs (borg's way),
-    so every run frame ends ``interrupted`` on it as on Ctrl-C. Installed once, here; the
-    previous handler comes back after (a test runner, or an embedding daemon, keeps its own).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only: nothing to install from another one
-        return
-
-    def raise_terminated(signum: int, frame: object) -> None:
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
