@@ -31,7 +31,8 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 ``POST /_sim/autobackup/run``              make the built-in automatic backup now (409 when
                                             it is not enabled or has no passphrase)
 ``POST /_sim/alarms``                       raise an alarm: ``{"name": "autobackup_upload_failed",
-                                            "node": "<IPv4>"}`` (default the Management Node's)
+                                            "node": "<IPv4>", "level"}`` (node default the
+                                            Management Node's; level the alarm's own)
 ``POST /_sim/alarms/lower``                 ``{"name"}``: lower it (it moves to history/v1/alarm/)
 ``POST /_sim/licence``                      ``{"expires_in_days": N}``: every licence expires then
                                             (within 30 days raises ``licenses_expiring``)
@@ -151,7 +152,8 @@ class ControlApi:
         if parts == ["alarms"]:
             alarm = state.events.raise_alarm(str(body["name"]), str(body.get("node")
                                              or sim.opts.management_address),
-                                             details=str(body.get("details", "")))
+                                             details=str(body.get("details", "")),
+                                             level=body.get("level"))
             return json_response(alarm, status=201)
         if parts == ["alarms", "lower"]:
             return json_response({"lowered": state.events.lower_alarm(str(body["name"]))})
