@@ -104,6 +104,9 @@ def test_a_node_out_of_sync_is_not_ready_until_waived(agent: Runner, sim: Simula
     assert not gate["passed"] and node["name"] in gate["reason"] and "sync" in gate["reason"]
     assert c["parts"] == [] and c["outcome"] == "failed"
     assert "not ready: gate nodes failed" in err and hypervisor_snapshots(sim) == []
+    assert agent("--config", str(cfg), "verify")[0] == 0
+    [ckpt] = [p for p in listing(agent, cfg) if p["kind"] == "checkpoint"]
+    assert ckpt["verified"] is False, "verify does not make a checkpoint that is not ready verified"
     code, c, err = create(agent, cfg, "--waive", "nodes")
     assert code == 0, err
     assert c["ready"] is True and c["waived"] == ["nodes"]
