@@ -117,7 +117,7 @@ def _body(env: Env, deployment: Deployment, run: Run, ckpt_id: str, nodes: list[
             snapshots.snapshot_node, env, deployment, n, REASON, run, now)) for n in nodes], parallel)
         parts += [taken[f"snapshot:{n.name}"] for n in nodes if f"snapshot:{n.name}" in taken]
         _verify(env, run, parts)
-    before = _version_before(live, parts)
+    before = _version_before(env, deployment, live)
     result = _record(env, deployment, run, ckpt_id, gates, parts, before, target, nodes)
     run.summary["checkpoint"] = result
 
@@ -186,11 +186,12 @@ def _verify(env: Env, run: Run, parts: list[RestorePoint]) -> None:
         run.item("verify", "ok", f"{len(parts)} part(s) verified")
 
 
-def _version_before(live: Any, parts: list[RestorePoint]) -> Version | None:
+def _version_before(env: Env, deployment: Deployment, live: Any) -> Version | None:
+    """What the Management Node runs now; when it does not answer, the last inventory's."""
     primary = next((m for m in (live.managers if live else []) if m.get("primary", True)), None)
     if primary is not None and (v := Version.parse(str(primary.get("version") or ""))):
         return v
-    inv = next((p for p in parts if p.kind is Kind.INVENTORY), None)
+    inv = env.catalog.latest(deployment.name, Kind.INVENTORY.value)
     return Version.parse(inv.version, inv.build) if inv else None
 
 

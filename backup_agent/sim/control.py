@@ -24,6 +24,8 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             "node_type"}`` (a drill's inventory)
 ``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
 ``POST /_sim/version``                      ``{"version", "build"}``: the software version
+``POST /_sim/upgrade``                      ``{"status": "IN_PROGRESS"}``: the Management Node's
+                                            ``upgrade_status`` (``IDLE`` again to end it)
 ``POST /_sim/nodes/<name>/version``         ``{"version", "build"}``: one node's (mid-upgrade)
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
@@ -134,6 +136,9 @@ class ControlApi:
             node = state.add_node(str(body["name"]), str(body.get("location", "Oslo")),
                                   str(body.get("node_type", "CONFERENCING")))
             return json_response({"name": node["name"], "id": node["id"]}, status=201)
+        if parts == ["upgrade"]:
+            state.upgrade_status = str(body.get("status", "IDLE"))
+            return json_response({"upgrade_status": state.upgrade_status})
         if parts == ["version"]:
             state.set_version(str(body["version"]), body.get("build"))
             return json_response(self.describe())

@@ -214,3 +214,34 @@ def test_status_warns_of_a_checkpoint_kept_too_long(agent: Runner, sim: Simulato
     assert f"WARNING: checkpoint {ckpt_id}: its snapshots" in out
     with Env.open(cfg) as env:
         assert checkpoint.age_warnings(env, cfg.deployment(), utcnow() - timedelta(days=2)) == [], "13 days: no warning"
+
+
+def gate_of(c: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(g for g in c["gates"] if g["gate"] == name)
+
+
+def test_each_gate_fails_with_its_reason(agent: Runner, sim: Simulator, tmp_path: Path,
+                                         monkeypatch: Any) -> None:
+    """An upgrade running, an expired licence, a VM the provider does not know, a store
+    without room, and the Management Node down: each gate fails, named, and nothing is taken."""
+    cfg = sim_config(tmp_path, sim)
+    control(sim, "upgrade", {"status": "IN_PROGRESS"})
+    control(sim, "licence", {"expires_in_days": -3})
+    code, c, _ = create(agent, cfg)
+    assert code == 1 and "upgrade_status IN_PROGRESS" in gate_of(c, "upgrade")["reason"]
+    assert "expired on" in gate_of(c, "licence")["reason"] and c["parts"] == []
+    control(sim, "upgrade", {"status": "IDLE"})
+    code, c, _ = create(agent, cfg, "--waive", "licence")
+    assert code == 0 and c["waived"] == ["licence"]
+
+    from backup_agent.jobs import checkpoint_gates
+    monkeypatch.setattr(checkpoint_gates, "STORAGE_FLOOR", 1 << 62)
+    cfg.write_text(cfg.read_text().replace('vm = "mgr01"', 'vm = "no-such-vm"'))
+    code, c, _ = create(agent, cfg, "--waive", "licence")
+    assert code == 1 and "bytes free in the store" in gate_of(c, "storage")["reason"]
+    assert "no-such-vm" in gate_of(c, "providers")["reason"]
+    control(sim, "management/down", {"mode": "503"})
+    code, c, _ = create(agent, cfg)
+    assert code == 1 and not gate_of(c, "api")["passed"]
+    assert gate_of(c, "nodes")["reason"].startswith("not checked")
+    assert c["version_before"] is not None, "from the last inventory"
