@@ -55,13 +55,13 @@ def create(args: argparse.Namespace, ctx: Context) -> int:
     dep = ctx.config.deployment(args.deployment)
     with open_env(ctx) as env:
         result = checkpoint.create(env, dep, args.target_version, args.waive, args.parallel)
-    ctx.emit(result, lambda: _text(result))
+    ctx.emit(result, lambda: _text(result, reasons=False))  # they go to stderr, below
     for reason in result["reasons"]:
         sys.stderr.write(f"backup-agent: checkpoint {result['id']}: not ready: {reason}\n")
     return checkpoint.exit_code(result)
 
 
-def _text(c: dict[str, Any]) -> str:
+def _text(c: dict[str, Any], reasons: bool = True) -> str:
     head = "READY to upgrade" if c["ready"] else "NOT READY to upgrade"
     target = f" to {c['target_version']}" if c.get("target_version") else ""
     lines = [f"checkpoint {c['id']} of {c['deployment']}: {head}{target} "
@@ -75,7 +75,7 @@ def _text(c: dict[str, Any]) -> str:
     lines += [f"note: {a}" for a in c.get("advice", [])]
     if c.get("released_at"):
         lines.append(f"released at {c['released_at']}")
-    lines += [f"not ready: {r}" for r in c["reasons"]]
+    lines += [f"not ready: {r}" for r in c["reasons"]] if reasons else []
     return "\n".join(lines)
 
 

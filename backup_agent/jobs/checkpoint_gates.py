@@ -128,8 +128,10 @@ def needed_bytes(env: Env, deployment: Deployment) -> int:
 
 def _storage(env: Env, deployment: Deployment) -> Gate:
     need = needed_bytes(env, deployment)
-    where: Path = env.config.store_path
-    while not where.exists() and where != where.parent:  # the store may not exist yet
+    # The local store lives under storage.path (only open_store is given its own directory):
+    # the file system of storage.path is the store's.
+    where: Path = env.config.storage_path
+    while not where.exists() and where != where.parent:  # not made yet on a first run
         where = where.parent
     try:
         free = shutil.disk_usage(where).free
