@@ -12,7 +12,8 @@ Node rather than reverting them). Without a provider the config backup is the re
 
 The checkpoint is a restore point of kind ``checkpoint`` without files of its own: its data
 holds the gates, the parts (restore-point ids), the version before the upgrade, the target
-version, ``ready`` and the reasons. Retention asks :func:`protected_ids` what it must keep.
+version, ``ready`` and the reasons. Retention asks :func:`protected_ids` what it must keep;
+each part also carries ``checkpoint`` (the id) and ``released`` in its own data.
 """
 
 from __future__ import annotations
@@ -228,6 +229,8 @@ def _record(env: Env, deployment: Deployment, run: Run, ckpt_id: str, gates: lis
         id=ckpt_id, kind=Kind.CHECKPOINT, deployment=deployment.name, taken_at=run.started_at,
         version=before.release_text if before else None, build=before.build if before else None,
         verified=ready, run_id=run.id, data=data))
+    for part in parts:  # each part says whose it is: what retention reads (`released` after)
+        env.catalog.update_data(part.id, checkpoint=ckpt_id, released=False)
     run.item("checkpoint", "ok", "ready" if ready else "not ready")
     log.info("checkpoint %s of %s: %s", ckpt_id, deployment.name, "ready" if ready else "not ready")
     return {"id": ckpt_id, "deployment": deployment.name, "run": run.id, **data}

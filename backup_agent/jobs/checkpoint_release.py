@@ -16,7 +16,7 @@ from backup_agent.catalog import RestorePoint, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, CatalogError, NotReadyError, ProviderError
 from backup_agent.jobs import probe, snapshots
-from backup_agent.jobs.checkpoint import find
+from backup_agent.jobs.checkpoint import find, protected_ids
 from backup_agent.jobs.env import Env
 from backup_agent.planner.version import Version
 
@@ -80,6 +80,10 @@ def release(env: Env, ckpt_id: str, dry_run: bool = False, force: bool = False) 
              "already_gone": result["already_gone"]})
     if not dry_run and not out["errors"]:
         env.catalog.update_data(rp.id, released_at=iso(env.clock()), released_forced=force)
+        still = protected_ids(env.catalog, rp.deployment)  # a part an older checkpoint shares
+        for part in rp.data.get("parts", []):
+            if part["id"] not in still and part.get("kind") != "snapshot":
+                env.catalog.update_data(str(part["id"]), released=True)
         log.info("checkpoint %s released: %d snapshot(s) deleted%s", rp.id, len(out["deleted"]),
                  " (forced)" if force else "")
     if out["errors"]:

@@ -65,6 +65,8 @@ def test_a_ready_checkpoint_is_released_only_after_the_upgrade(agent: Runner, si
     assert snap["node"] == "mgr01" and len(hypervisor_snapshots(sim)) == 1
     [ckpt] = [p for p in listing(agent, cfg) if p["kind"] == "checkpoint"]
     assert ckpt["id"] == c["id"] and ckpt["ready"] is True
+    [cb] = [p for p in listing(agent, cfg) if p["kind"] == "config-backup"]
+    assert cb["checkpoint"] == c["id"] and cb["released"] is False, "what retention reads"
     code, out, _ = agent("--config", str(cfg), "checkpoint", "list")
     assert code == 0 and c["id"] in out and "39.1" in out
     code, out, _ = agent("--config", str(cfg), "checkpoint", "show", c["id"])
@@ -87,6 +89,8 @@ def test_a_ready_checkpoint_is_released_only_after_the_upgrade(agent: Runner, si
     assert f"deleted {snap['id']}" in out and "released" in out
     assert hypervisor_snapshots(sim) == []
     assert [p for p in listing(agent, cfg) if p["kind"] == "snapshot"] == []
+    [cb] = [p for p in listing(agent, cfg) if p["kind"] == "config-backup"]
+    assert cb["released"] is True
     with Env.open(config_mod.load(cfg)) as env:
         assert checkpoint.protected_ids(env.catalog, "prod") == set(), "normal retention again"
     code, out, _ = agent("--config", str(cfg), "checkpoint", "release", c["id"])
