@@ -13,7 +13,7 @@ from typing import Any
 
 from backup_agent.cli.common import Context, add_deployment, add_json, open_env
 from backup_agent.errors import EXIT_OK, UsageError
-from backup_agent.jobs.checkpoint_gates import GATES
+from backup_agent.jobs import CHECKPOINT_GATES as GATES
 
 
 def _create_args(p: argparse.ArgumentParser) -> None:

@@ -17,13 +17,13 @@ from typing import Any
 
 from backup_agent.config import Deployment, Node
 from backup_agent.errors import AgentError, ApiError
-from backup_agent.jobs import probe
+from backup_agent.jobs import CHECKPOINT_GATES, probe
 from backup_agent.jobs.env import Env, provider_errors
 from backup_agent.jobs.node_health import api_time
 from backup_agent.jobs.probe import Live
 
 #: Every gate, in the order they are judged; ``--waive NAME`` takes these names.
-GATES = ("api", "nodes", "alarms", "upgrade", "licence", "storage", "providers")
+GATES = CHECKPOINT_GATES
 #: Room wanted in the store: this many times the last backup and export, and a floor.
 STORAGE_MARGIN = 2
 STORAGE_FLOOR = 64 * 1024 * 1024
