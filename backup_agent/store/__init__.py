@@ -8,11 +8,17 @@ into a local path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from backup_agent.errors import ConfigError
 from backup_agent.store.base import ObjectInfo, Sink, Store, hash_stream
 from backup_agent.store.layout import file_key, restore_point_prefix
 from backup_agent.store.local import LocalStore
 from backup_agent.store.memory import MemoryStore
+from backup_agent.store.s3 import S3Store
+
+if TYPE_CHECKING:
+    from backup_agent.offsite_config import CopyConfig
 
 
 def open_store(root: Path) -> Store:
@@ -20,5 +26,20 @@ def open_store(root: Path) -> Store:
     return LocalStore(root)
 
 
-__all__ = ["LocalStore", "MemoryStore", "ObjectInfo", "Sink", "Store", "file_key",
-           "hash_stream", "open_store", "restore_point_prefix"]
+def open_copy_store(copy: CopyConfig) -> Store:
+    """The off-site store of one ``[[storage.copies]]`` entry; its SDK is imported only now."""
+    from backup_agent.store.s3 import Lock
+
+    secrets = {k: s.value() for k, s in copy.secrets.items()}
+    if copy.type == "s3":
+        lock = Lock(copy.lock_mode, copy.lock_days or 0) if copy.lock_mode else None
+        return S3Store(copy.bucket, copy.prefix, region=copy.settings.get("region"),
+                       endpoint_url=copy.settings.get("endpoint_url"),
+                       access_key_id=secrets.get("access_key_id"),
+                       secret_access_key=secrets.get("secret_access_key"), lock=lock,
+                       name=copy.name)
+    raise ConfigError(f"storage.copies.{copy.name}: type {copy.type!r} is not supported yet")
+
+
+__all__ = ["LocalStore", "MemoryStore", "ObjectInfo", "S3Store", "Sink", "Store", "file_key",
+           "hash_stream", "open_copy_store", "open_store", "restore_point_prefix"]

@@ -1,0 +1,126 @@
+"""The copy job: every verified restore point's files to each ``[[storage.copies]]`` store.
+
+A file is copied once per store and recorded in the catalog with the stored object's hash;
+one not yet recorded (never tried, or failed: an upload cut half-way leaves nothing visible
+and nothing recorded) is tried again by the next run. Room exports, inventories and the other
+agent-made files are age-encrypted on the way (config backups are already encrypted by the
+Management Node); without ``[encryption]`` they are not copied off-site at all, and the run
+says so. After a restore point's files, its manifest (:mod:`backup_agent.jobs.manifest`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from backup_agent.catalog import CopyRecord, Kind, RestorePoint, Run
+from backup_agent.config import Deployment
+from backup_agent.crypto import SUFFIX, HashingReader, encrypt_stream
+from backup_agent.errors import AgentError, ConfigError, StoreError
+from backup_agent.jobs import manifest
+from backup_agent.jobs.env import Env
+from backup_agent.jobs.runner import run_job
+from backup_agent.offsite_config import CopyConfig
+from backup_agent.store import Store, hash_stream, open_copy_store
+from backup_agent.store.base import CHUNK
+from backup_agent.store.layout import MANIFEST, manifest_key
+
+log = logging.getLogger(__name__)
+OpenStore = Callable[[CopyConfig], Store]
+PLAIN_KINDS = {Kind.CONFIG_BACKUP}  # encrypted by the Management Node with the passphrase
+
+
+def copy(env: Env, deployment: Deployment, store: str | None = None,
+         open_remote: OpenStore = open_copy_store) -> Run:
+    """One run of ``copy`` for ``deployment``: one step per copy store (or just ``store``)."""
+    cfg = env.config
+    targets = [cfg.copy(store)] if store else list(cfg.copies)
+    if not targets:
+        raise ConfigError("no [[storage.copies]] store configured: nothing to copy to")
+
+    def step(target: CopyConfig) -> Callable[[Env, Deployment, Run, datetime], None]:
+        return lambda e, d, run, now: copy_to(e, d, run, target, open_remote(target))
+
+    return run_job(env, deployment, "copy", [(t.name, step(t)) for t in targets])
+
+
+def copy_to(env: Env, dep: Deployment, run: Run, target: CopyConfig, remote: Store) -> None:
+    """Copy what ``target`` lacks; one run item per restore point tried, one for the store."""
+    copied = failed = 0
+    for rp in reversed(env.catalog.restore_points(dep.name)):  # oldest first
+        if not rp.files or not rp.verified:
+            continue
+        done = {c.name for c in env.catalog.copies(target.name, rp.id)}
+        if MANIFEST in done:
+            continue
+        if rp.kind not in PLAIN_KINDS and env.config.encryption is None:
+            run.item(f"{target.name}:{rp.id}", "skipped", "not copied off-site: it holds PINs "
+                     "and addresses, and [encryption] recipients are not configured")
+            continue
+        try:
+            copy_point(env, remote, target, rp, done)
+            copied += 1
+            run.item(f"{target.name}:{rp.id}", "ok")
+        except AgentError as exc:
+            failed += 1
+            log.error("copy %s to %s: %s", rp.id, target.name, exc)
+            run.item(f"{target.name}:{rp.id}", "failed", f"{exc} (retried next run)")
+            if _store_down(exc):
+                break
+    run.summary.setdefault("copied", {})[target.name] = copied
+    if failed == 0:
+        run.item(target.name, "ok" if copied else "unchanged",
+                 None if copied else "nothing left to copy")
+
+
+def _store_down(exc: AgentError) -> bool:
+    """A store that cannot be written at all (no bucket, no access): the rest is not tried."""
+    text = str(exc)
+    return isinstance(exc, StoreError) and ("does not exist" in text or "access denied" in text)
+
+
+def copy_point(env: Env, remote: Store, target: CopyConfig, rp: RestorePoint,
+               done: set[str]) -> None:
+    """Copy the files of ``rp`` not yet in ``done``, then its manifest; each recorded as it lands."""
+    enc = env.config.encryption
+    for f in rp.files:
+        if f.name in done:
+            continue
+        encrypted = rp.kind not in PLAIN_KINDS
+        key = f.key + SUFFIX if encrypted else f.key
+        with env.store.open(f.key) as fh, remote.writer(key) as sink:
+            src = HashingReader(fh)
+            if encrypted:
+                assert enc is not None  # checked by copy_to
+                encrypt_stream(src, sink, enc)
+            else:
+                while chunk := src.read(CHUNK):
+                    sink.write(chunk)
+            src.check(f.name, f.size, f.sha256)
+            try:
+                info = sink.commit(expected_size=None if encrypted else f.size)
+            except StoreError as exc:
+                if "already exists" not in str(exc) or encrypted \
+                        or remote.check(key, f.size, f.sha256) is not None:
+                    raise
+                found = remote.stat(key)  # an earlier run's upload, whole: adopt it
+                if found is None:
+                    raise
+                info = found
+            sha = f.sha256 if not encrypted else sink.sha256
+        env.catalog.add_copy(CopyRecord(rp.id, target.name, f.name, key, sha, info.size, f.sha256,
+                                        encrypted, env.clock(), verified=True))
+    copies = env.catalog.copies(target.name, rp.id)
+    raw = manifest.build(rp, copies, enc)
+    key = manifest_key(rp.deployment, str(rp.kind), rp.id)
+    try:
+        size, sha = remote.put_bytes(key, raw)
+    except StoreError as exc:
+        if "already exists" not in str(exc):
+            raise
+        # An earlier run wrote it and stopped before recording it: the same restore point.
+        with remote.open(key) as fh:
+            size, sha = hash_stream(fh)
+    env.catalog.add_copy(CopyRecord(rp.id, target.name, MANIFEST, key, sha, size, sha, False,
+                                    env.clock(), verified=True))
