@@ -35,7 +35,8 @@ class Lock:
 
 
 def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
 
 
 class S3Store(Store):
@@ -66,8 +67,9 @@ class S3Store(Store):
             return StoreError(f"{self.name}: access denied {doing} {key} in bucket "
                               f"{self.bucket!r} ({code}): check the credentials' permissions")
         what = code or type(exc).__name__
-        return StoreError(f"{self.name}: cannot {doing.replace('ing', '', 1)} {key} in bucket "
-                          f"{self.bucket!r}: {what}")
+        verb = {"writing": "write", "reading": "read", "listing": "list", "deleting": "delete",
+                "aborting": "abort the upload of", "locking": "lock"}.get(doing, doing)
+        return StoreError(f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: {what}")
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)

@@ -46,6 +46,7 @@ def offsite_config(tmp_path: Path, url: str, endpoint: str, *, encryption: tuple
                    bucket: str = BUCKET, lock: bool = False, storage: str = "var",
                    extra: str = "") -> Path:
     """write_config's agent.toml plus one S3 copy (and [encryption] when given)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     cfg = write_config(tmp_path, url)
     text = cfg.read_text().replace(f'path = "{tmp_path / "var"}"', f'path = "{tmp_path / storage}"')
     text += ("\n[[storage.copies]]\nname = \"offsite-s3\"\ntype = \"s3\"\n"
