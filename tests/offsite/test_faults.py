@@ -72,3 +72,43 @@ def test_deleting_a_locked_copy_is_reported_as_kept(agent: Runner, sim: Any, s3:
     with pytest.raises(ObjectLocked, match="is kept by its object lock until"):
         store.delete(key)
     assert store.stat(key) is not None
+
+
+WRITE_ONLY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+    "s3:PutObject", "s3:ListBucket", "s3:AbortMultipartUpload"], "Resource": "*"}]}
+
+
+def test_credentials_that_write_but_cannot_read_are_reported_by_verify(
+        agent: Runner, sim: Any, tmp_path: Path, age_keys: tuple[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto in process with IAM enforced: a key allowed to put but not get copies, and verify says so."""
+    import boto3
+    from moto import mock_aws, settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    from tests.providers.aws_peers import REGION
+
+    with mock_aws():
+        iam = boto3.client("iam", region_name=REGION, aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        iam.create_user(UserName="copier")
+        iam.put_user_policy(UserName="copier", PolicyName="write-only",
+                            PolicyDocument=json.dumps(WRITE_ONLY))
+        key = iam.create_access_key(UserName="copier")["AccessKey"]
+        boto3.client("s3", region_name=REGION, aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_bucket(
+            Bucket="pexip-backups", CreateBucketConfiguration={"LocationConstraint": REGION})
+        monkeypatch.setenv("S3_KEY", key["AccessKeyId"])
+        monkeypatch.setenv("S3_SECRET", key["SecretAccessKey"])
+        cfg = offsite_config(tmp_path, sim.url, "", encryption=age_keys)
+        cfg.write_text(cfg.read_text().replace('endpoint_url = ""\n', ""))
+        backed_up(agent, cfg)
+        monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        code, out, err = agent("--config", str(cfg), "copy")
+        assert code == 0, (out, err)
+        code, out, err = agent("--config", str(cfg), "verify", "--store", "offsite-s3", "--json")
+    assert code == 1, (out, err)
+    results = json.loads(out)
+    assert results and all(not r["ok"] and "cannot read it back" in r["problem"]
+                           and "access denied" in r["problem"] for r in results)
