@@ -68,7 +68,18 @@ def verify_copies(env: Env, store_name: str, remote: Store, read_data: bool = Fa
         results.append({"restore_point": copy.restore_point_id, "name": copy.name,
                         "key": copy.key, "location": remote.location(copy.key),
                         "ok": problem is None, "problem": problem})
+    _unverify_lost(env, {str(r["restore_point"]) for r in results if not r["ok"]})
     return results
+
+
+def _unverify_lost(env: Env, rp_ids: set[str]) -> None:
+    """A restore point whose local bytes are gone and whose copy is bad is no restore point."""
+    from backup_agent.jobs.fetch import missing, offsite_source
+
+    for rp_id in rp_ids:
+        rp = env.catalog.restore_point(rp_id)
+        if rp.verified and missing(env, rp) and offsite_source(env, rp) is None:
+            env.catalog.set_verified(rp_id, False)
 
 
 def parse_subset(text: str) -> float:

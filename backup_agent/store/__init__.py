@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backup_agent.errors import ConfigError
+from backup_agent.store.azure_blob import AzureBlobStore
 from backup_agent.store.base import ObjectInfo, Sink, Store, hash_stream
 from backup_agent.store.layout import file_key, restore_point_prefix
 from backup_agent.store.local import LocalStore
@@ -38,8 +39,13 @@ def open_copy_store(copy: CopyConfig) -> Store:
                        access_key_id=secrets.get("access_key_id"),
                        secret_access_key=secrets.get("secret_access_key"), lock=lock,
                        name=copy.name)
+    if copy.type == "azure-blob":
+        return AzureBlobStore(copy.bucket, copy.prefix,
+                              connection_string=secrets.get("connection_string"),
+                              account_url=copy.settings.get("account_url"),
+                              credential=secrets.get("sas_token"), name=copy.name)
     raise ConfigError(f"storage.copies.{copy.name}: type {copy.type!r} is not supported yet")
 
 
-__all__ = ["LocalStore", "MemoryStore", "ObjectInfo", "S3Store", "Sink", "Store", "file_key",
-           "hash_stream", "open_copy_store", "open_store", "restore_point_prefix"]
+__all__ = ["AzureBlobStore", "LocalStore", "MemoryStore", "ObjectInfo", "S3Store", "Sink", "Store",
+           "file_key", "hash_stream", "open_copy_store", "open_store", "restore_point_prefix"]

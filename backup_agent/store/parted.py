@@ -19,6 +19,10 @@ from backup_agent.store.base import ObjectInfo, check_written
 DEFAULT_PART = 8 * 1024 * 1024
 
 
+class ObjectLocked(StoreError):
+    """A delete refused because the object's retention has not expired: it is kept, not lost."""
+
+
 class PartedSink(ABC):
     """A :class:`~backup_agent.store.base.Sink` that sends full parts as they fill."""
 

@@ -17,13 +17,11 @@ from typing import Any, BinaryIO
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
-from backup_agent.store.parted import DEFAULT_PART, PartedSink
+from backup_agent.store.parted import DEFAULT_PART, ObjectLocked, PartedSink
+
+__all__ = ["Lock", "ObjectLocked", "S3Store"]
 
 MISSING = ("404", "NoSuchKey", "NotFound")
-
-
-class ObjectLocked(StoreError):
-    """A delete refused because the object's retention has not expired: it is kept, not lost."""
 
 
 @dataclass(frozen=True)
