@@ -1,7 +1,8 @@
 """Where artifact bytes live: the :class:`Store` contract, its implementations, the key layout.
 
 ``LocalStore`` (a directory) is the default; ``MemoryStore`` is for tests. Off-site stores
-(S3, Azure Blob, GCS) implement the same contract. Nothing outside this package turns a key
+(``S3Store``, ``AzureBlobStore``, ``GCSStore``) implement the same contract; each imports its
+SDK only when opened (``open_copy_store``). Nothing outside this package turns a key
 into a local path.
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from backup_agent.errors import ConfigError
 from backup_agent.store.azure_blob import AzureBlobStore
 from backup_agent.store.base import ObjectInfo, Sink, Store, hash_stream
+from backup_agent.store.gcs import GCSStore
 from backup_agent.store.layout import file_key, restore_point_prefix
 from backup_agent.store.local import LocalStore
 from backup_agent.store.memory import MemoryStore
@@ -44,8 +46,13 @@ def open_copy_store(copy: CopyConfig) -> Store:
                               connection_string=secrets.get("connection_string"),
                               account_url=copy.settings.get("account_url"),
                               credential=secrets.get("sas_token"), name=copy.name)
-    raise ConfigError(f"storage.copies.{copy.name}: type {copy.type!r} is not supported yet")
+    if copy.type == "gcs":
+        return GCSStore(copy.bucket, copy.prefix, project=copy.settings.get("project"),
+                        endpoint_url=copy.settings.get("endpoint_url"),
+                        credentials_file=copy.settings.get("credentials_file"), name=copy.name)
+    raise ConfigError(f"storage.copies.{copy.name}: type {copy.type!r} is not supported")
 
 
-__all__ = ["AzureBlobStore", "LocalStore", "MemoryStore", "ObjectInfo", "S3Store", "Sink", "Store",
-           "file_key", "hash_stream", "open_copy_store", "open_store", "restore_point_prefix"]
+__all__ = ["AzureBlobStore", "GCSStore", "LocalStore", "MemoryStore", "ObjectInfo", "S3Store",
+           "Sink", "Store", "file_key", "hash_stream", "open_copy_store", "open_store",
+           "restore_point_prefix"]
