@@ -14,14 +14,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from backup_agent.catalog import CopyRecord, Kind, RestorePoint, Run
+from backup_agent.catalog import CopyRecord, FileRecord, Kind, RestorePoint, Run
 from backup_agent.config import Deployment
 from backup_agent.crypto import SUFFIX, HashingReader, encrypt_stream
 from backup_agent.errors import AgentError, ConfigError, StoreError
 from backup_agent.jobs import manifest
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
-from backup_agent.offsite_config import CopyConfig
+from backup_agent.offsite_config import CopyConfig, EncryptionConfig
 from backup_agent.store import Store, hash_stream, open_copy_store
 from backup_agent.store.base import CHUNK
 from backup_agent.store.layout import MANIFEST, manifest_key
@@ -88,28 +88,8 @@ def copy_point(env: Env, remote: Store, target: CopyConfig, rp: RestorePoint,
         if f.name in done:
             continue
         encrypted = rp.kind not in PLAIN_KINDS
-        key = f.key + SUFFIX if encrypted else f.key
-        with env.store.open(f.key) as fh, remote.writer(key) as sink:
-            src = HashingReader(fh)
-            if encrypted:
-                assert enc is not None  # checked by copy_to
-                encrypt_stream(src, sink, enc)
-            else:
-                while chunk := src.read(CHUNK):
-                    sink.write(chunk)
-            src.check(f.name, f.size, f.sha256)
-            try:
-                info = sink.commit(expected_size=None if encrypted else f.size)
-            except StoreError as exc:
-                if "already exists" not in str(exc) or encrypted \
-                        or remote.check(key, f.size, f.sha256) is not None:
-                    raise
-                found = remote.stat(key)  # an earlier run's upload, whole: adopt it
-                if found is None:
-                    raise
-                info = found
-            sha = f.sha256 if not encrypted else sink.sha256
-        env.catalog.add_copy(CopyRecord(rp.id, target.name, f.name, key, sha, info.size, f.sha256,
+        key, sha, size = _copy_file(env, remote, f, enc if encrypted else None)
+        env.catalog.add_copy(CopyRecord(rp.id, target.name, f.name, key, sha, size, f.sha256,
                                         encrypted, env.clock(), verified=True))
     copies = env.catalog.copies(target.name, rp.id)
     raw = manifest.build(rp, copies, enc)
@@ -124,3 +104,33 @@ def copy_point(env: Env, remote: Store, target: CopyConfig, rp: RestorePoint,
             size, sha = hash_stream(fh)
     env.catalog.add_copy(CopyRecord(rp.id, target.name, MANIFEST, key, sha, size, sha, False,
                                     env.clock(), verified=True))
+
+
+def _copy_file(env: Env, remote: Store, f: FileRecord,
+               enc: EncryptionConfig | None) -> tuple[str, str, int]:
+    """Stream one local file to ``remote`` (age-encrypted with ``enc``); its key, sha256, size.
+
+    The source is hashed as it is read and must still be the file the catalog recorded. A
+    plain copy's bytes are the source's, so its sink takes that digest instead of hashing twice.
+    """
+    key = f.key + SUFFIX if enc else f.key
+    with env.store.open(f.key) as fh, remote.writer(key, hashed=enc is not None) as sink:
+        src = HashingReader(fh)
+        if enc:
+            encrypt_stream(src, sink, enc)
+        else:
+            while chunk := src.read(CHUNK):
+                sink.write(chunk)
+        src.check(f.name, f.size, f.sha256)
+        try:
+            if enc:
+                info = sink.commit()
+                return key, sink.sha256, info.size
+            info = sink.commit(expected_size=f.size, sha256=f.sha256)
+        except StoreError as exc:
+            # An earlier run's upload, whole, that it stopped before recording: adopted.
+            if "already exists" in str(exc) and not enc \
+                    and remote.check(key, f.size, f.sha256) is None:
+                return key, f.sha256, f.size
+            raise
+    return key, f.sha256, info.size

@@ -11,6 +11,7 @@ nothing else of the artifact does. boto3 is imported here only, when such a stor
 from __future__ import annotations
 
 import io
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -43,17 +44,21 @@ class S3Store(Store):
     def __init__(self, bucket: str, prefix: str = "", *, region: str | None = None,
                  endpoint_url: str | None = None, access_key_id: str | None = None,
                  secret_access_key: str | None = None, lock: Lock | None = None,
-                 part_size: int = DEFAULT_PART, name: str = "s3") -> None:
+                 part_size: int = DEFAULT_PART, concurrency: int = 2, name: str = "s3") -> None:
         import boto3
         from botocore.config import Config as BotoConfig
+        from botocore.exceptions import BotoCoreError
 
         self.bucket, self.prefix, self.lock, self.part_size = bucket, prefix, lock, part_size
-        self.name = name
-        self.client: Any = boto3.client(
-            "s3", region_name=region, endpoint_url=endpoint_url,
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-            config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"},
-                              connect_timeout=10, read_timeout=60))
+        self.name, self.concurrency = name, concurrency
+        try:
+            self.client: Any = boto3.client(
+                "s3", region_name=region, endpoint_url=endpoint_url,
+                aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                config=BotoConfig(retries={"max_attempts": 3, "mode": "standard"},
+                                  connect_timeout=10, read_timeout=60))
+        except (BotoCoreError, ValueError) as exc:  # a broken ~/.aws/config, a bad endpoint URL
+            raise StoreError(f"{name}: cannot set up the S3 client: {exc}") from None
 
     # -- errors -----------------------------------------------------------------------------
     def error(self, doing: str, key: str, exc: Exception) -> StoreError:
@@ -166,6 +171,8 @@ class S3Sink(PartedSink):
         self.store, self.full = store, full
         self._upload: str | None = None
         self._etags: list[dict[str, Any]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: list[Future[dict[str, Any]]] = []
 
     def _call(self, doing: str, fn: Any, **kw: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -180,22 +187,47 @@ class S3Sink(PartedSink):
             raise self.store.error(doing, self.key, exc) from None
 
     def _send_part(self, number: int, data: bytes) -> None:
-        client = self.store.client
+        # Up to ``concurrency`` parts in flight (as the AWS CLI does), so memory stays bounded
+        # by that many parts while the link is kept busy.
         if self._upload is None:
-            self._upload = self._call("writing", client.create_multipart_upload,
+            self._upload = self._call("writing", self.store.client.create_multipart_upload,
                                       **self.store._lock_args())["UploadId"]
-        done = self._call("writing", client.upload_part, UploadId=self._upload,
+            self._pool = ThreadPoolExecutor(self.store.concurrency, thread_name_prefix="s3-part")
+        while sum(not f.done() for f in self._inflight) >= self.store.concurrency:
+            wait(self._inflight, return_when=FIRST_COMPLETED)
+        self._collect()
+        assert self._pool is not None
+        self._inflight.append(self._pool.submit(self._upload_part, self._upload, number, data))
+
+    def _upload_part(self, upload: str, number: int, data: bytes) -> dict[str, Any]:
+        done = self._call("writing", self.store.client.upload_part, UploadId=upload,
                           PartNumber=number, Body=data)
-        self._etags.append({"PartNumber": number, "ETag": done["ETag"]})
+        return {"PartNumber": number, "ETag": done["ETag"]}
+
+    def _collect(self, everything: bool = False) -> None:
+        """Record finished parts; a failed one raises its StoreError here."""
+        if everything:
+            wait(self._inflight)
+        for future in [f for f in self._inflight if f.done()]:
+            self._inflight.remove(future)
+            self._etags.append(future.result())
 
     def _finish(self, sha256: str) -> ObjectInfo:
         # Metadata is fixed when the upload starts, before the digest is known, and is never
         # rewritten: a multipart object's sha256 is in its manifest, not on the object.
+        self._collect(everything=True)
+        self._close_pool()
         self._call("writing", self.store.client.complete_multipart_upload, UploadId=self._upload,
-                   MultipartUpload={"Parts": self._etags}, IfNoneMatch="*")
+                   MultipartUpload={"Parts": sorted(self._etags, key=lambda p: p["PartNumber"])},
+                   IfNoneMatch="*")
         self._upload = None
         self._ensure_lock()
         return self._info(sha256)
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _ensure_lock(self) -> None:
         # S3 applies the retention given to CreateMultipartUpload. A peer that drops it
@@ -215,6 +247,8 @@ class S3Sink(PartedSink):
         return ObjectInfo(self.key, self.size, datetime.now(UTC), sha256)
 
     def _drop(self) -> None:
+        self._close_pool()
+        self._inflight = []
         if self._upload is not None:
             upload, self._upload, self._etags = self._upload, None, []
             self._call("aborting", self.store.client.abort_multipart_upload, UploadId=upload)

@@ -112,3 +112,29 @@ def test_credentials_that_write_but_cannot_read_are_reported_by_verify(
     results = json.loads(out)
     assert results and all(not r["ok"] and "cannot read it back" in r["problem"]
                            and "access denied" in r["problem"] for r in results)
+
+
+
+def test_an_upload_landed_but_not_recorded_is_adopted(agent: Runner, sim: Any, s3: Any, tmp_path: Path,
+                                                      age_keys: tuple[str, Path]) -> None:
+    """The agent stopped between the upload's commit and its record: the next run adopts the
+    object when it hashes right, and refuses one that does not (never overwriting either)."""
+    from tests.jobs.conftest import listing
+
+    cfg = offsite_config(tmp_path, sim.url, s3.endpoint, encryption=age_keys)
+    backed_up(agent, cfg)
+    backup = next(p for p in listing(agent, cfg) if p["kind"] == "config-backup")
+    f = backup["files"][0]
+    s3.put_object(Bucket="pexip-backups", Key=f"prod/{f['key']}", Body=Path(f["path"]).read_bytes())
+    code, out, err = agent("--config", str(cfg), "copy")
+    assert code == 0, (out, err)
+    assert f"prod/{f['key']}" in {f"prod/{k}" for k in recorded(cfg)}
+    assert agent("--config", str(cfg), "verify", "--store", "offsite-s3", "--read-data")[0] == 0
+    # Another object in the way, with other bytes: refused, left as it is, retried next run.
+    assert agent("--config", str(cfg), "backup")[0] == 0
+    newer = next(p for p in listing(agent, cfg) if p["kind"] == "config-backup")
+    key = f"prod/{newer['files'][0]['key']}"
+    s3.put_object(Bucket="pexip-backups", Key=key, Body=b"someone else's bytes")
+    code, out, err = agent("--config", str(cfg), "copy")
+    assert code in (1, 3) and "already exists" in err, (out, err)
+    assert s3.get_object(Bucket="pexip-backups", Key=key)["Body"].read() == b"someone else's bytes"
