@@ -10,7 +10,7 @@ from backup_agent.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def run_copies(args: argparse.Namespace, ctx: Context) -> int:
-    from backup_agent.jobs.copy_verify import parse_subset, verify_copies
+    from backup_agent.service.copy_verify import parse_subset, verify_copies
     from backup_agent.store import open_copy_store
 
     target = ctx.config.copy(args.store)

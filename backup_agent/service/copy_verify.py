@@ -1,4 +1,6 @@
-"""Read-back verification of off-site copies: every recorded object, or a random subset of them.
+"""Read-back verification of off-site copies: every recorded object, or a random subset.
+
+What ``verify --store`` calls (and a scheduled verify of the daemon will).
 
 Without ``read_data`` each object is looked up (present, its size, not modified since it was
 written: the agent writes an object once); with it, its bytes are read and hashed against
