@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_agent.sim import SimOptions, Simulator
-from tests.jobs.conftest import PASSWORD, Runner
+from tests.jobs.conftest import PASSWORD, Runner, listing
 from tests.jobs.restore_helpers import config_with_nodes, path_number, plan
 from tests.offsite.conftest import BUCKET, REGION
 from tests.offsite.test_copy import backed_up, objects
@@ -97,3 +97,26 @@ def test_a_drill_runs_from_the_off_site_store_alone(agent: Runner, sim: Simulato
     assert code == 0, (out, err)
     run = json.loads(out)
     assert run["outcome"] == "completed" and run["summary"]["verification"]["verified"]
+
+
+def test_a_kit_is_made_on_a_new_host_from_the_copy(agent: Runner, sim: Simulator, s3: Any,
+                                                   tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+    old = copied_then_lost(agent, sim, s3, tmp_path, age_keys)
+    backup = next(rp for rp in listing(agent, old) if rp["kind"] == "config-backup")
+    new = tmp_path / "new"
+    new.mkdir()
+    cfg = with_copy(config_with_nodes(new, sim), s3.endpoint, age_keys)
+    assert agent("--config", str(cfg), "catalog", "rebuild", "--from", "offsite-s3")[0] == 0
+    code, out, err = agent("--config", str(cfg), "kit", "--checkpoint", backup["id"], "--out",
+                           str(new / "kit.age"), "--json")
+    assert code == 0, (out, err)
+    kit = json.loads(out)
+    assert kit["room_export"] and kit["inventory"]
+    assert f"{backup['id']}/{backup['files'][0]['name']}" in kit["files"]
+
+
+def test_copy_with_no_copy_store_configured_is_a_config_error(agent: Runner, sim: Simulator,
+                                                              tmp_path: Path) -> None:
+    cfg = config_with_nodes(tmp_path, sim)
+    code, _, err = agent("--config", str(cfg), "copy")
+    assert code == 2 and "no [[storage.copies]] store configured" in err
