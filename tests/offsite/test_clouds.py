@@ -64,3 +64,34 @@ def test_copy_verify_and_rebuild_on_azure_and_gcs(agent: Runner, sim: Any, azuri
     assert sorted(json.loads(out)["added"]) == sorted(rp["id"] for rp in listing(agent, cfg))
     code, out, _ = agent("--config", str(cfg), "copy", "--store", "offsite-azure", "--json")
     assert code == 0 and json.loads(out)["items"][0]["outcome"] == "unchanged"
+
+
+def test_a_write_only_sas_copies_and_verify_reports_it(agent: Runner, sim: Any, azurite: str,
+                                                       tmp_path: Path, age_keys: tuple[str, Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """account_url + sas_token_env, with a SAS that may create and write blobs but not read them."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    from tests.store.azure_peers import ACCOUNT, KEY
+
+    container = "write-only-copies"
+    new_container(azurite, container)
+    sas = generate_container_sas(ACCOUNT, container, account_key=KEY,
+                                 permission=ContainerSasPermissions(write=True, create=True),
+                                 expiry=datetime.now(UTC) + timedelta(hours=1))
+    monkeypatch.setenv("AZ_SAS", sas)
+    cfg = write_config(tmp_path, sim.url)
+    cfg.write_text(cfg.read_text() + (
+        '\n[[storage.copies]]\nname = "offsite-azure"\ntype = "azure-blob"\n'
+        f'container = "{container}"\naccount_url = "{azurite}/{ACCOUNT}"\nsas_token_env = "AZ_SAS"\n'
+        f'\n[encryption]\nrecipients = ["{age_keys[0]}"]\n'))
+    backed_up(agent, cfg)
+    code, out, err = agent("--config", str(cfg), "copy")
+    assert code == 0, (out, err)
+    code, out, err = agent("--config", str(cfg), "verify", "--store", "offsite-azure", "--json")
+    assert code == 1, (out, err)
+    results = json.loads(out)
+    assert results and all("cannot read it back" in r["problem"] and "access denied" in r["problem"]
+                           for r in results)
