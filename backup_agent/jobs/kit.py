@@ -98,19 +98,8 @@ def make_kit(env: Env, deployment: Deployment, checkpoint: str, out: Path) -> di
     export = _around(env, deployment.name, Kind.ROOM_EXPORT, rp)
     inventory = _around(env, deployment.name, Kind.INVENTORY, rp)
     tmp_tar, tmp_out = out.with_name(f".{out.name}.tar-tmp"), out.with_name(f".{out.name}.tmp")
-    contents: dict[str, Any] = {}
     try:
-        with _private(tmp_tar) as fh, tarfile.open(fileobj=fh, mode="w") as tar:
-            for point in (rp, export, inventory):
-                if point is not None:
-                    _add_point(env, tar, point, contents)
-            _add(tar, "runbook.md", _runbook(env, deployment).encode(), contents)
-            _add(tar, "README.txt", README.format(
-                deployment=deployment.name, made=iso(env.clock()), checkpoint=rp.id,
-                export=export.id if export else "(no room export)",
-                inventory=inventory.id if inventory else "(no inventory)").encode(), contents)
-            _add(tar, "contents.json", json.dumps(contents, indent=2, sort_keys=True).encode(),
-                 {})
+        contents = _write_tar(env, deployment, (rp, export, inventory), tmp_tar)
         with open(tmp_tar, "rb") as src, _private(tmp_out) as dst:
             encrypt_stream(src, dst, enc)
         _prove(tmp_tar, tmp_out, env)
@@ -124,6 +113,25 @@ def make_kit(env: Env, deployment: Deployment, checkpoint: str, out: Path) -> di
     return {"kit": str(out), "checkpoint": rp.id, "room_export": export.id if export else None,
             "inventory": inventory.id if inventory else None, "files": sorted(contents),
             "bytes": out.stat().st_size, "decrypts": True}
+
+
+def _write_tar(env: Env, deployment: Deployment,
+               points: tuple[RestorePoint, RestorePoint | None, RestorePoint | None],
+               path: Path) -> dict[str, Any]:
+    """The kit's plain tar at ``path`` (0600); each member's sha256 and size."""
+    rp, export, inventory = points
+    contents: dict[str, Any] = {}
+    with _private(path) as fh, tarfile.open(fileobj=fh, mode="w") as tar:
+        for point in points:
+            if point is not None:
+                _add_point(env, tar, point, contents)
+        _add(tar, "runbook.md", _runbook(env, deployment).encode(), contents)
+        _add(tar, "README.txt", README.format(
+            deployment=deployment.name, made=iso(env.clock()), checkpoint=rp.id,
+            export=export.id if export else "(no room export)",
+            inventory=inventory.id if inventory else "(no inventory)").encode(), contents)
+        _add(tar, "contents.json", json.dumps(contents, indent=2, sort_keys=True).encode(), {})
+    return contents
 
 
 def _prove(plain: Path, sealed: Path, env: Env) -> None:
