@@ -15,6 +15,7 @@ import io
 import secrets
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
@@ -115,7 +116,9 @@ class AzureBlobStore(Store):
             raise self.error("deleting", key, exc) from None
 
     def location(self, key: str) -> str:
-        return f"{self.container.url}/{self._full(key)}"
+        # The SDK's URLs carry a SAS token in their query: a secret, never shown.
+        base = urlsplit(self.container.url)._replace(query="", fragment="").geturl()
+        return f"{base}/{self._full(key)}"
 
 
 class AzureSink(PartedSink):

@@ -95,3 +95,6 @@ def test_a_write_only_sas_copies_and_verify_reports_it(agent: Runner, sim: Any, 
     results = json.loads(out)
     assert results and all("cannot read it back" in r["problem"] and "access denied" in r["problem"]
                            for r in results)
+    signature = sas.split("sig=")[1].split("&")[0]
+    assert signature not in out + err and "sig=" not in out + err, "the SAS token is a secret"
+    assert agent("--config", str(cfg), "verify", "--store", "offsite-azure")[1].count("sig=") == 0
