@@ -61,6 +61,16 @@ class StoreError(AgentError):
     """The artifact store cannot write, read or find something."""
 
 
+class StoreUnavailable(StoreError):
+    """A whole store cannot be used now (no such bucket, access denied, unreachable): a job
+    stops trying it for this run instead of failing every object the same way."""
+
+
+class ObjectLocked(StoreError):
+    """A delete refused while the object's retention (S3 Object Lock, an immutability policy)
+    lasts: the object is kept, not lost; retention reports it and goes on."""
+
+
 class CatalogError(AgentError):
     """The catalog database cannot be read or written."""
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from backup_agent.catalog import CopyRecord, FileRecord, Kind, RestorePoint, Run
 from backup_agent.config import Deployment
 from backup_agent.crypto import SUFFIX, HashingReader, encrypt_stream
-from backup_agent.errors import AgentError, ConfigError, StoreError
+from backup_agent.errors import AgentError, ConfigError, StoreError, StoreUnavailable
 from backup_agent.jobs import manifest
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
@@ -48,36 +48,36 @@ def copy(env: Env, deployment: Deployment, store: str | None = None,
 def copy_to(env: Env, dep: Deployment, run: Run, target: CopyConfig, remote: Store) -> None:
     """Copy what ``target`` lacks; one run item per restore point tried, one for the store."""
     copied = failed = 0
+    down: str | None = None  # why the store cannot be used for the rest of this run
     for rp in reversed(env.catalog.restore_points(dep.name)):  # oldest first
         if not rp.files or not rp.verified:
             continue
         done = {c.name for c in env.catalog.copies(target.name, rp.id)}
+        item = f"{target.name}:{rp.id}"
         if MANIFEST in done:
             continue
         if rp.kind not in PLAIN_KINDS and env.config.encryption is None:
-            run.item(f"{target.name}:{rp.id}", "skipped", "not copied off-site: it holds PINs "
-                     "and addresses, and [encryption] recipients are not configured")
+            run.item(item, "skipped", "not copied off-site: it holds PINs and addresses, and "
+                     "[encryption] recipients are not configured")
+            continue
+        if down:
+            run.item(item, "failed", f"not tried: {down} (retried next run)")
+            failed += 1
             continue
         try:
             copy_point(env, remote, target, rp, done)
             copied += 1
-            run.item(f"{target.name}:{rp.id}", "ok")
+            run.item(item, "ok")
         except AgentError as exc:
             failed += 1
             log.error("copy %s to %s: %s", rp.id, target.name, exc)
-            run.item(f"{target.name}:{rp.id}", "failed", f"{exc} (retried next run)")
-            if _store_down(exc):
-                break
+            run.item(item, "failed", f"{exc} (retried next run)")
+            if isinstance(exc, StoreUnavailable):
+                down = str(exc)
     run.summary.setdefault("copied", {})[target.name] = copied
     if failed == 0:
         run.item(target.name, "ok" if copied else "unchanged",
                  None if copied else "nothing left to copy")
-
-
-def _store_down(exc: AgentError) -> bool:
-    """A store that cannot be written at all (no bucket, no access): the rest is not tried."""
-    text = str(exc)
-    return isinstance(exc, StoreError) and ("does not exist" in text or "access denied" in text)
 
 
 def copy_point(env: Env, remote: Store, target: CopyConfig, rp: RestorePoint,

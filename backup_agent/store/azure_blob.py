@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
-from backup_agent.store.parted import DEFAULT_PART, ObjectLocked, PartedSink
+from backup_agent.store.parted import (
+    DEFAULT_PART,
+    UNREACHABLE,
+    ObjectLocked,
+    PartedSink,
+    StoreUnavailable,
+)
 
 LOCKED = ("BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold")
 DENIED = ("AuthorizationPermissionMismatch", "AuthorizationFailure",
@@ -47,13 +53,15 @@ class AzureBlobStore(Store):
         code = str(getattr(exc, "error_code", "") or "")
         status = getattr(exc, "status_code", None)
         if code == "ContainerNotFound":
-            return StoreError(f"{self.name}: container {self.container_name!r} does not exist")
+            return StoreUnavailable(f"{self.name}: container {self.container_name!r} does not exist")
         if code in DENIED or status == 403:
-            return StoreError(f"{self.name}: access denied {doing} {key} in container "
-                              f"{self.container_name!r} ({code or status}): check the "
-                              "credentials' permissions")
-        return StoreError(f"{self.name}: cannot {doing.removesuffix('ing')} {key} in container "
-                          f"{self.container_name!r}: {code or type(exc).__name__}")
+            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in container "
+                                    f"{self.container_name!r} ({code or status}): check the "
+                                    "credentials' permissions")
+        what = code or type(exc).__name__
+        kind = StoreUnavailable if what in UNREACHABLE else StoreError
+        return kind(f"{self.name}: cannot {doing.removesuffix('ing')} {key} in container "
+                    f"{self.container_name!r}: {what}")
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)

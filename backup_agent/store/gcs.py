@@ -17,7 +17,13 @@ from typing import Any, BinaryIO
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
-from backup_agent.store.parted import DEFAULT_PART, ObjectLocked, PartedSink
+from backup_agent.store.parted import (
+    DEFAULT_PART,
+    UNREACHABLE,
+    ObjectLocked,
+    PartedSink,
+    StoreUnavailable,
+)
 
 QUANTUM = 256 * 1024  # resumable chunks are multiples of this
 
@@ -50,12 +56,15 @@ class GCSStore(Store):
         code = getattr(exc, "code", None)
         text = str(getattr(exc, "message", "") or exc)
         if code == 404 and "bucket" in text.lower():
-            return StoreError(f"{self.name}: bucket {self.bucket_name!r} does not exist")
+            return StoreUnavailable(f"{self.name}: bucket {self.bucket_name!r} does not exist")
         if code in (401, 403):
-            return StoreError(f"{self.name}: access denied {doing} {key} in bucket "
-                              f"{self.bucket_name!r} ({code}): check the credentials' permissions")
-        return StoreError(f"{self.name}: cannot {doing.removesuffix('ing')} {key} in bucket "
-                          f"{self.bucket_name!r}: {code or type(exc).__name__}")
+            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in bucket "
+                                    f"{self.bucket_name!r} ({code}): check the credentials' "
+                                    "permissions")
+        what = code or type(exc).__name__
+        kind = StoreUnavailable if what in UNREACHABLE else StoreError
+        return kind(f"{self.name}: cannot {doing.removesuffix('ing')} {key} in bucket "
+                    f"{self.bucket_name!r}: {what}")
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -149,8 +158,8 @@ class GCSSink(PartedSink):
         except GoogleAPIError as exc:
             raise self.store.error("writing", self.key, exc) from None
         except (OSError, ValueError) as exc:  # the transport's own errors (connection cut)
-            raise StoreError(f"{self.store.name}: cannot write {self.key}: "
-                             f"{type(exc).__name__}") from None
+            raise StoreUnavailable(f"{self.store.name}: cannot write {self.key}: "
+                                   f"{type(exc).__name__}") from None
 
     def _send_part(self, number: int, data: bytes) -> None:
         if self._session is None:

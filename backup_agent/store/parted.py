@@ -13,14 +13,18 @@ import hashlib
 from abc import ABC, abstractmethod
 from types import TracebackType
 
-from backup_agent.errors import StoreError
+from backup_agent.errors import ObjectLocked, StoreError, StoreUnavailable
 from backup_agent.store.base import ObjectInfo, check_written
+
+__all__ = ["UNREACHABLE", "ObjectLocked", "PartedSink", "StoreUnavailable"]
 
 DEFAULT_PART = 8 * 1024 * 1024
 
 
-class ObjectLocked(StoreError):
-    """A delete refused because the object's retention has not expired: it is kept, not lost."""
+
+# Transport errors of the SDKs that mean the endpoint is not reachable at all.
+UNREACHABLE = ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError",
+               "ServiceRequestError", "ConnectionError", "ConnectionRefusedError")
 
 
 class PartedSink(ABC):

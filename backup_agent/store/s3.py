@@ -18,7 +18,13 @@ from typing import Any, BinaryIO
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
-from backup_agent.store.parted import DEFAULT_PART, ObjectLocked, PartedSink
+from backup_agent.store.parted import (
+    DEFAULT_PART,
+    UNREACHABLE,
+    ObjectLocked,
+    PartedSink,
+    StoreUnavailable,
+)
 
 __all__ = ["Lock", "ObjectLocked", "S3Store"]
 
@@ -65,14 +71,15 @@ class S3Store(Store):
         """One line naming the store, the bucket and what failed; never a traceback."""
         code = _code(exc)
         if code == "NoSuchBucket":
-            return StoreError(f"{self.name}: bucket {self.bucket!r} does not exist")
+            return StoreUnavailable(f"{self.name}: bucket {self.bucket!r} does not exist")
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return StoreError(f"{self.name}: access denied {doing} {key} in bucket "
-                              f"{self.bucket!r} ({code}): check the credentials' permissions")
+            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in bucket "
+                                    f"{self.bucket!r} ({code}): check the credentials' permissions")
         what = code or type(exc).__name__
         verb = {"writing": "write", "reading": "read", "listing": "list", "deleting": "delete",
                 "aborting": "abort the upload of", "locking": "lock"}.get(doing, doing)
-        return StoreError(f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: {what}")
+        kind = StoreUnavailable if what in UNREACHABLE else StoreError
+        return kind(f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: {what}")
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)

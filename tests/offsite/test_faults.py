@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from backup_agent import config
+from backup_agent.errors import ObjectLocked
 from backup_agent.jobs.env import Env
 from backup_agent.store import open_copy_store
-from backup_agent.store.s3 import ObjectLocked
 from tests.jobs.conftest import Runner
 from tests.offsite.conftest import offsite_config
 from tests.offsite.test_copy import backed_up, objects

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backup_agent.errors import IntegrityError, StoreError
-from backup_agent.store.s3 import Lock, ObjectLocked
+from backup_agent.errors import IntegrityError, ObjectLocked, StoreError
+from backup_agent.store.s3 import Lock
 from tests.store.contract import exercise_contract
 from tests.store.s3_peers import aws_env, make_bucket, moto_server, s3_endpoint, s3_store
 
