@@ -59,9 +59,9 @@ class AzureBlobStore(Store):
                                     f"{self.container_name!r} ({code or status}): check the "
                                     "credentials' permissions")
         what = code or type(exc).__name__
-        kind = StoreUnavailable if what in UNREACHABLE else StoreError
-        return kind(f"{self.name}: cannot {doing.removesuffix('ing')} {key} in container "
-                    f"{self.container_name!r}: {what}")
+        message = (f"{self.name}: cannot {doing.removesuffix('ing')} {key} in container "
+                   f"{self.container_name!r}: {what}")
+        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)

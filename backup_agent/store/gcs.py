@@ -62,9 +62,9 @@ class GCSStore(Store):
                                     f"{self.bucket_name!r} ({code}): check the credentials' "
                                     "permissions")
         what = code or type(exc).__name__
-        kind = StoreUnavailable if what in UNREACHABLE else StoreError
-        return kind(f"{self.name}: cannot {doing.removesuffix('ing')} {key} in bucket "
-                    f"{self.bucket_name!r}: {what}")
+        message = (f"{self.name}: cannot {doing.removesuffix('ing')} {key} in bucket "
+                   f"{self.bucket_name!r}: {what}")
+        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -159,7 +159,7 @@ class GCSSink(PartedSink):
             raise self.store.error("writing", self.key, exc) from None
         except (OSError, ValueError) as exc:  # the transport's own errors (connection cut)
             raise StoreUnavailable(f"{self.store.name}: cannot write {self.key}: "
-                                   f"{type(exc).__name__}") from None
+                                   f"{type(exc).__name__}", transient=True) from None
 
     def _send_part(self, number: int, data: bytes) -> None:
         if self._session is None:

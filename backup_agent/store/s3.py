@@ -78,8 +78,8 @@ class S3Store(Store):
         what = code or type(exc).__name__
         verb = {"writing": "write", "reading": "read", "listing": "list", "deleting": "delete",
                 "aborting": "abort the upload of", "locking": "lock"}.get(doing, doing)
-        kind = StoreUnavailable if what in UNREACHABLE else StoreError
-        return kind(f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: {what}")
+        message = f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: {what}"
+        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)

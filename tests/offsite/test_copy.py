@@ -103,3 +103,25 @@ def test_copy_of_an_unknown_store_is_a_usage_error(agent: Runner, sim: Any, s3: 
     cfg = offsite_config(tmp_path, sim.url, s3.endpoint, encryption=None)
     code, _, err = agent("--config", str(cfg), "copy", "--store", "nope")
     assert code == 2 and "no [[storage.copies]] store named 'nope'" in err
+
+
+def test_copy_runs_in_the_run_frame(agent: Runner, sim: Any, s3: Any, tmp_path: Path,
+                                    age_keys: tuple[str, Path]) -> None:
+    """One run per deployment at a time: a copy while a backup holds the lock refuses (exit 4);
+    and it needs no Management Node credentials."""
+    from backup_agent import config
+    from backup_agent.jobs.env import Env
+    from backup_agent.jobs.runner import lock_name
+
+    cfg = offsite_config(tmp_path, sim.url, s3.endpoint, encryption=age_keys)
+    backed_up(agent, cfg)
+    env = Env.open(config.load(cfg))
+    try:
+        with env.lock(lock_name("prod"), "backup"):
+            code, _, err = agent("--config", str(cfg), "copy")
+            assert code == 4 and "backup" in err
+    finally:
+        env.close()
+    (tmp_path / "pw").unlink()  # the Management Node's password is not needed to copy
+    code, _, err = agent("--config", str(cfg), "copy")
+    assert code == 0, err

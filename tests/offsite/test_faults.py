@@ -138,3 +138,29 @@ def test_an_upload_landed_but_not_recorded_is_adopted(agent: Runner, sim: Any, s
     code, out, err = agent("--config", str(cfg), "copy")
     assert code in (1, 3) and "already exists" in err, (out, err)
     assert s3.get_object(Bucket="pexip-backups", Key=key)["Body"].read() == b"someone else's bytes"
+
+
+def test_a_link_that_comes_back_within_the_retries_costs_no_run(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path],
+        proxy: CuttingProxy) -> None:
+    """The retry policy's pause is where the link comes back: the same run copies everything."""
+    from backup_agent.jobs.copy import copy
+    from providers.retry import Backoff
+
+    cfg = offsite_config(tmp_path, sim.url, proxy.url, encryption=age_keys)
+    backed_up(agent, cfg)
+    proxy.heal(cut_after=40_000)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        proxy.heal()
+
+    env = Env.open(config.load(cfg))
+    try:
+        run = copy(env, env.config.deployment(), backoff=Backoff(retries=2, sleep=pause))
+    finally:
+        env.close()
+    assert run.outcome == "completed", run.items
+    assert pauses, "a cut was met and waited out"
+    assert {f"prod/{key}" for key in recorded(cfg)} == set(objects(s3))
