@@ -54,9 +54,13 @@ def retrying(backoff: Backoff, what: str, attempt: Callable[[], T]) -> T:
 
 
 def transient(exc: StoreError) -> bool:
+    """Whether waiting may help: not for a store refused as a whole, an object already there,
+    or a file that is not there."""
     if isinstance(exc, StoreUnavailable):
         return exc.transient
-    return "already exists" not in str(exc)
+    return not any(s in str(exc) for s in ("already exists", "no such object", "No such file"))
+
+
 OpenStore = Callable[[CopyConfig], Store]
 PLAIN_KINDS = {Kind.CONFIG_BACKUP}  # encrypted by the Management Node with the passphrase
 
