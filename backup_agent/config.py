@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from backup_agent.daemon.settings import ServiceSettings, parse_service
 from backup_agent.errors import ConfigError, SecretError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -116,6 +117,7 @@ class Config:
     deployments: tuple[Deployment, ...]
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)  # tables owned by later features
+    service: ServiceSettings = field(default_factory=ServiceSettings)  # daemon, alerts, retention
 
     @property
     def catalog_path(self) -> Path:
@@ -144,6 +146,7 @@ DEPLOYMENT_KEYS = {
     "name", "url", "username", "password_env", "password_file", "client_id",
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
     "timeout", "max_concurrency", "page_size", "retries", "nodes",
+    "schedule", "retention",  # the service's: backup_agent/daemon/settings.py
 }
 NODE_KEYS = {"name", "role", "provider", "vm"}
 
@@ -319,7 +322,7 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
                 )
     extra = {k: data[k] for k in EXTRA_TABLES if k in data}
     return Config(path=path, storage_path=storage_path, deployments=deployments,
-                  providers=providers, extra=extra)
+                  providers=providers, extra=extra, service=parse_service(data, deps_raw))
 
 
 def load(path: str | os.PathLike[str]) -> Config:
@@ -335,4 +338,6 @@ def load(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return parse(data, p)
+    from backup_agent.daemon.environ import apply_env
+
+    return parse(apply_env(data, os.environ), p)
