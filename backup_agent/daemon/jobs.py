@@ -1,0 +1,138 @@
+"""The daemon's one adapter to the jobs: everything the scheduler runs goes through here.
+
+Today it calls ``backup_agent/jobs/*`` directly; when the service layer and run frame land it
+is re-pointed at them here and nowhere else. Never imports ``cli/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
+from backup_agent.config import Config, Deployment
+from backup_agent.errors import AgentError, ApiError
+from backup_agent.jobs.env import Env, Progress
+from backup_agent.jobs.runner import run_job
+
+log = logging.getLogger(__name__)
+JobFn = Callable[[Env, Deployment], Run | None]
+VERIFY_PER_RUN = 20  # restore points re-hashed per verify run, the least recently checked first
+
+
+class Aborted(KeyboardInterrupt):
+    """Raised inside a download when the daemon stops and the grace period is over.
+
+    A KeyboardInterrupt so that the run frame ends the run as ``interrupted`` and the
+    temporary file is dropped, exactly as Ctrl-C in the CLI does.
+    """
+
+
+def open_env(config: Config, abort: threading.Event) -> Env:
+    """An Env whose downloads stop (cleanly) once ``abort`` is set."""
+    def progress(label: str) -> Progress:
+        def tick(done: int, total: int | None) -> None:
+            if abort.is_set():
+                raise Aborted(f"daemon stopping: {label} aborted at {done} bytes")
+        return tick
+    return Env.open(config, progress=progress)
+
+
+def backup(env: Env, dep: Deployment) -> Run:
+    from backup_agent.jobs.backup import backup as job
+
+    return job(env, dep)
+
+
+def export(env: Env, dep: Deployment) -> Run:
+    from backup_agent.jobs.export import export as job
+
+    return job(env, dep)
+
+
+def retention(env: Env, dep: Deployment) -> Run | None:
+    from backup_agent.jobs.retention import prune
+
+    return prune(env, dep)[1]
+
+
+def watch(env: Env, dep: Deployment) -> Run:
+    """A light probe: the Management Node answers or not; the run frame records the contact."""
+    def probe(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
+        env.client(dep).management_vm_status()
+        run.item("probe", "ok")
+    return run_job(env, dep, "watch", [("probe", probe)])
+
+
+def verify(env: Env, dep: Deployment) -> Run:
+    """Re-hash a subset of the stored restore points, the least recently checked first."""
+    rps = [rp for rp in env.catalog.restore_points(dep.name) if rp.files]
+    rps.sort(key=lambda rp: (str(rp.data.get("checked_at", "")), rp.taken_at))
+    run = env.catalog.start_run(dep.name, "verify", env.clock())
+    for rp in rps[:VERIFY_PER_RUN]:
+        problems = [f"{f.name}: {p}" for f in rp.files if (p := env.store.check(f.path, f.size, f.sha256))]
+        if bool(problems) == rp.verified:
+            env.catalog.set_verified(rp.id, not problems)
+        env.catalog.update_data(rp.id, checked_at=iso(env.clock()))
+        run.item(rp.id, "failed" if problems else "ok", "; ".join(problems) or None)
+    if not run.items:
+        run.item("verify", "skipped", "no stored restore points yet")
+        run.item("catalog", "ok")
+    return env.catalog.finish_run(run, env.clock())
+
+
+def audit(env: Env, dep: Deployment, stale_after: timedelta) -> Run:
+    """Findings as failed items: expired agent snapshots, a stale backup, autobackup off."""
+    now = env.clock()
+    run = env.catalog.start_run(dep.name, "audit", now)
+    expired = [rp.id for rp in env.catalog.restore_points(dep.name, "snapshot") if _expired(rp, now)]
+    run.item("snapshots", "failed" if expired else "ok",
+             f"agent snapshots past their expiry: {', '.join(expired)}" if expired else None)
+    newest = next((rp for rp in env.catalog.restore_points(dep.name, "config-backup") if rp.verified), None)
+    if newest is None or now - newest.taken_at > stale_after:
+        run.item("backup-age", "failed", "no verified config backup yet" if newest is None else
+                 f"the newest verified config backup {newest.id} is older than {stale_after}")
+    else:
+        run.item("backup-age", "ok")
+    try:
+        enabled = env.client(dep).autobackup().get("autobackup_enabled")
+        run.item("autobackup", "ok" if enabled else "failed",
+                 None if enabled else "the Management Node's built-in autobackup is disabled")
+    except ApiError as exc:
+        run.item("autobackup", "skipped", f"not checked: {exc}")
+    return env.catalog.finish_run(run, env.clock())
+
+
+def _expired(rp: RestorePoint, now: datetime) -> bool:
+    expires = rp.data.get("expires")
+    return isinstance(expires, str) and parse_iso(expires) <= now
+
+
+def last_started(env: Env, deployment: str, job: str) -> datetime | None:
+    """When the job last started for the deployment (what makes a run overdue at start)."""
+    rows = env.catalog.query("SELECT MAX(started_at) FROM runs WHERE deployment=? AND job=?",
+                             (deployment, job))
+    return parse_iso(rows[0][0]) if rows and rows[0][0] else None
+
+
+def record_refusal(env: Env, dep: str, job: str, exc: AgentError) -> Run:
+    """A job that could not start (a missing secret) still leaves a failed run behind."""
+    run = env.catalog.start_run(dep, job, env.clock())
+    run.item(job, "failed", str(exc))
+    return env.catalog.finish_run(run, env.clock())
+
+
+def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
+    """Runs of a job left unfinished (a thread that never came back): failed with ``reason``."""
+    rows = env.catalog.query("SELECT id, started_at FROM runs WHERE deployment=? AND job=?"
+                             " AND finished_at IS NULL", (deployment, job))
+    for run_id, started in rows:
+        run = Run(id=run_id, deployment=deployment, job=job, started_at=parse_iso(started))
+        run.item(job, "failed", reason)
+        env.catalog.finish_run(run, env.clock())
+
+
+JOBS: dict[str, JobFn] = {"backup": backup, "export": export, "retention": retention,
+                          "watch": watch, "verify": verify}
