@@ -83,15 +83,19 @@ def verify(env: Env, dep: Deployment) -> Run:
     return env.catalog.finish_run(run, env.clock())
 
 
-def audit(env: Env, dep: Deployment, stale_after: timedelta) -> Run:
-    """Findings as failed items: expired agent snapshots, a stale backup, autobackup off."""
+def audit(env: Env, dep: Deployment, stale_after: timedelta, since: datetime) -> Run:
+    """Findings as failed items: expired agent snapshots, a stale backup, autobackup off.
+
+    A backup is stale when the newest verified one is older than ``stale_after``; with none
+    at all, when the daemon has run (``since``) that long without making one.
+    """
     now = env.clock()
     run = env.catalog.start_run(dep.name, "audit", now)
     expired = [rp.id for rp in env.catalog.restore_points(dep.name, "snapshot") if _expired(rp, now)]
     run.item("snapshots", "failed" if expired else "ok",
              f"agent snapshots past their expiry: {', '.join(expired)}" if expired else None)
     newest = next((rp for rp in env.catalog.restore_points(dep.name, "config-backup") if rp.verified), None)
-    if newest is None or now - newest.taken_at > stale_after:
+    if now - (newest.taken_at if newest else since) > stale_after:
         run.item("backup-age", "failed", "no verified config backup yet" if newest is None else
                  f"the newest verified config backup {newest.id} is older than {stale_after}")
     else:

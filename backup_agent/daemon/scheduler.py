@@ -64,6 +64,7 @@ def storage_lock(storage: Path) -> Iterator[None]:
 class Daemon:
     def __init__(self, config: Config, alert_backoff: float = 1.0) -> None:
         self.config = config
+        self.started = utcnow()
         self.abort = threading.Event()
         self.stopping = threading.Event()
         self._hup = threading.Event()
@@ -221,7 +222,7 @@ class Daemon:
     def _call(self, env: Env, dep: Deployment, job: str) -> Run | None:
         try:
             if job == "audit":
-                return jobs.audit(env, dep, self.stale_after(dep.name))
+                return jobs.audit(env, dep, self.stale_after(dep.name), self.started)
             return jobs.JOBS[job](env, dep)
         except NotReadyError as exc:
             log.warning("%s %s not started: %s", job, dep.name, exc)

@@ -26,7 +26,9 @@ from typing import Any
 import pytest
 
 from backup_agent.sim import SimOptions, Simulator
-from tests.jobs.conftest import PASSWORD, write_config
+from tests.jobs.conftest import PASSWORD, agent, write_config
+
+__all__ = ["agent"]  # the in-process CLI fixture, shared with the job tests
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"backup": "@every 2s", "export": "@every 3s", "watch": "@every 1s",
@@ -46,7 +48,8 @@ def daemon_config(tmp_path: Path, url: str, schedule: dict[str, str] | None = No
     cfg = write_config(tmp_path, url, **dep)
     sched = "\n".join(f'{k} = "{v}"' for k, v in (schedule or FAST).items())
     text = cfg.read_text() + f"\n[deployments.schedule]\n{sched}\n"
-    head = '[daemon]\nlisten = "127.0.0.1:0"\ngrace_seconds = 2\n\n' + tables + "\n"
+    daemon = "" if "[daemon]" in tables else '[daemon]\nlisten = "127.0.0.1:0"\ngrace_seconds = 2\n\n'
+    head = daemon + tables + "\n"
     cfg.write_text(head + text)
     return cfg
 
