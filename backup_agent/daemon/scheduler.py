@@ -77,7 +77,9 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        workers = min(64, 4 + 6 * len(config.deployments))
+        # Few threads: writers of a deployment queue behind each other anyway, and every thread
+        # that ran a job keeps its own malloc arena (RSS) for the life of the daemon.
+        workers = min(16, 4 + 2 * len(config.deployments))
         self.scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
