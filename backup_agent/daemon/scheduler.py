@@ -68,8 +68,11 @@ class Daemon:
         self.abort = threading.Event()
         self.stopping = threading.Event()
         self._hup = threading.Event()
-        self.env = jobs.open_env(config, self.abort)
         self.metrics = Metrics(utcnow)
+        d = config.service.daemon
+        # The port first: a listen address in use is a configuration error before anything opens.
+        self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+        self.env = jobs.open_env(config, self.abort)
         self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff)
         self._writers: dict[str, threading.Lock] = {}
         self._active: dict[int, tuple[str, str]] = {}
@@ -83,8 +86,6 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        d = config.service.daemon
-        self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
 
     # -- life cycle -----------------------------------------------------------------------
     def serve(self) -> int:

@@ -96,3 +96,29 @@ def test_configuration_errors_exit_2_with_one_line_naming_the_key(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], err
     assert not (tmp_path / "var" / "locks" / "daemon.lock").exists(), "nothing started"
+
+
+def test_a_listen_address_in_use_exits_2_naming_the_key(agent: Runner, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = daemon_config(tmp_path, URL, tables=f'[daemon]\nlisten = "127.0.0.1:{port}"\n')
+        code, _, err = agent("--config", str(cfg), "run")
+    assert code == 2 and err.strip().count("\n") == 0
+    assert f"daemon.listen: cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_alert_urls_from_a_secret_file(agent: Runner, tmp_path: Path) -> None:
+    urls = tmp_path / "alert-urls"
+    urls.write_text("# ops\njson://hooks.example.com/Hook-T0ken-77\n\nmailto://u:Mail-Pw-55@example.com\n")
+    cfg = daemon_config(tmp_path, URL, tables=f'[alerts]\nurls_file = "{urls}"\n')
+    code, out, err = agent("--config", str(cfg), "config", "check", "--json")
+    assert code == 0, err
+    assert json.loads(out)["alerts"]["urls"] == ["json://(masked)", "mailto://(masked)"]
+    assert "Hook-T0ken-77" not in out and "Mail-Pw-55" not in out
+    urls.write_text("not a url\n")
+    code, _, err = agent("--config", str(cfg), "config", "check")
+    assert code == 2 and "alerts.urls_file" in err and "not a url" not in err

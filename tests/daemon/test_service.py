@@ -17,6 +17,7 @@ from backup_agent.daemon.scheduler import Daemon as InProcess
 from backup_agent.daemon.triggers import trigger_for
 from backup_agent.sim import Simulator
 from tests.daemon.conftest import Daemon, Mailbox, Webhook, daemon_config, wait_for
+from tests.jobs.conftest import PASSPHRASE, PASSWORD
 
 CONTRACT = {
     "backup_agent_runs", "backup_agent_last_success_timestamp_seconds",
@@ -84,12 +85,13 @@ def test_a_daemon_runs_its_schedules_serves_metrics_alerts_and_stops_on_sigterm(
     assert d.stop() == 0
     assert all(r[2] and r[3] for r in runs(tmp_path)), "every run has its outcome"
     assert "daemon stopped" in d.stderr() and "Traceback" not in d.stderr()
-    assert "Sim-Pw" not in d.stderr() and "Pass-Phrase" not in d.stderr()
+    told = d.stderr() + json.dumps(webhook.posts) + "".join(mailbox.messages) + str(m)
+    for secret in (PASSWORD, PASSPHRASE):
+        assert secret not in told, "no secret in logs, alerts or metrics"
 
 
 def test_writers_of_one_deployment_never_overlap(tmp_path: Path, daemons: list[Daemon]) -> None:
     from backup_agent.sim import SimOptions
-    from tests.jobs.conftest import PASSWORD
 
     # Slow backups (0.8 s on the node) scheduled every second, exports and retention alongside.
     with Simulator(SimOptions(rooms=20, password=PASSWORD, backup_request_seconds=0.8)) as slow:
