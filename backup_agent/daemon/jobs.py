@@ -72,7 +72,7 @@ def verify(env: Env, dep: Deployment) -> Run:
     rps.sort(key=lambda rp: (str(rp.data.get("checked_at", "")), rp.taken_at))
     run = env.catalog.start_run(dep.name, "verify", env.clock())
     for rp in rps[:VERIFY_PER_RUN]:
-        problems = [f"{f.name}: {p}" for f in rp.files if (p := env.store.check(f.path, f.size, f.sha256))]
+        problems = [f"{f.name}: {p}" for f in rp.files if (p := env.store.check(f.key, f.size, f.sha256))]
         if bool(problems) == rp.verified:
             env.catalog.set_verified(rp.id, not problems)
         env.catalog.update_data(rp.id, checked_at=iso(env.clock()))
@@ -116,9 +116,14 @@ def _expired(rp: RestorePoint, now: datetime) -> bool:
 
 def last_started(env: Env, deployment: str, job: str) -> datetime | None:
     """When the job last started for the deployment (what makes a run overdue at start)."""
-    rows = env.catalog.query("SELECT MAX(started_at) FROM runs WHERE deployment=? AND job=?",
-                             (deployment, job))
-    return parse_iso(rows[0][0]) if rows and rows[0][0] else None
+    runs = env.catalog.runs(deployment, limit=1, job=job)
+    return runs[0].started_at if runs else None
+
+
+def last_success(env: Env, deployment: str, job: str) -> datetime | None:
+    """When a recent run of the job last completed (None when none of the last 50 did)."""
+    return next((r.finished_at for r in env.catalog.runs(deployment, limit=50, job=job)
+                 if r.outcome == "completed"), None)
 
 
 def record_refusal(env: Env, dep: str, job: str, exc: AgentError) -> Run:
@@ -130,12 +135,10 @@ def record_refusal(env: Env, dep: str, job: str, exc: AgentError) -> Run:
 
 def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
     """Runs of a job left unfinished (a thread that never came back): failed with ``reason``."""
-    rows = env.catalog.query("SELECT id, started_at FROM runs WHERE deployment=? AND job=?"
-                             " AND finished_at IS NULL", (deployment, job))
-    for run_id, started in rows:
-        run = Run(id=run_id, deployment=deployment, job=job, started_at=parse_iso(started))
-        run.item(job, "failed", reason)
-        env.catalog.finish_run(run, env.clock())
+    for run in env.catalog.runs(deployment, limit=20, job=job):
+        if run.finished_at is None:
+            run.item(job, "failed", reason)
+            env.catalog.finish_run(run, env.clock())
 
 
 JOBS: dict[str, JobFn] = {"backup": backup, "export": export, "retention": retention,

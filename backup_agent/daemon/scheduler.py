@@ -29,7 +29,7 @@ from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter
 from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
-from backup_agent.daemon.settings import WRITERS, Schedule
+from backup_agent.daemon.settings import JOBS, WRITERS, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
 from backup_agent.errors import AgentError, NotReadyError, StoreError
 from backup_agent.jobs.env import Env, utcnow
@@ -194,10 +194,9 @@ class Daemon:
         """Metrics from the catalog before the first run: a restart forgets nothing."""
         for dep in self.config.deployments:
             self.metrics.catalog(dep.name, self.env.catalog.restore_points(dep.name))
-            rows = self.env.catalog.query("SELECT job, MAX(finished_at) FROM runs WHERE deployment=?"
-                                          " AND outcome='completed' GROUP BY job", (dep.name,))
-            for job, finished in rows:
-                self.metrics.last_success.labels(dep.name, job).set(parse_iso(finished).timestamp())
+            for job in JOBS:
+                if (finished := jobs.last_success(self.env, dep.name, job)) is not None:
+                    self.metrics.last_success.labels(dep.name, job).set(finished.timestamp())
 
     # -- one run --------------------------------------------------------------------------
     def run_job(self, dep_name: str, job: str) -> None:
@@ -280,7 +279,7 @@ class Daemon:
         except AgentError as exc:
             checks["store"] = str(exc)
         try:
-            env.catalog.query("SELECT 1")
+            env.catalog.migrations()
             checks["catalog"] = "open"
         except AgentError as exc:
             checks["catalog"] = str(exc)

@@ -9,13 +9,12 @@ hidden row still names. Never a row without its bytes.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run, iso, parse_iso
+from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env
@@ -110,7 +109,7 @@ def _delete_bytes(env: Env, rp: RestorePoint) -> None:
         _delete_snapshot(env, rp)
         return
     for f in rp.files:
-        env.store.delete(f.path)
+        env.store.delete(f.key)
 
 
 def _delete_snapshot(env: Env, rp: RestorePoint) -> None:
@@ -132,21 +131,12 @@ def _delete_snapshot(env: Env, rp: RestorePoint) -> None:
 
 def _sweep(env: Env, deployment: str, run: Run) -> None:
     """Finish removals an earlier run began and did not end (a crash after hiding the row)."""
-    rows = env.catalog.query(
-        "SELECT id FROM restore_points WHERE deployment=? AND deleted_at IS NOT NULL"
-        " AND json_extract(data, '$.removed_by') IS NOT NULL"
-        " AND json_extract(data, '$.bytes_removed') IS NULL", (deployment,))
-    for (rp_id,) in rows:
-        files = env.catalog.query("SELECT name, path, sha256, size FROM files"
-                                  " WHERE restore_point_id=?", (rp_id,))
-        meta = env.catalog.query("SELECT kind, provider, data, taken_at FROM restore_points"
-                                 " WHERE id=?", (rp_id,))[0]
-        rp = RestorePoint(id=rp_id, kind=meta[0], deployment=deployment,
-                          taken_at=parse_iso(meta[3]), provider=meta[1], data=json.loads(meta[2]),
-                          files=[FileRecord(*f) for f in files])
+    for rp in env.catalog.restore_points(deployment, deleted=True):
+        if not rp.data.get("removed_by") or rp.data.get("bytes_removed"):
+            continue
         try:
             _delete_bytes(env, rp)
-            env.catalog.update_data(rp_id, bytes_removed=True)
-            run.item(f"sweep {rp_id}", "ok")
+            env.catalog.update_data(rp.id, bytes_removed=True)
+            run.item(f"sweep {rp.id}", "ok")
         except AgentError as exc:
-            run.item(f"sweep {rp_id}", "failed", str(exc))
+            run.item(f"sweep {rp.id}", "failed", str(exc))

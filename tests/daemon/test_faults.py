@@ -43,9 +43,9 @@ def test_sigterm_in_the_middle_of_a_1_gib_download_aborts_cleanly_after_the_grac
     assert not [p for p in store.rglob("*") if p.is_file()], "nothing half-written is left or kept"
     err = d.stderr()
     assert "grace period over: aborting 1 running job(s)" in err and "Traceback" not in err
-    from backup_agent.catalog import Catalog
+    from backup_agent.catalog import open_catalog
 
-    cat = Catalog(tmp_path / "var" / "catalog.db")
+    cat = open_catalog(tmp_path / "var" / "catalog.db")
     try:
         [run] = [r for r in cat.runs("prod") if r.job == "backup"]
         assert run.items["config-backup"] == ("failed", "interrupted")
@@ -149,9 +149,9 @@ def test_clock_skew_between_agent_and_management_node(tmp_path: Path, daemons: l
                  what="backups against a skewed node")
         wait_for(lambda: [r for r in runs(tmp_path) if r[0] == "audit" and r[2]], what="an audit")
         assert d.stop() == 0
-    from backup_agent.catalog import Catalog
+    from backup_agent.catalog import open_catalog
 
-    cat = Catalog(tmp_path / "var" / "catalog.db")
+    cat = open_catalog(tmp_path / "var" / "catalog.db")
     try:
         for rp in cat.restore_points("prod", "config-backup"):
             assert abs((rp.taken_at - datetime.now(UTC)).total_seconds()) < 120, "agent time, not the node's"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from backup_agent import config
-from backup_agent.catalog import Catalog, parse_iso
+from backup_agent.catalog import open_catalog
 from backup_agent.daemon import jobs
 from backup_agent.daemon.scheduler import Daemon as InProcess
 from backup_agent.daemon.triggers import trigger_for
@@ -38,12 +38,16 @@ def metrics(d: Daemon) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 
 def runs(tmp_path: Path) -> list[tuple[str, str, str | None, str | None]]:
-    cat = Catalog(tmp_path / "var" / "catalog.db")
+    cat = open_catalog(tmp_path / "var" / "catalog.db")
     try:
-        return [(r[0], r[1], r[2], r[3]) for r in
-                cat.query("SELECT job, started_at, finished_at, outcome FROM runs ORDER BY started_at")]
+        return [(r.job, iso_us(r.started_at), iso_us(r.finished_at) if r.finished_at else None,
+                 str(r.outcome) if r.outcome else None) for r in reversed(cat.runs(limit=100_000))]
     finally:
         cat.close()
+
+
+def iso_us(t: datetime) -> str:
+    return t.isoformat()
 
 
 def test_a_daemon_runs_its_schedules_serves_metrics_alerts_and_stops_on_sigterm(
@@ -103,7 +107,7 @@ def test_writers_of_one_deployment_never_overlap(tmp_path: Path, daemons: list[D
         wait_for(lambda: sum(1 for r in runs(tmp_path) if r[0] == "backup" and r[3]) >= 3,
                  timeout=30, what="three backups")
         assert d.stop() == 0
-    writers = sorted((parse_iso(s), parse_iso(f), job) for job, s, f, _ in runs(tmp_path)
+    writers = sorted((datetime.fromisoformat(s), datetime.fromisoformat(f), job) for job, s, f, _ in runs(tmp_path)
                      if job in ("backup", "export", "retention") and f)
     for (_, end, job), (start, _, nxt) in itertools.pairwise(writers):
         assert start >= end, f"{nxt} started before {job} ended"

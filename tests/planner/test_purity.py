@@ -1,5 +1,5 @@
-"""The planner and retention stay pure: only the standard library, their own modules and
-backup_agent.errors (retention also backup_agent.duration, itself pure)."""
+"""The planner and retention stay pure: the standard library, their own modules,
+backup_agent.errors and timefmt (retention also backup_agent.duration, itself pure)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import backup_agent.retention
 PLANNER = Path(backup_agent.planner.__file__).parent
 RETENTION = Path(backup_agent.retention.__file__).parent
 DURATION = PLANNER.parent / "duration.py"
-ALLOWED_PREFIXES = ("backup_agent.planner", "backup_agent.errors")
-RETENTION_ALLOWED = ("backup_agent.retention", "backup_agent.errors", "backup_agent.duration")
+ALLOWED_PREFIXES = ("backup_agent.planner", "backup_agent.errors", "backup_agent.timefmt")
+RETENTION_ALLOWED = ("backup_agent.retention", "backup_agent.errors", "backup_agent.duration",
+                     "backup_agent.timefmt")
 
 
 def imported_modules(path: Path) -> set[str]:
