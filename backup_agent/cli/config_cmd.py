@@ -75,6 +75,9 @@ def effective(cfg: Config) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from backup_agent.daemon.alerts import check_urls
+
+    check_urls(ctx.config.service.alerts.urls)
     data = effective(ctx.config)
     ctx.emit(data, lambda: _text(data))
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backup_agent.daemon.settings import AlertSettings
+from backup_agent.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ class Alerter:
         self._lock = threading.Lock()
         self._queue: queue.Queue[Notice | None] = queue.Queue()
         self._worker: threading.Thread | None = None
-        # apprise logs sink URLs at times; our own lines name sinks by index instead.
-        logging.getLogger("apprise").setLevel(logging.CRITICAL)
+        _quiet_apprise()
 
     def start(self) -> None:
         if self.settings.enabled and self._worker is None:
@@ -98,6 +98,24 @@ class Alerter:
                       "; retrying" if attempt < attempts else "; given up")
             if attempt < attempts:
                 time.sleep(self._backoff * 2 ** (attempt - 1))
+
+
+def check_urls(urls: tuple[str, ...]) -> None:
+    """Every URL is one apprise can send to; the error names its index and scheme only."""
+    if not urls:
+        return
+    import apprise
+
+    _quiet_apprise()
+    for i, url in enumerate(urls):
+        if not apprise.Apprise().add(url):
+            raise ConfigError(f"alerts.urls[{i}]: not an apprise URL it can send to (scheme "
+                              f"{url.split('://', 1)[0]!r}; see apprise's list of services)")
+
+
+def _quiet_apprise() -> None:
+    # apprise logs sink URLs (half-masked) at times; our own lines name sinks by index instead.
+    logging.getLogger("apprise").setLevel(logging.CRITICAL)
 
 
 def _with_timeouts(url: str, seconds: float) -> str:

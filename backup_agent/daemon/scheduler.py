@@ -26,7 +26,7 @@ from backup_agent import config as config_mod
 from backup_agent.catalog import Run, parse_iso
 from backup_agent.config import Config, Deployment
 from backup_agent.daemon import conditions, jobs
-from backup_agent.daemon.alerts import Alerter
+from backup_agent.daemon.alerts import Alerter, check_urls
 from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
 from backup_agent.daemon.settings import JOBS, WRITERS, Schedule
@@ -69,6 +69,7 @@ class Daemon:
         self.stopping = threading.Event()
         self._hup = threading.Event()
         self.metrics = Metrics(utcnow)
+        check_urls(config.service.alerts.urls)
         d = config.service.daemon
         # The port first: a listen address in use is a configuration error before anything opens.
         self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
@@ -154,6 +155,7 @@ class Daemon:
             if path is None:
                 raise AgentError("no configuration file to reload from")
             new = config_mod.load(path)
+            check_urls(new.service.alerts.urls)
             if new.storage_path != self.config.storage_path:
                 raise AgentError("storage.path cannot change on reload; restart the daemon")
         except AgentError as exc:

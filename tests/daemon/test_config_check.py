@@ -77,6 +77,8 @@ BAD = [
     ({"tables": '[alerts]\nurls_file = "/nonexistent/urls"\n'}, "alerts.urls_file: cannot read /nonexistent/urls"),
     ({"tables": "[retention]\n"}, "retention: an empty retention policy is refused"),
     ({"twice": True}, "deployments: 'prod' appears twice"),
+    ({"tables": '[alerts]\nurls = ["json://ok.example.com/h", "nosuchsink://T0k3n@x"]\n'},
+     "alerts.urls[1]: not an apprise URL it can send to (scheme 'nosuchsink'"),
 ]
 
 
