@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -178,3 +179,19 @@ def test_an_overdue_job_runs_once_at_start_and_a_recent_one_waits(
     finally:
         daemon.http.server.server_close()
         daemon.env.close()
+
+
+def test_misfired_runs_coalesce_into_one(sim: Simulator, tmp_path: Path, daemons: list[Daemon]) -> None:
+    sched = {"watch": "@every 1s", "backup": "off", "export": "off", "verify": "off", "audit": "off"}
+    d = Daemon(daemon_config(tmp_path, sim.url, schedule=sched)).wait_listening()
+    daemons.append(d)
+    wait_for(lambda: len([r for r in runs(tmp_path) if r[0] == "watch"]) >= 2, what="watch runs")
+    d.signal(signal.SIGSTOP)  # the whole daemon frozen: five fire times pass unserved
+    time.sleep(5)
+    before = len([r for r in runs(tmp_path) if r[0] == "watch"])
+    d.signal(signal.SIGCONT)
+    time.sleep(0.8)
+    after = len([r for r in runs(tmp_path) if r[0] == "watch"])
+    assert after - before == 1, f"{after - before} runs after the freeze: missed runs coalesce into one"
+    d.signal(signal.SIGINT)
+    assert d.stop() == 0, "SIGINT stops as SIGTERM does"
