@@ -16,6 +16,7 @@ from backup_agent.config import Config, Deployment
 from backup_agent.errors import AgentError, ApiError
 from backup_agent.jobs.env import Env, Progress
 from backup_agent.jobs.runner import run_job
+from backup_agent.service.verify import verify_point
 
 log = logging.getLogger(__name__)
 JobFn = Callable[[Env, Deployment], Run | None]
@@ -72,11 +73,9 @@ def verify(env: Env, dep: Deployment) -> Run:
     rps.sort(key=lambda rp: (str(rp.data.get("checked_at", "")), rp.taken_at))
     run = env.catalog.start_run(dep.name, "verify", env.clock())
     for rp in rps[:VERIFY_PER_RUN]:
-        problems = [f"{f.name}: {p}" for f in rp.files if (p := env.store.check(f.key, f.size, f.sha256))]
-        if bool(problems) == rp.verified:
-            env.catalog.set_verified(rp.id, not problems)
+        checked = verify_point(env, rp)  # what `backup-agent verify` does, point by point
         env.catalog.update_data(rp.id, checked_at=iso(env.clock()))
-        run.item(rp.id, "failed" if problems else "ok", "; ".join(problems) or None)
+        run.item(rp.id, "ok" if checked.ok else "failed", "; ".join(checked.problems) or None)
     if not run.items:
         run.item("verify", "skipped", "no stored restore points yet")
         run.item("catalog", "ok")

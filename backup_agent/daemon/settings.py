@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from backup_agent.duration import parse_duration
@@ -124,14 +125,14 @@ def _daemon(raw: Any) -> DaemonSettings:
     return DaemonSettings(host=host.strip("[]"), port=int(port), grace_seconds=float(grace))
 
 
-def _alerts(raw: Any) -> AlertSettings:
+def _alerts(raw: Any, base: Path | None) -> AlertSettings:
     raw = _table("alerts", raw, {"urls", "urls_file", "stale_after", "timeout", "retries",
                                  "critical_hours"})
     urls = raw.get("urls", [])
     if not isinstance(urls, list) or not all(isinstance(u, str) and "://" in u for u in urls):
         raise ConfigError("alerts.urls: expected a list of apprise URLs (like \"json://host/path\")")
     if "urls_file" in raw:
-        urls = [*urls, *_urls_file(raw["urls_file"])]
+        urls = [*urls, *_urls_file(raw["urls_file"], base)]
     stale = raw.get("stale_after")
     timeout = raw.get("timeout", 10)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0.1 <= timeout <= 300:
@@ -147,12 +148,15 @@ def _alerts(raw: Any) -> AlertSettings:
         stale_after=parse_duration(stale, "alerts.stale_after") if stale is not None else None)
 
 
-def _urls_file(path: Any) -> list[str]:
+def _urls_file(name: Any, base: Path | None) -> list[str]:
     """Apprise URLs hold tokens: a secret file, one URL a line, as containers mount them."""
-    if not isinstance(path, str):
+    if not isinstance(name, str):
         raise ConfigError("alerts.urls_file: expected a file path")
+    path = Path(name).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()  # noqa: SIM115
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"alerts.urls_file: cannot read {path}: {exc.strerror}") from None
     urls = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
@@ -171,12 +175,14 @@ def _table(where: str, raw: Any, allowed: set[str]) -> Mapping[str, Any]:
     return raw
 
 
-def parse_service(data: Mapping[str, Any], deployments: Sequence[Mapping[str, Any]]) -> ServiceSettings:
-    """The service tables of a parsed agent.toml; ``deployments`` are its raw tables, named."""
+def parse_service(data: Mapping[str, Any], deployments: Sequence[Mapping[str, Any]],
+                  base: Path | None = None) -> ServiceSettings:
+    """The service tables of a parsed agent.toml; ``deployments`` are its raw tables, named;
+    ``base`` the directory relative file names are read from (agent.toml's)."""
     named = [(str(d["name"]), d) for d in deployments]
     return ServiceSettings(
         daemon=_daemon(data.get("daemon")),
-        alerts=_alerts(data.get("alerts")),
+        alerts=_alerts(data.get("alerts"), base),
         retention=parse_retention(data.get("retention"),
                                   {n: d["retention"] for n, d in named if "retention" in d}),
         schedules={n: _schedules(n, d.get("schedule")) for n, d in named},
