@@ -158,3 +158,28 @@ def test_clock_skew_between_agent_and_management_node(tmp_path: Path, daemons: l
     finally:
         cat.close()
     assert not [t for t in webhook.titles() if "stale" in t], "a skewed node is not a stale backup"
+
+
+def test_a_corrupted_stored_file_fails_verify_and_alerts(sim: Simulator, tmp_path: Path,
+                                                         daemons: list[Daemon], webhook: Webhook) -> None:
+    cfg = daemon_config(tmp_path, sim.url, tables=f'[alerts]\nurls = ["{webhook.url}"]\n',
+                        schedule={**QUIET, "backup": "@every 1h", "verify": "@every 1s"})
+    d = Daemon(cfg).wait_listening()
+    daemons.append(d)
+    wait_for(lambda: [r for r in runs(tmp_path) if r[0] == "backup" and r[3] == "completed"], what="a backup")
+    [stored] = [p for p in (tmp_path / "var" / "store" / "prod" / "config-backup").rglob("*") if p.is_file()]
+    data = bytearray(stored.read_bytes())
+    data[100] ^= 0xFF  # one bit-rotten byte, same size
+    stored.write_bytes(bytes(data))
+    wait_for(lambda: [t for t in webhook.titles() if t.startswith("ALERT prod: verify")], what="verify alert")
+    [fired] = [p for p in webhook.posts if p["title"].startswith("ALERT prod: verify")]
+    assert "sha256 mismatch" in fired["message"]
+    assert d.stop() == 0
+    from backup_agent.catalog import open_catalog
+
+    cat = open_catalog(tmp_path / "var" / "catalog.db")
+    try:
+        [rp] = cat.restore_points("prod", "config-backup")
+        assert not rp.verified and rp.data["verify_failed"]["problems"]
+    finally:
+        cat.close()
