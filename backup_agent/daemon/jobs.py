@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
 from backup_agent.config import Config, Deployment
-from backup_agent.errors import AgentError, ApiError
+from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env, Progress
 from backup_agent.jobs.runner import run_job
 from backup_agent.service.verify import verify_point
@@ -71,15 +72,15 @@ def verify(env: Env, dep: Deployment) -> Run:
     """Re-hash a subset of the stored restore points, the least recently checked first."""
     rps = [rp for rp in env.catalog.restore_points(dep.name) if rp.files]
     rps.sort(key=lambda rp: (str(rp.data.get("checked_at", "")), rp.taken_at))
-    run = env.catalog.start_run(dep.name, "verify", env.clock())
-    for rp in rps[:VERIFY_PER_RUN]:
-        checked = verify_point(env, rp)  # what `backup-agent verify` does, point by point
-        env.catalog.update_data(rp.id, checked_at=iso(env.clock()))
-        run.item(rp.id, "ok" if checked.ok else "failed", "; ".join(checked.problems) or None)
-    if not run.items:
-        run.item("verify", "skipped", "no stored restore points yet")
-        run.item("catalog", "ok")
-    return env.catalog.finish_run(run, env.clock())
+    with own_run(env, dep, "verify") as run:
+        for rp in rps[:VERIFY_PER_RUN]:
+            checked = verify_point(env, rp)  # what `backup-agent verify` does, point by point
+            env.catalog.update_data(rp.id, checked_at=iso(env.clock()))
+            run.item(rp.id, "ok" if checked.ok else "failed", "; ".join(checked.problems) or None)
+        if not run.items:
+            run.item("verify", "skipped", "no stored restore points yet")
+            run.item("catalog", "ok")
+    return run
 
 
 def audit(env: Env, dep: Deployment, stale_after: timedelta, since: datetime) -> Run:
@@ -89,23 +90,45 @@ def audit(env: Env, dep: Deployment, stale_after: timedelta, since: datetime) ->
     at all, when the daemon has run (``since``) that long without making one.
     """
     now = env.clock()
-    run = env.catalog.start_run(dep.name, "audit", now)
-    expired = [rp.id for rp in env.catalog.restore_points(dep.name, "snapshot") if _expired(rp, now)]
-    run.item("snapshots", "failed" if expired else "ok",
-             f"agent snapshots past their expiry: {', '.join(expired)}" if expired else None)
-    newest = next((rp for rp in env.catalog.restore_points(dep.name, "config-backup") if rp.verified), None)
-    if now - (newest.taken_at if newest else since) > stale_after:
-        run.item("backup-age", "failed", "no verified config backup yet" if newest is None else
-                 f"the newest verified config backup {newest.id} is older than {stale_after}")
-    else:
-        run.item("backup-age", "ok")
+    with own_run(env, dep, "audit") as run:
+        expired = [rp.id for rp in env.catalog.restore_points(dep.name, "snapshot") if _expired(rp, now)]
+        run.item("snapshots", "failed" if expired else "ok",
+                 f"agent snapshots past their expiry: {', '.join(expired)}" if expired else None)
+        newest = next((rp for rp in env.catalog.restore_points(dep.name, "config-backup")
+                       if rp.verified), None)
+        if now - (newest.taken_at if newest else since) > stale_after:
+            run.item("backup-age", "failed", "no verified config backup yet" if newest is None else
+                     f"the newest verified config backup {newest.id} is older than {stale_after}")
+        else:
+            run.item("backup-age", "ok")
+        try:
+            enabled = env.client(dep).autobackup().get("autobackup_enabled")
+            run.item("autobackup", "ok" if enabled else "failed",
+                     None if enabled else "the Management Node's built-in autobackup is disabled")
+        except AgentError as exc:  # unreachable, refused, a missing secret: not a finding
+            run.item("autobackup", "skipped", f"not checked: {exc}")
+    return run
+
+
+@contextmanager
+def own_run(env: Env, dep: Deployment, job: str) -> Iterator[Run]:
+    """A run for a job outside the run frame; it ends with an outcome whatever happens.
+
+    An AgentError (the catalog or store failing midway) fails the run's item and is not raised
+    further: the run is the record of it. Anything else is recorded, then raised.
+    """
+    run = env.catalog.start_run(dep.name, job, env.clock())
     try:
-        enabled = env.client(dep).autobackup().get("autobackup_enabled")
-        run.item("autobackup", "ok" if enabled else "failed",
-                 None if enabled else "the Management Node's built-in autobackup is disabled")
-    except ApiError as exc:
-        run.item("autobackup", "skipped", f"not checked: {exc}")
-    return env.catalog.finish_run(run, env.clock())
+        yield run
+    except AgentError as exc:
+        log.error("%s %s: %s", job, dep.name, exc)
+        run.item(job, "failed", str(exc))
+    except BaseException as exc:
+        run.item(job, "failed", "interrupted" if isinstance(exc, KeyboardInterrupt)
+                 else f"internal error: {type(exc).__name__}")
+        raise
+    finally:
+        env.catalog.finish_run(run, env.clock())
 
 
 def _expired(rp: RestorePoint, now: datetime) -> bool:

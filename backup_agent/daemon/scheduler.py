@@ -251,11 +251,15 @@ class Daemon:
             log.error("%s %s: %s", job, dep.name, exc)
             return jobs.record_refusal(env, dep.name, job, exc)
         except (KeyboardInterrupt, Exception) as exc:
-            # The run frame recorded the run (interrupted, or an internal error) before this.
+            # The run frame recorded the run (interrupted, or an internal error) before this;
+            # a job outside it (verify, audit) left its run open: it ends here, failed.
+            reason = "interrupted: the daemon stopped" if isinstance(exc, KeyboardInterrupt) \
+                else f"internal error: {type(exc).__name__}"
             if not isinstance(exc, KeyboardInterrupt):
-                log.error("%s %s: internal error: %s", job, dep.name, type(exc).__name__)
-            jobs.finish_orphans(env, dep.name, job, "interrupted: the daemon stopped")
-            return next((r for r in env.catalog.runs(dep.name, limit=20) if r.job == job), None)
+                log.error("%s %s: %s", job, dep.name, reason)
+            jobs.finish_orphans(env, dep.name, job, reason)
+            runs = env.catalog.runs(dep.name, limit=1, job=job)
+            return runs[0] if runs else None
 
     def _after(self, env: Env, dep: Deployment, run: Run) -> None:
         duration = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
