@@ -8,12 +8,15 @@ runs on a job's thread, so a sink that hangs or answers 500 never delays a backu
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from backup_agent.daemon.settings import AlertSettings
 from backup_agent.errors import ConfigError
@@ -30,11 +33,12 @@ class Notice:
 
 class Alerter:
     def __init__(self, settings: AlertSettings, sent: Callable[[str, bool], None] | None = None,
-                 backoff: float = 1.0) -> None:
+                 backoff: float = 1.0, state_file: Path | None = None) -> None:
         self.settings = settings
         self._sent = sent or (lambda sink, ok: None)
         self._backoff = backoff
-        self._states: dict[tuple[str, str], str | None] = {}
+        self._file = state_file
+        self._states: dict[tuple[str, str], str | None] = self._load()
         self._lock = threading.Lock()
         self._queue: queue.Queue[Notice | None] = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -52,6 +56,7 @@ class Alerter:
             if before == state:
                 return
             self._states[(deployment, key)] = state
+            self._save()
         if state is None:
             notice = Notice(f"RESOLVED {deployment}: {key}", f"{deployment}: {message}", False)
         else:
@@ -59,6 +64,32 @@ class Alerter:
         log.warning("%s — %s", notice.title, notice.body)
         if self.settings.enabled:
             self._queue.put(notice)
+
+    def _load(self) -> dict[tuple[str, str], str | None]:
+        """What was firing when the daemon last stopped: a restart does not notify it again."""
+        if self._file is None:
+            return {}
+        try:
+            raw = json.loads(self._file.read_text(encoding="utf-8"))
+            return {(str(d), str(k)): str(v) for d, k, v in raw["firing"]}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("alert state %s unreadable (%s): starting afresh", self._file, type(exc).__name__)
+            return {}
+
+    def _save(self) -> None:
+        if self._file is None:
+            return
+        firing = sorted([d, k, v] for (d, k), v in self._states.items() if v is not None)
+        tmp = self._file.with_name(f".{self._file.name}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"firing": firing}, fh)
+            os.replace(tmp, self._file)
+        except OSError as exc:
+            log.warning("cannot record alert state in %s: %s", self._file, exc.strerror or exc)
 
     def state(self, deployment: str, key: str) -> str | None:
         return self._states.get((deployment, key))

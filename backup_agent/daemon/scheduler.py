@@ -89,7 +89,8 @@ class Daemon:
         # The port first: a listen address in use is a configuration error before anything opens.
         self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
         self.env = jobs.open_env(config, self.abort)
-        self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff)
+        self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
+                               state_file=config.storage_path / "alerts.json")
         self._writers: dict[str, threading.Lock] = {}
         self._active: dict[int, tuple[str, str]] = {}
         self._active_lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from backup_agent.catalog import Run
 from backup_agent.daemon import conditions
@@ -63,3 +64,20 @@ def test_audit_findings_become_conditions_and_watch_is_not_a_run_alert() -> None
     assert conditions.from_run(run) == [
         ("snapshot-past-age", "active", "agent snapshots past their expiry: snap-1"),
         ("stale", None, "a recent verified config backup exists again")]
+
+
+def test_a_restart_does_not_notify_what_was_already_firing(webhook: Webhook, tmp_path: Path) -> None:
+    state = tmp_path / "alerts.json"
+    first = Alerter(AlertSettings(urls=(webhook.url,), retries=0), state_file=state)
+    first.start()
+    first.set("prod", "autonomy", "started", "Management Node unreachable")
+    first.close()
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    again = Alerter(AlertSettings(urls=(webhook.url,), retries=0), state_file=state)
+    again.start()
+    again.set("prod", "autonomy", "started", "Management Node unreachable")  # still the same
+    again.set("prod", "autonomy", None, "contact is back")
+    again.close()
+    assert webhook.titles() == ["ALERT prod: autonomy started", "RESOLVED prod: autonomy"]
+    state.write_text("{not json")
+    assert Alerter(AlertSettings(), state_file=state).state("prod", "autonomy") is None
