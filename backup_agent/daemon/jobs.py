@@ -39,7 +39,12 @@ def open_env(config: Config, abort: threading.Event) -> Env:
             if abort.is_set():
                 raise Aborted(f"daemon stopping: {label} aborted at {done} bytes")
         return tick
-    return Env.open(config, progress=progress)
+    env = Env.open(config, progress=progress)
+    for dep in config.deployments:
+        # One client (one session, one request bound) per deployment, made here: the job
+        # threads would otherwise race to make it and leak the losers' sessions.
+        env.client(dep)
+    return env
 
 
 def backup(env: Env, dep: Deployment) -> Run:
