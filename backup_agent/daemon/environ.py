@@ -1,8 +1,9 @@
 """12-factor overrides: ``BACKUP_AGENT_<TABLE>_<KEY>`` replaces ``[table] key``.
 
 Tables: ``STORAGE``, ``DAEMON``, ``ALERTS``, ``RETENTION``; per deployment
-``BACKUP_AGENT_DEPLOYMENTS_<NAME>_<KEY>`` (NAME upper-cased, ``-`` and ``.`` as ``_``), with
-``..._<NAME>_SCHEDULE_<JOB>`` and ``..._<NAME>_RETENTION_<KEY>`` for its sub-tables. A value is
+``BACKUP_AGENT_DEPLOYMENTS_<NAME>_<KEY>`` (with ``..._<NAME>_SCHEDULE_<JOB>`` and
+``..._<NAME>_RETENTION_<KEY>`` for its sub-tables) and per provider
+``BACKUP_AGENT_PROVIDERS_<NAME>_<KEY>``; NAME upper-cased, ``-`` and ``.`` as ``_``. A value is
 read as a TOML value when it is one (``5``, ``true``, ``["a", "b"]``) and as a string
 otherwise. Other ``BACKUP_AGENT_*`` variables (the simulator's password) are not overrides.
 """
@@ -48,6 +49,8 @@ def apply_env(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, 
         else:
             if rest.startswith("DEPLOYMENTS_"):
                 _deployment(out, rest[len("DEPLOYMENTS_"):], value)
+            elif rest.startswith("PROVIDERS_"):
+                _provider(out, rest[len("PROVIDERS_"):], value)
     return out
 
 
@@ -70,3 +73,14 @@ def _deployment(out: dict[str, Any], rest: str, value: Any) -> None:
                 return
         dep[key.lower()] = value
         return
+
+
+def _provider(out: dict[str, Any], rest: str, value: Any) -> None:
+    providers = out.get("providers")
+    if not isinstance(providers, dict):
+        return
+    for name in sorted(providers, key=lambda n: -len(n)):
+        head = env_key(name) + "_"
+        if rest.startswith(head) and isinstance(providers[name], dict):
+            providers[name][rest[len(head):].lower()] = value
+            return

@@ -47,6 +47,8 @@ def test_environment_overrides_every_table_and_deployment_keys(
     monkeypatch.setenv("BACKUP_AGENT_DEPLOYMENTS_PROD_RETENTION_KEEP_LAST", "4")
     monkeypatch.setenv("BACKUP_AGENT_DEPLOYMENTS_PROD_TIMEOUT", "12")
     monkeypatch.setenv("BACKUP_AGENT_SIM_PASSWORD", "not-an-override")
+    monkeypatch.setenv("BACKUP_AGENT_PROVIDERS_LAB_HV_URL", "http://10.0.0.9:8080")
+    cfg.write_text(cfg.read_text() + '\n[providers.lab-hv]\ntype = "sim"\nurl = "http://h"\npassword_env = "X"\n')
     code, out, err = agent("--config", str(cfg), "config", "check", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -54,6 +56,7 @@ def test_environment_overrides_every_table_and_deployment_keys(
     assert data["daemon"] == {"listen": "0.0.0.0:9999", "grace_seconds": 5.0}
     assert dep["schedule"]["backup"]["schedule"] == "@every 6h"
     assert dep["timeout"] == 12.0
+    assert data["providers"]["lab-hv"]["url"] == "http://10.0.0.9:8080"
     assert dep["retention"]["room-export"] == {"rules": {"keep_last": 4}, "from": "deployments.prod.retention"}
     monkeypatch.delenv("BACKUP_AGENT_DEPLOYMENTS_PROD_RETENTION_KEEP_LAST")
     code, out, _ = agent("--config", str(cfg), "config", "check", "--json")
