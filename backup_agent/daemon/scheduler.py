@@ -85,9 +85,7 @@ class Daemon:
         self._hup = threading.Event()
         self.metrics = Metrics(utcnow)
         check_urls(config.service.alerts.urls)
-        d = config.service.daemon
-        # The port first: a listen address in use is a configuration error before anything opens.
-        self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+        self.http: HealthServer | None = None  # bound in serve(), once the storage lock is held
         self.env = jobs.open_env(config, self.abort)
         self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
                                state_file=config.storage_path / "alerts.json")
@@ -107,6 +105,14 @@ class Daemon:
     # -- life cycle -----------------------------------------------------------------------
     def serve(self) -> int:
         with storage_lock(self.config.storage_path):
+            # The lock before the port: a second daemon with the same configuration is told
+            # who holds the storage path, not that the port is taken.
+            d = self.config.service.daemon
+            try:
+                self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+            except AgentError:
+                self.env.close()
+                raise
             limit_malloc_arenas()
             self._signals()
             self.http.start()
@@ -153,7 +159,8 @@ class Daemon:
             with contextlib.suppress(AgentError):
                 jobs.finish_orphans(self.env, dep, job, "interrupted: the daemon stopped")
         self.alerter.close(timeout=5.0)
-        self.http.stop()
+        if self.http is not None:
+            self.http.stop()
         if not left:
             self.env.close()
         log.info("daemon stopped")
@@ -179,7 +186,8 @@ class Daemon:
             log.error("configuration reload refused, the running one is kept: %s", exc)
             return
         if new.service.daemon.listen != self.config.service.daemon.listen:
-            log.warning("daemon.listen changes only on restart; still on %s", self.http.address)
+            log.warning("daemon.listen changes only on restart; still on %s",
+                        self.http.address if self.http else "?")
         self.config, self.env = new, jobs.open_env(new, self.abort)  # running jobs keep theirs
         self.alerter.settings = new.service.alerts
         self.scheduler.remove_all_jobs()

@@ -17,7 +17,7 @@ from backup_agent.daemon import jobs
 from backup_agent.daemon.scheduler import Daemon as InProcess
 from backup_agent.daemon.triggers import trigger_for
 from backup_agent.sim import Simulator
-from tests.daemon.conftest import Daemon, Mailbox, Webhook, daemon_config, wait_for
+from tests.daemon.conftest import Daemon, Mailbox, Webhook, daemon_config, free_port, wait_for
 from tests.jobs.conftest import PASSPHRASE, PASSWORD
 
 CONTRACT = {
@@ -117,7 +117,8 @@ def test_writers_of_one_deployment_never_overlap(tmp_path: Path, daemons: list[D
 
 def test_a_second_daemon_on_the_same_storage_is_refused_with_the_pid(
         sim: Simulator, tmp_path: Path, daemons: list[Daemon]) -> None:
-    cfg = daemon_config(tmp_path, sim.url)
+    # The same configuration, so the same port: the storage path's holder is named, not the port.
+    cfg = daemon_config(tmp_path, sim.url, tables=f'[daemon]\nlisten = "127.0.0.1:{free_port()}"\n')
     first = Daemon(cfg).wait_listening()
     daemons.append(first)
     second = Daemon(cfg)
@@ -177,7 +178,6 @@ def test_an_overdue_job_runs_once_at_start_and_a_recent_one_waits(
         late = boundary + timedelta(minutes=7)
         assert daemon._first_run("prod", sched, trigger, late) == late, "overdue: now"
     finally:
-        daemon.http.server.server_close()
         daemon.env.close()
 
 
