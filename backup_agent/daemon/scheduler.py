@@ -90,7 +90,8 @@ class Daemon:
         self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
                                state_file=config.storage_path / "alerts.json")
         self._writers: dict[str, threading.Lock] = {}
-        self._active: dict[int, tuple[str, str]] = {}
+        self._active: dict[int, tuple[str, str, Env]] = {}
+        self._retired: list[Env] = []  # environments of configurations replaced by a reload
         self._active_lock = threading.Lock()
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -153,7 +154,7 @@ class Daemon:
             self.abort.set()
             self._wait_idle(SETTLE_SECONDS)
         with self._active_lock:
-            left = list(self._active.values())
+            left = [(dep, job) for dep, job, _ in self._active.values()]
         for dep, job in left:
             log.error("%s %s did not stop: recorded as interrupted", job, dep)
             with contextlib.suppress(AgentError):
@@ -188,7 +189,13 @@ class Daemon:
         if new.service.daemon.listen != self.config.service.daemon.listen:
             log.warning("daemon.listen changes only on restart; still on %s",
                         self.http.address if self.http else "?")
-        self.config, self.env = new, jobs.open_env(new, self.abort)  # running jobs keep theirs
+        fresh = jobs.open_env(new, self.abort)
+        if fresh._log_handler is None:  # the agent's log file belongs to the process: hand it on
+            fresh._log_handler, self.env._log_handler = self.env._log_handler, None
+        with self._active_lock:
+            self._retired.append(self.env)  # running jobs keep theirs; closed once they are done
+            self.config, self.env = new, fresh
+        self._close_retired()
         self.alerter.settings = new.service.alerts
         self.scheduler.remove_all_jobs()
         self._schedule()
@@ -227,26 +234,39 @@ class Daemon:
 
     # -- one run --------------------------------------------------------------------------
     def run_job(self, dep_name: str, job: str) -> None:
-        env, cfg = self.env, self.config
-        dep = next((d for d in cfg.deployments if d.name == dep_name), None)
-        if dep is None or self.stopping.is_set():
-            return
-        lock = self._writers.setdefault(dep_name, threading.Lock()) if job in WRITERS else None
-        while lock is not None and not lock.acquire(timeout=0.2):
-            if self.stopping.is_set():
-                return
         token = threading.get_ident()
-        with self._active_lock:
-            self._active[token] = (dep_name, job)
+        with self._active_lock:  # registered first: a reload must not close this env under it
+            env, cfg = self.env, self.config
+            self._active[token] = (dep_name, job, env)
         try:
-            run = self._call(env, dep, job)
+            dep = next((d for d in cfg.deployments if d.name == dep_name), None)
+            if dep is not None and not self.stopping.is_set():
+                self._run_locked(env, dep, job)
         finally:
             with self._active_lock:
                 self._active.pop(token, None)
+            self._close_retired()
+
+    def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
+        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in WRITERS else None
+        while lock is not None and not lock.acquire(timeout=0.2):
+            if self.stopping.is_set():
+                return
+        try:
+            run = self._call(env, dep, job)
+        finally:
             if lock is not None:
                 lock.release()
         if run is not None:
             self._after(env, dep, run)
+
+    def _close_retired(self) -> None:
+        with self._active_lock:
+            busy = {id(env) for _, _, env in self._active.values()}
+            done = [env for env in self._retired if id(env) not in busy]
+            self._retired = [env for env in self._retired if id(env) in busy]
+        for env in done:
+            env.close()
 
     def _call(self, env: Env, dep: Deployment, job: str) -> Run | None:
         try:

@@ -148,7 +148,12 @@ def test_sighup_reloads_and_a_broken_configuration_is_refused(
     wait_for(lambda: "configuration reloaded" in d.stderr(), what="reload")
     wait_for(lambda: sum(1 for r in runs(tmp_path) if r[0] == "backup" and r[3]) > before,
              what="a backup scheduled by the reloaded configuration")
+    time.sleep(1.5)  # watch runs of the new configuration, after the old one's env is closed
     assert d.stop() == 0
+    agent_log = (tmp_path / "var" / "logs" / "agent.log").read_text()
+    after = agent_log.split("configuration reloaded", 1)[1]
+    assert "backup prod: completed" in after and "watch prod: completed" in after, \
+        "the agent's log file is still written after a reload"
 
 
 def test_an_overdue_job_runs_once_at_start_and_a_recent_one_waits(
