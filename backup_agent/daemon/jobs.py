@@ -65,10 +65,24 @@ def retention(env: Env, dep: Deployment) -> Run | None:
     return prune(env, dep)[1]
 
 
+WATCH_RETRIES, WATCH_TIMEOUT = 2, 10.0
+
+
 def watch(env: Env, dep: Deployment) -> Run:
-    """A light probe: the Management Node answers or not; the run frame records the contact."""
+    """A light probe: the Management Node answers or not; the run frame records the contact.
+
+    Two retries, ten seconds a request: a dropped packet is not an outage, and a node that is
+    down is known within a minute, not after a backup's patience.
+    """
+    from dataclasses import replace
+
+    from backup_agent.infinity import InfinityClient
+
     def probe(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
-        env.client(dep).management_vm_status()
+        light = replace(dep, retries=min(dep.retries, WATCH_RETRIES),
+                        timeout=min(dep.timeout, WATCH_TIMEOUT))
+        with InfinityClient(light) as client:
+            client.management_vm_status()
         run.item("probe", "ok")
     return run_job(env, dep, "watch", [("probe", probe)])
 
