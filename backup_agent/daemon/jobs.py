@@ -79,10 +79,11 @@ def watch(env: Env, dep: Deployment) -> Run:
     from backup_agent.infinity import InfinityClient
 
     def probe(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
-        light = replace(dep, retries=min(dep.retries, WATCH_RETRIES),
-                        timeout=min(dep.timeout, WATCH_TIMEOUT))
-        with InfinityClient(light) as client:
-            client.management_vm_status()
+        key = f"watch:{dep.name}"  # kept with the Env's clients (one session, closed with it)
+        if key not in env._clients:
+            env._clients[key] = InfinityClient(replace(
+                dep, retries=min(dep.retries, WATCH_RETRIES), timeout=min(dep.timeout, WATCH_TIMEOUT)))
+        env._clients[key].management_vm_status()
         run.item("probe", "ok")
     return run_job(env, dep, "watch", [("probe", probe)])
 
