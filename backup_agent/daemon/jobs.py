@@ -1,7 +1,10 @@
 """The daemon's one adapter to the jobs: everything the scheduler runs goes through here.
 
-Today it calls ``backup_agent/jobs/*`` directly; when the service layer and run frame land it
-is re-pointed at them here and nowhere else. Never imports ``cli/``.
+``backup`` and ``export`` are the service layer's (``service/fanout.py``, the run frame: one
+lock per deployment, secrets read first, interruption recorded); ``retention`` is in the run
+frame too (``jobs/retention.py``); ``verify`` checks each point with ``service/verify.py``.
+``watch``, ``verify`` and ``audit`` write no restore point, so they run outside the frame and
+its lock, in a run of their own (:func:`own_run`). Never imports ``cli/``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from datetime import datetime, timedelta
 
 from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
 from backup_agent.config import Config, Deployment
-from backup_agent.errors import AgentError
+from backup_agent.errors import AgentError, ApiError
 from backup_agent.jobs.env import Env, Progress
-from backup_agent.jobs.runner import run_job
 from backup_agent.service.verify import verify_point
 
 log = logging.getLogger(__name__)
@@ -39,24 +41,21 @@ def open_env(config: Config, abort: threading.Event) -> Env:
             if abort.is_set():
                 raise Aborted(f"daemon stopping: {label} aborted at {done} bytes")
         return tick
-    env = Env.open(config, progress=progress)
-    for dep in config.deployments:
-        # One client (one session, one request bound) per deployment, made here: the job
-        # threads would otherwise race to make it and leak the losers' sessions.
-        env.client(dep)
-    return env
+    return Env.open(config, progress=progress)
 
 
 def backup(env: Env, dep: Deployment) -> Run:
-    from backup_agent.jobs.backup import backup as job
+    """The service layer's backup: what ``backup-agent backup`` runs, in the run frame."""
+    from backup_agent.service.fanout import run_job
 
-    return job(env, dep)
+    return run_job(env, dep, "backup")
 
 
 def export(env: Env, dep: Deployment) -> Run:
-    from backup_agent.jobs.export import export as job
+    """The service layer's export: what ``backup-agent export`` runs, in the run frame."""
+    from backup_agent.service.fanout import run_job
 
-    return job(env, dep)
+    return run_job(env, dep, "export")
 
 
 def retention(env: Env, dep: Deployment) -> Run | None:
@@ -69,23 +68,29 @@ WATCH_RETRIES, WATCH_TIMEOUT = 2, 10.0
 
 
 def watch(env: Env, dep: Deployment) -> Run:
-    """A light probe: the Management Node answers or not; the run frame records the contact.
+    """A light probe: the Management Node answers or not, recorded as the last contact.
 
-    Two retries, ten seconds a request: a dropped packet is not an outage, and a node that is
-    down is known within a minute, not after a backup's patience.
+    Outside the run frame on purpose: it writes no restore point, so it takes no deployment
+    lock and never keeps a backup from starting (nor waits for one). Two retries, ten seconds
+    a request: a dropped packet is not an outage, and a node that is down is known within a
+    minute, not after a backup's patience.
     """
     from dataclasses import replace
 
     from backup_agent.infinity import InfinityClient
 
-    def probe(env: Env, dep: Deployment, run: Run, now: datetime) -> None:
-        key = f"watch:{dep.name}"  # kept with the Env's clients (one session, closed with it)
-        if key not in env._clients:
-            env._clients[key] = InfinityClient(replace(
-                dep, retries=min(dep.retries, WATCH_RETRIES), timeout=min(dep.timeout, WATCH_TIMEOUT)))
-        env._clients[key].management_vm_status()
-        run.item("probe", "ok")
-    return run_job(env, dep, "watch", [("probe", probe)])
+    light = replace(dep, retries=min(dep.retries, WATCH_RETRIES), timeout=min(dep.timeout, WATCH_TIMEOUT))
+    with own_run(env, dep, "watch") as run:
+        try:
+            with InfinityClient(light, sleep=env.clients.sleep) as client:
+                client.management_vm_status()
+        except ApiError as exc:
+            env.catalog.record_contact(dep.name, env.clock(), error=str(exc))
+            run.item("probe", "failed", str(exc))
+        else:
+            env.catalog.record_contact(dep.name, env.clock())
+            run.item("probe", "ok")
+    return run
 
 
 def verify(env: Env, dep: Deployment) -> Run:

@@ -189,9 +189,7 @@ class Daemon:
         if new.service.daemon.listen != self.config.service.daemon.listen:
             log.warning("daemon.listen changes only on restart; still on %s",
                         self.http.address if self.http else "?")
-        fresh = jobs.open_env(new, self.abort)
-        if fresh._log_handler is None:  # the agent's log file belongs to the process: hand it on
-            fresh._log_handler, self.env._log_handler = self.env._log_handler, None
+        fresh = jobs.open_env(new, self.abort)  # the agent's log is the process's: it stays
         with self._active_lock:
             self._retired.append(self.env)  # running jobs keep theirs; closed once they are done
             self.config, self.env = new, fresh

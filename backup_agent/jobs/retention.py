@@ -17,7 +17,8 @@ from typing import Any
 from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
-from backup_agent.jobs.env import Env
+from backup_agent.jobs.env import Env, provider_errors
+from backup_agent.jobs.runner import frame
 from backup_agent.retention import KINDS, Point, Result, apply, keep_unexpired
 
 log = logging.getLogger(__name__)
@@ -66,23 +67,25 @@ def decide(env: Env, deployment: Deployment, now: datetime) -> list[Decision]:
 
 
 def prune(env: Env, deployment: Deployment, dry_run: bool = False) -> tuple[list[Decision], Run | None]:
-    """Decide, and unless ``dry_run`` remove what the policy does not keep, as one run."""
+    """Decide, and unless ``dry_run`` remove what the policy does not keep, as one run.
+
+    The run is in the run frame: it holds the deployment's lock (no backup or export of it
+    meanwhile) and ends with an outcome from its items, interrupted or not. It needs no
+    Management Node.
+    """
     now = env.clock()
     decisions = decide(env, deployment, now)
     if dry_run or not env.config.service.retention.configured:
         return decisions, None
-    run = env.catalog.start_run(deployment.name, "retention", now)
-    try:
+    doomed = [d.rp for d in decisions if not d.keep]
+    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed)],
+               needs_api=False) as run:
         run.item("plan", "ok")
-        for d in decisions:
-            if not d.keep:
-                _remove_item(env, run, d.rp)
+        for rp in doomed:
+            _remove_item(env, run, rp)
         _sweep(env, deployment.name, run)
-    finally:
-        # Interrupted or not, the run ends with an outcome from its items.
-        removed = [d.rp.id for d in decisions if not d.keep and run.items.get(d.rp.id, ("",))[0] == "ok"]
-        run.summary.update(kept=sum(d.keep for d in decisions), removed=removed)
-        env.catalog.finish_run(run, env.clock())
+        run.summary.update(kept=sum(d.keep for d in decisions),
+                           removed=[rp.id for rp in doomed if run.items[rp.id][0] == "ok"])
     return decisions, run
 
 
@@ -114,10 +117,9 @@ def _delete_bytes(env: Env, rp: RestorePoint) -> None:
 
 def _delete_snapshot(env: Env, rp: RestorePoint) -> None:
     from backup_agent.errors import ProviderError
-    from backup_agent.jobs.snapshots import open_provider, provider_errors
     from providers.base import MANAGED_TAG, NotFound
 
-    provider = open_provider(env, str(rp.provider))
+    provider = env.provider(str(rp.provider))
     with provider_errors(f"snapshot {rp.id} ({rp.provider})"):
         try:
             ref = provider.get(rp.data["provider_id"])

@@ -39,7 +39,7 @@ def test_sigterm_in_the_middle_of_a_1_gib_download_aborts_cleanly_after_the_grac
         took = time.monotonic() - sent
     assert 0.5 <= took < 15, took
     [backup] = [r for r in runs(tmp_path) if r[0] == "backup"]
-    assert backup[3] == "partially_failed" and backup[2], "recorded: the inventory item succeeded"
+    assert backup[3] == "failed" and backup[2], "recorded: no config backup made, failed"
     assert not [p for p in store.rglob("*") if p.is_file()], "nothing half-written is left or kept"
     err = d.stderr()
     assert "grace period over: aborting 1 running job(s)" in err and "Traceback" not in err

@@ -64,8 +64,8 @@ def test_a_daemon_runs_its_schedules_serves_metrics_alerts_and_stops_on_sigterm(
              what="three completed backups")
     # A backup failure fires one alert; the next good backup resolves it.
     sim.faults.fail_next(50, status=500, path="backup")
-    # The inventory item still succeeds: the run is partially failed, and says so.
-    wait_for(lambda: "ALERT prod: backup partially_failed" in webhook.titles(), what="failure alert")
+    # The inventory item still succeeds, but no config backup is made: the run failed.
+    wait_for(lambda: "ALERT prod: backup failed" in webhook.titles(), what="failure alert")
     sim.faults.clear()
     wait_for(lambda: "RESOLVED prod: backup" in webhook.titles(), what="resolved alert")
     wait_for(lambda: any("autobackup-disabled" in m for m in mailbox.messages), what="mail")
@@ -74,7 +74,7 @@ def test_a_daemon_runs_its_schedules_serves_metrics_alerts_and_stops_on_sigterm(
                        "backup_agent_oldest_agent_snapshot_age_seconds"} <= set(m)
     done = {(labels["job"], labels["outcome"]) for labels, v in m["backup_agent_runs"] if v > 0}
     assert {("backup", "completed"), ("watch", "completed"), ("export", "completed")} <= done
-    assert ("backup", "partially_failed") in done
+    assert ("backup", "failed") in done
     assert [v for labels, v in m["backup_agent_management_node_up"]] == [1.0]
     points = {labels["kind"]: v for labels, v in m["backup_agent_restore_points"]}
     made = sum(v for labels, v in m["backup_agent_runs"]
@@ -83,8 +83,8 @@ def test_a_daemon_runs_its_schedules_serves_metrics_alerts_and_stops_on_sigterm(
     assert m["backup_agent_autonomy_remaining_seconds"] == [], "no clock while the node answers"
     sent = {(labels["sink"], labels["outcome"]) for labels, v in m["backup_agent_alerts_sent"] if v}
     assert ("json-0", "sent") in sent and ("mailto-1", "sent") in sent
-    assert webhook.titles().count("ALERT prod: backup partially_failed") == 1, "once per change"
-    [fired] = [p for p in webhook.posts if p["title"] == "ALERT prod: backup partially_failed"]
+    assert webhook.titles().count("ALERT prod: backup failed") == 1, "once per change"
+    [fired] = [p for p in webhook.posts if p["title"] == "ALERT prod: backup failed"]
     assert "config-backup" in fired["message"] and fired["type"] == "failure"
     d.signal(signal.SIGTERM)
     assert d.stop() == 0
