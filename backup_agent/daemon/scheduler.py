@@ -29,7 +29,7 @@ from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
 from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
-from backup_agent.daemon.settings import JOBS, WRITERS, Schedule
+from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
 from backup_agent.errors import AgentError, NotReadyError, StoreError
 from backup_agent.jobs.env import Env, utcnow
@@ -246,7 +246,7 @@ class Daemon:
             self._close_retired()
 
     def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
-        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in WRITERS else None
+        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in SERIALISED else None
         while lock is not None and not lock.acquire(timeout=0.2):
             if self.stopping.is_set():
                 return

@@ -19,6 +19,9 @@ from backup_agent.retention.settings import RetentionSettings, parse_retention
 JOBS = ("backup", "export", "retention", "verify", "watch", "audit")
 #: Jobs that write restore points: never two of them at once for one deployment.
 WRITERS = frozenset({"backup", "export", "retention"})
+#: Jobs that queue behind the writers in the daemon: verify too, or it would re-hash a point
+#: retention is removing and report it broken.
+SERIALISED = WRITERS | {"verify"}
 DEFAULT_SCHEDULE = {
     "backup": "15 1 * * *",     # daily
     "export": "@every 6h",
