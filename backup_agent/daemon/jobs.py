@@ -146,8 +146,8 @@ def own_run(env: Env, dep: Deployment, job: str) -> Iterator[Run]:
     try:
         yield run
     except AgentError as exc:
-        log.error("%s %s: %s", job, dep.name, exc)
-        run.item(job, "failed", str(exc))
+        log.error("%s %s: %s", job, dep.name, exc.for_daemon())
+        run.item(job, "failed", exc.for_daemon())
     except BaseException as exc:
         run.item(job, "failed", "interrupted" if isinstance(exc, KeyboardInterrupt)
                  else f"internal error: {type(exc).__name__}")
@@ -176,7 +176,7 @@ def last_success(env: Env, deployment: str, job: str) -> datetime | None:
 def record_refusal(env: Env, dep: str, job: str, exc: AgentError) -> Run:
     """A job that could not start (a missing secret) still leaves a failed run behind."""
     run = env.catalog.start_run(dep, job, env.clock())
-    run.item(job, "failed", str(exc))
+    run.item(job, "failed", exc.for_daemon())  # its hint as a config key
     return env.catalog.finish_run(run, env.clock())
 
 

@@ -275,7 +275,7 @@ class Daemon:
             log.warning("%s %s not started: %s", job, dep.name, exc)
             return None
         except AgentError as exc:
-            log.error("%s %s: %s", job, dep.name, exc)
+            log.error("%s %s: %s", job, dep.name, exc.for_daemon())
             return jobs.record_refusal(env, dep.name, job, exc)
         except (KeyboardInterrupt, Exception) as exc:
             # The run frame recorded the run (interrupted, or an internal error) before this;

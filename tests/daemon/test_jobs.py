@@ -32,3 +32,20 @@ def test_audit_with_a_missing_secret_skips_the_check_and_ends(tmp_path: Path,
         assert all(r.finished_at for r in env.catalog.runs("prod"))
     finally:
         env.close()
+
+
+def test_a_job_refused_before_its_run_still_leaves_a_failed_run(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from backup_agent.daemon.scheduler import Daemon
+
+    monkeypatch.delenv("T_UNSET_PP", raising=False)
+    cfg = write_config(tmp_path, "http://127.0.0.1:9", passphrase_file=None, passphrase_env="T_UNSET_PP")
+    daemon = Daemon(config.load(cfg))
+    try:
+        run = daemon._call(daemon.env, daemon.config.deployment(), "backup")
+        assert run is not None and run.outcome == "failed" and run.finished_at
+        [(item, reason)] = run.failures()
+        assert item == "backup" and "T_UNSET_PP is not set" in reason
+        assert [r.id for r in daemon.env.catalog.runs("prod")] == [run.id]
+    finally:
+        daemon.env.close()
