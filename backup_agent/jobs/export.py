@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -170,21 +171,38 @@ def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
     return frozenset(related) if related else None
 
 
+class CsvFiles:
+    """The web UI's bulk CSVs, one per service type, header first, one row per alias; fed one
+    room at a time."""
+
+    def __init__(self) -> None:
+        self._bufs = {st: io.StringIO() for st in CSV_FILES}
+        self._writers = {st: csv.writer(buf, lineterminator="\n") for st, buf in self._bufs.items()}
+        for writer in self._writers.values():
+            writer.writerow(CSV_COLUMNS)
+
+    def add(self, room: dict[str, Any]) -> None:
+        writer = self._writers.get(room.get("service_type"))  # type: ignore[arg-type]
+        if writer is None:
+            return
+        theme = room.get("ivr_theme")
+        row = {c: room.get(c) for c in CSV_COLUMNS}
+        row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
+        for alias in room["aliases"] or [{}]:
+            row["alias_alias"] = alias.get("alias", "")
+            row["alias_description"] = alias.get("description", "")
+            writer.writerow(["" if v is None else _csv_value(v) for v in row.values()])
+
+    def data(self, service_type: str) -> bytes:
+        return self._bufs[service_type].getvalue().encode("utf-8")
+
+
 def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
     """The web UI's bulk CSV for one service type, header first, one row per alias."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    files = CsvFiles()
     for room in rooms:
-        if room.get("service_type") != service_type:
-            continue
-        for alias in room["aliases"] or [{}]:
-            theme = room.get("ivr_theme")
-            row = dict(room, alias_alias=alias.get("alias", ""),
-                       alias_description=alias.get("description", ""),
-                       ivr_theme_name=theme.get("name") if isinstance(theme, dict) else None)
-            writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in CSV_COLUMNS])
-    return buf.getvalue().encode("utf-8")
+        files.add(room)
+    return files.data(service_type)
 
 
 def _csv_value(value: Any) -> str:
@@ -256,35 +274,66 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: Iterable[str]) -> FileRecord:
-    """rooms.json streamed into the store: header, one room per line, footer."""
+def write_rooms_json(env: Env, rel: str, header: dict[str, Any],
+                     lines: Iterable[bytes]) -> FileRecord:
+    """rooms.json streamed into the store: header, one room per line (UTF-8), footer."""
     head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
     with env.store.writer(rel) as fh:
         fh.write(head.encode())
         wrote = False
         for line in lines:
-            fh.write(((",\n" if wrote else "") + line).encode())
+            fh.write(b",\n" + line if wrote else line)
             wrote = True
         fh.write(b"\n]}\n" if wrote else b"]}\n")
         fh.commit()
         return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
 
+class Serialised:
+    """The rooms made into what the export stores, in one pass: their canonical lines spooled
+    to an unnamed temporary file (0600, gone when closed: it holds PINs), the content sha256,
+    the per-room digests the diff compares, the CSVs and the counts. Each room is dropped
+    once serialised, so the lines and the rooms are never all held at once."""
+
+    def __init__(self, rooms: list[dict[str, Any]]) -> None:
+        self.spool = tempfile.TemporaryFile(prefix="backup-agent-rooms-")  # noqa: SIM115
+        self.csv = CsvFiles()
+        self.digests: dict[str, str] = {}
+        content, types, aliases = hashlib.sha256(), Counter[str](), 0
+        rooms.reverse()  # popped from the end: the export's order, each room freed when done
+        while rooms:
+            room = rooms.pop()
+            line = room_line(room).encode()
+            content.update(line + b"\n")
+            self.spool.write(line + b"\n")
+            self.digests[str(room.get("name"))] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
+            self.csv.add(room)
+            types[str(room.get("service_type"))] += 1
+            aliases += len(room["aliases"])
+        self.sha256 = content.hexdigest()
+        self.stats = {"rooms": len(self.digests), "aliases": aliases,
+                      "by_service_type": dict(types)}
+
+    def lines(self) -> Iterator[bytes]:
+        self.spool.seek(0)
+        for line in self.spool:
+            yield line[:-1]
+
+    def close(self) -> None:
+        self.spool.close()
+
+
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
-    client = env.client(deployment)
-    rooms = read_rooms(client)
-    # Lines are made on the fly, twice (hash now, write later), never all held: 20,000 rooms
-    # of 53 fields and their JSON at once would be what costs the memory.
-    content = hashlib.sha256()
-    new_digests: dict[str, str] = {}
-    for room in rooms:
-        line = room_line(room)
-        content.update(line.encode() + b"\n")
-        new_digests[str(room.get("name"))] = _line_digest(line)
-    digest = content.hexdigest()
-    stats = {"rooms": len(rooms), "aliases": sum(len(r["aliases"]) for r in rooms),
-             "by_service_type": dict(Counter(str(r.get("service_type")) for r in rooms))}
+    out = Serialised(read_rooms(env.client(deployment)))
+    try:
+        _store(env, deployment, run, now, out)
+    finally:
+        out.close()
+
+
+def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Serialised) -> None:
+    digest, stats = out.sha256, out.stats
     previous = env.catalog.latest(deployment.name, "room-export")
     if (previous and previous.data.get("content_sha256") == digest
             and inventory.intact(env, previous)):
@@ -296,7 +345,7 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     if previous:
         try:
             f = next(f for f in previous.files if f.name == "rooms.json")
-            changes = diff(digests(iter_room_lines(env.store.open(f.key))), new_digests)
+            changes = diff(digests(iter_room_lines(env.store.open(f.key))), out.digests)
         except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
             log.warning("no diff against %s: %s", previous.id, exc)
     rp_id = env.catalog.new_id("re", deployment.name, now)
@@ -308,10 +357,10 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     with kept_if_recorded(env) as written:  # half an export is no restore point
         records.append(write_rooms_json(
             env, written.add(file_key(deployment.name, "room-export", rp_id, "rooms.json")),
-            header, map(room_line, rooms)))
+            header, out.lines()))
         for service_type, name in CSV_FILES.items():
             key = written.add(file_key(deployment.name, "room-export", rp_id, name))
-            size, sha = env.store.put_bytes(key, to_csv(rooms, service_type))
+            size, sha = env.store.put_bytes(key, out.csv.data(service_type))
             records.append(FileRecord(name, key, sha, size))
         data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
