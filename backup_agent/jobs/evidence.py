@@ -19,7 +19,7 @@ from backup_agent.catalog import RestorePoint, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, Hint, UsageError
 from backup_agent.jobs import inventory as inventory_job
-from backup_agent.jobs import probe, snapshots
+from backup_agent.jobs import probe, snapshot_probes, snapshots
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,11 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         if since is not None:
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
-    points = [p for rp in env.catalog.restore_points(deployment.name)
-              if rp.taken_at <= cutoff and (p := _point(env, rp, probe and deep)) is not None]
+    kept = [rp for rp in env.catalog.restore_points(deployment.name) if rp.taken_at <= cutoff]
+    found, unchecked = (snapshot_probes.probe_newest(
+        [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
+        if probe and deep else ({}, None))
+    points = [p for rp in kept if (p := _point(rp, found)) is not None]
     evidence: dict[str, Any] = {
         "deployment": deployment.name, "now": iso(now),
         "software_version": inv.get("software_version") or _live_version(live)
@@ -153,6 +156,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         evidence.update(_audits(env, deployment, live))
     elif inv.get("licences"):  # for the re-license step while the node cannot be asked
         evidence["licences"] = inv["licences"]
+    if unchecked:  # an extension the planner ignores; plan and evidence say it
+        evidence["snapshot_probes"] = unchecked
     if drills := _drills(env, deployment):
         evidence["drills"] = drills
     if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):
@@ -210,7 +215,7 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
     return next((p["version"] for p in points if p.get("version")), None)
 
 
-def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
+def _point(rp: RestorePoint, found: dict[str, bool | None]) -> dict[str, Any] | None:
     base = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
     if rp.kind == "config-backup":
         point = {**base, "version": rp.version, "verified": rp.verified}
@@ -218,7 +223,7 @@ def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}
     if rp.kind == "snapshot":
-        available = snapshots.probe(env, rp) if probe else None
+        available = found.get(rp.id)
         point = {**base, "version": rp.version, "node": rp.node, "provider": rp.provider}
         return point if available is None else {**point, "available": available}
     return None  # inventories are evidence of their own, not restore paths
