@@ -55,4 +55,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE restore_point_ids (id TEXT PRIMARY KEY, reserved_at TEXT NOT NULL);
         INSERT INTO restore_point_ids (id, reserved_at) SELECT id, taken_at FROM restore_points;
     """),
+    # Reads newest first (list, status, evidence) by an index instead of a sort of every
+    # restore point; the files of many points in one join by their primary key.
+    ("0004_restore_point_read_indexes", """
+        CREATE INDEX restore_points_newest ON restore_points (taken_at DESC, id DESC)
+            WHERE deleted_at IS NULL;
+        CREATE INDEX restore_points_newest_by_deployment
+            ON restore_points (deployment, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
+    """),
 ]
