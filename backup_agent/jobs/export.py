@@ -149,20 +149,25 @@ def _name_references(client: InfinityClient, rooms: list[dict[str, Any]]) -> Non
     wanted = (references.resources(rooms, NESTED, room_refs)
               | references.resources(parts, skip, part_refs))
     names: dict[str, str] = {}
-    for resource in sorted(wanted):
-        try:
-            objects = client.list_all(f"{CONFIG}{resource}/")
-        except (ConnectError, AuthError):
-            raise
-        except ApiError as exc:  # a resource this release does not have: the URIs stay bare
-            log.warning("cannot name references to %s: %s", resource, exc)
-            continue
-        names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
-                      if o.get("resource_uri") and o.get("name") is not None})
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="export-names") as pool:
+        for objects in pool.map(lambda r: _named(client, r), sorted(wanted)):
+            names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
+                          if o.get("resource_uri") and o.get("name") is not None})
     for room in rooms:
         references.name(room, names, NESTED, room_refs)
     for part in parts:
         references.name(part, names, skip, part_refs)
+
+
+def _named(client: InfinityClient, resource: str) -> list[dict[str, Any]]:
+    """The objects of ``resource`` (listed at once with the others', within the bound)."""
+    try:
+        return client.list_all(f"{CONFIG}{resource}/")
+    except (ConnectError, AuthError):
+        raise
+    except ApiError as exc:  # a resource this release does not have: the URIs stay bare
+        log.warning("cannot name references to %s: %s", resource, exc)
+        return []
 
 
 def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:

@@ -196,7 +196,7 @@ class LocalStore(Store):
         # made 120,000 lstat calls); keys are checked, relative and hold no '..'.
         if self._resolved is None:
             self._resolved = str(self.root.resolve())
-        return os.path.join(self._resolved, *check_key(key).split("/"))
+        return self._resolved + os.sep + check_key(key).replace("/", os.sep)
 
 
 def _publish(tmp: Path, final: Path) -> None:
