@@ -176,38 +176,31 @@ def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
     return frozenset(related) if related else None
 
 
-class CsvFiles:
-    """The web UI's bulk CSVs, one per service type, header first, one row per alias; fed one
-    room at a time."""
+def csv_rows(room: dict[str, Any]) -> bytes:
+    """A room's rows of the web UI's bulk CSV (one per alias), for its service type's file."""
+    if room.get("service_type") not in CSV_FILES:
+        return b""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    theme = room.get("ivr_theme")
+    row = {c: room.get(c) for c in CSV_COLUMNS}
+    row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
+    for alias in room["aliases"] or [{}]:
+        row["alias_alias"] = alias.get("alias", "")
+        row["alias_description"] = alias.get("description", "")
+        writer.writerow(["" if v is None else _csv_value(v) for v in row.values()])
+    return buf.getvalue().encode("utf-8")
 
-    def __init__(self) -> None:
-        self._bufs = {st: io.StringIO() for st in CSV_FILES}
-        self._writers = {st: csv.writer(buf, lineterminator="\n") for st, buf in self._bufs.items()}
-        for writer in self._writers.values():
-            writer.writerow(CSV_COLUMNS)
 
-    def add(self, room: dict[str, Any]) -> None:
-        writer = self._writers.get(room.get("service_type"))  # type: ignore[arg-type]
-        if writer is None:
-            return
-        theme = room.get("ivr_theme")
-        row = {c: room.get(c) for c in CSV_COLUMNS}
-        row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
-        for alias in room["aliases"] or [{}]:
-            row["alias_alias"] = alias.get("alias", "")
-            row["alias_description"] = alias.get("description", "")
-            writer.writerow(["" if v is None else _csv_value(v) for v in row.values()])
-
-    def data(self, service_type: str) -> bytes:
-        return self._bufs[service_type].getvalue().encode("utf-8")
+def csv_header() -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
+    return buf.getvalue().encode("utf-8")
 
 
 def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
     """The web UI's bulk CSV for one service type, header first, one row per alias."""
-    files = CsvFiles()
-    for room in rooms:
-        files.add(room)
-    return files.data(service_type)
+    return csv_header() + b"".join(csv_rows(r) for r in rooms if r.get("service_type") == service_type)
 
 
 def _csv_value(value: Any) -> str:
@@ -294,43 +287,73 @@ def write_rooms_json(env: Env, rel: str, header: dict[str, Any],
         return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
 
-class Serialised:
-    """The rooms made into what the export stores, in one pass: their canonical lines spooled
-    to an unnamed temporary file (0600, gone when closed: it holds PINs), the content sha256,
-    the per-room digests the diff compares, the CSVs and the counts. Each room is dropped
-    once serialised, so the lines and the rooms are never all held at once."""
+Entry = tuple[bytes, bytes, str, str, int]  # line, CSV rows, name, service type, aliases
 
-    def __init__(self, rooms: list[dict[str, Any]]) -> None:
+
+class Serialised:
+    """The rooms as the export stores them, made in one pass over them in the export's
+    order: rooms.json's lines and the CSVs spooled to unnamed temporary files (0600, gone
+    when closed: they hold PINs), the content sha256, the per-room digests the diff compares,
+    and the counts. Nothing but the digests grows with the rooms."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
         self.spool = tempfile.TemporaryFile(prefix="backup-agent-rooms-")  # noqa: SIM115
-        self.csv = CsvFiles()
+        self.csv = {st: tempfile.TemporaryFile(prefix="backup-agent-csv-") for st in CSV_FILES}  # noqa: SIM115
+        for fh in self.csv.values():
+            fh.write(csv_header())
         self.digests: dict[str, str] = {}
         content, types, aliases = hashlib.sha256(), Counter[str](), 0
-        rooms.reverse()  # popped from the end: the export's order, each room freed when done
-        while rooms:
-            room = rooms.pop()
-            line = room_line(room).encode()
+        for line, rows, name, service_type, n_aliases in entries:
             content.update(line + b"\n")
             self.spool.write(line + b"\n")
-            self.digests[str(room.get("name"))] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
-            self.csv.add(room)
-            types[str(room.get("service_type"))] += 1
-            aliases += len(room["aliases"])
+            self.digests[name] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
+            if rows:
+                self.csv[service_type].write(rows)
+            types[service_type] += 1
+            aliases += n_aliases
         self.sha256 = content.hexdigest()
         self.stats = {"rooms": len(self.digests), "aliases": aliases,
                       "by_service_type": dict(types)}
+
+    @classmethod
+    def of(cls, rooms: list[dict[str, Any]]) -> Serialised:
+        """From rooms read as a list (each room freed once serialised)."""
+        def entries() -> Iterator[Entry]:
+            rooms.reverse()  # popped from the end: the export's order
+            while rooms:
+                room = rooms.pop()
+                yield (room_line(room).encode(), csv_rows(room), str(room.get("name")),
+                       str(room.get("service_type")), len(room["aliases"]))
+        return cls(entries())
 
     def lines(self) -> Iterator[bytes]:
         self.spool.seek(0)
         for line in self.spool:
             yield line[:-1]
 
+    def csv_file(self, service_type: str) -> BinaryIO:
+        fh = self.csv[service_type]
+        fh.seek(0)
+        return fh
+
     def close(self) -> None:
         self.spool.close()
+        for fh in self.csv.values():
+            fh.close()
 
 
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
-    out = Serialised(read_rooms(env.client(deployment)))
+    from backup_agent.jobs.export_stream import stream_rooms
+
+    client = env.client(deployment)
+    spooled = stream_rooms(client)  # None: the rooms do not nest their aliases
+    try:
+        out = Serialised.of(read_rooms(client)) if spooled is None \
+            else Serialised(spooled.in_order())
+    finally:
+        if spooled is not None:
+            spooled.close()
     try:
         _store(env, deployment, run, now, out)
     finally:
@@ -365,8 +388,7 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
             header, out.lines()))
         for service_type, name in CSV_FILES.items():
             key = written.add(file_key(deployment.name, "room-export", rp_id, name))
-            size, sha = env.store.put_bytes(key, out.csv.data(service_type))
-            records.append(FileRecord(name, key, sha, size))
+            records.append(_copy_in(env, name, key, out.csv_file(service_type)))
         data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
@@ -374,6 +396,14 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
             version=version, verified=True, run_id=run.id, data=data, files=records))
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
+
+
+def _copy_in(env: Env, name: str, key: str, source: BinaryIO) -> FileRecord:
+    with env.store.writer(key) as fh:
+        while chunk := source.read(1024 * 1024):
+            fh.write(chunk)
+        fh.commit()
+        return FileRecord(name, key, fh.sha256, fh.size)
 
 
 def export(env: Env, deployment: Deployment) -> Run:
