@@ -49,6 +49,8 @@ CSV_COLUMNS = (
     "primary_owner_email_address",
 )
 CSV_FILES = {"conference": "vmrs.csv", "lecture": "auditoriums.csv"}
+_ALIAS_CELLS = ((CSV_COLUMNS.index("alias_alias"), "alias"),
+                (CSV_COLUMNS.index("alias_description"), "description"))
 NESTED_ALIAS = frozenset({"id", "alias", "conference", "description", "creation_time"})
 DIFF_NAMES = 20  # room names listed per diff category; the counts are always complete
 
@@ -185,10 +187,12 @@ def csv_rows(room: dict[str, Any]) -> bytes:
     theme = room.get("ivr_theme")
     row = {c: room.get(c) for c in CSV_COLUMNS}
     row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
+    cells = ["" if v is None else _csv_value(v) for v in row.values()]  # once per room
     for alias in room["aliases"] or [{}]:
-        row["alias_alias"] = alias.get("alias", "")
-        row["alias_description"] = alias.get("description", "")
-        writer.writerow(["" if v is None else _csv_value(v) for v in row.values()])
+        for i, key in _ALIAS_CELLS:
+            value = alias.get(key, "")
+            cells[i] = "" if value is None else _csv_value(value)
+        writer.writerow(cells)
     return buf.getvalue().encode("utf-8")
 
 

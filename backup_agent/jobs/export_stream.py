@@ -35,15 +35,19 @@ class Spooled:
         self.rows: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rows-")  # noqa: SIM115
         # (name, id) -> (line offset, line length, rows offset, rows length, service type)
         self.index: list[tuple[str, str, int, int, int, int, str, int]] = []
+        self._lines_at = self._rows_at = 0
 
     def add(self, room: dict[str, Any]) -> None:
         line = export.room_line(room).encode()
         rows = export.csv_rows(room)
-        self.index.append((str(room.get("name")), str(room.get("id")), self.lines.tell(),
-                           len(line), self.rows.tell(), len(rows), str(room.get("service_type")),
+        # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
+        self.index.append((str(room.get("name")), str(room.get("id")), self._lines_at,
+                           len(line), self._rows_at, len(rows), str(room.get("service_type")),
                            len(room["aliases"])))
         self.lines.write(line)
         self.rows.write(rows)
+        self._lines_at += len(line)
+        self._rows_at += len(rows)
 
     def in_order(self) -> Iterator[tuple[bytes, bytes, str, str, int]]:
         """(line, CSV rows, name, service type, aliases) of each room, in the export's order."""

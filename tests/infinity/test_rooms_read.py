@@ -50,3 +50,17 @@ def test_the_stream_spools_the_lines_the_list_gave(sim_factory: Any, make_client
     assert [line for line, *_ in got] == [room_line(r).encode() for r in listed]
     assert [rows for _, rows, *_ in got] == [export.csv_rows(r) for r in listed]
     assert sum(n for *_, n in got) == sim.state.alias_count
+
+
+def test_csv_rows_are_one_per_alias_with_the_rooms_cells() -> None:
+    import csv
+    import io
+
+    room = {"name": 'R, "1"', "service_type": "conference", "pin": None, "allow_guests": True,
+            "ivr_theme": {"name": "Theme"}, "participant_limit": 5,
+            "aliases": [{"alias": "a@x", "description": "first"}, {"alias": "b@x", "description": None}]}
+    rows = list(csv.DictReader(io.StringIO((export.csv_header() + export.csv_rows(room)).decode())))
+    assert [(r["alias_alias"], r["alias_description"]) for r in rows] == [("a@x", "first"), ("b@x", "")]
+    assert {(r["name"], r["pin"], r["allow_guests"], r["ivr_theme_name"], r["participant_limit"])
+            for r in rows} == {('R, "1"', "", "True", "Theme", "5")}
+    assert export.csv_rows({**room, "service_type": "two_stage_dialing"}) == b""
