@@ -52,6 +52,7 @@ CSV_FILES = {"conference": "vmrs.csv", "lecture": "auditoriums.csv"}
 _ALIAS_CELLS = ((CSV_COLUMNS.index("alias_alias"), "alias"),
                 (CSV_COLUMNS.index("alias_description"), "description"))
 NESTED_ALIAS = frozenset({"id", "alias", "conference", "description", "creation_time"})
+SPOOL_BUFFER = 1024 * 1024  # spools written in large writes, not 8 KiB ones
 DIFF_NAMES = 20  # room names listed per diff category; the counts are always complete
 
 
@@ -122,12 +123,13 @@ def nested_aliases(conferences: list[dict[str, Any]]) -> list[dict[str, Any]] | 
         nested, uri = conf.get("aliases"), conf.get("resource_uri")
         if not isinstance(nested, list) or not isinstance(uri, str) or "/conference/" not in uri:
             return None
+        prefix = uri.rsplit("/conference/", 1)[0] + "/conference_alias/"
         for alias in nested:
             if not isinstance(alias, dict) or not alias.keys() >= NESTED_ALIAS \
                     or alias.get("conference") != uri:
                 return None
             if "resource_uri" not in alias:
-                alias["resource_uri"] = f"{uri.rsplit('/conference/', 1)[0]}/conference_alias/{alias['id']}/"
+                alias["resource_uri"] = f"{prefix}{alias['id']}/"
             out.append(alias)
     return out
 
@@ -301,7 +303,7 @@ class Serialised:
     and the counts. Nothing but the digests grows with the rooms."""
 
     def __init__(self, entries: Iterable[Entry]) -> None:
-        self.spool = tempfile.TemporaryFile(prefix="backup-agent-rooms-")  # noqa: SIM115
+        self.spool = tempfile.TemporaryFile(prefix="backup-agent-rooms-", buffering=SPOOL_BUFFER)  # noqa: SIM115
         self.csv = {st: tempfile.TemporaryFile(prefix="backup-agent-csv-") for st in CSV_FILES}  # noqa: SIM115
         for fh in self.csv.values():
             fh.write(csv_header())

@@ -25,14 +25,15 @@ from backup_agent.infinity.schema import stable_order
 from backup_agent.jobs import export, references
 
 SKIP_PART = frozenset({"conference"})
+SPOOL_BUFFER = export.SPOOL_BUFFER
 
 
 class Spooled:
     """The rooms spooled: their lines and CSV rows on disk, their keys in memory."""
 
     def __init__(self) -> None:
-        self.lines: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rooms-")  # noqa: SIM115
-        self.rows: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rows-")  # noqa: SIM115
+        self.lines: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rooms-", buffering=SPOOL_BUFFER)  # noqa: SIM115
+        self.rows: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rows-", buffering=SPOOL_BUFFER)  # noqa: SIM115
         # (name, id) -> (line offset, line length, rows offset, rows length, service type)
         self.index: list[tuple[str, str, int, int, int, int, str, int]] = []
         self._lines_at = self._rows_at = 0
@@ -136,15 +137,27 @@ class _Namer:
         self.listed: set[str] = set()
 
     def name(self, room: dict[str, Any]) -> None:
-        parts = [p for p in room["automatic_participants"] if isinstance(p, dict)]
-        wanted = (references.resources([room], export.NESTED, self.room_refs)
-                  | references.resources(parts, SKIP_PART, self.part_refs)) - self.listed
-        for resource in sorted(wanted):
-            self.listed.add(resource)
-            self.names.update({str(o["resource_uri"]): str(o["name"])
-                               for o in export._named(self.client, resource)
-                               if o.get("resource_uri") and o.get("name") is not None})
-        references.name(room, self.names, export.NESTED, self.room_refs)
-        for part in parts:
-            references.name(part, self.names, SKIP_PART, self.part_refs)
+        self._name(room, export.NESTED, self.room_refs)
+        for part in room["automatic_participants"]:
+            if isinstance(part, dict):
+                self._name(part, SKIP_PART, self.part_refs)
 
+    def _name(self, obj: dict[str, Any], skip: frozenset[str], only: frozenset[str] | None) -> None:
+        """references.name, listing a resource the first time a reference points into it
+        (one pass over the fields for both)."""
+        for key, value in list(references.fields(obj, skip, only)):
+            if not references.is_ref(value):
+                continue
+            refs = references.items(value)
+            for ref in refs:
+                resource = references.resource_of(str(references.ref_uri(ref)))
+                if resource not in self.listed:
+                    self._list(resource)
+            done = [references.named(v, self.names) for v in refs]
+            obj[key] = done if isinstance(value, list) else done[0]
+
+    def _list(self, resource: str) -> None:
+        self.listed.add(resource)
+        self.names.update({str(o["resource_uri"]): str(o["name"])
+                           for o in export._named(self.client, resource)
+                           if o.get("resource_uri") and o.get("name") is not None})
