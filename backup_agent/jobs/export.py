@@ -18,13 +18,12 @@ import hashlib
 import io
 import json
 import logging
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
@@ -35,6 +34,9 @@ from backup_agent.jobs import inventory, references
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
+
+if TYPE_CHECKING:
+    from backup_agent.jobs.export_stream import Spooled
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +206,6 @@ def csv_header() -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
-    """The web UI's bulk CSV for one service type, header first, one row per alias."""
-    return csv_header() + b"".join(csv_rows(r) for r in rooms if r.get("service_type") == service_type)
-
-
 def _csv_value(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
@@ -282,88 +279,64 @@ def write_rooms_json(env: Env, rel: str, header: dict[str, Any],
                      lines: Iterable[bytes]) -> FileRecord:
     """rooms.json streamed into the store: header, one room per line (UTF-8), footer."""
     head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
-    with env.store.writer(rel) as fh:
-        fh.write(head.encode())
+    def body() -> Iterator[bytes]:
         wrote = False
         for line in lines:
-            fh.write(b",\n" + line if wrote else line)
+            yield b",\n" + line if wrote else line
             wrote = True
-        fh.write(b"\n]}\n" if wrote else b"]}\n")
+        yield b"\n]}\n" if wrote else b"]}\n"
+
+    with env.store.writer(rel) as fh:
+        fh.write(head.encode())
+        for chunk in _batched(body()):
+            fh.write(chunk)
         fh.commit()
         return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
 
-Entry = tuple[bytes, bytes, str, str, int]  # line, CSV rows, name, service type, aliases
-
-
 class Serialised:
-    """The rooms as the export stores them, made in one pass over them in the export's
-    order: rooms.json's lines and the CSVs spooled to unnamed temporary files (0600, gone
-    when closed: they hold PINs), the content sha256, the per-room digests the diff compares,
-    and the counts. Nothing but the digests grows with the rooms."""
+    """The rooms as the export stores them, read from their spool in the export's order: the
+    content sha256, the per-room digests the diff compares and the counts (one pass), then
+    rooms.json's lines and each CSV's rows as they are written (a pass each, from the spool:
+    nothing is written twice, and nothing but the digests grows with the rooms)."""
 
-    def __init__(self, entries: Iterable[Entry]) -> None:
-        self.spool = tempfile.TemporaryFile(prefix="backup-agent-rooms-", buffering=SPOOL_BUFFER)  # noqa: SIM115
-        self.csv = {st: tempfile.TemporaryFile(prefix="backup-agent-csv-") for st in CSV_FILES}  # noqa: SIM115
-        for fh in self.csv.values():
-            fh.write(csv_header())
+    def __init__(self, spooled: Spooled) -> None:
+        self.spooled = spooled
         self.digests: dict[str, str] = {}
         content, types, aliases = hashlib.sha256(), Counter[str](), 0
-        for line, rows, name, service_type, n_aliases in entries:
+        for line, _rows, name, service_type, n_aliases in spooled.in_order():
             content.update(line + b"\n")
-            self.spool.write(line + b"\n")
             self.digests[name] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
-            if rows:
-                self.csv[service_type].write(rows)
             types[service_type] += 1
             aliases += n_aliases
         self.sha256 = content.hexdigest()
         self.stats = {"rooms": len(self.digests), "aliases": aliases,
                       "by_service_type": dict(types)}
 
-    @classmethod
-    def of(cls, rooms: list[dict[str, Any]]) -> Serialised:
-        """From rooms read as a list (each room freed once serialised)."""
-        def entries() -> Iterator[Entry]:
-            rooms.reverse()  # popped from the end: the export's order
-            while rooms:
-                room = rooms.pop()
-                yield (room_line(room).encode(), csv_rows(room), str(room.get("name")),
-                       str(room.get("service_type")), len(room["aliases"]))
-        return cls(entries())
-
     def lines(self) -> Iterator[bytes]:
-        self.spool.seek(0)
-        for line in self.spool:
-            yield line[:-1]
+        return (line for line, *_ in self.spooled.in_order(rows=False))
 
-    def csv_file(self, service_type: str) -> BinaryIO:
-        fh = self.csv[service_type]
-        fh.seek(0)
-        return fh
-
-    def close(self) -> None:
-        self.spool.close()
-        for fh in self.csv.values():
-            fh.close()
+    def csv_chunks(self, service_type: str) -> Iterator[bytes]:
+        yield csv_header()
+        yield from (rows for _, rows, _, st, _ in self.spooled.in_order(lines=False)
+                    if rows and st == service_type)
 
 
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
-    from backup_agent.jobs.export_stream import stream_rooms
+    from backup_agent.jobs.export_stream import Spooled, stream_rooms
 
     client = env.client(deployment)
     spooled = stream_rooms(client)  # None: the rooms do not nest their aliases
+    if spooled is None:
+        spooled = Spooled()
+        rooms = read_rooms(client)
+        while rooms:
+            spooled.add(rooms.pop())  # the spool puts them in order; each freed once spooled
     try:
-        out = Serialised.of(read_rooms(client)) if spooled is None \
-            else Serialised(spooled.in_order())
+        _store(env, deployment, run, now, Serialised(spooled))
     finally:
-        if spooled is not None:
-            spooled.close()
-    try:
-        _store(env, deployment, run, now, out)
-    finally:
-        out.close()
+        spooled.close()
 
 
 def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Serialised) -> None:
@@ -394,7 +367,7 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
             header, out.lines()))
         for service_type, name in CSV_FILES.items():
             key = written.add(file_key(deployment.name, "room-export", rp_id, name))
-            records.append(_copy_in(env, name, key, out.csv_file(service_type)))
+            records.append(_write(env, name, key, out.csv_chunks(service_type)))
         data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
@@ -404,12 +377,26 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
     run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
 
 
-def _copy_in(env: Env, name: str, key: str, source: BinaryIO) -> FileRecord:
+def _write(env: Env, name: str, key: str, chunks: Iterable[bytes]) -> FileRecord:
     with env.store.writer(key) as fh:
-        while chunk := source.read(1024 * 1024):
+        for chunk in _batched(chunks):
             fh.write(chunk)
         fh.commit()
         return FileRecord(name, key, fh.sha256, fh.size)
+
+
+def _batched(chunks: Iterable[bytes], size: int = SPOOL_BUFFER) -> Iterator[bytes]:
+    """Small chunks joined into writes of about ``size`` bytes (a room's line is ~3 KB)."""
+    batch: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def export(env: Env, deployment: Deployment) -> Run:

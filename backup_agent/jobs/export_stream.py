@@ -37,8 +37,11 @@ class Spooled:
         # (name, id) -> (line offset, line length, rows offset, rows length, service type)
         self.index: list[tuple[str, str, int, int, int, int, str, int]] = []
         self._lines_at = self._rows_at = 0
+        self._sorted = False
 
     def add(self, room: dict[str, Any]) -> None:
+        """Spool one room (assembled, its references named)."""
+        self._sorted = False
         line = export.room_line(room).encode()
         rows = export.csv_rows(room)
         # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
@@ -50,14 +53,19 @@ class Spooled:
         self._lines_at += len(line)
         self._rows_at += len(rows)
 
-    def in_order(self) -> Iterator[tuple[bytes, bytes, str, str, int]]:
-        """(line, CSV rows, name, service type, aliases) of each room, in the export's order."""
-        self.index.sort(key=lambda e: (e[0], e[1]))
-        self.lines.flush()
-        self.rows.flush()
+    def in_order(self, lines: bool = True, rows: bool = True,
+                 ) -> Iterator[tuple[bytes, bytes, str, str, int]]:
+        """(line, CSV rows, name, service type, aliases) of each room in the export's order
+        (by name, then id); ``lines``/``rows`` False leaves that one out (empty)."""
+        if not self._sorted:
+            self.index.sort(key=lambda e: (e[0], e[1]))
+            self._sorted = True
+            self.lines.flush()
+            self.rows.flush()
+        lfd, rfd = self.lines.fileno(), self.rows.fileno()
         for name, _id, lo, ln, ro, rn, stype, aliases in self.index:
-            yield (os.pread(self.lines.fileno(), ln, lo),
-                   os.pread(self.rows.fileno(), rn, ro) if rn else b"", name, stype, aliases)
+            yield (os.pread(lfd, ln, lo) if lines else b"",
+                   os.pread(rfd, rn, ro) if rows and rn else b"", name, stype, aliases)
 
     def close(self) -> None:
         self.lines.close()
