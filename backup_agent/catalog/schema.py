@@ -55,9 +55,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE restore_point_ids (id TEXT PRIMARY KEY, reserved_at TEXT NOT NULL);
         INSERT INTO restore_point_ids (id, reserved_at) SELECT id, taken_at FROM restore_points;
     """),
+    # Off-site copies: one row per file (and manifest) of a restore point in each copy store.
+    ("0004_offsite_copies", """
+        CREATE TABLE copies (
+            restore_point_id TEXT NOT NULL REFERENCES restore_points(id), store TEXT NOT NULL,
+            name TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+            source_sha256 TEXT NOT NULL, encrypted INTEGER NOT NULL, copied_at TEXT NOT NULL,
+            verified INTEGER, checked_at TEXT,
+            PRIMARY KEY (restore_point_id, store, name)
+        );
+        CREATE INDEX copies_by_store ON copies (store, restore_point_id);
+    """),
     # Reads newest first (list, status, evidence) by an index instead of a sort of every
     # restore point; the files of many points in one join by their primary key.
-    ("0004_restore_point_read_indexes", """
+    ("0005_restore_point_read_indexes", """
         CREATE INDEX restore_points_newest ON restore_points (taken_at DESC, id DESC)
             WHERE deleted_at IS NULL;
         CREATE INDEX restore_points_newest_by_deployment

@@ -149,7 +149,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     found, unchecked = (snapshot_probes.probe_newest(
         [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
         if probe and deep else ({}, None))
-    points = [p for rp in kept if (p := _point(rp, found)) is not None]
+    points = [p for rp in kept if (p := _point(env, rp, found)) is not None]
     evidence: dict[str, Any] = {
         "deployment": deployment.name, "now": iso(now),
         "software_version": inv.get("software_version") or _live_version(live)
@@ -220,10 +220,18 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
     return next((p["version"] for p in points if p.get("version")), None)
 
 
-def _point(rp: RestorePoint, found: dict[str, bool | None]) -> dict[str, Any] | None:
-    base = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
+def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None]) -> dict[str, Any] | None:
+    base: dict[str, Any] = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
+    verified = rp.verified
+    if rp.kind in ("config-backup", "room-export") and env.config.copies:
+        from backup_agent.jobs.fetch import missing, offsite_source
+
+        # Local bytes gone, a verified off-site copy has them: offered, with its download.
+        if (source := offsite_source(env, rp)) is not None:
+            base["copy"] = {"store": source.store, "bytes": source.size}
+        verified = source is not None or (rp.verified and not missing(env, rp))
     if rp.kind == "config-backup":
-        point = {**base, "version": rp.version, "verified": rp.verified}
+        point = {**base, "version": rp.version, "verified": verified}
         return {**point, "build": rp.build} if rp.build else point
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}
