@@ -134,7 +134,9 @@ def main() -> None:
            "python3 bench/bench_download.py",
            f"client **{c_speed:.0f} MB/s = {c_speed / k_speed:.0%} of `curl -o`** ({k_speed:.0f} "
            f"MB/s, not verifying), interleaved, medians of {args.rounds}; CPU {c_cpu:.2f} s/GiB = "
-           f"{c_cpu / k_cpu:.2f}x curl's; sha256 bound {bound:.0f} MB/s; peak RSS {c_rss:.0f} MB",
+           f"{c_cpu / k_cpu:.2f}x curl's; sha256 bound {bound:.0f} MB/s; peak RSS {c_rss:.0f} MB"
+           + (f"; before {med['client (--before)'][0]:.0f} MB/s, "
+              f"{med['client (--before)'][1]:.2f} CPU-s/GiB" if args.before else ""),
            ">= 90% of curl -o, CPU <= 1.2x, < 100 MB")
 
 
