@@ -19,7 +19,7 @@ when nothing changes.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Any
@@ -154,7 +154,8 @@ def _dedup(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def iter_concurrent(transport: Transport, resource: str, params: dict[str, Any] | None = None,
-                    page_size: int = 500, workers: int = 5) -> Iterator[list[dict[str, Any]]]:
+                    page_size: int = 500, workers: int = 5,
+                    ) -> Generator[list[dict[str, Any]], None, None]:
     """The pages of ``resource`` in order as they arrive, each ``resource_uri`` once: the
     first page, then the others concurrently, at most ``2 * workers`` ahead of the consumer
     (so a slow consumer holds a few pages, not the list). The count is checked as in

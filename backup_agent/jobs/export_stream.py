@@ -101,6 +101,7 @@ def _stream(client: InfinityClient) -> Spooled | None:
     try:
         for page in _chain(first, pages):
             if export.nested_aliases(page) is None:
+                pages.close()  # ends the page fetches now
                 out.close()
                 return None
             for room in page:
