@@ -1,13 +1,19 @@
-"""The room export job on a big simulated deployment: the agent's export vs a sequential one.
+"""The room export job on a big simulated deployment, against fetches of the rooms alone.
 
     python3 bench/bench_export.py [--rooms 20000] [--aliases-per-room 2] [--latency-ms 20]
+                                  [--before DIR] [--naive] [--record FILE]
 
-Runs the real ``export`` job (inventory, all conferences, aliases and automatic participants,
-JSON + both CSVs written through the store, catalog records) twice against one simulator in
-this process, each side in a subprocess of its own so its peak RSS is its own:
-- agent: the defaults, pages of 500 and 5 requests in flight;
-- baseline: the API's default page size (20), one request at a time.
-Targets (issue 2): at least 5x faster than the baseline, peak RSS under 200 MB.
+Against one simulator in this process, each side in a subprocess of its own (its peak RSS is
+its own, read from its VmHWM), in the same run:
+- export: the real ``export`` job (inventory, rooms, aliases, participants, references named,
+  JSON + both CSVs through the store, catalog records), run twice: the first run stores the
+  export, the second diffs against it (unchanged: nothing stored, as a nightly run);
+- pexshell-style: the rooms alone, 500 per page, following ``meta.next`` one page at a time;
+- rooms at 500 per page with 5 in flight (the fast lister on the rooms alone);
+- ``--before DIR``: the export of another checkout (``git archive main | tar -x -C DIR``);
+- ``--naive``: the export at the API's default page size (20), one request at a time (slow).
+Targets (issue 12): the export faster than pexshell-style and within 3x the 5-in-flight fetch;
+printed beside it: the latency floor (the requests it made x latency / 5) and its CPU time.
 """
 
 from __future__ import annotations
@@ -15,22 +21,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("BENCH_CODE", str(ROOT)))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line, peak_rss_mb, record, run_child  # noqa: E402
+
 PASSWORD = "bench-admin-pw"  # the simulator's lab credential, not a secret
+ROOMS = "configuration/v1/conference/"
 
 
-def worker(url: str, page_size: int, concurrency: int) -> None:
+def worker(url: str, mode: str, page_size: int, concurrency: int) -> None:
     from backup_agent import config
     from backup_agent.jobs.env import Env
-    from backup_agent.jobs.export import export
 
     os.environ["BENCH_PW"] = PASSWORD
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,21 +45,48 @@ def worker(url: str, page_size: int, concurrency: int) -> None:
             "name": "bench", "url": url, "password_env": "BENCH_PW", "page_size": page_size,
             "max_concurrency": concurrency}]})
         env = Env.open(cfg)
-        start = time.perf_counter()
-        run = export(env, cfg.deployment())
-        seconds = time.perf_counter() - start
+        out: dict[str, object] = {}
+        if mode == "export":
+            from backup_agent.jobs.export import export
+
+            if os.environ.get("BENCH_PROFILE"):  # where the CPU goes: a cProfile of the first run
+                import cProfile
+
+                cProfile.runctx("export(env, cfg.deployment())", globals(), locals(),
+                                os.environ["BENCH_PROFILE"])
+                env.catalog.close()
+                env = Env.open(cfg)
+
+            for label in ("first", "again"):
+                start, cpu = time.perf_counter(), time.process_time()
+                run = export(env, cfg.deployment())
+                out[label] = {"seconds": time.perf_counter() - start, "outcome": str(run.outcome),
+                              "cpu": time.process_time() - cpu,
+                              "rooms": run.summary.get("room_export", {}).get("rooms")}
+        else:
+            from backup_agent.infinity import InfinityClient
+
+            with InfinityClient(cfg.deployment()) as client:
+                start, cpu = time.perf_counter(), time.process_time()
+                rooms = client.list_all(ROOMS, sequential=(mode == "sequential"),
+                                        page_size=page_size)
+                out["first"] = {"seconds": time.perf_counter() - start, "rooms": len(rooms),
+                                "cpu": time.process_time() - cpu, "outcome": "ok"}
         env.close()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    info = run.summary.get("room_export", {})
-    print(json.dumps({"seconds": seconds, "outcome": run.outcome, "rooms": info.get("rooms"),
-                      "rss_mb": rss_mb}))
+    out["rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
 
 
-def side(url: str, page_size: int, concurrency: int) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, __file__, "--worker", url, str(page_size), str(concurrency)],
-                         check=True, capture_output=True, text=True, env=env)
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+def side(sim: object, mode: str, page_size: int, concurrency: int,
+         code: str | None = None) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": code or str(ROOT), "BENCH_CODE": code or str(ROOT)}
+    before = sim.state.requests_served  # type: ignore[attr-defined]
+    out, _cpu = run_child([sys.executable, __file__, "--worker", sim.url,  # type: ignore[attr-defined]
+                           mode, str(page_size), str(concurrency)], env=env)
+    result = dict(json.loads(out.strip().splitlines()[-1]))
+    runs = 2 if mode == "export" else 1  # the export runs twice: stored, then again (diff)
+    result["requests"] = (sim.state.requests_served - before) // runs  # type: ignore[attr-defined]
+    return result
 
 
 def main() -> None:
@@ -60,25 +94,63 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=20000)
     parser.add_argument("--aliases-per-room", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--before", metavar="DIR", help="also run the export of this checkout")
+    parser.add_argument("--naive", action="store_true", help="also the page-20 sequential export")
+    parser.add_argument("--record", metavar="FILE", help="append the README row to FILE")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
+        worker(args.worker[0], args.worker[1], int(args.worker[2]), int(args.worker[3]))
         return
     from backup_agent.sim import SimOptions, Simulator
 
+    print(machine_line())
     opts = SimOptions(rooms=args.rooms, aliases_per_room=args.aliases_per_room,
                       latency_ms=args.latency_ms, password=PASSWORD)
     with Simulator(opts) as sim:
         print(f"simulator: {sim.state.room_count:,} rooms, {sim.state.alias_count:,} aliases, "
               f"{args.latency_ms:g} ms latency per request")
-        agent = side(sim.url, 500, 5)
-        base = side(sim.url, 20, 1)
-    for name, r in (("agent (500/page, 5 in flight)", agent), ("baseline (20/page, sequential)", base)):
-        print(f"{name:32} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:6.1f} MB  "
-              f"{r['rooms']} rooms, {r['outcome']}")
-    ratio = float(base["seconds"]) / float(agent["seconds"])  # type: ignore[arg-type]
-    print(f"speed-up: {ratio:.1f}x (target >= 5x); agent peak RSS {agent['rss_mb']:.0f} MB (target < 200 MB)")
+        sides = {"pexshell-style rooms (500/page, next)": side(sim, "sequential", 500, 1),
+                 "rooms (500/page, 5 in flight)": side(sim, "concurrent", 500, 5),
+                 "export (this checkout)": side(sim, "export", 500, 5)}
+        if args.before:
+            sides["export (--before)"] = side(sim, "export", 500, 5, args.before)
+        if args.naive:
+            sides["export (20/page, sequential)"] = side(sim, "export", 20, 1)
+    for name, r in sides.items():
+        first = r["first"]
+        assert isinstance(first, dict)
+        floor = int(r["requests"]) * args.latency_ms / 1000 / 5  # type: ignore[call-overload]
+        again = r.get("again")
+        tail = (f"; again (diff, {again['outcome']}) {again['seconds']:.2f} s, cpu {again['cpu']:.2f} s"
+                if isinstance(again, dict) else "")
+        print(f"{name:40} {first['seconds']:7.2f} s  cpu {first['cpu']:6.2f} s  "
+              f"{r['requests']:4} requests per run (floor {floor:.2f} s at 5 in flight)  "
+              f"peak RSS {r['rss_mb']:6.1f} MB  {first['rooms']} rooms{tail}")
+    exp = sides["export (this checkout)"]["first"]
+    seq = sides["pexshell-style rooms (500/page, next)"]["first"]
+    conc = sides["rooms (500/page, 5 in flight)"]["first"]
+    assert isinstance(exp, dict) and isinstance(seq, dict) and isinstance(conc, dict)
+    vs_seq, vs_conc = seq["seconds"] / exp["seconds"], exp["seconds"] / conc["seconds"]
+    rss = sides["export (this checkout)"]["rss_mb"]
+    print(f"export {exp['seconds']:.2f} s: {vs_seq:.2f}x the speed of pexshell-style (target > 1), "
+          f"{vs_conc:.2f}x the 5-in-flight rooms fetch (target <= 3); peak RSS {rss:.0f} MB")
+    before = sides.get("export (--before)")
+    was = ""
+    if before is not None:
+        b = before["first"]
+        assert isinstance(b, dict)
+        was = (f"; before: {b['seconds']:.2f} s, cpu {b['cpu']:.2f} s, {before['requests']} "
+               f"requests, {before['rss_mb']:.0f} MB")
+    record(args.record, f"room export, {sim.state.room_count:,} rooms + {sim.state.alias_count:,} "
+           f"aliases, {args.latency_ms:g} ms per request", "python3 bench/bench_export.py",
+           f"**{exp['seconds']:.2f} s** (cpu {exp['cpu']:.2f} s, "
+           f"{sides['export (this checkout)']['requests']} requests, floor "
+           f"{int(sides['export (this checkout)']['requests']) * args.latency_ms / 5000:.2f} s): "  # type: ignore[call-overload]
+           f"**{vs_seq:.2f}x the speed** of a pexshell-style fetch of the rooms alone "
+           f"({seq['seconds']:.2f} s), **{vs_conc:.2f}x the time** of a 5-in-flight fetch of "
+           f"them ({conc['seconds']:.2f} s); peak RSS **{rss:.0f} MB**{was}",
+           "> 1x pexshell, <= 3x 5-in-flight, < 150 MB at 50k")
 
 
 if __name__ == "__main__":

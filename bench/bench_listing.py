@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line, peak_rss_mb, record  # noqa: E402
 
 PASSWORD = "bench-admin-pw"  # the simulator's lab credential, not a secret
 RESOURCES = ("configuration/v1/conference/", "configuration/v1/conference_alias/")
@@ -38,7 +39,7 @@ def worker(url: str, mode: str) -> None:
         start = time.perf_counter()
         counts = [len(client.list_all(r, sequential=(mode == "sequential"))) for r in RESOURCES]
         seconds = time.perf_counter() - start
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()  # its own VmHWM: ru_maxrss carried the simulator parent's peak
     print(json.dumps({"seconds": seconds, "counts": counts, "rss_mb": rss_mb}))
 
 
@@ -54,7 +55,9 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=20000)
     parser.add_argument("--aliases-per-room", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--record", metavar="FILE", help="append the README row to FILE")
     args = parser.parse_args()
+    print(machine_line())
 
     from backup_agent.sim import SimOptions, Simulator
 
@@ -75,6 +78,10 @@ def main() -> None:
     ratio = float(slow["seconds"]) / float(fast["seconds"])  # type: ignore[arg-type]
     print(f"fast is {ratio:.1f}x faster (target >= 5x); peak RSS {fast['rss_mb']:.1f} MB "
           f"(target < 200 MB)")
+    record(args.record, f"listing alone (conferences + aliases), {args.rooms:,} rooms, "
+           f"{args.latency_ms:g} ms per request", "python3 bench/bench_listing.py",
+           f"{fast['seconds']:.2f} s vs {slow['seconds']:.1f} s sequential at page 20 "
+           f"({ratio:.1f}x), peak RSS {fast['rss_mb']:.0f} MB", ">= 5x")
 
 
 if __name__ == "__main__":

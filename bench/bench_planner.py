@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line, record
 
 from backup_agent.planner import make_plan, parse_evidence, to_markdown
 
@@ -77,17 +79,24 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--points", type=int, default=10_000)
+    parser.add_argument("--record", metavar="FILE", help="append the README row to FILE")
     args = parser.parse_args()
+    print(machine_line())
     doc = build(args.nodes, args.points)
     evidence = parse_evidence(doc)
     plan = make_plan(evidence)
     print(f"{args.nodes} nodes, {args.points} restore points, {len(plan.paths)} paths, "
           f"{args.runs} runs")
+    figures = {}
     for name, fn in (("parse evidence", lambda: parse_evidence(doc)),
                      ("make_plan", lambda: make_plan(evidence)),
                      ("parse + plan + markdown", lambda: to_markdown(make_plan(parse_evidence(doc))))):
         median, p95, cpu = measure(fn, args.runs)
+        figures[name] = median
         print(f"{name:>24}: median {median:7.1f} ms   p95 {p95:7.1f} ms   (cpu median {cpu:6.1f} ms)")
+    record(args.record, f"planning for {args.nodes} nodes and {args.points:,} restore points",
+           "python3 bench/bench_planner.py", f"make_plan median **{figures['make_plan']:.1f} ms**; "
+           f"parse + plan + Markdown median {figures['parse + plan + markdown']:.0f} ms", "< 200 ms")
     return 0
 
 

@@ -284,7 +284,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     db.close()
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
-                               "0004_offsite_copies"]
+                                "0004_offsite_copies", "0005_restore_point_read_indexes"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})
@@ -337,3 +337,15 @@ def test_storage_path_that_is_a_file_is_a_config_error(tmp_path: Path,
     assert main(["--config", str(cfg), "list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a directory" in err and "storage.path" in err
+
+
+def test_restore_points_are_read_newest_first_by_an_index(tmp_path: Path) -> None:
+    """list, status and the evidence read the newest first: by 0004's index, not a sort."""
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    open_catalog(tmp_path / "catalog.db").close()
+    for where in ("deleted_at IS NULL", "deleted_at IS NULL AND deployment='prod'"):
+        plan = " ".join(str(r[-1]) for r in db.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM restore_points WHERE {where} "  # noqa: S608
+            "ORDER BY taken_at DESC, id DESC"))
+        assert "restore_points_newest" in plan and "TEMP B-TREE" not in plan, plan
+    db.close()

@@ -203,23 +203,25 @@ class SQLiteCatalog:
             if val is not None:
                 where.append(f"{col}=?")
                 args.append(str(val))
+        # One query: the points (newest first, by the read index of 0004) and their files.
         # Only fixed column names are interpolated; every value is a bound parameter.
-        sql = f"SELECT {RP_COLUMNS} FROM restore_points WHERE {' AND '.join(where)}"  # noqa: S608
-        sql += " ORDER BY taken_at DESC, id DESC"
+        inner = f"SELECT {RP_COLUMNS} FROM restore_points WHERE {' AND '.join(where)}"  # noqa: S608
+        inner += " ORDER BY taken_at DESC, id DESC"
         if limit is not None:
-            sql, args = sql + " LIMIT ?", [*args, limit]
-        rows = self._read(sql, args)
-        files: dict[str, list[FileRecord]] = {}
-        ids = [r[0] for r in rows]
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT * FROM files WHERE restore_point_id IN ({marks}) ORDER BY name"  # noqa: S608
-            for rid, name, key, sha, size in self._read(sql, chunk):
-                files.setdefault(rid, []).append(FileRecord(name, key, sha, size))
-        return [RestorePoint(id=r[0], kind=r[1], deployment=r[2], taken_at=parse_iso(r[3]),
-                             version=r[4], build=r[5], node=r[6], provider=r[7],
-                             verified=bool(r[8]), run_id=r[9], data=json.loads(r[10]),
-                             files=files.get(r[0], [])) for r in rows]
+            inner, args = inner + " LIMIT ?", [*args, limit]
+        sql = (f"SELECT rp.*, f.name, f.path, f.sha256, f.size FROM ({inner}) rp "  # noqa: S608
+               "LEFT JOIN files f ON f.restore_point_id = rp.id "
+               "ORDER BY rp.taken_at DESC, rp.id DESC, f.name")
+        out: list[RestorePoint] = []
+        for r in self._read(sql, args):
+            if not out or out[-1].id != r[0]:
+                out.append(RestorePoint(
+                    id=r[0], kind=r[1], deployment=r[2], taken_at=parse_iso(r[3]), version=r[4],
+                    build=r[5], node=r[6], provider=r[7], verified=bool(r[8]), run_id=r[9],
+                    data=json.loads(r[10]), files=[]))
+            if r[11] is not None:
+                out[-1].files.append(FileRecord(r[11], r[12], r[13], r[14]))
+        return out
 
     def restore_point(self, rp_id: str) -> RestorePoint:
         # One row by its key, not every restore point of the catalog read and filtered here.
@@ -329,8 +331,3 @@ class SQLiteCatalog:
             js.started_at = parse_iso(started) if started else None
             js.finished_at = parse_iso(finished) if finished else None
         return restore
-
-
-def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]

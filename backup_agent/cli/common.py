@@ -48,8 +48,7 @@ class Context:
     def emit(self, data: Any, text: Callable[[], str] | str | None = None) -> None:
         """Print ``data`` as JSON under ``--json``, else the human ``text``."""
         if getattr(self.args, "json", False) or text is None:
-            json.dump(data, self.out, indent=2, sort_keys=False, default=str)
-            self.out.write("\n")
+            self.out.write(to_json(data) + "\n")
         else:
             self.out.write((text() if callable(text) else text).rstrip("\n") + "\n")
         self.out.flush()
@@ -63,6 +62,15 @@ class Context:
         answer = input(f"{question} [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             raise UsageError("not confirmed; nothing was changed")
+
+
+def to_json(data: Any) -> str:
+    """``--json``'s text: indented, except that a list of records has one record per line
+    (10,000 restore points: json's indenting encoder is pure Python and took over a second;
+    the compact one is C, and a line per record is what ``jq``, ``grep`` and people read)."""
+    if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
+        return "[\n" + ",\n".join("  " + json.dumps(d, default=str) for d in data) + "\n]"
+    return json.dumps(data, indent=2, sort_keys=False, default=str)
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

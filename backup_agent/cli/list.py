@@ -37,7 +37,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     env = open_env(ctx)
     try:
         points = env.catalog.restore_points(args.deployment, args.kind)
-        data = [row(rp, env.store.location) for rp in points]
+        # The JSON records only for --json: the text needs no file locations.
+        data = [row(rp, env.store.location) for rp in points] if args.json else points
     finally:
         env.close()
 

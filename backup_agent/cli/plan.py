@@ -75,6 +75,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("--evidence FILE replays a situation: drop --deployment, --failed and "
                          "--down-since")
     data = read_evidence(args.evidence) if args.evidence else live_evidence(args, ctx)
+    unchecked = data.get("snapshot_probes")
     plan = make_plan(parse_evidence(data))
     markdown = to_markdown(plan)
     if args.markdown:
@@ -85,5 +86,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     data = plan.to_dict()
     for path, number in zip(data["paths"], (p.number for p in plan.paths), strict=True):
         path["number"] = number  # what `restore --path N` takes, as the runbook shows it
+    if isinstance(unchecked, dict):
+        data["snapshot_probes"] = unchecked
+        markdown += (f"\nNot checked at their providers: {unchecked.get('not_checked')} older "
+                     f"snapshot(s) ({', '.join(unchecked.get('not_checked_ids') or [])}...): "
+                     f"{unchecked.get('why')}.\n")
     ctx.emit(data, markdown)
     return 0

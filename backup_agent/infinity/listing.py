@@ -18,7 +18,10 @@ when nothing changes.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 
 from backup_agent.errors import ApiError
@@ -139,6 +142,59 @@ def _next_path(transport: Transport, nxt: Any) -> str:
 def _dedup(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Objects in order, each ``resource_uri`` once (pages shift when objects are added)."""
     seen: set[str] = set()
+    out = []
+    for obj in objects:
+        uri = obj.get("resource_uri")
+        if isinstance(uri, str):
+            if uri in seen:
+                continue
+            seen.add(uri)
+        out.append(obj)
+    return out
+
+
+def iter_concurrent(transport: Transport, resource: str, params: dict[str, Any] | None = None,
+                    page_size: int = 500, workers: int = 5,
+                    ) -> Generator[list[dict[str, Any]], None, None]:
+    """The pages of ``resource`` in order as they arrive, each ``resource_uri`` once: the
+    first page, then the others concurrently, at most ``2 * workers`` ahead of the consumer
+    (so a slow consumer holds a few pages, not the list). The count is checked as in
+    :func:`list_concurrent`, after the last page: ListChanged then means that what was
+    yielded is not the list, and the caller reads it again."""
+    base = dict(params or {})
+    meta, objects = get_page(transport, resource, {**base, "limit": page_size, "offset": 0})
+    total = meta.get("total_count")
+    if not meta.get("next") or not objects or not isinstance(total, int) or total < 0:
+        yield list_concurrent(transport, resource, params, page_size, workers)
+        return
+    seen: set[str] = set()
+    granted = len(objects)
+    if isinstance(meta.get("limit"), int) and 0 < meta["limit"] < granted:
+        granted = meta["limit"]
+    metas, count = [meta], 0
+    count += len(page := _fresh(objects, seen))
+    yield page
+    offsets = iter(range(len(objects), total, granted))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="infinity-list") as pool:
+        ahead: deque[Future[Page]] = deque(
+            pool.submit(get_page, transport, resource, {**base, "limit": granted, "offset": o})
+            for o in islice(offsets, 2 * max(1, workers)))
+        while ahead:
+            meta, objects = ahead.popleft().result()
+            for o in islice(offsets, 1):
+                ahead.append(pool.submit(get_page, transport, resource,
+                                         {**base, "limit": granted, "offset": o}))
+            metas.append(meta)
+            count += len(page := _fresh(objects, seen))
+            yield page
+    if meta.get("next") and objects:  # objects added while we read: the tail
+        tail = _follow(transport, meta, [])
+        count += len(page := _fresh(tail, seen))
+        yield page
+    _checked(metas, [{}] * count, total)
+
+
+def _fresh(objects: list[dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
     out = []
     for obj in objects:
         uri = obj.get("resource_uri")

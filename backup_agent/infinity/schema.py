@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,6 +87,9 @@ class ResourceSchema:
 
 _cache: dict[tuple[str, str, str], ResourceSchema] = {}
 _lock = threading.Lock()
+# The software version per client (a client lives for one run): one status request per run,
+# not one per schema lookup.
+_versions: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
 
 
 def writable_fields(client: _Client, resource: str) -> frozenset[str]:
@@ -123,9 +127,24 @@ def clear_cache() -> None:
     the version in the key)."""
     with _lock:
         _cache.clear()
+        _versions.clear()
 
 
 def _version(client: _Client) -> str | None:
+    try:
+        with _lock:
+            if client in _versions:
+                return _versions[client]
+    except TypeError:  # a client that cannot be weakly referenced is asked every time
+        return _ask_version(client)
+    version = _ask_version(client)
+    if version is not None:
+        with _lock:
+            _versions[client] = version
+    return version
+
+
+def _ask_version(client: _Client) -> str | None:
     try:
         answer = client.get(MANAGEMENT_VM_STATUS)
     except (ConnectError, AuthError):

@@ -22,7 +22,10 @@ class RestartableSink(Protocol):
     """Where a download writes: ``restart`` forgets what was written, for a retry from byte 0."""
 
     def write(self, data: bytes) -> int:
-        """Append ``data``; an OSError or a StoreError here (disk full) ends the download."""
+        """Append ``data``; an OSError or a StoreError here (disk full) ends the download.
+
+        ``data`` may be a view of a buffer that the download reuses once the call returns:
+        a sink that keeps the bytes copies them (every store sink does)."""
         ...
 
     def restart(self) -> None:
@@ -64,24 +67,38 @@ class Sha256Pipe:
 
     hashlib releases the GIL on large updates: with the hash on another core a download runs
     at the pace of the slower of the two instead of their sum. At most QUEUED chunks wait.
+    A download reads into the pipe's own buffers (:meth:`buffer`, ``size`` bytes each): a
+    buffer comes back for reuse only once hashed, so nothing is copied or allocated per chunk.
     """
 
     QUEUED = 8
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 1024 * 1024) -> None:
         self._sha = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUED)
+        self._queue: queue.Queue[tuple[memoryview | bytes, bytearray | None] | None] = \
+            queue.Queue(maxsize=self.QUEUED)
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(self.QUEUED + 2):
+            self._free.put(bytearray(size))
         self._thread = threading.Thread(target=self._run, name="backup-sha256", daemon=True)
         self._thread.start()
         self._open = True
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            chunk, buffer = item
             self._sha.update(chunk)
+            if buffer is not None:
+                self._free.put(buffer)
 
-    def feed(self, chunk: bytes) -> None:
-        """Queue ``chunk`` for hashing (blocks while QUEUED chunks wait)."""
-        self._queue.put(chunk)
+    def buffer(self) -> bytearray:
+        """A buffer to read the next chunk into (blocks while every one waits to be hashed)."""
+        return self._free.get()
+
+    def feed(self, chunk: memoryview | bytes, buffer: bytearray | None = None) -> None:
+        """Queue ``chunk`` for hashing (blocks while QUEUED chunks wait); ``buffer``, the one
+        from :meth:`buffer` that ``chunk`` views, is reused once hashed."""
+        self._queue.put((chunk, buffer))
 
     def hexdigest(self) -> str:
         """Wait for every queued chunk; the sha256 of all of them."""

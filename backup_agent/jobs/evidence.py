@@ -19,7 +19,7 @@ from backup_agent.catalog import RestorePoint, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, Hint, UsageError
 from backup_agent.jobs import inventory as inventory_job
-from backup_agent.jobs import probe, snapshots
+from backup_agent.jobs import probe, snapshot_probes, snapshots
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,12 @@ def _autonomy_start(env: Env, deployment: Deployment, cns: list[dict[str, Any]])
 
 
 def collect(env: Env, deployment: Deployment, failed: list[str],
-            down_since: datetime | None, probe: bool = True, deep: bool = True) -> dict[str, Any]:
+            down_since: datetime | None, probe: bool = True, deep: bool = True,
+            read_points: bool = True) -> dict[str, Any]:
     """Evidence for one deployment; ``probe=False`` uses the catalog alone.
+
+    ``read_points=False`` leaves ``restore_points`` empty: the autonomy clock (``status``) needs
+    none, and reading 10,000 of them was most of what ``status`` took.
 
     ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
     the newest export) and keeps the Management Node probe: what ``status`` needs.
@@ -140,8 +144,12 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         if since is not None:
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
-    points = [p for rp in env.catalog.restore_points(deployment.name)
-              if rp.taken_at <= cutoff and (p := _point(env, rp, probe and deep)) is not None]
+    kept = [rp for rp in (env.catalog.restore_points(deployment.name) if read_points else [])
+            if rp.taken_at <= cutoff]
+    found, unchecked = (snapshot_probes.probe_newest(
+        [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
+        if probe and deep else ({}, None))
+    points = [p for rp in kept if (p := _point(env, rp, found)) is not None]
     evidence: dict[str, Any] = {
         "deployment": deployment.name, "now": iso(now),
         "software_version": inv.get("software_version") or _live_version(live)
@@ -153,6 +161,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         evidence.update(_audits(env, deployment, live))
     elif inv.get("licences"):  # for the re-license step while the node cannot be asked
         evidence["licences"] = inv["licences"]
+    if unchecked:  # an extension the planner ignores; plan and evidence say it
+        evidence["snapshot_probes"] = unchecked
     if drills := _drills(env, deployment):
         evidence["drills"] = drills
     if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):
@@ -210,7 +220,7 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
     return next((p["version"] for p in points if p.get("version")), None)
 
 
-def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
+def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None]) -> dict[str, Any] | None:
     base: dict[str, Any] = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
     verified = rp.verified
     if rp.kind in ("config-backup", "room-export") and env.config.copies:
@@ -226,7 +236,7 @@ def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}
     if rp.kind == "snapshot":
-        available = snapshots.probe(env, rp) if probe else None
+        available = found.get(rp.id)
         point = {**base, "version": rp.version, "node": rp.node, "provider": rp.provider}
         return point if available is None else {**point, "available": available}
     return None  # inventories are evidence of their own, not restore paths

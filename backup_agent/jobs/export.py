@@ -20,9 +20,10 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
@@ -33,6 +34,9 @@ from backup_agent.jobs import inventory, references
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
+
+if TYPE_CHECKING:
+    from backup_agent.jobs.export_stream import Spooled
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,10 @@ CSV_COLUMNS = (
     "primary_owner_email_address",
 )
 CSV_FILES = {"conference": "vmrs.csv", "lecture": "auditoriums.csv"}
+_ALIAS_CELLS = ((CSV_COLUMNS.index("alias_alias"), "alias"),
+                (CSV_COLUMNS.index("alias_description"), "description"))
+NESTED_ALIAS = frozenset({"id", "alias", "conference", "description", "creation_time"})
+SPOOL_BUFFER = 1024 * 1024  # spools written in large writes, not 8 KiB ones
 DIFF_NAMES = 20  # room names listed per diff category; the counts are always complete
 
 
@@ -81,12 +89,23 @@ def _participant_id(ref: Any) -> str:
 
 
 def read_rooms(client: InfinityClient) -> list[dict[str, Any]]:
-    """Every room of the node, assembled, its participants whole and its references named."""
+    """Every room of the node, assembled, its participants whole and its references named.
+
+    The conferences and the participants are listed at once (their pages share the client's
+    concurrency bound); the aliases come nested in the conferences, so the separate
+    ``conference_alias`` listing (half the requests) is read only where they do not.
+    """
     def listed(resource: str) -> list[dict[str, Any]]:
         return client.list_all(CONFIG + resource + "/", stable_order(client, resource))
 
-    participants = listed("automatic_participant")
-    rooms = assemble(listed("conference"), listed("conference_alias"), participants)
+    stable_order(client, "conference")  # the version asked once, before the threads ask it
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-list") as pool:
+        listing = pool.submit(listed, "automatic_participant")
+        conferences = listed("conference")
+        participants = listing.result()
+    aliases = nested_aliases(conferences)
+    rooms = assemble(conferences, listed("conference_alias") if aliases is None else aliases,
+                     participants)
     known = {str(p.get("id")) for p in participants}
     missing = {_participant_id(r) for room in rooms for r in room["automatic_participants"]} - known
     if missing:  # created after the participant list was read
@@ -95,6 +114,26 @@ def read_rooms(client: InfinityClient) -> list[dict[str, Any]]:
         rooms = assemble(rooms, [a for r in rooms for a in r["aliases"]], participants + extra)
     _name_references(client, rooms)
     return rooms
+
+
+def nested_aliases(conferences: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The aliases the conferences nest, as ``conference_alias`` lists them (its
+    ``resource_uri`` made from its ``id``); None when any conference does not nest them whole
+    (an older reading: then the aliases are listed on their own)."""
+    out: list[dict[str, Any]] = []
+    for conf in conferences:
+        nested, uri = conf.get("aliases"), conf.get("resource_uri")
+        if not isinstance(nested, list) or not isinstance(uri, str) or "/conference/" not in uri:
+            return None
+        prefix = uri.rsplit("/conference/", 1)[0] + "/conference_alias/"
+        for alias in nested:
+            if not isinstance(alias, dict) or not alias.keys() >= NESTED_ALIAS \
+                    or alias.get("conference") != uri:
+                return None
+            if "resource_uri" not in alias:
+                alias["resource_uri"] = f"{prefix}{alias['id']}/"
+            out.append(alias)
+    return out
 
 
 def _get(client: InfinityClient, path: str) -> dict[str, Any] | None:
@@ -116,20 +155,25 @@ def _name_references(client: InfinityClient, rooms: list[dict[str, Any]]) -> Non
     wanted = (references.resources(rooms, NESTED, room_refs)
               | references.resources(parts, skip, part_refs))
     names: dict[str, str] = {}
-    for resource in sorted(wanted):
-        try:
-            objects = client.list_all(f"{CONFIG}{resource}/")
-        except (ConnectError, AuthError):
-            raise
-        except ApiError as exc:  # a resource this release does not have: the URIs stay bare
-            log.warning("cannot name references to %s: %s", resource, exc)
-            continue
-        names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
-                      if o.get("resource_uri") and o.get("name") is not None})
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="export-names") as pool:
+        for objects in pool.map(lambda r: _named(client, r), sorted(wanted)):
+            names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
+                          if o.get("resource_uri") and o.get("name") is not None})
     for room in rooms:
         references.name(room, names, NESTED, room_refs)
     for part in parts:
         references.name(part, names, skip, part_refs)
+
+
+def _named(client: InfinityClient, resource: str) -> list[dict[str, Any]]:
+    """The objects of ``resource`` (listed at once with the others', within the bound)."""
+    try:
+        return client.list_all(f"{CONFIG}{resource}/")
+    except (ConnectError, AuthError):
+        raise
+    except ApiError as exc:  # a resource this release does not have: the URIs stay bare
+        log.warning("cannot name references to %s: %s", resource, exc)
+        return []
 
 
 def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
@@ -138,20 +182,27 @@ def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
     return frozenset(related) if related else None
 
 
-def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
-    """The web UI's bulk CSV for one service type, header first, one row per alias."""
+def csv_rows(room: dict[str, Any]) -> bytes:
+    """A room's rows of the web UI's bulk CSV (one per alias), for its service type's file."""
+    if room.get("service_type") not in CSV_FILES:
+        return b""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for room in rooms:
-        if room.get("service_type") != service_type:
-            continue
-        for alias in room["aliases"] or [{}]:
-            theme = room.get("ivr_theme")
-            row = dict(room, alias_alias=alias.get("alias", ""),
-                       alias_description=alias.get("description", ""),
-                       ivr_theme_name=theme.get("name") if isinstance(theme, dict) else None)
-            writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in CSV_COLUMNS])
+    theme = room.get("ivr_theme")
+    row = {c: room.get(c) for c in CSV_COLUMNS}
+    row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
+    cells = ["" if v is None else _csv_value(v) for v in row.values()]  # once per room
+    for alias in room["aliases"] or [{}]:
+        for i, key in _ALIAS_CELLS:
+            value = alias.get(key, "")
+            cells[i] = "" if value is None else _csv_value(value)
+        writer.writerow(cells)
+    return buf.getvalue().encode("utf-8")
+
+
+def csv_header() -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
     return buf.getvalue().encode("utf-8")
 
 
@@ -228,35 +279,72 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: Iterable[str]) -> FileRecord:
-    """rooms.json streamed into the store: header, one room per line, footer."""
+def write_rooms_json(env: Env, rel: str, header: dict[str, Any],
+                     lines: Iterable[bytes]) -> FileRecord:
+    """rooms.json streamed into the store: header, one room per line (UTF-8), footer."""
     head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
-    with env.store.writer(rel) as fh:
-        fh.write(head.encode())
+    def body() -> Iterator[bytes]:
         wrote = False
         for line in lines:
-            fh.write(((",\n" if wrote else "") + line).encode())
+            yield b",\n" + line if wrote else line
             wrote = True
-        fh.write(b"\n]}\n" if wrote else b"]}\n")
+        yield b"\n]}\n" if wrote else b"]}\n"
+
+    with env.store.writer(rel) as fh:
+        fh.write(head.encode())
+        for chunk in _batched(body()):
+            fh.write(chunk)
         fh.commit()
         return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
 
+class Serialised:
+    """The rooms as the export stores them, read from their spool in the export's order: the
+    content sha256, the per-room digests the diff compares and the counts (one pass), then
+    rooms.json's lines and each CSV's rows as they are written (a pass each, from the spool:
+    nothing is written twice, and nothing but the digests grows with the rooms)."""
+
+    def __init__(self, spooled: Spooled) -> None:
+        self.spooled = spooled
+        self.digests: dict[str, str] = {}
+        content, types, aliases = hashlib.sha256(), Counter[str](), 0
+        for line, _rows, name, service_type, n_aliases in spooled.in_order():
+            content.update(line + b"\n")
+            self.digests[name] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
+            types[service_type] += 1
+            aliases += n_aliases
+        self.sha256 = content.hexdigest()
+        self.stats = {"rooms": len(self.digests), "aliases": aliases,
+                      "by_service_type": dict(types)}
+
+    def lines(self) -> Iterator[bytes]:
+        return (line for line, *_ in self.spooled.in_order(rows=False))
+
+    def csv_chunks(self, service_type: str) -> Iterator[bytes]:
+        yield csv_header()
+        yield from (rows for _, rows, _, st, _ in self.spooled.in_order(lines=False)
+                    if rows and st == service_type)
+
+
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
+    from backup_agent.jobs.export_stream import Spooled, stream_rooms
+
     client = env.client(deployment)
-    rooms = read_rooms(client)
-    # Lines are made on the fly, twice (hash now, write later), never all held: 20,000 rooms
-    # of 53 fields and their JSON at once would be what costs the memory.
-    content = hashlib.sha256()
-    new_digests: dict[str, str] = {}
-    for room in rooms:
-        line = room_line(room)
-        content.update(line.encode() + b"\n")
-        new_digests[str(room.get("name"))] = _line_digest(line)
-    digest = content.hexdigest()
-    stats = {"rooms": len(rooms), "aliases": sum(len(r["aliases"]) for r in rooms),
-             "by_service_type": dict(Counter(str(r.get("service_type")) for r in rooms))}
+    spooled = stream_rooms(client)  # None: the rooms do not nest their aliases
+    if spooled is None:
+        spooled = Spooled()
+        rooms = read_rooms(client)
+        while rooms:
+            spooled.add(rooms.pop())  # the spool puts them in order; each freed once spooled
+    try:
+        _store(env, deployment, run, now, Serialised(spooled))
+    finally:
+        spooled.close()
+
+
+def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Serialised) -> None:
+    digest, stats = out.sha256, out.stats
     previous = env.catalog.latest(deployment.name, "room-export")
     if (previous and previous.data.get("content_sha256") == digest
             and inventory.intact(env, previous)):
@@ -268,7 +356,7 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     if previous:
         try:
             f = next(f for f in previous.files if f.name == "rooms.json")
-            changes = diff(digests(iter_room_lines(env.store.open(f.key))), new_digests)
+            changes = diff(digests(iter_room_lines(env.store.open(f.key))), out.digests)
         except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
             log.warning("no diff against %s: %s", previous.id, exc)
     rp_id = env.catalog.new_id("re", deployment.name, now)
@@ -280,11 +368,10 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     with kept_if_recorded(env) as written:  # half an export is no restore point
         records.append(write_rooms_json(
             env, written.add(file_key(deployment.name, "room-export", rp_id, "rooms.json")),
-            header, map(room_line, rooms)))
+            header, out.lines()))
         for service_type, name in CSV_FILES.items():
             key = written.add(file_key(deployment.name, "room-export", rp_id, name))
-            size, sha = env.store.put_bytes(key, to_csv(rooms, service_type))
-            records.append(FileRecord(name, key, sha, size))
+            records.append(_write(env, name, key, out.csv_chunks(service_type)))
         data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
@@ -292,6 +379,28 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
             version=version, verified=True, run_id=run.id, data=data, files=records))
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
+
+
+def _write(env: Env, name: str, key: str, chunks: Iterable[bytes]) -> FileRecord:
+    with env.store.writer(key) as fh:
+        for chunk in _batched(chunks):
+            fh.write(chunk)
+        fh.commit()
+        return FileRecord(name, key, fh.sha256, fh.size)
+
+
+def _batched(chunks: Iterable[bytes], size: int = SPOOL_BUFFER) -> Iterator[bytes]:
+    """Small chunks joined into writes of about ``size`` bytes (a room's line is ~3 KB)."""
+    batch: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def export(env: Env, deployment: Deployment) -> Run:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +32,16 @@ CONFIG_FIELDS = ("name", "hostname", "domain", "address", "netmask", "gateway", 
 def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
     """Read the inventory from the Management Node."""
     client = env.client(deployment)
-    managers = client.management_vm_status()
-    statuses = {n.get("name"): n for n in client.worker_vm_status()}
-    configs = {n.get("name"): n for n in client.worker_vm_config()}
+    # The five reads at once (within the client's bound): at 20 ms a request, one after
+    # another they were a tenth of a second before the export's first page.
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="inventory") as pool:
+        reads = [pool.submit(read) for read in (
+            client.management_vm_status, client.worker_vm_status, client.worker_vm_config,
+            client.system_locations, lambda: _licences(client))]
+        managers, worker_status, worker_config, system_locations, licences = \
+            (r.result() for r in reads)
+    statuses = {n.get("name"): n for n in worker_status}
+    configs = {n.get("name"): n for n in worker_config}
     nodes = []
     for name in sorted(set(statuses) | set(configs), key=str):
         status, conf = statuses.get(name, {}), configs.get(name, {})
@@ -43,9 +51,9 @@ def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
             node["definition"] = node_definition.definition(conf)
         nodes.append(node)
     primary = next((m for m in managers if m.get("primary", True)), managers[0] if managers else {})
-    locations = sorted(str(loc.get("name")) for loc in client.system_locations())
+    locations = sorted(str(loc.get("name")) for loc in system_locations)
     return {
-        "licences": _licences(client),
+        "licences": licences,
         "management_node": {k: primary.get(k) for k in ("name", "version") if k in primary},
         "conferencing_nodes": nodes,
         "locations": locations,

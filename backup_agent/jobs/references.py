@@ -56,7 +56,7 @@ def items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _fields(obj: dict[str, Any], skip: frozenset[str],
+def fields(obj: dict[str, Any], skip: frozenset[str],
             only: frozenset[str] | None) -> Iterable[tuple[str, Any]]:
     """The fields that may hold references: ``only`` those when the schema names them."""
     if only is not None:
@@ -70,7 +70,7 @@ def resources(objects: Iterable[dict[str, Any]], skip: frozenset[str],
     ``only`` the fields a schema says are related, when it says)."""
     out = set()
     for obj in objects:
-        for _, value in _fields(obj, skip, only):
+        for _, value in fields(obj, skip, only):
             if is_ref(value):
                 out |= {resource_of(str(ref_uri(v))) for v in items(value)}
     return out
@@ -87,14 +87,14 @@ def name(obj: dict[str, Any], names: dict[str, str], skip: frozenset[str],
          only: frozenset[str] | None = None) -> None:
     """In place: every bare-URI reference of ``obj`` whose object has a known name becomes a
     nested ``{"id", "name", "resource_uri"}``; nested ones are kept as they are."""
-    for key, value in list(_fields(obj, skip, only)):
+    for key, value in list(fields(obj, skip, only)):
         if not is_ref(value):
             continue
-        named = [_named(v, names) for v in items(value)]
-        obj[key] = named if isinstance(value, list) else named[0]
+        done = [named(v, names) for v in items(value)]
+        obj[key] = done if isinstance(value, list) else done[0]
 
 
-def _named(ref: Any, names: dict[str, str]) -> Any:
+def named(ref: Any, names: dict[str, str]) -> Any:
     if not is_uri(ref) or ref not in names:
         return ref
     tail = ref.rstrip("/").rsplit("/", 1)[-1]

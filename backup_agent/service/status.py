@@ -171,7 +171,8 @@ def _autonomy(env: Env, deployment: Deployment, status: str, live: Live | None,
     from backup_agent.jobs.evidence import collect
     from backup_agent.planner import autonomy_clock, parse_evidence
 
-    evidence = collect(env, deployment, [], None, probe=False, deep=False)
+    evidence = collect(env, deployment, [], None, probe=False, deep=False,
+                       read_points=False)
     evidence["management_node"]["status"] = status
     evidence["management_node"].pop("probe", None)
     if status == "up":

@@ -14,6 +14,7 @@ Keys are chosen by :mod:`backup_agent.store.layout`; :func:`check_key` refuses t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -143,13 +144,16 @@ def hash_stream(fh: BinaryIO) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+_UNSAFE_KEY = re.compile(r"[\x00-\x1f\\]|^/|(?:^|/)\.{0,2}(?:/|$)")
+_HIDDEN_KEY = re.compile(r"(?:^|/)\.")
+
+
 def check_key(key: str) -> str:
     """``key`` if it is a safe relative key; else a StoreError saying why."""
-    parts = key.split("/")
-    if key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key \
-            or any(ord(c) < 32 for c in key):
+    # Regular expressions, not a loop over characters: a listing checks every file's key.
+    if _UNSAFE_KEY.search(key):  # absolute, an empty, '.' or '..' segment, '\\', control
         raise StoreError(f"refusing unsafe store key {key!r}")
-    if any(p.startswith(".") for p in parts):
+    if _HIDDEN_KEY.search(key):
         raise StoreError(f"refusing hidden store key {key!r} (reserved for temporary files)")
     return key
 

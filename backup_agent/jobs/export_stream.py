@@ -1,0 +1,172 @@
+"""The room export read as a stream: each page of conferences made into lines as it arrives.
+
+Nothing of the whole list is held at once: a room is assembled (aliases from its own
+``aliases``, participants whole from the participant list, read first and small), its
+references named (each referenced resource listed the first time a room points into it),
+made into its canonical line and CSV rows, and written to an unnamed spool file; only its
+sort key and where its bytes are stay in memory. :func:`export.room_export` then reads the
+spool in the export's order. Memory is flat in the number of rooms (what is held per room
+is a key and four numbers). A conference that does not nest its aliases whole (an older
+reading) makes the stream give up (None), and the export reads the rooms as a list.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from backup_agent.errors import ApiError
+from backup_agent.infinity import InfinityClient
+from backup_agent.infinity.listing import ListChanged, iter_concurrent
+from backup_agent.infinity.schema import stable_order
+from backup_agent.jobs import export, references
+
+SKIP_PART = frozenset({"conference"})
+SPOOL_BUFFER = export.SPOOL_BUFFER
+
+
+class Spooled:
+    """The rooms spooled: their lines and CSV rows on disk, their keys in memory."""
+
+    def __init__(self) -> None:
+        self.lines: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rooms-", buffering=SPOOL_BUFFER)  # noqa: SIM115
+        self.rows: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rows-", buffering=SPOOL_BUFFER)  # noqa: SIM115
+        # (name, id) -> (line offset, line length, rows offset, rows length, service type)
+        self.index: list[tuple[str, str, int, int, int, int, str, int]] = []
+        self._lines_at = self._rows_at = 0
+        self._sorted = False
+
+    def add(self, room: dict[str, Any]) -> None:
+        """Spool one room (assembled, its references named)."""
+        self._sorted = False
+        line = export.room_line(room).encode()
+        rows = export.csv_rows(room)
+        # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
+        self.index.append((str(room.get("name")), str(room.get("id")), self._lines_at,
+                           len(line), self._rows_at, len(rows), str(room.get("service_type")),
+                           len(room["aliases"])))
+        self.lines.write(line)
+        self.rows.write(rows)
+        self._lines_at += len(line)
+        self._rows_at += len(rows)
+
+    def in_order(self, lines: bool = True, rows: bool = True,
+                 ) -> Iterator[tuple[bytes, bytes, str, str, int]]:
+        """(line, CSV rows, name, service type, aliases) of each room in the export's order
+        (by name, then id); ``lines``/``rows`` False leaves that one out (empty)."""
+        if not self._sorted:
+            self.index.sort(key=lambda e: (e[0], e[1]))
+            self._sorted = True
+            self.lines.flush()
+            self.rows.flush()
+        lfd, rfd = self.lines.fileno(), self.rows.fileno()
+        for name, _id, lo, ln, ro, rn, stype, aliases in self.index:
+            yield (os.pread(lfd, ln, lo) if lines else b"",
+                   os.pread(rfd, rn, ro) if rows and rn else b"", name, stype, aliases)
+
+    def close(self) -> None:
+        self.lines.close()
+        self.rows.close()
+
+
+def stream_rooms(client: InfinityClient) -> Spooled | None:
+    """Every room of the node spooled (see the module docstring); None when the conferences
+    do not nest their aliases. A list that changes while read is read once more."""
+    try:
+        return _stream(client)
+    except ListChanged as first:
+        try:
+            return _stream(client)
+        except ListChanged as again:
+            raise ApiError(f"deployment {client.deployment.name}: the list conference changed "
+                           f"while it was read, twice ({first.args[0]}; then {again.args[0]}): "
+                           "rooms are being added or deleted; run it again when that stops") from again
+
+
+def _stream(client: InfinityClient) -> Spooled | None:
+    dep = client.deployment
+    order = stable_order(client, "conference")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-list") as pool:
+        listing = pool.submit(client.list_all, export.CONFIG + "automatic_participant/",
+                              stable_order(client, "automatic_participant"))
+        pages = iter_concurrent(client.transport, export.CONFIG + "conference/", order,
+                                dep.page_size, dep.max_concurrency)
+        first = next(pages, [])
+        participants = {str(p.get("id")): p for p in listing.result()}
+    namer = _Namer(client)
+    out = Spooled()
+    try:
+        for page in _chain(first, pages):
+            if export.nested_aliases(page) is None:
+                pages.close()  # ends the page fetches now
+                out.close()
+                return None
+            for room in page:
+                _assemble(client, room, participants)
+                namer.name(room)
+                out.add(room)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def _chain(first: list[dict[str, Any]],
+           rest: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    yield first
+    yield from rest
+
+
+def _assemble(client: InfinityClient, room: dict[str, Any], parts: dict[str, Any]) -> None:
+    """As :func:`export.assemble` does, for one room (its aliases already complete)."""
+    room["aliases"] = sorted(room["aliases"], key=lambda a: str(a.get("alias")))
+    whole = []
+    for ref in room.get("automatic_participants") or []:
+        pid = export._participant_id(ref)
+        if pid not in parts:  # created after the participant list was read
+            got = export._get(client, f"{export.CONFIG}automatic_participant/{pid}/")
+            if got is not None:
+                parts[pid] = got
+        whole.append(parts.get(pid, ref))
+    room["automatic_participants"] = whole
+
+
+class _Namer:
+    """Names references as :func:`export._name_references` does, listing each referenced
+    resource the first time a room points into it."""
+
+    def __init__(self, client: InfinityClient) -> None:
+        self.client = client
+        self.room_refs = export._related(client, "conference")
+        self.part_refs = export._related(client, "automatic_participant")
+        self.names: dict[str, str] = {}
+        self.listed: set[str] = set()
+
+    def name(self, room: dict[str, Any]) -> None:
+        self._name(room, export.NESTED, self.room_refs)
+        for part in room["automatic_participants"]:
+            if isinstance(part, dict):
+                self._name(part, SKIP_PART, self.part_refs)
+
+    def _name(self, obj: dict[str, Any], skip: frozenset[str], only: frozenset[str] | None) -> None:
+        """references.name, listing a resource the first time a reference points into it
+        (one pass over the fields for both)."""
+        for key, value in list(references.fields(obj, skip, only)):
+            if not references.is_ref(value):
+                continue
+            refs = references.items(value)
+            for ref in refs:
+                resource = references.resource_of(str(references.ref_uri(ref)))
+                if resource not in self.listed:
+                    self._list(resource)
+            done = [references.named(v, self.names) for v in refs]
+            obj[key] = done if isinstance(value, list) else done[0]
+
+    def _list(self, resource: str) -> None:
+        self.listed.add(resource)
+        self.names.update({str(o["resource_uri"]): str(o["name"])
+                           for o in export._named(self.client, resource)
+                           if o.get("resource_uri") and o.get("name") is not None})

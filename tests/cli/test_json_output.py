@@ -1,0 +1,22 @@
+"""``--json`` output: a list of records is one record per line, the rest indented; all JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from backup_agent.cli.common import to_json
+
+
+def test_a_list_of_records_is_one_per_line_and_parses_back() -> None:
+    records = [{"id": f"rp-{i}", "files": [{"name": "a"}], "at": datetime(2026, 12, 1, tzinfo=UTC)}
+               for i in range(3)]
+    text = to_json(records)
+    lines = text.splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 5
+    assert json.loads(text) == json.loads(json.dumps(records, default=str))
+
+
+def test_anything_else_is_indented() -> None:
+    assert to_json({"a": [1]}) == '{\n  "a": [\n    1\n  ]\n}'
+    assert json.loads(to_json([])) == []
