@@ -31,6 +31,12 @@ def podman_env() -> dict[str, str]:
     return dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
 
 
+def podman(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """A podman command that is not a ``run`` (those go through :meth:`Image.run`)."""
+    return subprocess.run(["podman", *args], env=podman_env(), capture_output=True, text=True,
+                          timeout=timeout, check=check)
+
+
 def tool(name: str) -> str | None:
     """A tool on PATH or beside this Python (the test extras' binaries live in the venv)."""
     beside = Path(sys.executable).with_name(name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from backup_agent import __version__
 from backup_agent.sim import Simulator
-from tests.container.conftest import LOCKED_DOWN, ROOT, UID, Image, Setup, assert_no_secret
+from tests.container.conftest import LOCKED_DOWN, ROOT, UID, Image, Setup, assert_no_secret, podman
 from tests.planner.helpers import backup, days_before, evidence
 
 
@@ -61,9 +61,7 @@ def test_backup_against_the_simulator_on_the_host(image: Image, setup: Setup, si
 def test_a_fresh_named_volume_is_writable(image: Image, setup: Setup, sim: Simulator) -> None:
     """The image creates /var/lib/backup-agent owned by its uid, so a new named volume is too."""
     volume = f"backup-agent-test-{os.getpid()}-{sim.address[1]}"
-    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / "tests/container/containers.conf"))
-    subprocess.run(["podman", "volume", "create", volume], env=env, check=True, capture_output=True,
-                   timeout=60)
+    podman("volume", "create", volume)
     try:
         done = image.run("export", options=(*LOCKED_DOWN, "--network", "host", *setup.mounts(data=volume)),
                          timeout=120)
@@ -71,5 +69,4 @@ def test_a_fresh_named_volume_is_writable(image: Image, setup: Setup, sim: Simul
         listed = image.run("list", "--json", options=(*LOCKED_DOWN, *setup.mounts(data=volume)))
         assert "room-export" in {p["kind"] for p in json.loads(listed.stdout)}
     finally:
-        subprocess.run(["podman", "volume", "rm", "--force", volume], env=env, capture_output=True,
-                       timeout=60, check=False)
+        podman("volume", "rm", "--force", volume, check=False)
