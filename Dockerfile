@@ -11,10 +11,11 @@ FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 # The dependencies first, from pyproject.toml alone, so a change of the agent's code reuses them.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python3 -m venv /opt/backup-agent \
  && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
  && /opt/backup-agent/bin/pip install -r /tmp/requirements.txt
+COPY README.md ./
 COPY backup_agent ./backup_agent
 COPY providers ./providers
 # pip and setuptools are not needed to run (a python:3.12 venv has no setuptools: 2>/dev/null).
