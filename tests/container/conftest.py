@@ -1,5 +1,7 @@
 """The agent's image, run with podman: what `tests/peers/install-containers.sh` built.
 
+BACKUP_AGENT_TEST_IMAGE names another image to test (a build of another branch).
+
 Every container runs under ``timeout -k`` (podman's client forwards SIGTERM and can wait for
 ever), with podman's healthcheck off for one-off commands (its timers need systemd here and
 complain on stderr). Without podman or the image the tests skip, which fails a CI run.
@@ -70,7 +72,7 @@ def image() -> Image:
         pytest.skip("podman is not installed (bash tests/peers/install-containers.sh)")
     if not IMAGE_FILE.exists():
         pytest.skip("no image built (bash tests/peers/install-containers.sh)")
-    name = IMAGE_FILE.read_text().strip()
+    name = os.environ.get("BACKUP_AGENT_TEST_IMAGE") or IMAGE_FILE.read_text().strip()
     found = subprocess.run(["podman", "image", "exists", name], env=podman_env(), timeout=60, check=False)
     if found.returncode != 0:
         pytest.skip(f"image {name} is gone (bash tests/peers/install-containers.sh)")

@@ -65,11 +65,14 @@ def test_a_secret_file_missing(image: Image, setup: Setup, sim: Simulator) -> No
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
+    ready: tuple[int, bytes] = (200, b'{"ok": true}\n')
+
     def do_GET(self) -> None:
-        ok = self.path == "/healthz"
-        self.send_response(200 if ok else 404)
+        status, body = {"/healthz": (200, b'{"ok": true}\n'), "/readyz": self.ready}.get(
+            self.path, (404, b"no such page\n"))
+        self.send_response(status)
         self.end_headers()
-        self.wfile.write(b"ok\n" if ok else b"no such page\n")
+        self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -107,3 +110,15 @@ def test_healthcheck_on_the_image_default_when_nothing_is_configured(image: Imag
     done = image.run(options=options)
     assert (done.returncode, one_line(done.stdout)) == (
         0, f"healthy: http://127.0.0.1:{health_port}/healthz answered 200")
+
+
+def test_healthcheck_reports_not_ready_without_failing(image: Image, setup: Setup, health_port: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alive but not ready (a store it cannot write): still healthy, and the line says why."""
+    monkeypatch.setattr(_Health, "ready", (503, b'{"ok": false, "store": "cannot write"}\n'))
+    options = (*LOCKED_DOWN, "--network", "host", *HEALTHCHECK, *setup.mounts(),
+               "-e", f"BACKUP_AGENT_DAEMON_LISTEN=127.0.0.1:{health_port}")
+    done = image.run(options=options)
+    assert (done.returncode, one_line(done.stdout)) == (
+        0, f'healthy: http://127.0.0.1:{health_port}/healthz answered 200; '
+           'not ready (503): {"ok": false, "store": "cannot write"}')
