@@ -38,14 +38,14 @@ PASSPHRASE = "bench-passphrase"
 def worker(url: str, info_json: str, target: str) -> None:
     """Child: download with InfinityClient into ``target``; print seconds and peak RSS."""
     from backup_agent.config import Deployment, Secret
-    from backup_agent.infinity import BackupInfo, InfinityClient
+    from backup_agent.infinity import BackupInfo, FileSink, InfinityClient
 
     os.environ["BENCH_PW"] = PASSWORD
     dep = Deployment(name="bench", url=url, password=Secret("bench.password", env="BENCH_PW"))
     info = BackupInfo(**json.loads(info_json))
     with InfinityClient(dep) as client, open(target, "w+b") as f:
         start = time.perf_counter()
-        size, _digest = client.download_backup(info, f)
+        size, _digest = client.download_backup(info, FileSink(f))
         f.flush()
         seconds = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

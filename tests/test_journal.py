@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import MIGRATIONS, RestoreState, StepState, open_catalog
 from backup_agent.errors import CatalogError
 from backup_agent.journal import Journal
 
@@ -21,21 +21,21 @@ PATH = {"number": 2, "kind": "restore-backup", "target": "mgr01", "restore_point
 
 
 def test_migration_applies_to_a_catalog_made_before_it(tmp_path: Path) -> None:
+    """A catalog.db made before the journal existed (made here with sqlite3, as it was)."""
     db = sqlite3.connect(tmp_path / "c.db")
     db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    db.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, deployment TEXT NOT NULL, job TEXT NOT "
-               "NULL, started_at TEXT NOT NULL, finished_at TEXT, outcome TEXT, summary TEXT)")
+    db.executescript(dict(MIGRATIONS)["0001_initial"])
     db.execute("INSERT INTO migrations VALUES ('0001_initial', '2026-11-01T00:00:00Z')")
     db.commit()
     db.close()
-    cat = Catalog(tmp_path / "c.db")
+    cat = open_catalog(tmp_path / "c.db")
     assert "0002_restore_journal" in cat.migrations()
     assert Journal(cat).restores() == []
     cat.close()
 
 
 def test_steps_states_and_the_resume_point(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.db")
+    cat = open_catalog(tmp_path / "c.db")
     journal = Journal(cat)
     r = journal.start("prod", PATH, {"target_url": "https://new"}, T0)
     assert r.first_open_step() == 1
@@ -63,4 +63,31 @@ def test_steps_states_and_the_resume_point(tmp_path: Path) -> None:
         journal.get("restore-nope")
     with pytest.raises(ValueError):
         journal.step(second, 1, "exploded", T0)
+    with pytest.raises(ValueError):
+        journal.finish(second, "exploded", T0)
     cat.close()
+
+
+def test_states_are_closed_sets_read_back_as_enums(tmp_path: Path) -> None:
+    cat = open_catalog(tmp_path / "c.db")
+    journal = Journal(cat)
+    r = journal.start("prod", PATH, {}, T0)
+    journal.step(r, 1, "skipped", T0)
+    back = journal.get(r.id)
+    assert back.state is RestoreState.RUNNING and back.steps[1].state is StepState.SKIPPED
+    assert back.steps[2].state is StepState.PENDING and back.first_open_step() == 2
+    assert back.to_dict()["steps"][0]["state"] == "skipped"
+    with pytest.raises(ValueError, match="pending"):
+        journal.step(r, 2, "pending", T0)
+    cat.close()
+
+
+def test_restores_started_in_the_same_second_by_two_catalogs(tmp_path: Path) -> None:
+    """Two processes (two connections) starting a restore in the same second: two ids, both kept."""
+    first, second = open_catalog(tmp_path / "c.db"), open_catalog(tmp_path / "c.db")
+    a = Journal(first).start("prod", PATH, {}, T0)
+    b = Journal(second).start("prod", PATH, {}, T0)
+    assert a.id != b.id
+    assert {x.id for x in Journal(first).restores("prod")} == {a.id, b.id}
+    first.close()
+    second.close()

@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace, out: Any, root: Path, opts: Any, t0: float) -
                 size = sum(f.size for f in rp.files)
                 out.write(f"  {rp.id:38} {rp.kind:14} {size:>12,} bytes\n")
                 for f in rp.files:
-                    out.write(f"      {cfg.store_path / f.path}\n")
+                    out.write(f"      {env.store.location(f.key)}\n")
         except AgentError as exc:  # one line on stderr from main, with the error's own exit code
             raise type(exc)(f"demo failed: {exc}") from exc
         finally:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backup_agent.catalog import KINDS, Catalog, iso
+from backup_agent.catalog import KINDS, iso, open_catalog
 from backup_agent.cli.common import Context, add_json
+from backup_agent.store import open_store
 
 
 def register(sub: Any) -> None:
@@ -21,12 +22,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.deployment:
         cfg.deployment(args.deployment)  # an unknown name is an error, not an empty list
-    catalog = Catalog(cfg.catalog_path)
+    catalog = open_catalog(cfg.catalog_path)
     try:
         points = catalog.restore_points(args.deployment, args.kind)
     finally:
         catalog.close()
-    data = [rp.to_dict(cfg.store_path) for rp in points]
+    locate = open_store(cfg.store_path).location
+    data = [rp.to_dict(locate) for rp in points]
 
     def text() -> str:
         if not points:

@@ -26,7 +26,7 @@ def deployment_status(env: Any, dep: Any, probe: bool) -> dict[str, Any]:
     from backup_agent.jobs.evidence import collect
     from backup_agent.planner import autonomy_clock, parse_evidence
 
-    newest = {k: (rp.to_dict(env.config.store_path) if (rp := env.catalog.latest(dep.name, k))
+    newest = {k: (rp.to_dict(env.store.location) if (rp := env.catalog.latest(dep.name, k))
                   else None) for k in KINDS}
     runs: dict[str, dict[str, Any]] = {}
     for run in env.catalog.runs(dep.name, limit=100):

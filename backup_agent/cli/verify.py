@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import open_catalog
 from backup_agent.cli.common import Context, add_json
 from backup_agent.errors import EXIT_FAILED, EXIT_OK
-from backup_agent.store import LocalStore
+from backup_agent.store import open_store
 
 
 def register(sub: Any) -> None:
@@ -22,12 +22,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.deployment:
         cfg.deployment(args.deployment)  # an unknown name is an error, not "0 of 0 verified"
-    catalog, store = Catalog(cfg.catalog_path), LocalStore(cfg.store_path)
+    catalog, store = open_catalog(cfg.catalog_path), open_store(cfg.store_path)
     results: list[dict[str, Any]] = []
     try:
         for rp in catalog.restore_points(args.deployment):
             problems = [f"{f.name}: {p}" for f in rp.files
-                        if (p := store.check(f.path, f.size, f.sha256))]
+                        if (p := store.check(f.key, f.size, f.sha256))]
             if bool(problems) == rp.verified:  # record only a change of state
                 catalog.set_verified(rp.id, not problems)
             results.append({"id": rp.id, "kind": rp.kind, "ok": not problems, "problems": problems})

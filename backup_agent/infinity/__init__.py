@@ -8,5 +8,7 @@
 
 from backup_agent.infinity.backups import BackupHandle, BackupInfo, check_filename
 from backup_agent.infinity.client import InfinityClient
+from backup_agent.infinity.streams import FileSink, Package, RestartableSink
 
-__all__ = ["BackupHandle", "BackupInfo", "InfinityClient", "check_filename"]
+__all__ = ["BackupHandle", "BackupInfo", "FileSink", "InfinityClient", "Package", "RestartableSink",
+           "check_filename"]

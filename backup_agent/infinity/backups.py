@@ -4,22 +4,22 @@ Two readings of the API are unconfirmed and both are handled (see infinity-api.m
 ``backup_create`` may answer 200 or 202, and the file may be served by the ``system_backup``
 item's ``resource_uri`` or by the ``download_uri`` of a ``backup_request``.
 
-The download's ``fileobj`` contract: binary, writable, **seekable and truncatable** (a plain
-file opened ``"w+b"`` or ``"wb"``). A download cut half-way is started again from the
-beginning: the file is seeked to 0 and truncated first. When the download fails for good the
-file is left truncated to 0 bytes, so nothing half-written looks like a backup. An ``OSError``
-raised by the file itself (disk full) propagates unchanged for the store to wrap.
+A download writes into a :class:`~backup_agent.infinity.streams.RestartableSink` (a store's
+sink, or a file through ``FileSink``). A download cut half-way is started again from the
+beginning: the sink is restarted first. When the download fails for good the sink is left
+restarted (empty), so nothing half-written looks like a backup. An error raised by the sink
+itself (disk full) propagates unchanged. An upload reads a ``Package`` (name, size, and a
+fresh stream per attempt), never a local path.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, unquote
 
 import requests
@@ -28,7 +28,7 @@ import urllib3
 from backup_agent.errors import ApiError, IntegrityError
 from backup_agent.infinity.http import Transport
 from backup_agent.infinity.listing import list_concurrent
-from backup_agent.infinity.streams import MultipartBody, Sha256Pipe
+from backup_agent.infinity.streams import MultipartBody, Package, RestartableSink, Sha256Pipe
 
 BACKUP_LIST = "configuration/v1/system_backup/"
 BACKUP_CREATE = "command/v1/platform/backup_create/"
@@ -165,9 +165,9 @@ def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: floa
         transport.sleep(poll_interval)
 
 
-def download_backup(transport: Transport, info: BackupInfo, fileobj: BinaryIO,
+def download_backup(transport: Transport, info: BackupInfo, sink: RestartableSink,
                     progress: Progress | None = None) -> tuple[int, str]:
-    """Stream the backup into ``fileobj`` (see the module docstring), verified; ``(size, sha256)``.
+    """Stream the backup into ``sink`` (see the module docstring), verified; ``(size, sha256)``.
 
     Size and sha256 are checked against the listing: a mismatch raises IntegrityError.
     """
@@ -176,10 +176,9 @@ def download_backup(transport: Transport, info: BackupInfo, fileobj: BinaryIO,
     attempts = transport.retries + 1
     last, cuts = "", 0
     while cuts < attempts:
-        fileobj.seek(0)
-        fileobj.truncate()
+        sink.restart()
         try:
-            outcome = _download_once(transport, info, source, fileobj, progress)
+            outcome = _download_once(transport, info, source, sink, progress)
         except _ServedElsewhere as moved:
             if moved.uri == source:
                 raise ApiError(f"deployment {transport.name}: backup {info.filename} is served "
@@ -191,22 +190,21 @@ def download_backup(transport: Transport, info: BackupInfo, fileobj: BinaryIO,
         last, cuts = outcome, cuts + 1
         if cuts < attempts:
             transport.sleep(min(30.0, 0.5 * 2 ** (cuts - 1)))
-    fileobj.seek(0)
-    fileobj.truncate()
+    sink.restart()
     raise ApiError(f"deployment {transport.name}: the download of backup {info.filename} broke "
                    f"off {attempts} times ({last}): check the network path to the Management Node")
 
 
-def restore_backup(transport: Transport, path: str | os.PathLike[str], passphrase: str) -> Any:
-    """Upload the backup at ``path`` to ``backup_restore`` with ``passphrase``, streaming the file."""
+def restore_backup(transport: Transport, package: Package, passphrase: str) -> Any:
+    """Upload ``package`` to ``backup_restore`` with ``passphrase``, streamed as it is read.
+
+    Each attempt opens the package afresh: a retried upload sends it whole again.
+    """
     transport.add_secret(passphrase)
-    name = os.path.basename(os.fspath(path))
-    if not os.path.isfile(path):
-        raise ApiError(f"deployment {transport.name}: backup file {path} does not exist")
     boundary = uuid.uuid4().hex
     resp = transport.request(
         "POST", BACKUP_RESTORE, expect=(200, 201, 202, 204),
-        body=lambda: MultipartBody(path, name, passphrase, boundary),
+        body=lambda: MultipartBody(package, passphrase, boundary),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         timeout=max(transport.timeout, 600.0),
     )
@@ -220,7 +218,7 @@ def delete_backup(transport: Transport, filename: str) -> None:
 
 
 # -- internals -------------------------------------------------------------------------------
-def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj: BinaryIO,
+def _download_once(transport: Transport, info: BackupInfo, source: str, sink: RestartableSink,
                    progress: Progress | None) -> tuple[int, str] | str:
     """One attempt: ``(size, sha256)``, or why it broke off."""
     done = 0
@@ -237,14 +235,13 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, fileobj:
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
                 return f"last at {done} of {info.size} bytes: {type(exc).__name__}"
             hasher.feed(chunk)
-            fileobj.write(chunk)  # an OSError here (disk full) is the store's to report
+            sink.write(chunk)  # an error here (disk full) is the store's to report
             done += len(chunk)
             if progress is not None:
                 progress(done, info.size)
         digest = hasher.hexdigest()
     if done < info.size and declared is None:
         return f"last at {done} of {info.size} bytes: the connection closed early"
-    fileobj.flush()
     return done, digest
 
 

@@ -7,7 +7,6 @@ one bound on concurrent requests for all of them). Use it as a context manager o
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from backup_agent.infinity import backups
 from backup_agent.infinity.backups import BackupHandle, BackupInfo, Progress
 from backup_agent.infinity.http import Transport
 from backup_agent.infinity.listing import get_page, list_concurrent, list_sequential
+from backup_agent.infinity.streams import Package, RestartableSink
 
 CONFERENCE = "configuration/v1/conference/"
 CONFERENCE_ALIAS = "configuration/v1/conference_alias/"
@@ -191,14 +191,14 @@ class InfinityClient:
         """Every config backup held by the Management Node."""
         return backups.list_backups(self.transport, self.deployment.page_size)
 
-    def download_backup(self, info: BackupInfo, fileobj: BinaryIO,
+    def download_backup(self, info: BackupInfo, sink: RestartableSink,
                         progress: Progress | None = None) -> tuple[int, str]:
-        """Stream and verify a backup into ``fileobj`` (seekable, truncatable); ``(size, sha256)``."""
-        return backups.download_backup(self.transport, info, fileobj, progress)
+        """Stream and verify a backup into ``sink`` (restarted on a retry); ``(size, sha256)``."""
+        return backups.download_backup(self.transport, info, sink, progress)
 
-    def restore_backup(self, path: str | os.PathLike[str], passphrase: str) -> Any:
-        """Upload a backup file to ``backup_restore``."""
-        return backups.restore_backup(self.transport, path, passphrase)
+    def restore_backup(self, package: Package, passphrase: str) -> Any:
+        """Upload a backup (read from its stream) to ``backup_restore``."""
+        return backups.restore_backup(self.transport, package, passphrase)
 
     def diagnostic_bundle(self, fileobj: BinaryIO, hours: int = 24) -> int:
         """Pexip's diagnostic bundle (what Pexip calls a "snapshot": logs for support, not a VM

@@ -1,4 +1,10 @@
-"""Byte streams of the backup transfers: sha256 off the receiving thread, a streamed upload body."""
+"""Byte streams of the backup transfers: where a download writes, what an upload reads.
+
+A download writes into a :class:`RestartableSink` (the store's sinks are ones; a plain file
+becomes one through :class:`FileSink`), hashed off the receiving thread by :class:`Sha256Pipe`.
+An upload reads a :class:`Package`: a name, a size and a way to open its bytes afresh for each
+attempt, so the client never needs to know where (on disk, in an object store) they are.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,51 @@ import hashlib
 import os
 import queue
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+
+class RestartableSink(Protocol):
+    """Where a download writes: ``restart`` forgets what was written, for a retry from byte 0."""
+
+    def write(self, data: bytes) -> int:
+        """Append ``data``; an OSError or a StoreError here (disk full) ends the download."""
+        ...
+
+    def restart(self) -> None:
+        """Start over: empty, as if nothing had been written."""
+        ...
+
+
+class FileSink:
+    """A seekable, truncatable binary file as a :class:`RestartableSink`."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self.fileobj = fileobj
+
+    def write(self, data: bytes) -> int:
+        return self.fileobj.write(data)
+
+    def restart(self) -> None:
+        self.fileobj.seek(0)
+        self.fileobj.truncate()
+
+
+@dataclass(frozen=True)
+class Package:
+    """A backup file to upload: its name, its size, and a fresh stream of it per attempt."""
+
+    name: str
+    size: int
+    open: Callable[[], BinaryIO]
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Package:
+        """A package read from a local file (tests, a file handed over by an operator)."""
+        p = Path(path)
+        return cls(p.name, p.stat().st_size, lambda: open(p, "rb"))
 
 
 class Sha256Pipe:
@@ -52,20 +103,19 @@ class Sha256Pipe:
 
 
 class MultipartBody:
-    """A multipart/form-data body (``passphrase`` + ``package``) read from disk as it is sent."""
+    """A multipart/form-data body (``passphrase`` + ``package``) read from its stream as sent."""
 
-    def __init__(self, path: str | os.PathLike[str], name: str, passphrase: str,
-                 boundary: str) -> None:
+    def __init__(self, package: Package, passphrase: str, boundary: str) -> None:
         self.boundary = boundary
-        safe = name.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        safe = package.name.replace('"', "_").replace("\r", "_").replace("\n", "_")
         b = self.boundary.encode()
         self._head = (b"--" + b + b'\r\nContent-Disposition: form-data; name="passphrase"\r\n\r\n'
                       + passphrase.encode("utf-8") + b"\r\n--" + b
                       + b'\r\nContent-Disposition: form-data; name="package"; filename="'
                       + safe.encode("utf-8") + b'"\r\nContent-Type: application/octet-stream\r\n\r\n')
         self._tail = b"\r\n--" + b + b"--\r\n"
-        self._file = open(path, "rb")  # noqa: SIM115 - closed when fully read
-        self._size = os.fstat(self._file.fileno()).st_size
+        self._file = package.open()  # closed when fully read
+        self._size = package.size
         self._parts: list[bytes | None] = [self._head, None, self._tail]
 
     def __len__(self) -> int:

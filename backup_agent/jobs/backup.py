@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime
-from typing import BinaryIO, cast
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ConfigError
 from backup_agent.jobs import inventory, passphrase
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
+from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
     client = env.client(deployment)
     info = client.find_new_backup(client.create_backup(secret))
     rp_id = env.catalog.new_id("cb", deployment.name, now)
-    rel = f"{deployment.name}/config-backup/{rp_id}/{info.filename}"
+    rel = file_key(deployment.name, "config-backup", rp_id, info.filename)
     # The client hashes every byte as it writes it; the store takes that digest, not a second one.
-    with env.store.writer(rel, hashed=False) as fh:
-        size, sha = client.download_backup(info, cast(BinaryIO, fh), progress=env.progress(info.filename))
-        fh.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
+    with env.store.writer(rel, hashed=False) as sink:
+        size, sha = client.download_backup(info, sink, progress=env.progress(info.filename))
+        sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
     try:
         env.catalog.add_restore_point(RestorePoint(
-            id=rp_id, kind="config-backup", deployment=deployment.name, taken_at=now,
+            id=rp_id, kind=Kind.CONFIG_BACKUP, deployment=deployment.name, taken_at=now,
             version=info.version, build=info.build, verified=True, run_id=run.id,
             data={"filename": info.filename, "created_on_node": info.date,
                   "passphrase_check": passphrase.verifier(secret)},

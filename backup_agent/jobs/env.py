@@ -13,11 +13,11 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import Catalog, open_catalog
 from backup_agent.config import Config, Deployment
 from backup_agent.errors import NotReadyError, StoreError
 from backup_agent.logformat import UTCFormatter
-from backup_agent.store import LocalStore
+from backup_agent.store import Store, open_store
 
 if TYPE_CHECKING:
     from backup_agent.infinity import InfinityClient
@@ -63,7 +63,7 @@ class Env:
 
     config: Config
     catalog: Catalog
-    store: LocalStore
+    store: Store
     clock: Callable[[], datetime] = utcnow
     progress: Callable[[str], Progress | None] = lambda label: None
     _clients: dict[str, Any] = field(default_factory=dict)
@@ -71,8 +71,8 @@ class Env:
 
     @classmethod
     def open(cls, config: Config, **kw: Any) -> Env:
-        env = cls(config=config, catalog=Catalog(config.catalog_path),
-                  store=LocalStore(config.store_path), **kw)
+        env = cls(config=config, catalog=open_catalog(config.catalog_path),
+                  store=open_store(config.store_path), **kw)
         env._log_handler = attach_file_log(env.log_path)
         return env
 

@@ -19,14 +19,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs import inventory
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
+from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +108,18 @@ def diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def iter_room_lines(path: Path) -> Iterator[str]:
-    """The canonical room lines of a rooms.json, read one line at a time (constant memory).
+def iter_room_lines(source: Path | BinaryIO) -> Iterator[str]:
+    """The canonical room lines of a rooms.json (a file, or a stream from the store, which
+    this closes), read one line at a time (constant memory).
 
     rooms.json is written one room per line between a header and a footer line; a file in any
     other layout (edited by hand, say) is read whole and re-serialised.
     """
-    with open(path, encoding="utf-8") as fh:
+    raw = open(source, "rb") if isinstance(source, Path) else source  # noqa: SIM115
+    with raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
         header = fh.readline()
         if not header.rstrip().endswith('"conferences": ['):
-            fh.seek(0)
-            yield from (room_line(r) for r in json.load(fh)["conferences"])
+            yield from (room_line(r) for r in json.loads(header + fh.read())["conferences"])
             return
         for line in fh:
             line = line.rstrip("\n")
@@ -132,12 +134,14 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
     if f is None:
         raise StoreError(f"{rp.id} has no rooms.json")
     try:
-        return [json.loads(line) for line in iter_room_lines(env.store.path(f.path))]
+        return [json.loads(line) for line in iter_room_lines(env.store.open(f.key))]
+    except StoreError as exc:
+        raise StoreError(f"{exc} (see `backup-agent verify`)") from exc
     except OSError as exc:
-        raise StoreError(f"cannot read {f.path} of {rp.id}: {exc.strerror or exc} "
+        raise StoreError(f"cannot read {f.key} of {rp.id}: {exc.strerror or exc} "
                          "(see `backup-agent verify`)") from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"{f.path} of {rp.id} is not a room export ({exc}); "
+        raise StoreError(f"{f.key} of {rp.id} is not a room export ({exc}); "
                          "see `backup-agent verify`") from exc
 
 
@@ -173,7 +177,7 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     if previous:
         try:
             f = next(f for f in previous.files if f.name == "rooms.json")
-            changes = diff(digests(iter_room_lines(env.store.path(f.path))), digests(lines))
+            changes = diff(digests(iter_room_lines(env.store.open(f.key))), digests(lines))
         except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
             log.warning("no diff against %s: %s", previous.id, exc)
     rp_id = env.catalog.new_id("re", deployment.name, now)
@@ -181,27 +185,28 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     version = inv.version if inv else None
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
               "taken_at": iso(now), "software_version": version}
-    base = f"{deployment.name}/room-export/{rp_id}"
     records: list[FileRecord] = []
     try:
-        records.append(write_rooms_json(env, f"{base}/rooms.json", header, lines))
+        records.append(write_rooms_json(
+            env, file_key(deployment.name, "room-export", rp_id, "rooms.json"), header, lines))
         del lines
         for service_type, name in CSV_FILES.items():
-            size, sha = env.store.put_bytes(f"{base}/{name}", to_csv(rooms, service_type))
-            records.append(FileRecord(name, f"{base}/{name}", sha, size))
+            key = file_key(deployment.name, "room-export", rp_id, name)
+            size, sha = env.store.put_bytes(key, to_csv(rooms, service_type))
+            records.append(FileRecord(name, key, sha, size))
         by_type = Counter(str(r.get("service_type")) for r in rooms)
         data = {"content_sha256": digest, "rooms": len(rooms),
                 "aliases": sum(len(r["aliases"]) for r in rooms),
                 "by_service_type": dict(by_type),
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
-            id=rp_id, kind="room-export", deployment=deployment.name, taken_at=now,
+            id=rp_id, kind=Kind.ROOM_EXPORT, deployment=deployment.name, taken_at=now,
             version=version, verified=True, run_id=run.id, data=data, files=records))
     except BaseException:
         # Half an export is no restore point: what was written goes, not left visible.
         for rec in records:
             with contextlib.suppress(AgentError, OSError):
-                env.store.delete(rec.path)
+                env.store.delete(rec.key)
         raise
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": len(rooms), "diff": changes}

@@ -12,10 +12,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from backup_agent.catalog import FileRecord, RestorePoint, Run, iso
+from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs.env import Env
+from backup_agent.store import file_key
 
 NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
                "maintenance_mode", "configuration_id")
@@ -54,7 +55,7 @@ def intact(env: Env, rp: RestorePoint) -> bool:
     """
     if not rp.verified:
         return False
-    if any(env.store.check(f.path, f.size, f.sha256) for f in rp.files):
+    if any(env.store.check(f.key, f.size, f.sha256) for f in rp.files):
         env.catalog.set_verified(rp.id, False)
         return False
     return True
@@ -71,10 +72,10 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
         run.item("inventory", "unchanged")
         return previous
     rp_id = env.catalog.new_id("inv", deployment.name, now)
-    rel = f"{deployment.name}/inventory/{rp_id}/inventory.json"
+    rel = file_key(deployment.name, "inventory", rp_id, "inventory.json")
     size, sha = env.store.put_bytes(rel, body)
     rp = RestorePoint(
-        id=rp_id, kind="inventory", deployment=deployment.name, taken_at=now,
+        id=rp_id, kind=Kind.INVENTORY, deployment=deployment.name, taken_at=now,
         version=inventory.get("software_version"), verified=True, run_id=run.id,
         data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
               "locations": len(inventory["locations"])},
@@ -94,7 +95,7 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
 def load(env: Env, rp: RestorePoint) -> dict[str, Any]:
     """The inventory document of an inventory restore point."""
     try:
-        data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].path))
+        data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].key))
     except (ValueError, IndexError) as exc:
         raise StoreError(f"{rp.id}: its inventory.json is unreadable ({exc}); "
                          "see `backup-agent verify`") from exc

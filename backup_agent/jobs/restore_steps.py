@@ -19,7 +19,7 @@ from typing import Any
 from backup_agent.catalog import RestorePoint
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, CatalogError, NotReadyError
-from backup_agent.infinity import InfinityClient
+from backup_agent.infinity import InfinityClient, Package
 from backup_agent.jobs import passphrase as verifier
 from backup_agent.jobs import snapshots
 from backup_agent.jobs.backup import passphrase_of
@@ -97,7 +97,7 @@ def _point(ctx: StepContext, n: int, ref: str | None, kind: str,
         checks.append(Check(n, f"{ref} is a {kind}", False, f"it is a {rp.kind}"))
         return None
     for f in rp.files:
-        problem = ctx.env.store.check(f.path, f.size, f.sha256)
+        problem = ctx.env.store.check(f.key, f.size, f.sha256)
         checks.append(Check(n, f"{rp.id} file {f.name} hashes right", problem is None,
                             f"{problem}: refused, the file is not what was backed up"
                             if problem else f"sha256 {f.sha256[:12]}"))
@@ -245,8 +245,9 @@ def do_restore_backup(ctx: StepContext, ref: str) -> str:
     """Upload the config backup to the target with ``backup_restore``."""
     require(check_restore_backup(ctx, 0, ref, defer=False))
     rp = ctx.env.catalog.restore_point(ref)
-    path = ctx.env.store.path(rp.files[0].path)
-    answer = ctx.target().restore_backup(path, passphrase_of(ctx.deployment))
+    f, store = rp.files[0], ctx.env.store
+    package = Package(f.name, f.size, lambda: store.open(f.key))
+    answer = ctx.target().restore_backup(package, passphrase_of(ctx.deployment))
     message = answer.get("message") if isinstance(answer, dict) else None
     return (f"config backup {rp.id} (version {rp.version}) uploaded to {ctx.target_name} with "
             f"backup_restore" + (f": {message}" if message else ""))

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from backup_agent.catalog import RestorePoint, Run, iso
+from backup_agent.catalog import ItemState, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment, Node
 from backup_agent.errors import AgentError, CatalogError, ConfigError, ProviderError
 from backup_agent.jobs.env import Env
@@ -84,7 +84,7 @@ def snapshot_node(env: Env, deployment: Deployment, node: Node, reason: str, run
     try:
         inv = env.catalog.latest(deployment.name, "inventory")
         rp = RestorePoint(
-            id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind="snapshot",
+            id=env.catalog.new_id(f"snap-{node.name}", deployment.name, now), kind=Kind.SNAPSHOT,
             deployment=deployment.name, taken_at=now, version=inv.version if inv else None,
             node=node.name, provider=node.provider, verified=True, run_id=run.id,
             data={"provider_id": ref.id, "provider_type": provider.type_name, "vm": node.vm,
@@ -161,7 +161,7 @@ def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) \
             else f"internal error: {type(exc).__name__}"
         for node in nodes:
-            run.items.setdefault(node.name, ("failed", reason))
+            run.items.setdefault(node.name, (ItemState.FAILED, reason))
         with contextlib.suppress(Exception):
             env.catalog.finish_run(run, env.clock())
         raise

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from backup_agent.errors import EvidenceError
+from backup_agent.timefmt import iso, parse_iso
 
 STATUSES = ("up", "down", "unknown")
 PLATFORMS = ("vmware", "hyperv", "aws", "azure", "gcp", "other")
@@ -128,8 +129,8 @@ class Evidence:
 
 
 def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, the form the evidence and plan JSON use."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a ``Z``, the form the evidence and plan JSON use (and the catalog)."""
+    return iso(moment)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -212,12 +213,11 @@ def _req_time(obj: Mapping[str, Any], key: str, where: str) -> datetime:
 def parse_time(text: str, where: str) -> datetime:
     """An ISO 8601 timestamp that must carry a timezone; ``where`` names it in the error."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        return parse_iso(text)
+    except ValueError as exc:
+        if "no timezone" in str(exc):
+            raise EvidenceError(f"{where}: {exc}") from None
         raise EvidenceError(f"{where}: not an ISO 8601 timestamp: {text!r}") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise EvidenceError(f"{where}: no timezone in {text!r} (add Z or +00:00)")
-    return moment.astimezone(UTC)
 
 
 def _management(data: Mapping[str, Any]) -> ManagementNode:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from backup_agent.planner.evidence import (
     ConferencingNode,
@@ -19,6 +19,7 @@ from backup_agent.planner.evidence import (
     format_time,
     management_down,
 )
+from backup_agent.timefmt import human
 
 CLOUD_PLATFORMS = ("aws", "azure", "gcp")
 
@@ -37,7 +38,7 @@ UPGRADE_MINUTES = 60  # upgrading a Management Node to match the Conferencing No
 
 def human_time(moment: datetime) -> str:
     """``2026-11-19 01:02 UTC``: the form ``loses`` and the runbook use."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return human(moment)
 
 
 def newest(points: list[RestorePoint]) -> RestorePoint | None:

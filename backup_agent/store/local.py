@@ -1,9 +1,10 @@
 """A local directory store with atomic, verified writes.
 
-Every artifact is written to a hidden temporary name beside its final one, hashed as it is
-written, fsynced, checked against the size and sha256 it must have, and only then renamed to
-its visible name (and the directory fsynced). A crash or a failed check leaves nothing under a
-visible name. Files are 0600 and directories 0700: room exports hold PINs.
+Every object is written to a hidden temporary name beside its final one, hashed as it is
+written, fsynced, checked against the size and sha256 it must have, and only then given its
+visible name (and the directory fsynced). A crash or a failed check leaves nothing under a
+visible name, and a visible file is never replaced. Files are 0600 and directories 0700: room
+exports hold PINs. The only module that turns a key into a local path.
 """
 
 from __future__ import annotations
@@ -13,45 +14,26 @@ import errno
 import hashlib
 import os
 import secrets
-from pathlib import Path, PurePosixPath
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
-from backup_agent.errors import IntegrityError, StoreError
-
-CHUNK = 1024 * 1024
-
-
-def sha256_file(path: Path) -> tuple[int, str]:
-    """Size and sha256 of a file, read in chunks (constant memory)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
-def _safe_relpath(relpath: str) -> PurePosixPath:
-    rel = PurePosixPath(relpath)
-    if rel.is_absolute() or any(p in ("", ".", "..") for p in rel.parts) or "\\" in relpath:
-        raise StoreError(f"refusing unsafe store path {relpath!r}")
-    if any(p.startswith(".") for p in rel.parts):
-        raise StoreError(f"refusing hidden store path {relpath!r} (reserved for temporary files)")
-    return rel
+from backup_agent.errors import StoreError
+from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written
 
 
 class AtomicFile:
-    """A binary file under a temporary name that becomes visible only by :meth:`commit`.
+    """A :class:`~backup_agent.store.base.Sink` on a local temporary file.
 
-    It hashes what is written. ``seek(0)`` + ``truncate()`` start it over (a download retried
-    from the start); other seeks are refused so the running hash stays true. A writer that
-    already hashes every byte it writes (the backup download does, on a thread of its own)
-    opens it with ``hashed=False`` and hands its digest to :meth:`commit`: hashing a gigabyte
-    twice would halve the download's speed.
+    A writer that already hashes every byte it writes (the backup download does, on a thread
+    of its own) opens it with ``hashed=False`` and hands its digest to :meth:`commit`: hashing
+    a gigabyte twice would halve the download's speed.
     """
 
-    def __init__(self, final: Path, hashed: bool = True) -> None:
+    def __init__(self, key: str, final: Path, hashed: bool = True) -> None:
+        self.key = key
         self.final = final
         self.hashed = hashed
         self.tmp = final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
@@ -71,49 +53,28 @@ class AtomicFile:
         self.size += len(data)
         return written
 
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if (pos, whence) != (0, 0):
-            raise StoreError("AtomicFile only seeks back to the start")
-        self._fh.seek(0)
-        return 0
-
-    def tell(self) -> int:
-        return self.size
-
-    def truncate(self, size: int | None = None) -> int:
-        if size not in (None, 0) or self._fh.tell() != 0:
-            raise StoreError("AtomicFile only truncates to empty after seek(0)")
-        self._fh.truncate(0)
-        self._digest = hashlib.sha256()
-        self.size = 0
-        return 0
-
-    def flush(self) -> None:
+    def restart(self) -> None:
         try:
-            self._fh.flush()
+            self._fh.seek(0)
+            self._fh.truncate(0)
         except OSError as exc:
             raise self._store_error(exc) from exc
-
-    def seekable(self) -> bool:
-        return True
+        self._digest = hashlib.sha256()
+        self.size = 0
 
     @property
     def sha256(self) -> str:
         if not self.hashed:
-            raise StoreError("this AtomicFile does not hash: its writer's digest goes to commit()")
+            raise StoreError("this sink does not hash: its writer's digest goes to commit()")
         return self._digest.hexdigest()
 
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
-               sha256: str | None = None) -> None:
-        """fsync, check size and sha256, then rename into place. On a mismatch nothing stays.
-
-        ``sha256`` is the writer's own digest of what it wrote, required when ``hashed=False``.
-        """
-        if not self.hashed:
-            if sha256 is None:
-                self.abort()
-                raise StoreError(f"{self.final.name}: an unhashed write needs its writer's sha256")
-            self._declared = sha256.lower()
+               sha256: str | None = None) -> ObjectInfo:
+        """fsync, check size and sha256, then publish. On a mismatch nothing stays."""
+        if not self.hashed and sha256 is None:
+            self.abort()
+            raise StoreError(f"{self.final.name}: an unhashed write needs its writer's sha256")
+        got = self.sha256 if self.hashed else str(sha256).lower()
         try:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -121,35 +82,26 @@ class AtomicFile:
         except OSError as exc:
             self.abort()
             raise self._store_error(exc) from exc
-        if expected_size is not None and expected_size != self.size:
-            self.abort()
-            raise IntegrityError(
-                f"{self.final.name}: got {self.size} bytes, expected {expected_size}; not kept"
-            )
-        got = self.sha256 if self.hashed else self._declared
-        if expected_sha256 is not None and expected_sha256.lower() != got:
-            self.abort()
-            raise IntegrityError(
-                f"{self.final.name}: sha256 {got[:12]}… does not match the expected "
-                f"{expected_sha256[:12]}…; not kept"
-            )
         try:
+            check_written(self.key, self.size, got, expected_size, expected_sha256)
             _publish(self.tmp, self.final)
         except FileExistsError:
             self.abort()
-            raise StoreError(f"{self.final} already exists; not overwritten (another run "
-                             "chose the same restore point id: run again)") from None
+            raise already_exists(self.key) from None
         except OSError as exc:
             self.abort()
             raise self._store_error(exc) from exc
+        except BaseException:
+            self.abort()
+            raise
         self.committed = True
         try:
             _fsync_dir(self.final.parent)
         except OSError as exc:
             raise self._store_error(exc) from exc
+        return ObjectInfo(self.key, self.size, datetime.now(UTC), got)
 
     def abort(self) -> None:
-        """Drop the temporary file. Safe to call twice."""
         if not self._fh.closed:
             # Closing flushes the buffer, which fails again on a full disk: the file goes anyway.
             with contextlib.suppress(OSError):
@@ -172,55 +124,63 @@ class AtomicFile:
             self.abort()
 
 
-class LocalStore:
-    """Artifacts under one root directory, addressed by safe relative paths."""
+class LocalStore(Store):
+    """Objects as files under one root directory; a key's segments are its directories."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def path(self, relpath: str) -> Path:
-        return self.root.joinpath(*_safe_relpath(relpath).parts)
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
 
-    def writer(self, relpath: str, hashed: bool = True) -> AtomicFile:
-        """An :class:`AtomicFile` for ``relpath``; its directories are made 0700."""
-        final = self.path(relpath)
+    def writer(self, key: str, hashed: bool = True) -> AtomicFile:
+        final = self._path(key)
         try:
             _makedirs(final.parent)
-            return AtomicFile(final, hashed)
+            return AtomicFile(key, final, hashed)
         except OSError as exc:
             raise StoreError(f"cannot write under {self.root}: {exc.strerror or exc}") from exc
 
-    def put_bytes(self, relpath: str, data: bytes) -> tuple[int, str]:
-        """Write ``data`` atomically; returns (size, sha256)."""
-        with self.writer(relpath) as fh:
-            fh.write(data)
-            fh.commit(expected_size=len(data))
-            return fh.size, fh.sha256
-
-    def read_bytes(self, relpath: str) -> bytes:
+    def open(self, key: str) -> BinaryIO:
         try:
-            return self.path(relpath).read_bytes()
+            return open(self._path(key), "rb")  # the caller closes the stream
         except OSError as exc:
-            raise StoreError(f"cannot read {relpath} from the store: {exc.strerror or exc}") from exc
+            raise StoreError(f"cannot read {key} from the store: {exc.strerror or exc}") from exc
 
-    def check(self, relpath: str, size: int, sha256: str) -> str | None:
-        """None when the file is there and hashes right, else what is wrong."""
-        p = self.path(relpath)
-        if not p.is_file():
-            return "missing"
-        got_size, got_sha = sha256_file(p)
-        if got_size != size:
-            return f"size {got_size} != {size}"
-        if got_sha != sha256:
-            return "sha256 mismatch"
-        return None
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot stat {key} in the store: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def delete(self, relpath: str) -> None:
-        p = self.path(relpath)
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        # Walk only the directory the prefix names: the rest of the store is not read.
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        top = self._path(head) if head else self.root
+        found = []
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                key = name if rel == "." else f"{rel}/{name}"
+                if (not name.startswith(".") and key.startswith(prefix)
+                        and (info := self.stat(key)) is not None):
+                    found.append(info)
+        return sorted(found, key=lambda i: i.key)
+
+    def delete(self, key: str) -> None:
+        p = self._path(key)
         try:
             p.unlink()
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc
         # Remove emptied directories up to the root so retention leaves no husks.
         parent = p.parent
         while parent != self.root and parent.is_relative_to(self.root):
@@ -229,6 +189,9 @@ class LocalStore:
             except OSError:
                 break
             parent = parent.parent
+
+    def location(self, key: str) -> str:
+        return str(self._path(key).resolve())
 
 
 def _publish(tmp: Path, final: Path) -> None:

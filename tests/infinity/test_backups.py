@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from backup_agent.errors import ApiError, IntegrityError
-from backup_agent.infinity import BackupInfo, InfinityClient, check_filename
+from backup_agent.infinity import BackupInfo, FileSink, InfinityClient, Package, check_filename
 from tests.infinity.conftest import PASSPHRASE, Sleeps
 from tests.infinity.peers import Handler, LocalServer
 
@@ -41,7 +41,7 @@ def test_create_list_download_in_every_reading(sim_factory: Any, make_client: An
     target = tmp_path / "b.bin"
     seen: list[tuple[int, int]] = []
     with open(target, "w+b") as f:
-        size, digest = client.download_backup(info, f, progress=lambda d, t: seen.append((d, t)))
+        size, digest = client.download_backup(info, FileSink(f), progress=lambda d, t: seen.append((d, t)))
     data = target.read_bytes()
     assert size == len(data) == info.size > PAD
     assert digest == hashlib.sha256(data).hexdigest() == info.sha256sum
@@ -55,7 +55,7 @@ def test_cut_download_is_retried_from_the_start(sim_factory: Any, make_client: A
     info = _backup(client)
     sim.faults.cut_download(after_bytes=PAD // 2, times=2)
     with open(tmp_path / "b.bin", "w+b") as f:
-        size, digest = client.download_backup(info, f)
+        size, digest = client.download_backup(info, FileSink(f))
     data = (tmp_path / "b.bin").read_bytes()
     assert size == info.size == len(data)  # nothing of the broken attempts was left in front
     assert hashlib.sha256(data).hexdigest() == digest == info.sha256sum
@@ -69,7 +69,7 @@ def test_download_cut_every_time_fails_clearly(sim_factory: Any, make_client: An
     sim.faults.cut_download(after_bytes=1000, times=10)
     target = tmp_path / "b.bin"
     with open(target, "w+b") as f, pytest.raises(ApiError) as err:
-        client.download_backup(info, f)
+        client.download_backup(info, FileSink(f))
     assert f"the download of backup {info.filename} broke off 3 times" in str(err.value)
     assert target.stat().st_size == 0  # nothing half-written that could pass for the backup
 
@@ -81,7 +81,7 @@ def test_wrong_sha256_is_an_integrity_error(sim_factory: Any, make_client: Any, 
     sim.faults.wrong_sha256(1)
     info = client.find_new_backup(handle)
     with open(tmp_path / "b.bin", "w+b") as f, pytest.raises(IntegrityError) as err:
-        client.download_backup(info, f)
+        client.download_backup(info, FileSink(f))
     assert "corrupted in transit" in str(err.value) and info.filename in str(err.value)
 
 
@@ -92,7 +92,7 @@ def test_listing_size_mismatch_is_an_integrity_error(sim_factory: Any, make_clie
     info = _backup(client)
     lying = BackupInfo(**{**info.__dict__, "size": info.size - 1})
     with open(tmp_path / "b.bin", "w+b") as f, pytest.raises(IntegrityError, match="bytes"):
-        client.download_backup(lying, f)
+        client.download_backup(lying, FileSink(f))
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b.tar", "a\\b.tar", "..", "x\x00y", "x\ny", ""])
@@ -111,7 +111,7 @@ def test_hostile_filename_from_the_api_writes_nothing(sim_factory: Any, make_cli
     target = tmp_path / "keep.bin"
     target.write_bytes(b"existing")
     with open(target, "r+b") as f, pytest.raises(ApiError, match="refusing backup filename"):
-        client.download_backup(info, f)
+        client.download_backup(info, FileSink(f))
     assert target.read_bytes() == b"existing"
     with pytest.raises(ApiError, match="refusing"):
         client.delete_backup(info.filename)
@@ -129,7 +129,7 @@ def test_disk_full_propagates_as_oserror(sim_factory: Any, make_client: Any) -> 
     client = make_client(sim.url)
     info = _backup(client)
     with pytest.raises(OSError) as err:
-        client.download_backup(info, DiskFull())
+        client.download_backup(info, FileSink(DiskFull()))
     assert err.value.errno == errno.ENOSPC
 
 
@@ -140,14 +140,14 @@ def test_restore_brings_the_rooms_back_and_delete_removes(sim_factory: Any, make
     info = _backup(client)
     path = tmp_path / "b.bin"
     with open(path, "w+b") as f:
-        client.download_backup(info, f)
+        client.download_backup(info, FileSink(f))
     empty = sim_factory(empty=True)
     target = make_client(empty.url)
     assert target.conferences() == []
     with pytest.raises(ApiError, match="HTTP 400") as err:
-        target.restore_backup(path, "wrong-" + PASSPHRASE)
+        target.restore_backup(Package.from_path(path), "wrong-" + PASSPHRASE)
     assert PASSPHRASE not in str(err.value)
-    target.restore_backup(path, PASSPHRASE)
+    target.restore_backup(Package.from_path(path), PASSPHRASE)
     assert sorted(r["name"] for r in target.conferences()) == sorted(r["name"] for r in client.conferences())
     assert len(target.aliases()) == 50
     client.delete_backup(info.filename)

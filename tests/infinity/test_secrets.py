@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from backup_agent.errors import AgentError
-from backup_agent.infinity import InfinityClient
+from backup_agent.infinity import FileSink, InfinityClient, Package
 from tests.infinity.conftest import PASSPHRASE, PASSWORD, PASSWORD_ENV
 from tests.infinity.peers import Handler, LocalServer, free_port
 
@@ -51,7 +51,7 @@ def test_no_secret_in_logs_or_errors(sim_factory: Any, make_client: Callable[...
     info = client.find_new_backup(handle, poll_interval=0.01)
     path = tmp_path / "b.bin"
     with open(path, "w+b") as f:
-        client.download_backup(info, f)
+        client.download_backup(info, FileSink(f))
     sim.faults.fail_next(1, status=503)
     sim.faults.rate_limit_next(1, retry_after=1)
     client.conferences()
@@ -63,16 +63,16 @@ def test_no_secret_in_logs_or_errors(sim_factory: Any, make_client: Callable[...
     sim.faults.malformed_json_next(1)
     expect_error(lambda: client.create_backup(PASSPHRASE))
     sim.faults.cut_download(after_bytes=100, times=10)
-    expect_error(lambda: client.download_backup(info, io.BytesIO()))
+    expect_error(lambda: client.download_backup(info, FileSink(io.BytesIO())))
     sim.faults.clear()
     sim.faults.wrong_sha256(1)
     bad = client.list_backups()[-1]
-    expect_error(lambda: client.download_backup(bad, io.BytesIO()))
-    expect_error(lambda: client.restore_backup(path, "wrong-" + PASSPHRASE))
+    expect_error(lambda: client.download_backup(bad, FileSink(io.BytesIO())))
+    expect_error(lambda: client.restore_backup(Package.from_path(path), "wrong-" + PASSPHRASE))
     with LocalServer(_echo) as srv:
         hostile = make_client(srv.url)
         expect_error(lambda: hostile.create_backup(PASSPHRASE))
-        expect_error(lambda: hostile.restore_backup(path, PASSPHRASE))
+        expect_error(lambda: hostile.restore_backup(Package.from_path(path), PASSPHRASE))
         expect_error(hostile.alarms)
     expect_error(make_client(f"http://127.0.0.1:{free_port()}", retries=1).alarms)
     monkeypatch.setenv(PASSWORD_ENV, WRONG_PASSWORD)

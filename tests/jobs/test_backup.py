@@ -261,7 +261,8 @@ def test_file_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tmp_
     import threading
     import time
 
-    from backup_agent import catalog as catalog_mod
+    from backup_agent.catalog import open_catalog
+    from backup_agent.catalog import sqlite as catalog_mod
 
     assert agent("--config", str(cfg), "list")[0] == 0
     monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_MS", 1000)
@@ -271,9 +272,9 @@ def test_file_not_recorded_leaves_no_visible_file(agent: Runner, cfg: Path, tmp_
 
     def ready() -> bool:
         if kind == "inventory":  # recorded at once after it is written: hold from the start
-            probe = sqlite3.connect(var / "catalog.db")
+            probe = open_catalog(var / "catalog.db")
             try:
-                return bool(probe.execute("SELECT 1 FROM runs").fetchone())
+                return bool(probe.runs(limit=1))
             finally:
                 probe.close()
         # scrypt (the passphrase check) runs between the file's rename and its record

@@ -131,7 +131,7 @@ def test_a_failed_export_leaves_no_visible_file(cfg: Path) -> None:
 
     now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     env = Env.open(config.load(cfg), clock=lambda: now)
-    blocked = env.store.path("prod/room-export/re-prod-20261126T100000Z/vmrs.csv")
+    blocked = Path(env.store.location("prod/room-export/re-prod-20261126T100000Z/vmrs.csv"))
     (blocked / "in-the-way").mkdir(parents=True)
     try:
         run = export(env, env.config.deployment())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_agent.catalog import Catalog
+from backup_agent.catalog import open_catalog
 from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSPHRASE, PASSWORD, Runner
 from tests.jobs.restore_helpers import config_with_nodes
@@ -62,7 +62,7 @@ def test_passphrase_wrong_is_refused_before_upload(agent: Runner, cfg: Path, fre
 
 def test_passphrase_wrong_without_a_recorded_check_the_node_refuses(
         agent: Runner, cfg: Path, fresh: Simulator, tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "var" / "catalog.db")
+    cat = open_catalog(tmp_path / "var" / "catalog.db")
     rp = cat.latest("prod", "config-backup")
     assert rp is not None
     cat.update_data(rp.id, passphrase_check=None)  # a backup made before checks were recorded

@@ -135,7 +135,7 @@ def test_catalog_failure_after_the_snapshot_fails_the_item_and_ends_the_run(
     import threading
     import time
 
-    from backup_agent import catalog as catalog_mod
+    from backup_agent.catalog import sqlite as catalog_mod
 
     cfg = sim_config(tmp_path, sim)
     assert agent("--config", str(cfg), "list")[0] == 0

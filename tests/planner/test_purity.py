@@ -1,4 +1,4 @@
-"""The planner stays pure: only the standard library, its own modules and backup_agent.errors."""
+"""The planner stays pure: the standard library, its own modules, backup_agent.errors and timefmt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import backup_agent.planner
 
 PLANNER = Path(backup_agent.planner.__file__).parent
-ALLOWED_PREFIXES = ("backup_agent.planner", "backup_agent.errors")
+ALLOWED_PREFIXES = ("backup_agent.planner", "backup_agent.errors", "backup_agent.timefmt")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,0 +1,110 @@
+"""The catalog contract: what jobs, commands and the planner's evidence ask of the catalog.
+
+Records in, records out (:mod:`backup_agent.catalog.records`); no SQL, no connection. The
+SQLite catalog (:mod:`backup_agent.catalog.sqlite`) is the first implementation; a PostgreSQL
+one implements this Protocol without a job changing. Ids are allocated by the catalog, atomically:
+two processes asking in the same second get different ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from backup_agent.catalog.records import (
+    JournalStep,
+    Restore,
+    RestorePoint,
+    RestoreState,
+    Run,
+)
+
+
+class Catalog(Protocol):
+    """Runs, restore points, last contact and the restore journal of every deployment."""
+
+    def close(self) -> None:
+        """Release the catalog's connection."""
+        ...
+
+    def migrations(self) -> list[str]:
+        """The names of the schema migrations applied, in order."""
+        ...
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self, deployment: str, job: str, now: datetime) -> Run:
+        """Record a new run of ``job``, with an id of its own."""
+        ...
+
+    def finish_run(self, run: Run, now: datetime) -> Run:
+        """Decide the run's outcome from its items and record it with them."""
+        ...
+
+    def runs(self, deployment: str | None = None, limit: int = 50) -> list[Run]:
+        """Runs, newest first, with their items."""
+        ...
+
+    # -- restore points ---------------------------------------------------------------------
+    def new_id(self, prefix: str, deployment: str, now: datetime) -> str:
+        """Reserve a readable restore point id (``cb-prod-20261126T101502Z``), never handed
+        out twice, even to two processes asking in the same second."""
+        ...
+
+    def add_restore_point(self, rp: RestorePoint) -> None:
+        """Record a restore point with its files (its id from :meth:`new_id`)."""
+        ...
+
+    def update_data(self, rp_id: str, **changes: Any) -> None:
+        """Merge ``changes`` into a restore point's data (e.g. ``confirmed_at``)."""
+        ...
+
+    def set_verified(self, rp_id: str, verified: bool) -> None:
+        """Record whether the restore point's files hash right."""
+        ...
+
+    def mark_deleted(self, rp_id: str, now: datetime) -> None:
+        """Hide a restore point whose artifact is gone (it stays in the history)."""
+        ...
+
+    def restore_points(self, deployment: str | None = None, kind: str | None = None,
+                       node: str | None = None, rp_id: str | None = None,
+                       limit: int | None = None) -> list[RestorePoint]:
+        """Live restore points, newest first (at most ``limit``)."""
+        ...
+
+    def restore_point(self, rp_id: str) -> RestorePoint:
+        """One restore point; CatalogError when there is none."""
+        ...
+
+    def latest(self, deployment: str, kind: str) -> RestorePoint | None:
+        """The newest live restore point of ``kind``."""
+        ...
+
+    # -- contact ----------------------------------------------------------------------------
+    def record_contact(self, deployment: str, now: datetime, error: str | None = None) -> None:
+        """Remember the last time the Management Node answered (or the last failure)."""
+        ...
+
+    def contact(self, deployment: str) -> dict[str, Any]:
+        """``last_contact``, ``last_error``, ``last_error_at`` (ISO strings or None)."""
+        ...
+
+    # -- the restore journal ----------------------------------------------------------------
+    def start_restore(self, deployment: str, path: dict[str, Any], options: dict[str, Any],
+                      now: datetime) -> Restore:
+        """Record a new restore of ``path`` (running), with an id of its own."""
+        ...
+
+    def record_step(self, restore_id: str, step: JournalStep) -> None:
+        """Record a step of a restore as it now stands."""
+        ...
+
+    def set_restore_state(self, restore_id: str, state: RestoreState,
+                          finished_at: datetime | None) -> None:
+        """Record where a restore stands (``finished_at`` None while it runs)."""
+        ...
+
+    def restores(self, deployment: str | None = None, limit: int = 20,
+                 restore_id: str | None = None, unfinished: bool = False) -> list[Restore]:
+        """Restores with their steps, newest first (only those not completed with ``unfinished``)."""
+        ...

@@ -1,0 +1,58 @@
+"""The SQLite catalog's schema: named migrations, applied in order and recorded in ``migrations``.
+
+A migration is never edited once released: a catalog.db made by an older agent is brought up
+to date by the ones it lacks (tests/test_catalog.py opens one made from the first two).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_initial", """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, deployment TEXT NOT NULL, job TEXT NOT NULL,
+            started_at TEXT NOT NULL, finished_at TEXT, outcome TEXT, summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE run_items (
+            run_id TEXT NOT NULL REFERENCES runs(id), item TEXT NOT NULL, outcome TEXT NOT NULL,
+            reason TEXT, PRIMARY KEY (run_id, item)
+        );
+        CREATE TABLE restore_points (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, deployment TEXT NOT NULL,
+            taken_at TEXT NOT NULL, version TEXT, build TEXT, node TEXT, provider TEXT,
+            verified INTEGER NOT NULL DEFAULT 0, run_id TEXT, data TEXT NOT NULL DEFAULT '{}',
+            deleted_at TEXT
+        );
+        CREATE INDEX restore_points_by_kind ON restore_points (deployment, kind, taken_at);
+        CREATE TABLE files (
+            restore_point_id TEXT NOT NULL REFERENCES restore_points(id), name TEXT NOT NULL,
+            path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+            PRIMARY KEY (restore_point_id, name)
+        );
+        CREATE TABLE contacts (
+            deployment TEXT PRIMARY KEY, last_contact TEXT, last_error TEXT, last_error_at TEXT
+        );
+    """),
+    # The restore journal: one row per restore, one per step.
+    ("0002_restore_journal", """
+        CREATE TABLE restores (
+            id TEXT PRIMARY KEY, deployment TEXT NOT NULL, path_number INTEGER NOT NULL,
+            kind TEXT NOT NULL, target TEXT NOT NULL, restore_point TEXT,
+            started_at TEXT NOT NULL, finished_at TEXT, state TEXT NOT NULL,
+            path TEXT NOT NULL, options TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE restore_steps (
+            restore_id TEXT NOT NULL REFERENCES restores(id), step INTEGER NOT NULL,
+            title TEXT NOT NULL, action TEXT NOT NULL, automated INTEGER NOT NULL,
+            state TEXT NOT NULL, started_at TEXT, finished_at TEXT, detail TEXT,
+            PRIMARY KEY (restore_id, step)
+        );
+        CREATE INDEX restores_by_deployment ON restores (deployment, started_at);
+    """),
+    # Restore point ids are reserved here before their files are written: the primary key
+    # decides between two processes asking in the same second (check-then-insert did not).
+    # The ids already in use are reserved, so none is handed out again.
+    ("0003_restore_point_ids", """
+        CREATE TABLE restore_point_ids (id TEXT PRIMARY KEY, reserved_at TEXT NOT NULL);
+        INSERT INTO restore_point_ids (id, reserved_at) SELECT id, taken_at FROM restore_points;
+    """),
+]
