@@ -115,7 +115,6 @@ class Config:
     storage_path: Path
     deployments: tuple[Deployment, ...]
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)  # tables owned by later features
 
     @property
     def catalog_path(self) -> Path:
@@ -138,23 +137,27 @@ class Config:
         raise ConfigError(f"no deployment named {name!r} in the configuration (known: {names})")
 
 
-# Tables later features own; accepted now so that one agent.toml serves every version.
-EXTRA_TABLES = ("retention", "schedule", "offsite", "daemon", "alerts", "checkpoint", "logging")
+# The top-level tables of agent.toml. A table is known only once a feature reads it: one that
+# nothing implements is refused like any unknown key. A feature adds its table's name here.
+TABLES = ("storage", "deployments", "providers")
 DEPLOYMENT_KEYS = {
     "name", "url", "username", "password_env", "password_file", "client_id",
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
     "timeout", "max_concurrency", "page_size", "retries", "nodes",
 }
 NODE_KEYS = {"name", "role", "provider", "vm"}
+# Provider settings that name a file (besides the ``*_file`` secrets), relative to agent.toml.
+PROVIDER_PATH_SETTINGS = ("ca_bundle", "known_hosts")
 
 
 class _Reader:
     """Typed access to one TOML table with errors that name where the key is."""
 
-    def __init__(self, where: str, table: Any, allowed: set[str] | None) -> None:
+    def __init__(self, where: str, table: Any, allowed: set[str] | None,
+                 base: Path | None = None) -> None:
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: must be a table")
-        self.where, self.table = where, table
+        self.where, self.table, self.base = where, table, base
         if allowed is not None:
             unknown = sorted(set(table) - allowed)
             if unknown:
@@ -175,9 +178,14 @@ class _Reader:
             raise ConfigError(f"{self.where}.{key}: expected {names}, got {type(val).__name__}")
         return val
 
+    def path(self, key: str) -> str | None:
+        """A file name, relative to agent.toml's directory when not absolute."""
+        val = self.get(key, str)
+        return None if val is None else _relative_to(self.base, val)
+
     def secret(self, name: str, label: str, required: bool = False) -> Secret | None:
         env = self.get(f"{name}_env", str)
-        file = self.get(f"{name}_file", str)
+        file = self.path(f"{name}_file")
         if env and file:
             raise ConfigError(f"{self.where}: set {name}_env or {name}_file, not both")
         if not (env or file):
@@ -185,6 +193,18 @@ class _Reader:
                 raise ConfigError(f"{self.where}: missing {name}_env or {name}_file")
             return None
         return Secret(label, env=env, file=file)
+
+
+def _relative_to(base: Path | None, name: str) -> str:
+    """``name`` resolved against ``base`` (agent.toml's directory), as ``storage.path`` is.
+
+    A cron job or a systemd unit runs in another working directory than the shell where
+    agent.toml was written; a file named relative to the configuration must still be found.
+    """
+    path = Path(name).expanduser()
+    if base is not None and name.strip() and not path.is_absolute():
+        path = base / path
+    return str(path)
 
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -211,8 +231,8 @@ def _parse_node(where: str, raw: Any) -> Node:
     return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str))
 
 
-def _parse_deployment(where: str, raw: Any) -> Deployment:
-    r = _Reader(where, raw, DEPLOYMENT_KEYS)
+def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deployment:
+    r = _Reader(where, raw, DEPLOYMENT_KEYS, base)
     name = _check_name(where, r.get("name", str, required=True))
     where = f"deployments.{name}"
     r.where = where
@@ -230,14 +250,14 @@ def _parse_deployment(where: str, raw: Any) -> Deployment:
     password = r.secret("password", f"{where}.password")
     private_key = None
     if r.get("private_key_file", str):
-        private_key = Secret(f"{where}.private_key", file=r.get("private_key_file", str))
+        private_key = Secret(f"{where}.private_key", file=r.path("private_key_file"))
     if client_id and not private_key:
         raise ConfigError(f"{where}: client_id needs private_key_file (OAuth2 client credentials)")
     if private_key and not client_id:
         raise ConfigError(f"{where}: private_key_file needs client_id")
     if not client_id and not password:
         raise ConfigError(f"{where}: set password_env or password_file (or client_id + private_key_file)")
-    ca_bundle = r.get("ca_bundle", str)
+    ca_bundle = r.path("ca_bundle")
     if ca_bundle and not Path(ca_bundle).is_file():
         raise ConfigError(f"{where}.ca_bundle: file {ca_bundle} does not exist")
     timeout = float(r.get("timeout", (int, float), 30.0))
@@ -260,9 +280,9 @@ def _parse_deployment(where: str, raw: Any) -> Deployment:
     )
 
 
-def _parse_provider(name: str, raw: Any) -> ProviderConfig:
+def _parse_provider(name: str, raw: Any, config_dir: Path | None = None) -> ProviderConfig:
     where = f"providers.{_check_name('providers', name)}"
-    r = _Reader(where, raw, None)
+    r = _Reader(where, raw, None, config_dir)
     ptype = r.get("type", str, required=True)
     settings: dict[str, Any] = {}
     secrets: dict[str, Secret] = {}
@@ -273,10 +293,40 @@ def _parse_provider(name: str, raw: Any) -> ProviderConfig:
         if sep and how in ("env", "file") and base and isinstance(val, str):
             if base in secrets:
                 raise ConfigError(f"{where}: set {base}_env or {base}_file, not both")
-            secrets[base] = Secret(f"{where}.{base}", **{how: val})
+            secrets[base] = Secret(f"{where}.{base}",
+                                   **{how: r.path(key) if how == "file" else val})
+        elif key in PROVIDER_PATH_SETTINGS and isinstance(val, str):
+            settings[key] = r.path(key)
         else:
             settings[key] = val
+    _check_provider_keys(where, ptype, [*settings, *secrets])
     return ProviderConfig(name=name, type=ptype, settings=settings, secrets=secrets)
+
+
+def _check_provider_keys(where: str, ptype: str, keys: list[str]) -> None:
+    """An unknown provider type, or a key its provider does not declare, is refused at load.
+
+    Found only when the provider was first used, a typo became a failed run (exit 3) at the
+    moment the snapshot was wanted; here it is one line naming the table and the key (exit 2).
+    Secrets are checked by the name the provider sees (``password`` for ``password_env``).
+    """
+    from providers import registry
+    from providers.base import ProviderError as PError
+
+    try:
+        cls = registry.provider_class(ptype)
+    except PError as exc:
+        raise ConfigError(f"{where}.type: {exc}") from None
+    except Exception as exc:  # a provider package that fails to import is broken config too
+        raise ConfigError(f"{where}.type: provider {ptype!r} cannot be loaded: "
+                          f"{type(exc).__name__}: {exc}") from None
+    accepted = cls.settings_keys
+    if accepted is None:  # a provider that declares nothing is checked when it is built
+        return
+    for key in sorted(keys):
+        if key not in accepted:
+            known = ", ".join(sorted(accepted))
+            raise ConfigError(f"{where}: unknown key {key!r} for a {ptype} provider (known: {known})")
 
 
 def _unique(where: str, names: list[str]) -> None:
@@ -289,7 +339,7 @@ def _unique(where: str, names: list[str]) -> None:
 
 def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed agent.toml document into a :class:`Config`."""
-    allowed = {"storage", "deployments", "providers", *EXTRA_TABLES}
+    allowed = set(TABLES)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"unknown top-level key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
@@ -303,12 +353,14 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     deps_raw = data.get("deployments", [])
     if not isinstance(deps_raw, list) or not deps_raw:
         raise ConfigError("deployments: at least one [[deployments]] table is required")
-    deployments = tuple(_parse_deployment(f"deployments[{i}]", d) for i, d in enumerate(deps_raw))
+    base = path.absolute().parent if path is not None else None
+    deployments = tuple(_parse_deployment(f"deployments[{i}]", d, base)
+                        for i, d in enumerate(deps_raw))
     _unique("deployments", [d.name for d in deployments])
     prov_raw = data.get("providers", {})
     if not isinstance(prov_raw, dict):
         raise ConfigError("providers: must be a table of [providers.NAME] tables")
-    providers = {name: _parse_provider(name, raw) for name, raw in prov_raw.items()}
+    providers = {name: _parse_provider(name, raw, base) for name, raw in prov_raw.items()}
     for dep in deployments:
         for node in dep.nodes:
             if node.provider and node.provider not in providers:
@@ -317,9 +369,8 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
                     f"deployments.{dep.name}.nodes.{node.name}: provider {node.provider!r} "
                     f"is not a [providers.*] table (known: {known})"
                 )
-    extra = {k: data[k] for k in EXTRA_TABLES if k in data}
     return Config(path=path, storage_path=storage_path, deployments=deployments,
-                  providers=providers, extra=extra)
+                  providers=providers)
 
 
 def load(path: str | os.PathLike[str]) -> Config:

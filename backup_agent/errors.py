@@ -13,6 +13,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2  # usage or configuration error
 EXIT_PARTIAL = 3  # a run ended partially_failed
 EXIT_NOT_READY = 4  # a checkpoint or restore prerequisite is not met
+# `status` as a health check (backup_agent/service/status.py): 0 is healthy.
+EXIT_DEGRADED = 10  # a deployment answers but cannot be protected as it should be
+EXIT_DOWN = 11  # a Management Node does not answer, or was never reached
 EXIT_INTERRUPTED = 130
 
 

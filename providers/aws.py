@@ -141,6 +141,7 @@ class AWSProvider(SnapshotProvider):
     """EC2 instance snapshots: a crash-consistent EBS snapshot set, or an AMI."""
 
     type_name: ClassVar[str] = "aws"
+    settings_keys: ClassVar[frozenset[str] | None] = SETTINGS
     options: ClassVar[frozenset[str]] = frozenset({"mode", "copy_volume_tags", "no_reboot"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:

@@ -117,6 +117,7 @@ class AzureProvider(SnapshotProvider):
     """Managed-disk snapshots of Azure VMs through azure-mgmt-compute."""
 
     type_name: ClassVar[str] = "azure"
+    settings_keys: ClassVar[frozenset[str] | None] = SETTINGS
     options: ClassVar[frozenset[str]] = frozenset({"incremental"})
 
     def __init__(self, settings: Mapping[str, Any], credential: TokenCredential | None = None) -> None:

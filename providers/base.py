@@ -107,13 +107,17 @@ class TaskFailed(ProviderError):
 class SnapshotProvider(abc.ABC):
     """A platform that makes, lists, reverts and removes VM snapshots.
 
-    Subclasses set ``type_name`` and ``options`` (the per-call options they accept in
+    Subclasses set ``type_name``, ``settings_keys`` (the keys of their settings, checked when
+    the agent's configuration is loaded) and ``options`` (the per-call options they accept in
     :meth:`create`), and document vendor-only settings in their module docstring.
     Every call that waits takes ``wait`` and ``timeout`` (seconds, default from the
     ``timeout`` setting, else :data:`DEFAULT_TIMEOUT`).
     """
 
     type_name: ClassVar[str]
+    #: Every settings key the provider accepts, secrets by the name it sees (``password``, not
+    #: ``password_env``), without ``type``. ``None``: not declared, checked only when built.
+    settings_keys: ClassVar[frozenset[str] | None] = None
     options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Mapping[str, Any]) -> None:

@@ -135,6 +135,7 @@ class GCPProvider(SnapshotProvider):
     """Snapshots of a GCE instance's persistent disks, known by a snapshot-set id."""
 
     type_name = "gcp"
+    settings_keys = SETTINGS
     options = frozenset({"storage_locations", "kms_key_name", "guest_flush"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:

@@ -144,6 +144,7 @@ class HyperVProvider(SnapshotProvider):
     """Checkpoints of Hyper-V VMs through ``Checkpoint-VM`` and friends, over SSH."""
 
     type_name = "hyperv"
+    settings_keys = SETTINGS
     options = frozenset({"checkpoint_type"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:

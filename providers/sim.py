@@ -44,6 +44,7 @@ class SimProvider(SnapshotProvider):
     """VM snapshots of the bundled simulator."""
 
     type_name: ClassVar[str] = "sim"
+    settings_keys: ClassVar[frozenset[str] | None] = frozenset(KNOWN_SETTINGS - {"type"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)

@@ -27,6 +27,10 @@ Names are not unique in vSphere: when two VMs share the name,
 :class:`~providers.base.AmbiguousVM` asks for the UUID or MoRef. A snapshot's id is its MoRef
 (``snapshot-45``), never its name; ``get``/``delete``/``revert`` read it directly.
 
+``memory``, ``quiesce``
+    Defaults of the options of the same names below (``false`` unless set), so that
+    ``memory = true`` or ``quiesce = true`` in agent.toml applies to every snapshot.
+
 Options of :meth:`VMwareProvider.create`: ``memory`` (include the VM's memory, default false)
 and ``quiesce`` (quiesce the guest file system through VMware Tools, default false).
 
@@ -74,7 +78,7 @@ from providers.base import (
 
 TAG_TRAILER = "backup-agent-tags: "
 SETTINGS = frozenset({"type", "host", "port", "username", "password", "verify_tls", "ca_bundle",
-                      "datacenter", "timeout"})
+                      "datacenter", "timeout", "memory", "quiesce"})
 MOREF_RE = re.compile(r"^vm-\d+$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_CALL_SECONDS = 120.0
@@ -110,6 +114,7 @@ class VMwareProvider(SnapshotProvider):
     """Snapshots of vSphere VMs, one vCenter or ESXi endpoint per provider."""
 
     type_name = "vmware"
+    settings_keys = SETTINGS - {"type"}
     options = frozenset({"memory", "quiesce"})
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
@@ -132,6 +137,11 @@ class VMwareProvider(SnapshotProvider):
         self.verify_tls = verify
         self.ca_bundle = self.settings.get("ca_bundle")
         self.datacenter = self.settings.get("datacenter")
+        self.defaults = {k: self.settings[k] for k in self.options if k in self.settings}
+        try:
+            self._check_flags(self.defaults)
+        except UnsupportedOption as exc:
+            raise ProviderConfigError(str(exc).replace("option", "setting")) from exc
         self._si: Any = None
         self._service_content: Any = None
         self._lock = threading.Lock()
@@ -330,10 +340,8 @@ class VMwareProvider(SnapshotProvider):
         timeout: float | None = None,
     ) -> SnapshotRef:
         """Snapshot ``vm`` and return it once vSphere has made it (``wait=False`` is refused)."""
-        opts = self.check_options(options)
-        for key in ("memory", "quiesce"):
-            if not isinstance(opts.get(key, False), bool):
-                raise UnsupportedOption(f"vmware: option {key} must be true or false")
+        opts = {**self.defaults, **self.check_options(options)}
+        self._check_flags(opts)
         if not wait:
             raise UnsupportedOption("vmware: create must wait: the snapshot's id exists only "
                                     "once its vSphere task has finished")
@@ -352,6 +360,12 @@ class VMwareProvider(SnapshotProvider):
         except ProviderTimeout as exc:
             raise self._abandon(task, exc) from exc
         return self._locate(snap._moId)[1]
+
+    @staticmethod
+    def _check_flags(opts: Mapping[str, Any]) -> None:
+        for key in ("memory", "quiesce"):
+            if not isinstance(opts.get(key, False), bool):
+                raise UnsupportedOption(f"vmware: option {key} must be true or false")
 
     def _abandon(self, task: Any, timed_out: ProviderTimeout) -> ProviderTimeout:
         """Cancel a create that ran out of time; remove its snapshot if it landed meanwhile."""

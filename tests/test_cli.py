@@ -66,3 +66,52 @@ def test_bad_demo_and_sim_arguments_are_usage_errors(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "internal error" not in err
     assert list(scratch.iterdir()) == [], "no temporary directory left behind"
+
+
+def test_python_dash_m_backup_agent_runs_the_cli() -> None:
+    done = subprocess.run([sys.executable, "-m", "backup_agent", "--version"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("backup-agent ")
+
+
+def test_one_v_is_debug_and_the_internal_error_trace_shows_with_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """"run with -v for details" must be true: -v alone shows the trace."""
+    def boom(args: argparse.Namespace, ctx: object) -> int:
+        raise RuntimeError("deep inside")
+
+    parser = cli_main.build_parser()
+    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    parser.set_defaults(func=boom)
+    assert cli_main.main([]) == 1
+    err = capsys.readouterr().err
+    assert "run with -v for details" in err and "Traceback" not in err
+    assert cli_main.main(["-v"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: deep inside" in err
+    import logging
+    assert logging.getLogger("backup_agent").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("urllib3").getEffectiveLevel() == logging.WARNING
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "--config", "{cfg}"], ["list", "-c", "{cfg}", "-v"], ["-v", "list", "--config", "{cfg}"],
+    ["--config", "{cfg}", "list"], ["--json", "--config", "{cfg}", "list"],
+    ["snapshot", "list", "--config", "{cfg}", "--json"],
+])
+def test_global_flags_before_or_after_the_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    cfg = tmp_path / "x.toml"
+    cfg.write_text(f'[storage]\npath = "{tmp_path / "var"}"\n[[deployments]]\nname = "p"\n'
+                   'url = "http://127.0.0.1:9"\npassword_env = "T_UNUSED"\n')
+    assert cli_main.main([a.replace("{cfg}", str(cfg)) for a in argv]) == 0
+    out = capsys.readouterr().out
+    if "--json" in argv:
+        assert out.strip() == "[]"
+    else:
+        assert out.startswith("no restore points") or out.startswith("no snapshots")
+    args = cli_main.parse_args(cli_main.build_parser(), ["-v", "list", "-c", str(cfg)])
+    assert args.verbose == 1 and args.config == str(cfg)
+    args = cli_main.parse_args(cli_main.build_parser(), ["-v", "snapshot", "list", "-v"])
+    assert args.verbose == 2

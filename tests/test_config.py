@@ -90,3 +90,71 @@ def test_secrets_resolve_lazily_and_never_show(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     assert dep.passphrase.value() == "hunter2"  # type: ignore[union-attr]
     assert "hunter2" not in repr(dep)
+
+
+@pytest.mark.parametrize("table", ["retention", "schedule", "daemon", "alerts", "offsite",
+                                   "checkpoint", "logging"])
+def test_tables_nothing_implements_are_refused(tmp_path: Path, table: str) -> None:
+    """They were accepted with any content, so a setting there silently did nothing."""
+    with pytest.raises(ConfigError, match=f"unknown top-level key '{table}'") as exc:
+        config.load(write(tmp_path, GOOD + f"\n[{table}]\nkeep_days = 30\n"))
+    assert f"known: {', '.join(sorted(config.TABLES))})" in str(exc.value)
+    assert table not in str(exc.value).split("known:")[1]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[providers.lab]\ntype = "sim"\nurl = "http://h"\npassword_env = "X"\nurll = "http://h"\n',
+     r"providers.lab: unknown key 'urll' for a sim provider \(known: .*url"),
+    ('[providers.lab]\ntype = "vmware"\nhost = "vc"\nusername = "u"\npassword_env = "X"\nquiesse = true\n',
+     "providers.lab: unknown key 'quiesse' for a vmware provider"),
+    ('[providers.lab]\ntype = "hyperv"\nhost = "h"\nusername = "u"\nkey_fil = "k"\n',
+     "providers.lab: unknown key 'key_fil' for a hyperv provider"),
+    ('[providers.lab]\ntype = "openstack"\n', r"providers.lab.type: unknown provider type 'openstack' \(installed: "),
+])
+def test_wrong_provider_key_is_found_at_load(tmp_path: Path, table: str, message: str) -> None:
+    text = GOOD.split("[providers.lab]")[0] + table
+    with pytest.raises(ConfigError, match=message):
+        config.load(write(tmp_path, text))
+
+
+def test_every_provider_declares_its_keys() -> None:
+    from providers import registry
+
+    for name in registry.available():
+        cls = registry.provider_class(name)
+        assert cls.settings_keys, f"provider {name} declares no settings keys"
+        assert "type" not in cls.settings_keys
+
+
+def test_vmware_memory_and_quiesce_load(tmp_path: Path) -> None:
+    text = GOOD.split("[providers.lab]")[0] + (
+        '[providers.lab]\ntype = "vmware"\nhost = "vc"\nusername = "u"\npassword_env = "X"\n'
+        'memory = true\nquiesce = true\n')
+    assert config.load(write(tmp_path, text)).providers["lab"].settings["quiesce"] is True
+
+
+def test_relative_files_resolve_against_the_config_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As storage.path does: cron and systemd run in another working directory."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "pp.txt").write_text("hunter2\n")
+    (etc / "ca.pem").write_text("not checked here\n")
+    (etc / "vs.pw").write_text("vs-secret\n")
+    text = GOOD.replace('passphrase_file = "pp.txt"', 'passphrase_file = "pp.txt"\nca_bundle = "ca.pem"')
+    text = text.split("[providers.lab]")[0] + (
+        '[providers.lab]\ntype = "vmware"\nhost = "vc"\nusername = "u"\npassword_file = "vs.pw"\n'
+        'ca_bundle = "ca.pem"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = config.load(write(etc, text))
+    dep = cfg.deployment()
+    assert dep.passphrase.value() == "hunter2"  # type: ignore[union-attr]
+    assert dep.ca_bundle == str(etc / "ca.pem")
+    assert cfg.providers["lab"].resolved()["password"] == "vs-secret"
+    assert cfg.providers["lab"].settings["ca_bundle"] == str(etc / "ca.pem")
+    monkeypatch.chdir(etc)  # a relative --config resolves against where it was loaded
+    cfg = config.load("agent.toml")
+    monkeypatch.chdir(elsewhere)
+    assert cfg.deployment().passphrase.value() == "hunter2"  # type: ignore[union-attr]

@@ -75,3 +75,25 @@ def test_readme_quick_start(quickstart: tuple[Path, dict[str, str]]) -> None:
     done = agent("backup")
     assert done.returncode == 1 and "refused the credentials" in done.stderr
     assert "Wr0ng-Quick-Pw" not in done.stdout + done.stderr
+
+
+def test_shipped_agent_toml_names_nodes_the_simulator_has(
+        quickstart: tuple[Path, dict[str, str]]) -> None:
+    """agent.toml named a Conferencing Node cn01 that `backup-agent sim` does not have."""
+    import tomllib
+
+    cfg, env = quickstart
+    nodes = tomllib.loads(cfg.read_text())["deployments"][0]["nodes"]
+    cns = [n["name"] for n in nodes if n["role"] == "conferencing"]
+    assert cns, "the shipped agent.toml shows a Conferencing Node"
+
+    def agent(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "backup_agent", "--config", str(cfg), *argv],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    for argv in (["backup"], ["snapshot", "create", *[n["name"] for n in nodes]],
+                 ["plan", "--failed", cns[0]], ["status"]):
+        done = agent(*argv)
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+    plan = json.loads(agent("plan", "--failed", cns[0], "--json").stdout)
+    assert plan["paths"][0]["kind"] == "redeploy-node" and plan["paths"][0]["target"] == cns[0]

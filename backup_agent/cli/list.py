@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-from backup_agent.catalog import KINDS, iso, open_catalog
-from backup_agent.cli.common import Context, add_json
-from backup_agent.store import open_store
+from backup_agent.catalog import KINDS, RestorePoint, iso
+from backup_agent.cli.common import Context, add_json, open_env
 
 
 def register(sub: Any) -> None:
@@ -18,26 +18,37 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def row(rp: RestorePoint, locate: Callable[[str], str]) -> dict[str, Any]:
+    """``list --json``'s record: ``verify_failed`` is null, or when ``verify`` failed and why."""
+    data = rp.to_dict(locate)
+    data.setdefault("verify_failed", None)
+    return data
+
+
+def verify_state(rp: RestorePoint) -> str:
+    """The VERIFY column: ``ok`` while every check passed, ``FAILED`` once one did not."""
+    return "ok" if rp.verified else "FAILED"
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.deployment:
         cfg.deployment(args.deployment)  # an unknown name is an error, not an empty list
-    catalog = open_catalog(cfg.catalog_path)
+    env = open_env(ctx)
     try:
-        points = catalog.restore_points(args.deployment, args.kind)
+        points = env.catalog.restore_points(args.deployment, args.kind)
+        data = [row(rp, env.store.location) for rp in points]
     finally:
-        catalog.close()
-    locate = open_store(cfg.store_path).location
-    data = [rp.to_dict(locate) for rp in points]
+        env.close()
 
     def text() -> str:
         if not points:
             return "no restore points yet (run `backup-agent backup` or `export`)"
-        rows = [f"{'ID':34} {'KIND':14} {'DEPLOYMENT':12} {'TAKEN':21} {'VERSION':8} SIZE"]
+        rows = [f"{'ID':34} {'KIND':14} {'DEPLOYMENT':12} {'TAKEN':21} {'VERSION':8} {'VERIFY':7} SIZE"]
         for rp in points:
             size = sum(f.size for f in rp.files)
             rows.append(f"{rp.id:34} {rp.kind:14} {rp.deployment:12} {iso(rp.taken_at):21} "
-                        f"{rp.version or '-':8} {size:,}")
+                        f"{rp.version or '-':8} {verify_state(rp):7} {size:,}")
         return "\n".join(rows)
 
     ctx.emit(data, text)

@@ -26,17 +26,43 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def add_global_args(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``--config``, ``-v`` and ``--json``, accepted before and after the command.
+
+    A command's parser leaves them unset (``SUPPRESS``) unless given there, so a flag given
+    before the command is not reset by the command's own default.
+    """
+    unset: Any = argparse.SUPPRESS
+    parser.add_argument("--config", "-c", metavar="FILE", default=None if top else unset,
+                        help="agent.toml (default: ./agent.toml)")
+    # A command's parser counts into its own dest: it would overwrite the count made before
+    # the command (``-v list -v`` is -vv), so parse_args adds the two.
+    parser.add_argument("--verbose", "-v", action="count", dest="verbose" if top else "verbose_after",
+                        default=0 if top else unset,
+                        help="debug logging on stderr (-vv: libraries' debug logging too)")
+    if top:  # commands that print take their own --json; this one is the same flag, earlier
+        parser.add_argument("--json", dest="json_before_command", action="store_true",
+                            help=argparse.SUPPRESS)
+
+
+class _CommandParser(_Parser):
+    """The parser of a command (and of a command's verbs): it takes the global flags too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_args(self, top=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="backup-agent",
         description="Keeps Pexip Infinity deployments recoverable.",
         epilog="exit codes: 0 ok, 1 failed, 2 usage or configuration error, "
-        "3 partially failed, 4 not ready",
+        "3 partially failed, 4 not ready; status: 0 healthy, 10 degraded, 11 down",
     )
-    parser.add_argument("--config", "-c", metavar="FILE", help="agent.toml (default: ./agent.toml)")
-    parser.add_argument("--verbose", "-v", action="count", default=0, help="more logging on stderr")
+    add_global_args(parser, top=True)
     parser.add_argument("--version", action="version", version=f"backup-agent {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     import backup_agent.cli as pkg
 
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
@@ -46,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         if hasattr(module, "register"):
             module.register(sub)
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; ``--json`` before the command means the command's ``--json``."""
+    args = parser.parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
+    if getattr(args, "json_before_command", False):
+        args.json = True
+    return args
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -65,7 +100,8 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+    """INFO by default; ``-v`` is the agent's debug, ``-vv`` the libraries' debug too."""
+    level = logging.DEBUG if verbose else logging.INFO
     handler = _StderrHandler()
     handler.setFormatter(UTCFormatter())
     root = logging.getLogger()
@@ -78,7 +114,7 @@ def setup_logging(verbose: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

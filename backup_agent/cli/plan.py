@@ -79,5 +79,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             Path(args.markdown).write_text(markdown, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--markdown {args.markdown}: cannot write: {exc.strerror}") from None
-    ctx.emit(plan.to_dict(), markdown)
+    data = plan.to_dict()
+    for path, number in zip(data["paths"], (p.number for p in plan.paths), strict=True):
+        path["number"] = number  # what `restore --path N` takes, as the runbook shows it
+    ctx.emit(data, markdown)
     return 0

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
 from backup_agent.catalog import iso
 from backup_agent.cli.common import Context, add_deployment, add_json, open_env, report_run
-from backup_agent.errors import EXIT_OK, UsageError
+from backup_agent.errors import EXIT_OK, AgentError, UsageError
+
+# Changes to VMs are logged while the Env is open, so they reach agent.log (and support bundles).
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -93,7 +97,15 @@ def delete(args: argparse.Namespace, ctx: Context) -> int:
 
     env = open_env(ctx)
     try:
-        result = snapshots.delete(env, args.snapshot_id, dry_run=args.dry_run)
+        try:
+            result = snapshots.delete(env, args.snapshot_id, dry_run=args.dry_run)
+        except AgentError as exc:
+            log.error("snapshot delete %s failed: %s", args.snapshot_id, exc)
+            raise
+        if not result["dry_run"]:
+            log.info("snapshot %s deleted at provider %s (provider id %s)%s", result["id"],
+                     result["provider"], result["provider_id"],
+                     "; it was already gone there" if result["already_gone"] else "")
     finally:
         env.close()
     if result["dry_run"]:
@@ -114,7 +126,14 @@ def revert(args: argparse.Namespace, ctx: Context) -> int:
         sys.stderr.write("Pexip advises contacting support before rolling back to a VM "
                          "snapshot: configuration changes made since it was taken are lost.\n")
         ctx.confirm(f"Revert {rp.node} to {rp.id} taken {iso(rp.taken_at)}?")
-        result = snapshots.revert(env, args.snapshot_id)
+        log.info("reverting node %s to snapshot %s taken %s (provider %s, id %s)", rp.node,
+                 rp.id, iso(rp.taken_at), rp.provider, rp.data.get("provider_id"))
+        try:
+            result = snapshots.revert(env, args.snapshot_id)
+        except AgentError as exc:
+            log.error("revert of %s to snapshot %s failed: %s", rp.node, rp.id, exc)
+            raise
+        log.info("node %s reverted to snapshot %s", result["node"], result["id"])
     finally:
         env.close()
     ctx.emit(result, f"reverted {result['node']} to {result['id']}")

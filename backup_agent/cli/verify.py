@@ -1,14 +1,12 @@
-"""``backup-agent verify``: re-hash every stored file against the catalog."""
+"""``backup-agent verify``: re-hash every stored file against the catalog (the service does)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from backup_agent.catalog import open_catalog
-from backup_agent.cli.common import Context, add_json
+from backup_agent.cli.common import Context, add_json, open_env
 from backup_agent.errors import EXIT_FAILED, EXIT_OK
-from backup_agent.store import open_store
 
 
 def register(sub: Any) -> None:
@@ -19,27 +17,19 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    cfg = ctx.config
-    if args.deployment:
-        cfg.deployment(args.deployment)  # an unknown name is an error, not "0 of 0 verified"
-    catalog, store = open_catalog(cfg.catalog_path), open_store(cfg.store_path)
-    results: list[dict[str, Any]] = []
+    from backup_agent.service.verify import verify
+
+    env = open_env(ctx)
     try:
-        for rp in catalog.restore_points(args.deployment):
-            problems = [f"{f.name}: {p}" for f in rp.files
-                        if (p := store.check(f.key, f.size, f.sha256))]
-            if bool(problems) == rp.verified:  # record only a change of state
-                catalog.set_verified(rp.id, not problems)
-            results.append({"id": rp.id, "kind": rp.kind, "ok": not problems, "problems": problems})
+        results = verify(env, args.deployment)
     finally:
-        catalog.close()
-    bad = [r for r in results if not r["ok"]]
+        env.close()
+    bad = [r for r in results if not r.ok]
 
     def text() -> str:
-        lines = [f"{r['id']}: {'ok' if r['ok'] else 'BAD: ' + '; '.join(r['problems'])}"
-                 for r in results]
+        lines = [f"{r.id}: {'ok' if r.ok else 'BAD: ' + '; '.join(r.problems)}" for r in results]
         lines.append(f"{len(results) - len(bad)} of {len(results)} restore points verified")
         return "\n".join(lines)
 
-    ctx.emit(results, text)
+    ctx.emit([r.to_dict() for r in results], text)
     return EXIT_FAILED if bad else EXIT_OK

@@ -94,8 +94,10 @@ class Facts:
         """The CLI command that executes path ``number``'s automated steps."""
         failed = "".join(f" --failed {name}" for name in self.ev.failed)
         since = self.ev.management_node.down_since
-        down = f" --down-since {format_time(since)}" if since and self.ev.failed else ""
-        # The same declaration as the plan's, so that restore recomputes this very plan.
+        # The same declaration as the plan's, so that restore recomputes this very plan: the
+        # down_since too when only the probe found the node down (a --down-since without
+        # --failed, or the last contact), or restore cuts the restore points elsewhere.
+        down = f" --down-since {format_time(since)}" if since else ""
         return f"backup-agent restore --deployment {self.ev.deployment}{failed}{down} --path {number}"
 
 

@@ -135,7 +135,7 @@ def test_status_shows_the_clock(agent: Runner, cfg: Path, sim: Simulator) -> Non
     assert s["last_runs"]["backup"]["outcome"] == "completed"
     sim.state.set_management_down("close")
     code, out, _ = agent("--config", str(cfg), "status")
-    assert code == 0 and "AUTONOMY CLOCK WARNING" in out and "h left" in out
+    assert code == 11 and "AUTONOMY CLOCK WARNING" in out and "h left" in out
 
 
 def test_status_last_contact_is_the_probe_it_just_made(agent: Runner, cfg: Path,
@@ -154,7 +154,7 @@ def test_status_last_contact_is_the_probe_it_just_made(agent: Runner, cfg: Path,
     before = datetime.now(UTC).replace(microsecond=0)
     code, out, _ = agent("--config", str(cfg), "status", "--json")
     [s] = json.loads(out)
-    assert code == 0 and s["management_node"] == "up"
+    assert code == 10 and s["management_node"] == "up"  # degraded: no config backup yet
     assert datetime.fromisoformat(s["last_contact"].replace("Z", "+00:00")) >= before
     code, out, _ = agent("--config", str(cfg), "status", "--no-probe", "--json")
     assert json.loads(out)[0]["last_contact"] == s["last_contact"]
@@ -247,8 +247,8 @@ def test_refused_credentials_are_not_called_an_outage_silently(agent: Runner, cf
     (tmp_path / "pw").write_text("Not-The-Pw-5521")
     code, out, _ = agent("--config", str(cfg), "status", "--json")
     [s] = json.loads(out)
-    assert code == 0 and s["management_node"] == "unknown"
+    assert code == 10 and s["management_node"] == "unknown" and s["health"] == "degraded"
     assert "refuses the agent's credentials" in s["management_probe"]
     code, out, _ = agent("--config", str(cfg), "status")
-    assert code == 0 and "probe: it answers but refuses the agent's credentials" in out
+    assert code == 10 and "probe: it answers but refuses the agent's credentials" in out
     assert "Not-The-Pw-5521" not in out

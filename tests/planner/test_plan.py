@@ -159,8 +159,8 @@ def test_steps_carry_the_restore_command() -> None:
     plan = plan_of(evidence(points=[B_NEW, S_OLD]))
     for path in plan.paths:
         if path.kind != "rebuild":
-            assert any(f"backup-agent restore --deployment prod --path {path.number}" in s.detail
-                       for s in path.steps if s.automated)
+            assert any("backup-agent restore --deployment prod --down-since 2026-11-20T08:00:00Z "
+                       f"--path {path.number}" in s.detail for s in path.steps if s.automated)
     assert any(not s.automated for s in plan.paths[0].steps)
 
 

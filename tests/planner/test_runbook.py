@@ -27,8 +27,9 @@ def test_deadline_first_then_steps_then_alternatives() -> None:
     # numbering follows the plan (alternatives for mgr01 first); the sections follow the bridge call
     assert do < text.index("### Path 1: restore-backup → mgr01") < text.index("### Path 3: redeploy-node")
     assert alternatives < text.index("### Path 2: revert-snapshot") < text.index("### Path 4: rebuild")
+    # the probe found mgr01 down since 08:00: restore must cut the restore points there too
     assert ("1. **Check the prerequisites** (automated): `backup-agent restore --deployment prod "
-            "--path 1 --target-url https://NEW-NODE --dry-run`") in text
+            "--down-since 2026-11-20T08:00:00Z --path 1 --target-url https://NEW-NODE --dry-run`") in text
     assert "**Blocker:** needs the Management Node mgr01: restore it first (path 1)" in text
 
 

@@ -399,3 +399,25 @@ def test_an_https_server_that_is_not_vsphere_is_unreachable(tmp_path: Path) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_memory_and_quiesce_are_settable_in_agent_toml(vcsim_port: int, vcsim_ca: Path, vc: Any,
+                                                       tmp_path: Path) -> None:
+    """The documented options could not be set: agent.toml refused them. They are defaults."""
+    from tests.providers.via_agent import take_through_agent
+
+    secret = tmp_path / "vsphere-password"
+    secret.write_text(PASSWORD + "\n")
+    table = (f'type = "vmware"\nhost = "127.0.0.1"\nport = {vcsim_port}\nusername = "{USER}"\n'
+             f'password_file = "{secret}"\nca_bundle = "{vcsim_ca}"\nquiesce = true\n'
+             'memory = false\n')
+    result = take_through_agent(tmp_path, table, ["DC0_H0_VM1"])
+    try:
+        [rp] = result.points
+        assert result.provider.get(rp.data["provider_id"]).extra["quiesced"] is True
+    finally:
+        for rp in result.points:
+            result.provider.delete(rp.data["provider_id"])
+        result.env.close()
+    with pytest.raises(ProviderConfigError, match="quiesce must be true or false"):
+        VMwareProvider({**_settings(443), "quiesce": "yes"})

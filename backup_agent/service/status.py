@@ -1,0 +1,209 @@
+"""Status: is each deployment protected right now? The health check of the agent.
+
+What ``backup-agent status`` (and, later, the daemon's health endpoint) calls. Per
+deployment: its **health** with the reasons for it, the Management Node as a short probe
+finds it, the last contact, the autonomy clock, the newest restore point of each kind and the
+last run of each job, every time with its age.
+
+Health, worst first:
+
+``down``
+    The Management Node does not answer the probe, or the agent has never reached it.
+``degraded``
+    It answers but refuses the agent's credentials; or the last config backup or room export
+    run did not complete; or there is no config backup yet; or the status of the deployment
+    could not be assembled (a secret missing).
+``healthy``
+    None of the above.
+
+The probe has a budget of its own (:data:`PROBE_TIMEOUT` seconds per request, no retries): a
+health check that spends 15 s in backoff when the node is down is a health check that times
+out. Without the probe (``probe=False``) nothing is contacted: the Management Node is "not
+probed" and no autonomy clock is shown, because one would start at the last contact and tick
+even when that contact was a minute ago.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from backup_agent.catalog import Run, iso, parse_iso
+from backup_agent.config import Deployment
+from backup_agent.errors import AgentError, ApiError, AuthError
+from backup_agent.jobs.env import Env
+
+log = logging.getLogger(__name__)
+
+HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
+HEALTH_ORDER = (HEALTHY, DEGRADED, DOWN)
+KINDS = ("config-backup", "room-export", "inventory", "snapshot")
+#: Jobs whose last run must have completed for a deployment to be healthy.
+GUARDED_JOBS = ("backup", "export")
+#: Seconds per request of the probe, which makes one attempt: refused or closed connections
+#: fail at once, a host that swallows packets costs this, a slow node at most twice this.
+PROBE_TIMEOUT = 2.0
+NOT_PROBED = "not probed"
+
+
+def age_text(then: datetime, now: datetime) -> str:
+    """How long ago ``then`` was, as a person says it: ``just now``, ``5 min``, ``9 days``."""
+    seconds = (now - then).total_seconds()
+    if seconds < 0:
+        return "in the future (check the clocks)"
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 48 * 3600:
+        return f"{int(seconds // 3600)} h"
+    days = int(seconds // 86400)
+    return f"{days} days"
+
+
+def age_seconds(then: datetime, now: datetime) -> int:
+    """Whole seconds from ``then`` to ``now``: the JSON's age, for monitors to compare."""
+    return int((now - then).total_seconds())
+
+
+def worst(healths: list[str]) -> str:
+    """The health of several deployments: the worst of theirs (healthy when there are none)."""
+    return max(healths, key=HEALTH_ORDER.index, default=HEALTHY)
+
+
+def probe(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+    """One short look at the Management Node: ``up`` with its Conferencing Nodes' status,
+    ``down`` (no usable answer) or ``unknown`` (it answers but refuses the credentials), and
+    why. A good answer is recorded as the last contact."""
+    from backup_agent.infinity import InfinityClient
+
+    quick = replace(deployment, retries=0, timeout=min(deployment.timeout, PROBE_TIMEOUT))
+    with InfinityClient(quick) as client:
+        try:
+            client.management_vm_status()
+            workers = client.worker_vm_status()
+        except AuthError as exc:
+            log.warning("%s: the Management Node answers but refuses the credentials: %s",
+                        deployment.name, exc)
+            return "unknown", None, f"it answers but refuses the agent's credentials: {exc}"
+        except ApiError as exc:
+            log.warning("%s: Management Node probe failed: %s", deployment.name, exc)
+            return "down", None, str(exc)
+    env.catalog.record_contact(deployment.name, env.clock())
+    return "up", workers, None
+
+
+def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True) -> dict[str, Any]:
+    """The status of one deployment (JSON-ready), ``health`` and ``reasons`` included."""
+    now = env.clock()
+    status, workers, why = probe(env, deployment) if probe_node else (NOT_PROBED, None, None)
+    # The contact is read after the probe, which records its answer as the last contact.
+    contact = env.catalog.contact(deployment.name)
+    last = parse_iso(contact["last_contact"]) if contact["last_contact"] else None
+    out: dict[str, Any] = {"deployment": deployment.name, **contact,
+                           "last_contact_age": age_text(last, now) if last else None,
+                           "last_contact_age_seconds": age_seconds(last, now) if last else None,
+                           "management_node": status}
+    if why:
+        out["management_probe"] = why
+    out["autonomy"], note = _autonomy(env, deployment, status, workers, contact["last_contact"])
+    if note:
+        out["note"] = note
+    out["newest"] = _newest(env, deployment, now)
+    out["last_runs"] = _last_runs(env.catalog.runs(deployment.name, limit=100), now)
+    out["health"], out["reasons"] = _health(out)
+    return out
+
+
+def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind in KINDS:
+        rp = env.catalog.latest(deployment.name, kind)
+        out[kind] = None if rp is None else {**rp.to_dict(env.store.location),
+                                             "age": age_text(rp.taken_at, now),
+                                             "age_seconds": age_seconds(rp.taken_at, now)}
+    return out
+
+
+def _last_runs(runs: list[Run], now: datetime) -> dict[str, dict[str, Any]]:
+    """The newest run of each job.
+
+    Run times are kept to the second, so two runs in one second tie; a run's id carries
+    microseconds, and for one job of one deployment it sorts as the runs started.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for run in sorted(runs, key=lambda r: (r.started_at, r.id), reverse=True):
+        out.setdefault(run.job, {"outcome": run.outcome, "at": iso(run.started_at),
+                                 "age": age_text(run.started_at, now),
+                                 "age_seconds": age_seconds(run.started_at, now),
+                                 "failures": [f"{i}: {r}" for i, r in run.failures()]})
+    return out
+
+
+def _autonomy(env: Env, deployment: Deployment, status: str, workers: list[dict[str, Any]] | None,
+              last_contact: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The autonomy clock when the probe says up or down; else ``None`` and why not."""
+    if status == NOT_PROBED:
+        return None, ("not probed: no autonomy clock is shown; it runs only while the "
+                      "Management Node is down, from its last contact")
+    if status == "unknown":
+        return None, ("the Management Node answers, so the Conferencing Nodes are not on their "
+                      "own, but the agent cannot work with it until the credentials are fixed")
+    if status == "down" and last_contact is None:
+        return None, ("the agent has never reached this Management Node, so the autonomy "
+                      "deadline cannot be computed; check its url and credentials in agent.toml")
+    from backup_agent.jobs.evidence import collect
+    from backup_agent.planner import autonomy_clock, parse_evidence
+
+    evidence = collect(env, deployment, [], None, probe=False, deep=False)
+    evidence["management_node"]["status"] = status
+    evidence["management_node"].pop("probe", None)
+    if status == "up":
+        evidence["management_node"].pop("down_since", None)
+    live = {str(w.get("name")): w for w in workers or []}
+    for node in evidence["conferencing_nodes"]:
+        seen = live.get(node["name"])
+        node["status"] = "up" if seen and seen.get("sync_status") == "SYNCED" else "unknown"
+    return autonomy_clock(parse_evidence(evidence)).to_dict(), None
+
+
+def _health(s: dict[str, Any]) -> tuple[str, list[str]]:
+    """``healthy``, ``degraded`` or ``down`` with every reason (see the module docstring)."""
+    down: list[str] = []
+    degraded: list[str] = []
+    node = s["management_node"]
+    if node == "down":  # why is in management_probe
+        down.append("the Management Node does not answer the probe")
+    if s["last_contact"] is None:
+        down.append("the agent has never reached the Management Node")
+    if node == "unknown":
+        degraded.append("the Management Node answers but refuses the agent's credentials")
+    for job in GUARDED_JOBS:
+        run = s["last_runs"].get(job)
+        if run and run["outcome"] != "completed":
+            failed = f": {'; '.join(run['failures'])}" if run["failures"] else ""
+            degraded.append(f"the last {job} ({run['at']}) {run['outcome'] or 'did not finish'}"
+                            f"{failed}")
+    if s["newest"]["config-backup"] is None:
+        degraded.append("no config backup yet (run `backup-agent backup`)")
+    reasons = down + degraded
+    return (DOWN if down else DEGRADED if degraded else HEALTHY), reasons
+
+
+def statuses(env: Env, deployments: list[Deployment], probe_node: bool = True,
+             ) -> list[dict[str, Any]]:
+    """The status of each deployment; one whose status cannot be assembled (a secret missing)
+    is reported in its entry, ``error`` and health ``degraded``, and the others still are.
+    With a single deployment its error is raised instead."""
+    out: list[dict[str, Any]] = []
+    for dep in deployments:
+        try:
+            out.append(deployment_status(env, dep, probe_node))
+        except AgentError as exc:
+            if len(deployments) == 1:
+                raise
+            out.append({"deployment": dep.name, "error": str(exc), "health": DEGRADED,
+                        "reasons": [str(exc)]})
+    return out
