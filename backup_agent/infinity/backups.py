@@ -128,8 +128,7 @@ def create_backup(transport: Transport, passphrase: str, *, background: bool = F
     request_uri = _request_uri_from(transport, resp)
     if not background and request_uri is None:
         return BackupHandle(known=known, state="created")
-    deadline = transport.clock() + timeout
-    while True:
+    for _ in transport.poll(poll_interval).looks(timeout):
         req = _find_request(transport, request_uri, before)
         if req is not None:
             request_uri = str(req.get("resource_uri") or request_uri or "")
@@ -141,17 +140,14 @@ def create_backup(transport: Transport, passphrase: str, *, background: bool = F
                 msg = transport.scrub(str(req.get("message") or "no message"))
                 raise ApiError(f"deployment {transport.name}: the backup request failed on the "
                                f"Management Node: {msg}")
-        if transport.clock() >= deadline:
-            raise ApiError(f"deployment {transport.name}: the backup request did not finish "
-                           f"within {timeout:g} s: check the Management Node's load")
-        transport.sleep(poll_interval)
+    raise ApiError(f"deployment {transport.name}: the backup request did not finish "
+                   f"within {timeout:g} s: check the Management Node's load")
 
 
 def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: float = 900.0,
                     poll_interval: float = 2.0) -> BackupInfo:
     """The backup ``handle`` created, waiting until the listing shows it (at most ``timeout``)."""
-    deadline = transport.clock() + timeout
-    while True:
+    for _ in transport.poll(poll_interval).looks(timeout):
         new = [b for b in list_backups(transport) if b.filename not in handle.known]
         if new:
             chosen = _match_download(new, handle.download_uri) or max(
@@ -159,10 +155,8 @@ def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: floa
             if handle.download_uri:
                 chosen = dataclasses.replace(chosen, download_uri=handle.download_uri)
             return chosen
-        if transport.clock() >= deadline:
-            raise ApiError(f"deployment {transport.name}: no new backup appeared in "
-                           f"{BACKUP_LIST} within {timeout:g} s of backup_create")
-        transport.sleep(poll_interval)
+    raise ApiError(f"deployment {transport.name}: no new backup appeared in "
+                   f"{BACKUP_LIST} within {timeout:g} s of backup_create")
 
 
 def download_backup(transport: Transport, info: BackupInfo, sink: RestartableSink,
@@ -189,7 +183,7 @@ def download_backup(transport: Transport, info: BackupInfo, sink: RestartableSin
             return _verified(transport, info, *outcome)
         last, cuts = outcome, cuts + 1
         if cuts < attempts:
-            transport.sleep(min(30.0, 0.5 * 2 ** (cuts - 1)))
+            transport.backoff.pause(cuts - 1)  # the client's one retry policy
     sink.restart()
     raise ApiError(f"deployment {transport.name}: the download of backup {info.filename} broke "
                    f"off {attempts} times ({last}): check the network path to the Management Node")
@@ -295,11 +289,22 @@ def _request_uri_from(transport: Transport, resp: requests.Response) -> str | No
             body = transport.decode(resp, BACKUP_CREATE)
         except ApiError:
             return None
-        if isinstance(body, dict):
-            for key in ("resource_uri", "request_uri", "backup_request"):
-                if isinstance(body.get(key), str) and BACKUP_REQUESTS in body[key]:
-                    return str(body[key])
+        for place in (body, command_data(body)):  # the {"status", "data"} wrapper, or bare
+            if isinstance(place, dict):
+                for key in ("resource_uri", "request_uri", "backup_request"):
+                    if isinstance(place.get(key), str) and BACKUP_REQUESTS in place[key]:
+                        return str(place[key])
+            if isinstance(place, dict) and isinstance(place.get("request_id"), int | str):
+                return f"/api/admin/{BACKUP_REQUESTS}{place['request_id']}/"
     return None
+
+
+def command_data(answer: Any) -> Any:
+    """A command's result: real nodes wrap it as ``{"status": "success", "data": ...}``;
+    a bare answer (an older reading) is its own result."""
+    if isinstance(answer, dict) and "data" in answer and "status" in answer:
+        return answer["data"]
+    return answer
 
 
 def _find_request(transport: Transport, uri: str | None, before: set[str]) -> dict[str, Any] | None:
