@@ -3,10 +3,6 @@
 Probed from the host through a published port (the image's listen default, 0.0.0.0:9464
 inside), a scheduled backup against the simulator completes, ``podman healthcheck run`` uses
 the image's HEALTHCHECK, and ``podman stop`` (SIGTERM) exits 0 within the grace period.
-
-NOT COLLECTED YET: ``backup-agent run`` reached main after this branch's cut-off. These tests
-passed (6 of 6) against an image built from the ``service`` branch (BACKUP_AGENT_TEST_IMAGE);
-after merging main, rename this file to ``test_daemon.py``.
 """
 
 from __future__ import annotations
