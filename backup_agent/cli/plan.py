@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from backup_agent.cli.common import Context, add_deployment, add_failure_args, add_json, down_since_of
-from backup_agent.errors import EvidenceError, UsageError
+from backup_agent.errors import EvidenceError, StoreError, UsageError
 from backup_agent.planner import make_plan, parse_evidence, to_markdown
+from backup_agent.privfiles import write_private
 
 
 def register(subparsers: Any) -> None:
@@ -76,9 +77,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     markdown = to_markdown(plan)
     if args.markdown:
         try:
-            Path(args.markdown).write_text(markdown, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--markdown {args.markdown}: cannot write: {exc.strerror}") from None
+            write_private(Path(args.markdown), markdown.encode("utf-8"))
+        except StoreError as exc:
+            raise UsageError(f"--markdown {args.markdown}: {exc}") from None
     data = plan.to_dict()
     for path, number in zip(data["paths"], (p.number for p in plan.paths), strict=True):
         path["number"] = number  # what `restore --path N` takes, as the runbook shows it

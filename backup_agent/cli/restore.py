@@ -20,6 +20,7 @@ from backup_agent.cli.common import (
     add_json,
     down_since_of,
     open_env,
+    whole_number,
 )
 from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, UsageError
 
@@ -31,7 +32,7 @@ def register(sub: Any) -> None:
                                    "providers and the Management Node API, manual steps "
                                    "confirmed; every step journalled.")
     add_deployment(p)
-    p.add_argument("--path", type=int, metavar="N", help="the plan's path number")
+    p.add_argument("--path", type=whole_number(1, 10_000), metavar="N", help="the plan's path number")
     add_failure_args(p)
     p.add_argument("--target-url", metavar="URL",
                    help="the fresh Management Node to restore onto (the deployment's "

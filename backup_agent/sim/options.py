@@ -82,8 +82,8 @@ class SimOptions:
                 raise ValueError(f"{name} must not be negative")
         if self.default_page_size < 1 or self.max_page_size < 1:
             raise ValueError("page sizes must be at least 1")
-        if self.latency_ms < 0 or self.snapshot_seconds < 0:
-            raise ValueError("latency_ms and snapshot_seconds must not be negative")
+        if not (0 <= self.latency_ms < 1e9 and 0 <= self.snapshot_seconds < 1e9):  # nan too
+            raise ValueError("latency_ms and snapshot_seconds must be finite, zero or more")
 
     @property
     def lecture_count(self) -> int:
