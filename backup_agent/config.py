@@ -63,6 +63,9 @@ class Node:
     role: str
     provider: str | None = None
     vm: str | None = None
+    #: the Conferencing Node's own password (worker_vm ``password``), sent when it is redefined:
+    #: the Management Node reads it back encrypted, so it is never copied from there
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ DEPLOYMENT_KEYS = {
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
     "timeout", "max_concurrency", "page_size", "retries", "nodes",
 }
-NODE_KEYS = {"name", "role", "provider", "vm"}
+NODE_KEYS = {"name", "role", "provider", "vm", "password_env", "password_file"}
 # Provider settings that name a file (besides the ``*_file`` secrets), relative to agent.toml.
 PROVIDER_PATH_SETTINGS = ("ca_bundle", "known_hosts")
 
@@ -222,13 +225,14 @@ def _positive(where: str, value: float, lo: float, hi: float) -> None:
         raise ConfigError(f"{where}: {value} is out of range ({lo} to {hi})")
 
 
-def _parse_node(where: str, raw: Any) -> Node:
-    r = _Reader(where, raw, NODE_KEYS)
+def _parse_node(where: str, raw: Any, base: Path | None = None) -> Node:
+    r = _Reader(where, raw, NODE_KEYS, base)
     name = _check_name(where, r.get("name", str, required=True))
     role = r.get("role", str, required=True)
     if role not in ROLES:
         raise ConfigError(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}")
-    return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str))
+    return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str),
+                password=r.secret("password", f"{where}.password"))
 
 
 def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deployment:
@@ -269,7 +273,7 @@ def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deploym
     retries = r.get("retries", int, 5)
     _positive(f"{where}.retries", retries, 0, 20)
     nodes_raw = r.get("nodes", list, [])
-    nodes = tuple(_parse_node(f"{where}.nodes[{i}]", n) for i, n in enumerate(nodes_raw))
+    nodes = tuple(_parse_node(f"{where}.nodes[{i}]", n, base) for i, n in enumerate(nodes_raw))
     _unique(f"{where}.nodes", [n.name for n in nodes])
     return Deployment(
         name=name, url=url, username=r.get("username", str, "admin"), password=password,

@@ -43,7 +43,14 @@ def register(subparsers: Any) -> None:
                    help="make every backup file this much bigger (download benchmarks)")
     p.add_argument("--snapshot-seconds", type=amount, default=0.0,
                    help="how long each hypervisor snapshot takes")
-    p.add_argument("--software-version", default="38.1", help="Infinity version to report")
+    p.add_argument("--release", default="current", choices=("current", "v24"),
+                   help="answer shapes of a release: current (default; sync_status) or v24 "
+                   "(no sync_status, last_reported, no workervm_status_event history)")
+    p.add_argument("--software-version", default=None,
+                   help="Infinity version to report, e.g. 38.1 or '38.1 (81522.0.0)' "
+                   "(default the release's: 38.1 build 81522.0.0, or 24 build 55691.0.0)")
+    p.add_argument("--restore-restart-seconds", type=float, default=0.0,
+                   help="after a backup_restore the node answers 503 this long (restarting)")
     p.add_argument("--empty", action="store_true", help="start as an empty Management Node")
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS with a self-signed certificate (its path is printed: ca_bundle)")
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             rooms=args.rooms, aliases_per_room=args.aliases_per_room, auditoriums=args.auditoriums,
             conferencing_nodes=args.nodes, seed=args.seed, latency_ms=args.latency_ms,
             username=args.username, password=password, version=args.software_version,
+            release=args.release, restore_restart_seconds=args.restore_restart_seconds,
             backup_create_status=args.backup_status, download_mode=args.download_mode,
             backup_padding_bytes=args.backup_padding_bytes, snapshot_seconds=args.snapshot_seconds,
             empty=args.empty, accept_ranges=args.accept_ranges, tls=args.tls,
@@ -127,7 +135,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             f"  API:         {sim.url}/api/admin/\n"
             f"  credentials: {opts.username} / {shown}  (lab credential)\n"
             f"  deployment:  {counts['conference']} rooms, {counts['conference_alias']} aliases, "
-            f"{counts['worker_vm']} Conferencing Nodes, version {opts.version}\n"
+            f"{counts['worker_vm']} Conferencing Nodes, version {opts.version} ({opts.build}), "
+            f"release profile {opts.release}\n"
             f"  control:     {sim.url}/_sim/state   (Ctrl-C to stop)\n"
             + (f"  ca_bundle:   {sim.ca_file}\n" if sim.ca_file else ""))
         ctx.out.flush()

@@ -68,6 +68,12 @@ def render(s: dict[str, Any]) -> str:
                      + (f" — {'; '.join(reasons)}" if reasons else ""))
     if s.get("management_probe"):
         lines.append(f"  probe: {s['management_probe']}")
+    for node in s.get("nodes", []):
+        if node["status"] != "up":
+            since = f" since {node['out_of_contact_since']}" if node.get("out_of_contact_since") else ""
+            lines.append(f"  node {node['name']}: {node['status']}"
+                         + (f" ({node['why']}{since})" if node.get("why") else since))
+    lines += [f"  WARNING: {w}" for w in s.get("warnings", [])]
     for kind, rp in s["newest"].items():
         lines.append(f"  newest {kind:14} "
                      + (f"{rp['id']} ({rp['taken_at']}, {rp['age']} old)" if rp else "none"))

@@ -295,11 +295,22 @@ def _request_uri_from(transport: Transport, resp: requests.Response) -> str | No
             body = transport.decode(resp, BACKUP_CREATE)
         except ApiError:
             return None
-        if isinstance(body, dict):
-            for key in ("resource_uri", "request_uri", "backup_request"):
-                if isinstance(body.get(key), str) and BACKUP_REQUESTS in body[key]:
-                    return str(body[key])
+        for place in (body, command_data(body)):  # the {"status", "data"} wrapper, or bare
+            if isinstance(place, dict):
+                for key in ("resource_uri", "request_uri", "backup_request"):
+                    if isinstance(place.get(key), str) and BACKUP_REQUESTS in place[key]:
+                        return str(place[key])
+            if isinstance(place, dict) and isinstance(place.get("request_id"), int | str):
+                return f"/api/admin/{BACKUP_REQUESTS}{place['request_id']}/"
     return None
+
+
+def command_data(answer: Any) -> Any:
+    """A command's result: real nodes wrap it as ``{"status": "success", "data": ...}``;
+    a bare answer (an older reading) is its own result."""
+    if isinstance(answer, dict) and "data" in answer and "status" in answer:
+        return answer["data"]
+    return answer
 
 
 def _find_request(transport: Transport, uri: str | None, before: set[str]) -> dict[str, Any] | None:

@@ -29,6 +29,10 @@ AUTOBACKUP = "configuration/v1/autobackup/"
 MANAGEMENT_VM_STATUS = "status/v1/management_vm/"
 WORKER_VM_STATUS = "status/v1/worker_vm/"
 ALARM = "status/v1/alarm/"
+ALARM_HISTORY = "history/v1/alarm/"
+WORKER_VM_EVENTS = "history/v1/workervm_status_event/"
+LICENSING_STATUS = "status/v1/licensing/"
+LICENCE = "configuration/v1/licence/"
 DIAGNOSTIC_BUNDLE = "command/v1/platform/snapshot/"  # Pexip's name; not a VM snapshot
 _ID_IN_PATH = re.compile(r"/(\d+)/?$")
 
@@ -125,6 +129,33 @@ class InfinityClient:
     def alarms(self) -> list[dict[str, Any]]:
         """Every active alarm."""
         return self.list_all(ALARM)
+
+    def optional_list(self, resource: str, params: dict[str, Any] | None = None
+                      ) -> list[dict[str, Any]] | None:
+        """Every object of a list resource some releases lack; None when this node has none."""
+        probe = self.transport.request("GET", resource, params={**(params or {}), "limit": 1},
+                                       expect=(200, 404))
+        if probe.status_code == 404:
+            return None
+        return self.list_all(resource, params)
+
+    def alarm_history(self, since: str | None = None) -> list[dict[str, Any]] | None:
+        """Lowered alarms (``history/v1/alarm/``, with ``time_lowered``), raised since ``since``."""
+        return self.optional_list(ALARM_HISTORY, {"time_raised__gte": since} if since else None)
+
+    def worker_vm_events(self, since: str | None = None) -> list[dict[str, Any]] | None:
+        """Node state changes (``history/v1/workervm_status_event/``); None where the release
+        has none."""
+        return self.optional_list(WORKER_VM_EVENTS, {"time_changed__gte": since} if since else None)
+
+    def licences(self) -> list[dict[str, Any]]:
+        """The installed licences (entitlement, fulfillment, expiry, status)."""
+        return self.list_all(LICENCE)
+
+    def licensing(self) -> dict[str, Any] | None:
+        """``status/v1/licensing/``: a singleton answered as a list of one."""
+        rows = self.list_all(LICENSING_STATUS)
+        return rows[0] if rows else None
 
     def autobackup(self) -> dict[str, Any]:
         """The built-in automatic backup settings (the singleton ``autobackup/1/``)."""

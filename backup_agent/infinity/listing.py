@@ -6,6 +6,14 @@ the page size the server really grants (a server may cap ``limit``), then fetche
 offsets concurrently within the client's concurrency bound and returns the objects in order,
 de-duplicated by ``resource_uri``. Whatever remains past the planned pages (objects created
 meanwhile) is read by following ``meta.next``.
+
+Offset pages are only consistent while the list does not change: a room deleted after the
+first page shifts the others, and the next page skips one. So every page's ``total_count``
+must equal the first one's and the objects read must number ``total_count``; otherwise the
+list is read once more, and a list that changes again fails clearly rather than come back
+short. Callers ask for a stable order (``order_by=id``) where the schema allows it
+(:func:`backup_agent.infinity.schema.stable_order`): without one, pages may overlap even
+when nothing changes.
 """
 
 from __future__ import annotations
@@ -41,9 +49,28 @@ def list_sequential(transport: Transport, resource: str, params: dict[str, Any] 
     return _follow(transport, meta, list(objects))
 
 
+class ListChanged(ApiError):
+    """The list changed while it was read (its count is not what its pages said)."""
+
+
 def list_concurrent(transport: Transport, resource: str, params: dict[str, Any] | None = None,
                     page_size: int = 500, workers: int = 5) -> list[dict[str, Any]]:
-    """Every object of ``resource``: first page, then the other offsets concurrently."""
+    """Every object of ``resource``: first page, then the other offsets concurrently; read
+    once more when the count shows the list changed meanwhile, and fail if it changes again."""
+    try:
+        return _read_concurrent(transport, resource, params, page_size, workers)
+    except ListChanged as first:
+        try:
+            return _read_concurrent(transport, resource, params, page_size, workers)
+        except ListChanged as again:
+            raise ApiError(f"deployment {transport.name}: the list {resource.split('?')[0]} "
+                           f"changed while it was read, twice ({first.args[0]}; then "
+                           f"{again.args[0]}): objects are being added or deleted; run it "
+                           f"again when that stops") from again
+
+
+def _read_concurrent(transport: Transport, resource: str, params: dict[str, Any] | None,
+                     page_size: int, workers: int) -> list[dict[str, Any]]:
     base = dict(params or {})
     meta, objects = get_page(transport, resource, {**base, "limit": page_size, "offset": 0})
     total = meta.get("total_count")
@@ -72,8 +99,19 @@ def list_concurrent(transport: Transport, resource: str, params: dict[str, Any] 
     last_meta, last_objs = metas[-1], pages[-1]
     if last_meta.get("next") and last_objs:
         # Objects were added while we read: pick up the tail the plan did not cover.
-        return _follow(transport, last_meta, out)
-    return _dedup(out)
+        out = _follow(transport, last_meta, out)
+    return _checked(metas, _dedup(out), total)
+
+
+def _checked(metas: list[dict[str, Any]], objects: list[dict[str, Any]],
+             total: int) -> list[dict[str, Any]]:
+    """``objects`` if every page agreed on the count and at least that many were read (more:
+    a tail found by following ``meta.next`` past a count that lags, which skips nothing)."""
+    counts = sorted({int(m["total_count"]) for m in metas if isinstance(m.get("total_count"), int)})
+    if counts != [total] or len(objects) < total:
+        raise ListChanged(f"{len(objects)} objects read, pages counted "
+                          f"{', '.join(str(c) for c in counts)}")
+    return objects
 
 
 def _follow(transport: Transport, meta: dict[str, Any],

@@ -158,15 +158,13 @@ def _simulator(version: str, inv: dict[str, Any], password: str, mgr: str) -> An
 
 def verify(d: Drill, client: Any, restored_management: bool) -> dict[str, Any]:
     """Rooms and aliases against the newest room export; a deployment file per lost node."""
-    from backup_agent.jobs.export import assemble, load_rooms
+    from backup_agent.jobs.export import load_rooms, read_rooms
     from backup_agent.jobs.import_rooms import compare
 
     result: dict[str, Any] = {"verified": True}
     export = d.env.catalog.latest(d.deployment.name, "room-export")
     if restored_management and export is not None:
-        rooms = compare(load_rooms(d.env, export),
-                        assemble(client.conferences(), client.aliases(),
-                                 client.automatic_participants()))
+        rooms = compare(load_rooms(d.env, export), read_rooms(client))
         result["rooms"] = {"export": export.id, **rooms}
         result["verified"] = bool(rooms["matches"])
     elif restored_management:

@@ -18,7 +18,7 @@ from backup_agent.catalog import RestorePoint, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, UsageError
 from backup_agent.jobs import inventory as inventory_job
-from backup_agent.jobs import snapshots
+from backup_agent.jobs import probe, snapshots
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,13 @@ def platform_of(env: Env, deployment: Deployment, node: str) -> str:
     return "other"
 
 
-def probe_management(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] | None, str | None]:
-    """``up`` with the Conferencing Nodes' status when the API answers; else ``down`` or
-    ``unknown``, with why (a node that refuses the credentials is not known to be down)."""
+def probe_management(env: Env, deployment: Deployment) -> tuple[str, probe.Live | None, str | None]:
+    """``up`` with what the Management Node says (node health, alarms) when the API answers;
+    else ``down`` or ``unknown``, with why (a node that refuses the credentials is not known
+    to be down)."""
     client = env.client(deployment)
     try:
-        client.management_vm_status()
-        workers = client.worker_vm_status()
+        live = probe.read(client, env.clock())
     except AuthError as exc:
         log.warning("Management Node answers but refuses the credentials: %s", exc)
         return "unknown", None, f"it answers but refuses the agent's credentials: {exc}"
@@ -60,7 +60,48 @@ def probe_management(env: Env, deployment: Deployment) -> tuple[str, list[dict[s
         log.warning("Management Node probe failed: %s", exc)
         return "down", None, str(exc)
     env.catalog.record_contact(deployment.name, env.clock())
-    return "up", workers, None
+    return "up", live, None
+
+
+def _node(env: Env, deployment: Deployment, node: dict[str, Any], failed: list[str],
+          live: probe.Live | None) -> dict[str, Any]:
+    """One Conferencing Node of the evidence: declared, judged from the live probe, or unknown."""
+    name = str(node.get("name"))
+    out = {"name": name, "status": "unknown", "platform": platform_of(env, deployment, name),
+           "location": node.get("system_location")}
+    health = live.health.get(name) if live is not None else None
+    if name in failed:
+        out["status"] = "down"
+    elif health is not None:
+        out["status"] = health.status
+    elif live is not None:
+        out["why"] = "not in the Management Node's status/v1/worker_vm/"
+    if health is not None:  # extensions the planner ignores; status shows them
+        if health.why:
+            out["why"] = health.why
+        if health.out_of_contact_since:
+            out["out_of_contact_since"] = iso(health.out_of_contact_since)
+    return out
+
+
+def _audits(env: Env, deployment: Deployment, live: probe.Live) -> dict[str, Any]:
+    """Alarms by node name, the built-in backups and the licences: what ``status`` warns of."""
+    return probe.audit(env.client(deployment), live, env.clock().date())
+
+
+def _autonomy_start(env: Env, deployment: Deployment, cns: list[dict[str, Any]]) -> datetime | None:
+    """When the Conferencing Nodes lost their Management Node: the agent's last contact, or,
+    when the node still answers and says every Conferencing Node lost contact with it, when
+    the first did (their clock runs from then, not from the agent's probe). Never before a
+    backup or export taken through the API, which proves it worked then."""
+    last = _last_contact(env, deployment)
+    times = [parse_iso(n["out_of_contact_since"]) for n in cns if n.get("out_of_contact_since")]
+    if not cns or len(times) < len(cns):
+        return last
+    proofs = [rp.taken_at for kind in ("config-backup", "room-export")
+              if (rp := env.catalog.latest(deployment.name, kind)) is not None]
+    start = _earliest(last, min(times))
+    return max([start, *proofs]) if start is not None else last
 
 
 def collect(env: Env, deployment: Deployment, failed: list[str],
@@ -87,29 +128,22 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
                              f"(known: {', '.join(sorted(known))}){hint}")
     if down_since is not None:
         _check_declared(env, deployment, down_since)
-    status, workers, why = (probe_management(env, deployment) if probe
-                            else ("unknown", None, "not probed (--no-probe)"))
+    status, live, why = (probe_management(env, deployment) if probe
+                         else ("unknown", None, "not probed (--no-probe)"))
     now = env.clock()  # after the probe, whose answer may become the last contact
     if MANAGEMENT in failed or mgr_name in failed:
         status = "down"
-    live = {str(w.get("name")): w for w in workers or []}
-    cns = []
-    for node in cn_nodes:
-        name = str(node.get("name"))
-        if name in failed:
-            cn_status = "down"
-        elif name in live:
-            cn_status = "up" if live[name].get("sync_status") == "SYNCED" else "unknown"
-        else:
-            cn_status = "unknown"
-        cns.append({"name": name, "status": cn_status, "platform": platform_of(env, deployment, name),
-                    "location": node.get("system_location")})
+    if not inv.get("conferencing_nodes") and live is not None and not configured:
+        # no inventory yet: the nodes the Management Node reports now
+        cn_nodes = [{"name": w.get("name"), "system_location": w.get("system_location")}
+                    for w in live.workers]
+    cns = [_node(env, deployment, node, failed, live) for node in cn_nodes]
     management: dict[str, Any] = {"name": mgr_name, "status": status,
                                   "platform": platform_of(env, deployment, mgr_name)}
     if why and not (MANAGEMENT in failed or mgr_name in failed):
         management["probe"] = why  # an extension the planner ignores; status shows it
     if status != "up":
-        since = down_since or _last_contact(env, deployment)
+        since = down_since or _autonomy_start(env, deployment, cns)
         if since is None and status == "down":
             raise UsageError(f"{deployment.name}: the agent never reached the Management Node; "
                              "pass --down-since TIME")
@@ -120,10 +154,15 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
               if rp.taken_at <= cutoff and (p := _point(env, rp, probe and deep)) is not None]
     evidence: dict[str, Any] = {
         "deployment": deployment.name, "now": iso(now),
-        "software_version": inv.get("software_version") or _newest_version(points) or "unknown",
+        "software_version": inv.get("software_version") or _live_version(live)
+        or _newest_version(points) or "unknown",
         "management_node": management, "conferencing_nodes": cns, "restore_points": points,
         "failed": list(dict.fromkeys(failed)),
     }
+    if live is not None:
+        evidence.update(_audits(env, deployment, live))
+    elif inv.get("licences"):  # for the re-license step while the node cannot be asked
+        evidence["licences"] = inv["licences"]
     if drills := _drills(env, deployment):
         evidence["drills"] = drills
     if status == "up" and probe and deep and (lost := _lost_rooms(env, deployment)):
@@ -166,6 +205,17 @@ def _last_contact(env: Env, deployment: Deployment) -> datetime | None:
     return parse_iso(last) if last else None
 
 
+def _earliest(*moments: datetime | None) -> datetime | None:
+    """The earliest known moment: a node's own record of losing contact beats the agent's
+    last probe as the autonomy clock's start (the probe may have come long after)."""
+    return min((m for m in moments if m is not None), default=None)
+
+
+def _live_version(live: probe.Live | None) -> str | None:
+    primary = next((m for m in live.managers if m.get("primary", True)), None) if live else None
+    return str(primary["version"]) if primary and primary.get("version") else None
+
+
 def _newest_version(points: list[dict[str, Any]]) -> str | None:
     return next((p["version"] for p in points if p.get("version")), None)
 
@@ -173,7 +223,8 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
 def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
     base = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
     if rp.kind == "config-backup":
-        return {**base, "version": rp.version, "verified": rp.verified}
+        point = {**base, "version": rp.version, "verified": rp.verified}
+        return {**point, "build": rp.build} if rp.build else point
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}
     if rp.kind == "snapshot":

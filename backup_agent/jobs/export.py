@@ -1,7 +1,11 @@
 """The room export job: every conference of every service type, with aliases, as JSON and CSV.
 
 ``rooms.json`` is full fidelity and re-importable through the API: ``{"conferences": [...]}``
-lists the API objects, each with its ``aliases`` and ``automatic_participants`` as objects.
+lists the API objects, each with its ``aliases`` and its ``automatic_participants`` as the
+standalone objects (a conference embeds them without their ``system_location``: the export
+looks each one up by ``id``). References to other objects (``system_location``,
+``ivr_theme``, ``scheduled_conferences``...) are held as ``{"id", "name", "resource_uri"}``,
+so that an import on another node can find them by name (see ``jobs/references.py``).
 ``vmrs.csv`` and ``auditoriums.csv`` are the web UI's bulk CSV (one row per alias). An export
 whose rooms are identical to the previous one is recorded as unchanged, not stored again.
 The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog or a log.
@@ -23,8 +27,10 @@ from typing import Any, BinaryIO
 
 from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, StoreError
-from backup_agent.jobs import inventory
+from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
+from backup_agent.infinity import InfinityClient
+from backup_agent.infinity.schema import resource_schema, stable_order
+from backup_agent.jobs import inventory, references
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import run_job
 from backup_agent.store import file_key
@@ -32,7 +38,9 @@ from backup_agent.store import file_key
 log = logging.getLogger(__name__)
 
 FORMAT = "backup-agent/room-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: participants whole, references named
+CONFIG = "configuration/v1/"
+NESTED = frozenset({"aliases", "automatic_participants"})  # joined by the export itself
 CSV_COLUMNS = (
     "name", "description", "pin", "allow_guests", "guest_pin", "alias_alias",
     "alias_description", "tag", "max_callrate_in", "max_callrate_out", "call_type",
@@ -45,23 +53,90 @@ DIFF_NAMES = 20  # room names listed per diff category; the counts are always co
 
 def assemble(conferences: list[dict[str, Any]], aliases: list[dict[str, Any]],
              participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join aliases and automatic participants onto their conferences, in a stable order."""
+    """Join aliases and automatic participants onto their conferences, in a stable order.
+
+    A conference's participants (embedded objects, or URIs on older readings) are replaced by
+    the standalone objects of the same ``id``; one missing from ``participants`` is kept as
+    the conference gave it.
+    """
     by_uri = {c.get("resource_uri"): c for c in conferences}
     alias_map: dict[Any, list[dict[str, Any]]] = {uri: [] for uri in by_uri}
     for alias in aliases:
         alias_map.setdefault(alias.get("conference"), []).append(alias)
-    part_by_uri = {p.get("resource_uri"): p for p in participants}
+    part_by_id = {str(p.get("id")): p for p in participants}
     out = []
     # In place: a copy of 20,000 rooms is tens of megabytes the export does not need.
     for room in sorted(conferences, key=lambda c: (str(c.get("name")), str(c.get("id")))):
         room["aliases"] = sorted(alias_map.get(room.get("resource_uri"), []),
                                  key=lambda a: str(a.get("alias")))
-        refs = room.get("automatic_participants") or []
-        room["automatic_participants"] = [
-            part_by_uri.get(r, r) if isinstance(r, str) else r for r in refs
-        ]
+        room["automatic_participants"] = [part_by_id.get(_participant_id(r), r)
+                                          for r in room.get("automatic_participants") or []]
         out.append(room)
     return out
+
+
+def _participant_id(ref: Any) -> str:
+    if isinstance(ref, dict):
+        return str(ref.get("id"))
+    return str(ref).rstrip("/").rsplit("/", 1)[-1]
+
+
+def read_rooms(client: InfinityClient) -> list[dict[str, Any]]:
+    """Every room of the node, assembled, its participants whole and its references named."""
+    def listed(resource: str) -> list[dict[str, Any]]:
+        return client.list_all(CONFIG + resource + "/", stable_order(client, resource))
+
+    participants = listed("automatic_participant")
+    rooms = assemble(listed("conference"), listed("conference_alias"), participants)
+    known = {str(p.get("id")) for p in participants}
+    missing = {_participant_id(r) for room in rooms for r in room["automatic_participants"]} - known
+    if missing:  # created after the participant list was read
+        extra = [p for p in (_get(client, f"{CONFIG}automatic_participant/{i}/") for i in sorted(missing))
+                 if p is not None]
+        rooms = assemble(rooms, [a for r in rooms for a in r["aliases"]], participants + extra)
+    _name_references(client, rooms)
+    return rooms
+
+
+def _get(client: InfinityClient, path: str) -> dict[str, Any] | None:
+    try:
+        answer = client.get(path)
+    except (ConnectError, AuthError):
+        raise
+    except ApiError as exc:
+        log.warning("%s: %s", path, exc)
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _name_references(client: InfinityClient, rooms: list[dict[str, Any]]) -> None:
+    """Bare-URI references become ``{"id", "name", "resource_uri"}`` (in place)."""
+    parts = [p for r in rooms for p in r["automatic_participants"] if isinstance(p, dict)]
+    skip = frozenset({"conference"})
+    room_refs, part_refs = _related(client, "conference"), _related(client, "automatic_participant")
+    wanted = (references.resources(rooms, NESTED, room_refs)
+              | references.resources(parts, skip, part_refs))
+    names: dict[str, str] = {}
+    for resource in sorted(wanted):
+        try:
+            objects = client.list_all(f"{CONFIG}{resource}/")
+        except (ConnectError, AuthError):
+            raise
+        except ApiError as exc:  # a resource this release does not have: the URIs stay bare
+            log.warning("cannot name references to %s: %s", resource, exc)
+            continue
+        names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
+                      if o.get("resource_uri") and o.get("name") is not None})
+    for room in rooms:
+        references.name(room, names, NESTED, room_refs)
+    for part in parts:
+        references.name(part, names, skip, part_refs)
+
+
+def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
+    """The fields the node's schema says are related (None: no schema, look at every field)."""
+    related = resource_schema(client, resource).related
+    return frozenset(related) if related else None
 
 
 def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
@@ -73,8 +148,10 @@ def to_csv(rooms: list[dict[str, Any]], service_type: str) -> bytes:
         if room.get("service_type") != service_type:
             continue
         for alias in room["aliases"] or [{}]:
+            theme = room.get("ivr_theme")
             row = dict(room, alias_alias=alias.get("alias", ""),
-                       alias_description=alias.get("description", ""))
+                       alias_description=alias.get("description", ""),
+                       ivr_theme_name=theme.get("name") if isinstance(theme, dict) else None)
             writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in CSV_COLUMNS])
     return buf.getvalue().encode("utf-8")
 
@@ -92,8 +169,11 @@ def room_line(room: dict[str, Any]) -> str:
 
 def digests(lines: Iterable[str]) -> dict[str, str]:
     """Room name → digest of its canonical line."""
-    return {str(json.loads(line).get("name")): hashlib.sha1(line.encode(), usedforsecurity=False).hexdigest()
-            for line in lines}
+    return {str(json.loads(line).get("name")): _line_digest(line) for line in lines}
+
+
+def _line_digest(line: str) -> str:
+    return hashlib.sha1(line.encode(), usedforsecurity=False).hexdigest()
 
 
 def diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
@@ -145,14 +225,16 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: list[str]) -> FileRecord:
+def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: Iterable[str]) -> FileRecord:
     """rooms.json streamed into the store: header, one room per line, footer."""
     head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
     with env.store.writer(rel) as fh:
         fh.write(head.encode())
-        for i, line in enumerate(lines):
-            fh.write((line + (",\n" if i < len(lines) - 1 else "\n")).encode())
-        fh.write(b"]}\n")
+        wrote = False
+        for line in lines:
+            fh.write(((",\n" if wrote else "") + line).encode())
+            wrote = True
+        fh.write(b"\n]}\n" if wrote else b"]}\n")
         fh.commit()
         return FileRecord("rooms.json", rel, fh.sha256, fh.size)
 
@@ -160,24 +242,30 @@ def write_rooms_json(env: Env, rel: str, header: dict[str, Any], lines: list[str
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
     client = env.client(deployment)
-    rooms = assemble(client.conferences(), client.aliases(), client.automatic_participants())
-    lines = [room_line(r) for r in rooms]
+    rooms = read_rooms(client)
+    # Lines are made on the fly, twice (hash now, write later), never all held: 20,000 rooms
+    # of 53 fields and their JSON at once would be what costs the memory.
     content = hashlib.sha256()
-    for line in lines:
+    new_digests: dict[str, str] = {}
+    for room in rooms:
+        line = room_line(room)
         content.update(line.encode() + b"\n")
+        new_digests[str(room.get("name"))] = _line_digest(line)
     digest = content.hexdigest()
+    stats = {"rooms": len(rooms), "aliases": sum(len(r["aliases"]) for r in rooms),
+             "by_service_type": dict(Counter(str(r.get("service_type")) for r in rooms))}
     previous = env.catalog.latest(deployment.name, "room-export")
     if (previous and previous.data.get("content_sha256") == digest
             and inventory.intact(env, previous)):
         env.catalog.update_data(previous.id, confirmed_at=iso(now))
         run.item("room-export", "unchanged")
-        run.summary["room_export"] = {"id": previous.id, "unchanged": True, "rooms": len(rooms)}
+        run.summary["room_export"] = {"id": previous.id, "unchanged": True, "rooms": stats["rooms"]}
         return
     changes = None
     if previous:
         try:
             f = next(f for f in previous.files if f.name == "rooms.json")
-            changes = diff(digests(iter_room_lines(env.store.open(f.key))), digests(lines))
+            changes = diff(digests(iter_room_lines(env.store.open(f.key))), new_digests)
         except (AgentError, OSError, ValueError, KeyError, StopIteration) as exc:
             log.warning("no diff against %s: %s", previous.id, exc)
     rp_id = env.catalog.new_id("re", deployment.name, now)
@@ -188,16 +276,13 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     records: list[FileRecord] = []
     try:
         records.append(write_rooms_json(
-            env, file_key(deployment.name, "room-export", rp_id, "rooms.json"), header, lines))
-        del lines
+            env, file_key(deployment.name, "room-export", rp_id, "rooms.json"), header,
+            map(room_line, rooms)))
         for service_type, name in CSV_FILES.items():
             key = file_key(deployment.name, "room-export", rp_id, name)
             size, sha = env.store.put_bytes(key, to_csv(rooms, service_type))
             records.append(FileRecord(name, key, sha, size))
-        by_type = Counter(str(r.get("service_type")) for r in rooms)
-        data = {"content_sha256": digest, "rooms": len(rooms),
-                "aliases": sum(len(r["aliases"]) for r in rooms),
-                "by_service_type": dict(by_type),
+        data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
             id=rp_id, kind=Kind.ROOM_EXPORT, deployment=deployment.name, taken_at=now,
@@ -209,7 +294,7 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
                 env.store.delete(rec.key)
         raise
     run.item("room-export", "ok")
-    run.summary["room_export"] = {"id": rp_id, "rooms": len(rooms), "diff": changes}
+    run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
 
 
 def export(env: Env, deployment: Deployment) -> Run:

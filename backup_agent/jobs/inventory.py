@@ -9,19 +9,23 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
 from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
+from backup_agent.jobs import node_definition
 from backup_agent.jobs.env import Env
+from backup_agent.planner.version import Version
 from backup_agent.store import file_key
 
-NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "hypervisor",
-               "maintenance_mode", "configuration_id")
-CONFIG_FIELDS = ("name", "hostname", "domain", "address", "node_type", "system_location",
-                 "deployment_type", "vm_cpu_count", "vm_system_memory")
+log = logging.getLogger(__name__)
+NODE_FIELDS = ("name", "node_type", "system_location", "version", "sync_status", "deploy_status",
+               "hypervisor", "maintenance_mode", "configuration_id")
+CONFIG_FIELDS = ("name", "hostname", "domain", "address", "netmask", "gateway", "node_type",
+                 "system_location", "deployment_type", "vm_cpu_count", "vm_system_memory")
 
 
 def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
@@ -35,15 +39,29 @@ def collect(env: Env, deployment: Deployment) -> dict[str, Any]:
         status, conf = statuses.get(name, {}), configs.get(name, {})
         node = {k: conf[k] for k in CONFIG_FIELDS if k in conf}
         node.update({k: status[k] for k in NODE_FIELDS if k in status})
+        if conf:  # every writable field but the secrets: enough to define the node again
+            node["definition"] = node_definition.definition(conf)
         nodes.append(node)
     primary = next((m for m in managers if m.get("primary", True)), managers[0] if managers else {})
     locations = sorted(str(loc.get("name")) for loc in client.system_locations())
     return {
+        "licences": _licences(client),
         "management_node": {k: primary.get(k) for k in ("name", "version") if k in primary},
         "conferencing_nodes": nodes,
         "locations": locations,
         "software_version": primary.get("version"),
     }
+
+
+def _licences(client: Any) -> list[dict[str, Any]]:
+    """The licences (for the re-license step of a rebuild or a restore); [] if unreadable."""
+    try:
+        rows = client.licences()
+    except AgentError as exc:  # older nodes or a restricted account: the inventory goes on
+        log.warning("cannot read the licences: %s", exc)
+        return []
+    return [{k: r.get(k) for k in ("entitlement_id", "fulfillment_id", "expiration_date", "status")}
+            for r in rows if r.get("entitlement_id")]
 
 
 def intact(env: Env, rp: RestorePoint) -> bool:
@@ -74,9 +92,12 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
     rp_id = env.catalog.new_id("inv", deployment.name, now)
     rel = file_key(deployment.name, "inventory", rp_id, "inventory.json")
     size, sha = env.store.put_bytes(rel, body)
+    # Recorded apart, like a config backup's: "38.1 (81522.0.0)" is release 38.1, build 81522.0.0.
+    running = Version.parse(inventory.get("software_version"))
     rp = RestorePoint(
         id=rp_id, kind=Kind.INVENTORY, deployment=deployment.name, taken_at=now,
-        version=inventory.get("software_version"), verified=True, run_id=run.id,
+        version=running.release_text if running else inventory.get("software_version"),
+        build=running.build if running else None, verified=True, run_id=run.id,
         data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
               "locations": len(inventory["locations"])},
         files=[FileRecord("inventory.json", rel, sha, size)],

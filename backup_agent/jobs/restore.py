@@ -170,6 +170,7 @@ def _execute(env: Env, deployment: Deployment, restore: Restore | dict[str, Any]
     else:
         journal.reopen(restore, env.clock())
     ctx = _context(env, deployment, opts, restore.id)
+    ctx.say = operator.say
     operator.say(f"Restore {restore.id}: path {restore.path_number}, {restore.kind} of "
                  f"{restore.target} from {restore.restore_point or 'no restore point'}"
                  + (f", resumed at step {start}" if start > 1 else ""))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,17 +19,20 @@ from typing import Any
 
 from backup_agent.catalog import RestorePoint
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, ApiError, CatalogError, NotReadyError
+from backup_agent.errors import AgentError, ApiError, AuthError, CatalogError, NotReadyError
 from backup_agent.infinity import InfinityClient, Package
+from backup_agent.infinity.backups import command_data
+from backup_agent.jobs import node_definition, snapshots
 from backup_agent.jobs import passphrase as verifier
-from backup_agent.jobs import snapshots
 from backup_agent.jobs.backup import passphrase_of
 from backup_agent.jobs.env import Env
+from backup_agent.planner.version import Version
 from backup_agent.privfiles import confined, write_private
 
 log = logging.getLogger(__name__)
 # Steps after which the Management Node (the target) exists again.
 BRINGS_BACK_MANAGEMENT = ("revert-snapshot", "restore-backup", "deploy-management")
+RESTART_WAIT = 15 * 60.0  # how long a node may take to restart after backup_restore
 
 
 @dataclass
@@ -63,17 +67,50 @@ class StepContext:
     out_dir: Path | None = None
     last_import: Any = None  # the ImportResult of the newest import-rooms step
     retrying: bool = False  # the step running now was started before (a resumed restore)
+    #: After backup_restore the node restarts its services: the next use of the target waits
+    #: for it, at most ``restart_wait`` seconds, asking every ``restart_poll`` seconds.
+    restarting: bool = False
+    restart_wait: float = RESTART_WAIT
+    restart_poll: float = 2.0
+    say: Callable[[str], None] = log.warning
     _clients: dict[str, InfinityClient] = field(default_factory=dict)
 
     def target(self) -> InfinityClient:
         """The Management Node the steps act on: ``--target-url`` (own credentials) or the
-        deployment's own."""
+        deployment's own; once it is back, when a backup_restore restarts it."""
         if not self.target_url:
-            return self.env.client(self.deployment)
-        if self.target_url not in self._clients:
-            self._clients[self.target_url] = InfinityClient(replace(self.deployment,
-                                                                    url=self.target_url))
-        return self._clients[self.target_url]
+            client = self.env.client(self.deployment)
+        else:
+            if self.target_url not in self._clients:
+                self._clients[self.target_url] = InfinityClient(replace(self.deployment,
+                                                                        url=self.target_url))
+            client = self._clients[self.target_url]
+        if self.restarting:
+            self.restarting = False
+            self._wait_back(client)
+        return client
+
+    def _wait_back(self, client: InfinityClient) -> None:
+        """Wait (bounded, and said) for the node to answer again after its restart."""
+        minutes = f"{self.restart_wait / 60:g} min"
+        self.say(f"    waiting up to {minutes} for {self.target_name} to restart its services "
+                 "after backup_restore")
+        start = time.monotonic()
+        while True:
+            try:
+                client.management_vm_status()
+            except AuthError:
+                raise
+            except ApiError as exc:
+                if time.monotonic() - start >= self.restart_wait:
+                    raise NotReadyError(f"{self.target_name} did not answer within {minutes} of "
+                                        f"backup_restore ({exc}): check its console; then "
+                                        "resume (`backup-agent restore --resume`)") from exc
+                time.sleep(self.restart_poll)
+                continue
+            self.say(f"    {self.target_name} answers again after "
+                     f"{time.monotonic() - start:.0f} s")
+            return
 
     @property
     def target_name(self) -> str:
@@ -165,12 +202,26 @@ def check_restore_backup(ctx: StepContext, n: int, ref: str | None, defer: bool)
     version = _target_version(ctx, n, checks, defer)
     if version is not None:
         _fresh(ctx, n, checks)
-        same = version == rp.version
-        checks.append(Check(n, f"target version {version} is the backup's {rp.version}",
-                            same or ctx.force, "" if same else
-                            "different versions: forced with --force" if ctx.force else
-                            f"deploy the fresh node at {rp.version}, or pass --force"))
+        checks.append(_same_release(ctx, n, version, rp))
     return checks
+
+
+def _same_release(ctx: StepContext, n: int, version: str, rp: RestorePoint) -> Check:
+    """The target must run the backup's release; another build of it is a note, not a blocker."""
+    target, backup = Version.parse(version), Version.parse(rp.version, rp.build)
+    wanted = str(backup) if backup else rp.version
+    what = f"target version {version} is the backup's release {wanted}"
+    if target is None or backup is None:  # unreadable: only the very same text is known good
+        same, note = version == rp.version, ""
+    else:
+        same = target.same_release(backup)
+        note = "" if target.same_build(backup) else (
+            f"note: build {target.build} on the target, {backup.build} in the backup (same "
+            "release): restored as is")
+    if same:
+        return Check(n, what, True, note)
+    return Check(n, what, ctx.force, "different releases: forced with --force" if ctx.force
+                 else f"deploy the fresh node at {wanted}, or pass --force")
 
 
 def check_revert_snapshot(ctx: StepContext, n: int, ref: str | None, defer: bool) -> list[Check]:
@@ -201,7 +252,8 @@ def check_deployment_file(ctx: StepContext, n: int, ref: str | None, defer: bool
     checks: list[Check] = []
     if _target_version(ctx, n, checks, defer) is None:
         return checks
-    defined = ctx.target().worker_vm(str(ref)) is not None or _saved_definition(ctx, str(ref))
+    defined = (ctx.target().worker_vm(str(ref)) is not None or _saved_definition(ctx, str(ref))
+               or _inventory_definition(ctx, str(ref)))
     checks.append(Check(n, f"{ref} defined on the Management Node", bool(defined), "" if defined
                         else "define it in the admin UI (Platform > Conferencing Nodes) first"))
     return checks
@@ -249,7 +301,9 @@ def do_restore_backup(ctx: StepContext, ref: str) -> str:
     f, store = rp.files[0], ctx.env.store
     package = Package(f.name, f.size, lambda: store.open(f.key))
     answer = ctx.target().restore_backup(package, passphrase_of(ctx.deployment))
-    message = answer.get("message") if isinstance(answer, dict) else None
+    ctx.restarting = True  # the node restarts its services now: the next step waits for it
+    result = command_data(answer)
+    message = result.get("message") if isinstance(result, dict) else None
     return (f"config backup {rp.id} (version {rp.version}) uploaded to {ctx.target_name} with "
             f"backup_restore" + (f": {message}" if message else ""))
 
@@ -294,6 +348,20 @@ def _saved_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
     return data
 
 
+def _inventory_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
+    """The node's writable definition as the newest readable inventory recorded it."""
+    from backup_agent.jobs import inventory
+
+    for rp in ctx.env.catalog.restore_points(ctx.deployment.name, "inventory"):
+        try:
+            nodes = inventory.load(ctx.env, rp).get("conferencing_nodes", [])
+        except AgentError:
+            continue
+        found = next((n.get("definition") for n in nodes if n.get("name") == node), None)
+        return found if isinstance(found, dict) and found.get("address") else None
+    return None
+
+
 def do_deployment_file(ctx: StepContext, ref: str) -> str:
     """Define the node again as MANUAL-PROVISION-ONLY and save its deployment file."""
     if ctx.out_dir is None:
@@ -306,15 +374,19 @@ def do_deployment_file(ctx: StepContext, ref: str) -> str:
                       json.dumps(node, indent=1).encode())
         client.delete_worker_vm(node["id"])
     else:
-        node = _saved_definition(ctx, ref)
+        node = _saved_definition(ctx, ref) or _inventory_definition(ctx, ref)
         if node is None:
             raise NotReadyError(f"{ref} is not defined on the Management Node: define it in the "
                                 "admin UI (Platform > Conferencing Nodes) first")
-    body = {k: v for k, v in node.items() if k not in ("id", "resource_uri", "deployment_type")}
+    # Writable fields only, and never a secret read back from the node (it is encrypted).
+    body, notes = node_definition.body(node, ctx.deployment, node_definition.writable_fields(client))
+    if body.get("password"):
+        client.transport.add_secret(str(body["password"]))
+    body.pop("deployment_type", None)  # the client asks for MANUAL-PROVISION-ONLY
     _, xml = client.create_deployment_file(body)
     out = deployment_file(ctx.out_dir, ref)
     write_private(out, xml)
-    return f"deployment file for {ref} written to {out}"
+    return f"deployment file for {ref} written to {out}" + "".join(f"; {n}" for n in notes)
 
 
 ACTIONS: dict[str, Callable[[StepContext, str], str]] = {

@@ -19,6 +19,11 @@ Optional extensions beyond design.md (all may be absent):
   Management Node (Pexip advises against snapshotting Conferencing Nodes) and the plan says so.
 - ``location`` on the Management Node, like on Conferencing Nodes.
 - ``rooms`` on a room export: how many rooms it holds.
+- ``licences``: the deployment's licences (entitlement, expiry) for the re-license step of
+  the restore-backup and rebuild runbooks (:mod:`backup_agent.planner.licences`).
+- ``build`` on a restore point: the build of its ``version`` when recorded apart (config
+  backups); versions are compared by release, a build difference is a note
+  (:mod:`backup_agent.planner.version`).
 - ``verified`` (config backups) and ``available`` (snapshots) default to false / unknown:
   an unverified backup or a snapshot nobody asked the provider about is not ``ready``.
 """
@@ -31,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from backup_agent.errors import EvidenceError
+from backup_agent.planner.licences import Licence, parse_licences
 from backup_agent.timefmt import iso, parse_iso
 
 STATUSES = ("up", "down", "unknown")
@@ -71,6 +77,7 @@ class RestorePoint:
     version: str | None = None
     verified: bool | None = None
     node: str | None = None
+    build: str | None = None
     provider: str | None = None
     available: bool | None = None
     rooms: int | None = None
@@ -98,6 +105,7 @@ class Evidence:
     drills: tuple[Drill, ...] = ()
     failed: tuple[str, ...] = ()
     lost_rooms: tuple[str, ...] = ()
+    licences: tuple[Licence, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The evidence as JSON-ready data that :func:`parse_evidence` reads back equal."""
@@ -125,6 +133,8 @@ class Evidence:
             out["failed"] = list(self.failed)
         if self.lost_rooms:
             out["lost_rooms"] = list(self.lost_rooms)
+        if self.licences:
+            out["licences"] = [lic.to_dict() for lic in self.licences]
         return out
 
 
@@ -140,7 +150,7 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
 def _point_dict(p: RestorePoint) -> dict[str, Any]:
     return _drop_none({
         "kind": p.kind, "id": p.id, "taken_at": format_time(p.taken_at), "version": p.version,
-        "verified": p.verified, "node": p.node, "provider": p.provider,
+        "build": p.build, "verified": p.verified, "node": p.node, "provider": p.provider,
         "available": p.available, "rooms": p.rooms,
     })
 
@@ -265,6 +275,7 @@ def _restore_points(data: Mapping[str, Any]) -> tuple[RestorePoint, ...]:
             id=_req_str(obj, "id", where),
             taken_at=_req_time(obj, "taken_at", where),
             version=_str(obj, "version", where, required=False),
+            build=_str(obj, "build", where, required=False),
             verified=_bool(obj, "verified", where),
             node=_str(obj, "node", where, required=False),
             provider=_str(obj, "provider", where, required=False),
@@ -309,6 +320,7 @@ def parse_evidence(data: Any) -> Evidence:
         drills=_drills(obj),
         failed=_names(obj, "failed"),
         lost_rooms=_names(obj, "lost_rooms"),
+        licences=parse_licences(obj),
     )
     _check_consistency(evidence)
     return evidence

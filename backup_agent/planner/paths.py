@@ -20,6 +20,8 @@ from backup_agent.planner.facts import (
     human_time,
     name_list,
 )
+from backup_agent.planner.licences import relicense_detail
+from backup_agent.planner.version import Version, build_note, same_release
 
 SUPPORT_ADVICE = ("Pexip advises contacting Pexip support before rolling back a Management Node "
                   "to a VM snapshot")
@@ -31,7 +33,7 @@ AUTOMATED_ACTIONS = ("check", "revert-snapshot", "restore-backup", "deployment-f
                      "import-rooms")
 MANUAL_ACTIONS = ("confirm-down", "call-support", "deploy-management", "upgrade", "verify",
                   "remove-node", "deploy-node", "reenter-config", "redeploy-nodes",
-                  "rooms-by-hand")
+                  "rooms-by-hand", "relicense")
 
 
 @dataclass(frozen=True)
@@ -118,13 +120,32 @@ def _confirm_down(f: Facts) -> list[Step]:
                  "Nodes must never run at once", "confirm-down")]
 
 
-def _upgrade(f: Facts, from_version: str | None) -> list[Step]:
-    if from_version == f.version:
+def _differs(point: RestorePoint, f: Facts) -> bool:
+    """Whether ``point`` is of another release than the running one (an unreadable version
+    counts as another unless it is the very same text)."""
+    same = same_release(point.version, f.version, point.build)
+    return point.version != f.version if same is None else not same
+
+
+def _full(point: RestorePoint) -> str:
+    """The point's version with its build, ``38.1 (81522.0.0)``, as the installer names it."""
+    parsed = Version.parse(point.version, point.build)
+    return str(parsed) if parsed else point.version or "?"
+
+
+def _upgrade(f: Facts, point: RestorePoint) -> list[Step]:
+    if not _differs(point, f):
         return []
+    from_version = point.version
     return [Step(f"Upgrade the Management Node to {f.version}", False,
                  f"the Conferencing Nodes run {f.version} and the restored Management Node "
                  f"{from_version or 'an unknown version'}: upgrade it to {f.version} with the "
                  "upgrade package; nodes run mixed versions until then", "upgrade")]
+
+
+def _relicense(f: Facts, what: str) -> Step:
+    return Step("Re-license the Management Node", False, relicense_detail(f.ev.licences, what),
+                "relicense")
 
 
 def _reimport(f: Facts, after: RestorePoint, cmd: str) -> list[Step]:
@@ -144,8 +165,10 @@ def _verify_management(f: Facts) -> Step:
 
 
 def _version_flag(what: str, point: RestorePoint, f: Facts) -> str:
-    if point.version == f.version:
-        return ""
+    if not _differs(point, f):
+        note = build_note(point.version, f.version, point.build)
+        return (f"; {what} {point.id} is {note} (same release): a note, restored as is"
+                if note else "")
     return (f"; {what} {point.id} is version {point.version or 'unknown'}, the running version "
             f"is {f.version}: an upgrade to {f.version} follows")
 
@@ -178,7 +201,7 @@ def revert_snapshot(f: Facts, snap: RestorePoint) -> Draft:
     elif snap.available is None:
         blockers.append(f"nobody asked provider {snap.provider} whether snapshot {snap.id} still "
                         f"exists: run `backup-agent evidence --deployment {f.ev.deployment}` live")
-    mismatch = snap.version != f.version
+    mismatch = _differs(snap, f)
     loses = (f"config changes since {human_time(snap.taken_at)}"
              + _version_flag("snapshot", snap, f) + _export_note(f, snap))
     owner = "" if snap.node else f"; the snapshot names no node, so it is taken to be {mn.name}'s"
@@ -196,7 +219,7 @@ def revert_snapshot(f: Facts, snap: RestorePoint) -> Draft:
             Step(f"Revert {mn.name} to snapshot {snap.id}", True,
                  f"reverts the VM through provider {snap.provider} and powers it on (`{cmd}`)",
                  "revert-snapshot", snap.id),
-            *_upgrade(f, snap.version),
+            *_upgrade(f, snap),
             *_reimport(f, snap, cmd),
             _verify_management(f),
         ]
@@ -216,7 +239,7 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
     if backup.version is None:
         blockers.append(f"config backup {backup.id} has no recorded version: the fresh Management "
                         "Node must run the backup's version")
-    mismatch = backup.version != f.version
+    mismatch = _differs(backup, f)
     loses = (f"config changes since {human_time(backup.taken_at)}"
              + _version_flag("config backup", backup, f) + _export_note(f, backup))
     export = f.newer_export(backup.taken_at)
@@ -230,13 +253,14 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
             Step("Check the prerequisites", True,
                  f"`{cmd} --dry-run`: backup {backup.id}'s sha256, the passphrase, the target "
                  "reachable (or checked once deployed); changes nothing", "check"),
-            Step(f"Deploy a fresh Management Node of version {backup.version or '?'}", False,
+            Step(f"Deploy a fresh Management Node of version {_full(backup)}", False,
                  f"on {_platform(mn.platform)}, with {mn.name}'s address and hostname; keep the old VM "
                  "powered off", "deploy-management"),
             Step(f"Restore config backup {backup.id}", True,
                  f"`{cmd}`: uploads it with backup_restore; the "
                  "node restarts", "restore-backup", backup.id),
-            *_upgrade(f, backup.version),
+            _relicense(f, f"the fresh {mn.name}"),
+            *_upgrade(f, backup),
             *_reimport(f, backup, cmd),
             _verify_management(f),
         ]
@@ -330,8 +354,9 @@ def rebuild(f: Facts) -> Draft:
             Step(f"Deploy a new Management Node of version {f.version}", False,
                  f"on {_platform(f.ev.management_node.platform)}; keep the old one powered off",
                  "deploy-management"),
+            _relicense(f, f"the new {f.ev.management_node.name}"),
             Step("Re-enter the system configuration", False,
-                 "licences, DNS, NTP, locations, certificates, call routing, by hand",
+                 "DNS, NTP, locations, certificates, call routing, by hand",
                  "reenter-config"),
             Step(f"Redeploy all {len(nodes)} Conferencing Node(s)", False,
                  "each from a configuration-only deployment file of the new Management Node",

@@ -28,12 +28,15 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_agent.catalog import Run, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError
 from backup_agent.jobs.env import Env
+
+if TYPE_CHECKING:
+    from backup_agent.jobs.probe import Live
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +76,19 @@ def worst(healths: list[str]) -> str:
     return max(healths, key=HEALTH_ORDER.index, default=HEALTHY)
 
 
-def probe(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] | None, str | None]:
-    """One short look at the Management Node: ``up`` with its Conferencing Nodes' status,
-    ``down`` (no usable answer) or ``unknown`` (it answers but refuses the credentials), and
-    why. A good answer is recorded as the last contact."""
+def probe(env: Env, deployment: Deployment) -> tuple[str, Live | None, str | None]:
+    """One short look at the Management Node: ``up`` with what it says (node health judged
+    from contact, deploy_status and alarms by address; built-in backups; licences), ``down``
+    (no usable answer) or ``unknown`` (it answers but refuses the credentials), and why. A
+    good answer is recorded as the last contact."""
     from backup_agent.infinity import InfinityClient
+    from backup_agent.jobs import probe as live_probe
 
     quick = replace(deployment, retries=0, timeout=min(deployment.timeout, PROBE_TIMEOUT))
     with InfinityClient(quick) as client:
         try:
-            client.management_vm_status()
-            workers = client.worker_vm_status()
+            live = live_probe.read(client, env.clock())
+            live.extras = live_probe.audit(client, live, env.clock().date())
         except AuthError as exc:
             log.warning("%s: the Management Node answers but refuses the credentials: %s",
                         deployment.name, exc)
@@ -92,14 +97,15 @@ def probe(env: Env, deployment: Deployment) -> tuple[str, list[dict[str, Any]] |
             log.warning("%s: Management Node probe failed: %s", deployment.name, exc)
             return "down", None, str(exc)
     env.catalog.record_contact(deployment.name, env.clock())
-    return "up", workers, None
+    return "up", live, None
 
 
 def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True) -> dict[str, Any]:
     """The status of one deployment (JSON-ready), ``health`` and ``reasons`` included."""
+    status, live, why = probe(env, deployment) if probe_node else (NOT_PROBED, None, None)
+    # The contact is read after the probe, which records its answer as the last contact, and
+    # "now" is taken after it too: a probe slower than a second made that contact "in the future".
     now = env.clock()
-    status, workers, why = probe(env, deployment) if probe_node else (NOT_PROBED, None, None)
-    # The contact is read after the probe, which records its answer as the last contact.
     contact = env.catalog.contact(deployment.name)
     last = parse_iso(contact["last_contact"]) if contact["last_contact"] else None
     out: dict[str, Any] = {"deployment": deployment.name, **contact,
@@ -108,7 +114,11 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
                            "management_node": status}
     if why:
         out["management_probe"] = why
-    out["autonomy"], note = _autonomy(env, deployment, status, workers, contact["last_contact"])
+    out["autonomy"], note = _autonomy(env, deployment, status, live, contact["last_contact"])
+    if live is not None:  # node health and the live audits (jobs/probe.py)
+        from backup_agent.jobs.probe import node_view
+        out["nodes"] = node_view(live)
+        out.update(live.extras)
     if note:
         out["note"] = note
     out["newest"] = _newest(env, deployment, now)
@@ -142,7 +152,7 @@ def _last_runs(runs: list[Run], now: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _autonomy(env: Env, deployment: Deployment, status: str, workers: list[dict[str, Any]] | None,
+def _autonomy(env: Env, deployment: Deployment, status: str, live: Live | None,
               last_contact: str | None) -> tuple[dict[str, Any] | None, str | None]:
     """The autonomy clock when the probe says up or down; else ``None`` and why not."""
     if status == NOT_PROBED:
@@ -162,10 +172,10 @@ def _autonomy(env: Env, deployment: Deployment, status: str, workers: list[dict[
     evidence["management_node"].pop("probe", None)
     if status == "up":
         evidence["management_node"].pop("down_since", None)
-    live = {str(w.get("name")): w for w in workers or []}
+    health = live.health if live is not None else {}
     for node in evidence["conferencing_nodes"]:
-        seen = live.get(node["name"])
-        node["status"] = "up" if seen and seen.get("sync_status") == "SYNCED" else "unknown"
+        seen = health.get(node["name"])
+        node["status"] = seen.status if seen else "unknown"
     return autonomy_clock(parse_evidence(evidence)).to_dict(), None
 
 

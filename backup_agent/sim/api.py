@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
-from backup_agent.sim import api_backup
+from backup_agent.sim import api_backup, nodes
 from backup_agent.sim.backups import api_time
 from backup_agent.sim.http import (
     Request,
@@ -18,12 +16,17 @@ from backup_agent.sim.http import (
 )
 from backup_agent.sim.model import API, CONFIG, TABLES, ValidationError, id_of, uri
 from backup_agent.sim.query import QueryError, page, page_json, select
-from backup_agent.sim.validate import DEFAULTS, REQUIRED, clean
+from backup_agent.sim.schema import ORDERING, schema_page, spec
+from backup_agent.sim.validate import clean, known_fields, must_exist
 
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
 
-STATUS_TABLES = ("management_vm", "worker_vm", "alarm")
+AUTOBACKUP_SECRETS = ("autobackup_passphrase", "autobackup_upload_password")
+STATUS_TABLES = ("management_vm", "worker_vm", "alarm", "licensing")
+HISTORY_TABLES = ("alarm", "workervm_status_event")
+#: configuration/v1/ lists these besides the tables (root discovery, as pexshell reads it).
+SINGLETONS = ("autobackup", "licence", "system_backup")
 
 
 class ManagementApi:
@@ -37,6 +40,8 @@ class ManagementApi:
         if not path.endswith("/"):
             return not_found(path)  # every path of the API ends in "/"
         parts = path[len(API):].strip("/").split("/") if path.startswith(API) else []
+        if parts == ["configuration", "v1"] and request.method == "GET":
+            return json_response(_root())
         if len(parts) < 3 or parts[1] != "v1":
             return not_found(path)
         family, name, rest = parts[0], parts[2], parts[3:]
@@ -45,6 +50,12 @@ class ManagementApi:
                 return api_backup.system_backup(self.sim, request, rest)
             if family == "configuration" and name == "autobackup":
                 return self._autobackup(request, rest)
+            if family == "configuration" and name == "worker_vm":
+                return nodes.route(self.sim, request, rest)
+            if family == "configuration" and name == "licence":
+                return self._licence(request, rest)
+            if family == "history" and name in HISTORY_TABLES:
+                return self._history(request, name, rest)
             if family == "configuration" and name in TABLES:
                 return self._configuration(request, name, rest)
             if family == "status" and name == "backup_request":
@@ -77,9 +88,12 @@ class ManagementApi:
         if not rest:
             if request.method == "GET":
                 opts = self.sim.opts
+                change = self.sim.faults.take_list_change(request.path)
+                if change is not None and table == "conference":
+                    self._change_rooms(change)
+                _check_order(table, request.query)
                 with config.lock:
-                    fields = {"id", "creation_time", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())}
-                    selected = select(config.rows(table), request.query, fields)
+                    selected = select(config.rows(table), request.query, known_fields(table))
                     body = page_json(selected, request.query, request.raw_path, opts.default_page_size,
                                      opts.max_page_size, lambda row: config.render_json(table, row))
                 return Response(body=body)
@@ -97,13 +111,12 @@ class ManagementApi:
                 return json_response(config.render(table, row))
             if request.method in ("PATCH", "PUT"):
                 data = _body(request)
-                changes = clean(config, table, data, existing=row)
+                changes = clean(config, table, data, existing=row,
+                                refuse_readonly=self.sim.opts.refuse_readonly)
                 config.update(table, ident, changes)
-                return Response(status=202)
+                return Response(status=202 if request.method == "PATCH" else 204)
             if request.method == "DELETE":
                 config.delete(table, ident)
-                if table == "worker_vm":  # a redeployed node of this name starts fresh
-                    self.sim.state.set_node_up(row["name"])
                 return Response(status=204)
         return method_not_allowed("GET, PATCH, PUT, DELETE")
 
@@ -113,24 +126,22 @@ class ManagementApi:
         with config.lock:
             nested = data.pop("aliases", None) if table == "conference" else None
             links = data.pop("automatic_participants", None) if table == "conference" else None
-            row = clean(config, table, data)
-            for link in links or []:
-                if _ident(link) not in config.tables["automatic_participant"]:
-                    raise ValidationError({"conference": {"automatic_participants": [
-                        f"Could not find the related automatic_participant {link!r}."]}})
+            row = clean(config, table, data, refuse_readonly=self.sim.opts.refuse_readonly)
+            links = [must_exist(config, "conference", "automatic_participants", link,
+                                 "automatic_participant") for link in links or []]
             for alias in nested or []:  # check nested aliases before anything is stored
                 name = alias.get("alias") if isinstance(alias, dict) else alias
                 if not name or config.find("conference_alias", "alias", name):
                     raise ValidationError({"conference_alias": {"alias": [
                         "This field is required." if not name else "Alias already exists."]}})
             row["creation_time"] = api_time(self.sim.opts.now())
+            if table == "ivr_theme":
+                row["last_updated"] = row["creation_time"]
+                row["uuid"] = f"6f1c2d3e-0000-4000-8000-{config.next_id[table]:012d}"
             row.pop("id", None)
             row = config.insert(table, row)
             self._create_nested(row, nested or [], links or [])
         location = uri(table, row["id"])
-        if table == "worker_vm" and row.get("deployment_type") == "MANUAL-PROVISION-ONLY":
-            return Response(status=201, body=_provisioning_xml(row, self.sim.opts.now()),
-                            content_type="application/xml", headers={"Location": location})
         return Response(status=201, headers={"Location": location})
 
     def _create_nested(self, conf: dict[str, Any], aliases: list[Any], links: list[Any]) -> None:
@@ -147,11 +158,27 @@ class ManagementApi:
                 config.update("automatic_participant", part["id"],
                               {"conference": [*part["conference"], conf_uri]})
 
+    def _change_rooms(self, action: str) -> None:
+        """A room deleted (the first) or added while a list is being read (an armed fault)."""
+        config = self.sim.state.config
+        with config.lock:
+            rows = config.rows("conference")
+            if action == "delete" and rows:
+                config.delete("conference", rows[0]["id"])
+            elif action == "add":
+                data = {"name": f"Added while listing {config.next_id['conference']}"}
+                row = clean(config, "conference", data)
+                row["creation_time"] = api_time(self.sim.opts.now())
+                config.insert("conference", row)
+
     def _autobackup(self, request: Request, rest: list[str]) -> Response:
         config = self.sim.state.config
 
         def render() -> dict[str, Any]:
-            return dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+            out = dict(config.autobackup, id=1, resource_uri=CONFIG + "autobackup/1/")
+            for secret in AUTOBACKUP_SECRETS:  # never read back in clear
+                out[secret] = nodes.encrypted(out.get(secret))
+            return out
 
         if not rest and request.method == "GET":
             return json_response(page([render()], request.query, request.raw_path,
@@ -183,10 +210,31 @@ class ManagementApi:
             return method_not_allowed("GET")
         state = self.sim.state
         rows = {"management_vm": state.management_status, "worker_vm": state.worker_status,
-                "alarm": state.alarms}[name]()
+                "alarm": state.alarms, "licensing": state.licences.status}[name]()
         if not rest:
             return self._list(request, name, rows, lambda row: row)
         match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+    def _history(self, request: Request, name: str, rest: list[str]) -> Response:
+        events = self.sim.state.events
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        if name == "workervm_status_event" and not self.sim.state.release.status_events:
+            return not_found(request.path)  # not in this release
+        rows = events.history() if name == "alarm" else events.history_events()
+        if not rest:
+            return self._list(request, name, rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["id"])]]
+        return json_response(match[0]) if match else not_found(request.path)
+
+    def _licence(self, request: Request, rest: list[str]) -> Response:
+        rows = self.sim.state.licences.listing()
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        if not rest:
+            return self._list(request, "licence", rows, lambda row: row)
+        match = [r for r in rows if rest == [str(r["fulfillment_id"])]]
         return json_response(match[0]) if match else not_found(request.path)
 
 
@@ -207,17 +255,24 @@ def _ident(ref: Any) -> int:
 
 
 def _schema(table: str) -> dict[str, Any]:
-    fields = sorted({"id", "resource_uri", *DEFAULTS.get(table, {}), *REQUIRED.get(table, ())})
+    fields = spec(table)
+    if fields is not None:
+        return schema_page(table, fields)
+    names = sorted(known_fields(table))
     return {"allowed_detail_http_methods": ["get", "put", "patch", "delete"],
             "allowed_list_http_methods": ["get", "post"], "default_format": "application/json",
-            "default_limit": 20, "fields": {f: {"nullable": True} for f in fields},
-            "filtering": dict.fromkeys(fields, 1)}
+            "default_limit": 20, "fields": {f: {"nullable": True} for f in names},
+            "filtering": dict.fromkeys(names, 1), "ordering": [f for f in ORDERING if f in names]}
 
 
-def _provisioning_xml(row: dict[str, Any], now: datetime) -> bytes:
-    values = {k: row.get(k) for k in ("name", "hostname", "domain", "address", "netmask", "gateway",
-                                      "node_type", "system_location", "vm_cpu_count",
-                                      "vm_system_memory")}
-    items = "".join(f"  <{k}>{escape(str(v if v is not None else ''))}</{k}>\n" for k, v in values.items())
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<pexip-node-configuration generated="'
-            f'{now.isoformat()}">\n{items}</pexip-node-configuration>\n').encode()
+def _root() -> dict[str, Any]:
+    return {name: {"list_endpoint": f"{CONFIG}{name}/", "schema": f"{CONFIG}{name}/schema/"}
+            for name in sorted((*TABLES, *SINGLETONS))}
+
+
+def _check_order(table: str, query: dict[str, str]) -> None:
+    """Tastypie refuses ``order_by`` on a field the resource does not allow ordering by."""
+    order = query.get("order_by")
+    if order and order.lstrip("-") not in _schema(table)["ordering"]:
+        raise QueryError(f"No matching '{order.lstrip('-')}' field for ordering on.")
+

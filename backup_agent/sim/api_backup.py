@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 MAX_PASSPHRASE = 1000
 
 
+def command_answer(data: Any) -> dict[str, Any]:
+    """A command's answer as a real node wraps it: ``{"status": "success", "data": ...}``."""
+    return {"status": "success", "data": data}
+
+
 def _render_backup(sim: Simulator, entry: dict[str, Any], wrong: bool) -> dict[str, Any]:
     out = {k: v for k, v in entry.items() if k != "path"}
     out["resource_uri"] = f"{SYSTEM_BACKUP}{quote(entry['filename'], safe='')}/"
@@ -119,23 +124,24 @@ def backup_create(sim: Simulator, request: Request) -> Response:
         req = sim.backups.new_request()
         sim.backups.run_request(req["id"], lambda: sim.make_backup(passphrase),
                                 sim.opts.backup_request_seconds)
-        return json_response({"status": "success", "request_id": req["id"],
-                              "resource_uri": req["resource_uri"]},
-                             status=sim.opts.backup_create_status,
-                             headers={"Location": req["resource_uri"]})
+        # A command answer is wrapped ({"status", "data"}) and has no Location: a command
+        # creates no resource of its own (infinity-api.md, "Real answers").
+        return json_response(command_answer({"request_id": req["id"],
+                                             "resource_uri": req["resource_uri"]}),
+                             status=sim.opts.backup_create_status)
     try:
         entry = sim.make_backup(passphrase)
     except BackupFailed as exc:
         return error(500, f"Backup failed: {exc}")
-    body: dict[str, Any] = {"status": "success"}
+    result: dict[str, Any] = {"filename": entry["filename"]}
     if sim.opts.download_mode == "request":
         # with this reading the bytes are only reachable through a backup request
         req = sim.backups.new_request()
         sim.backups.update_request(req["id"], state="completed", filename=entry["filename"],
                                    download_uri=f"{BACKUP_REQUEST}{req['id']}/download/",
                                    message="Backup completed")
-        body["resource_uri"] = req["resource_uri"]
-    return json_response(body, status=sim.opts.backup_create_status)
+        result["resource_uri"] = req["resource_uri"]
+    return json_response(command_answer(result), status=sim.opts.backup_create_status)
 
 
 def backup_restore(sim: Simulator, request: Request) -> Response:
@@ -161,7 +167,10 @@ def backup_restore(sim: Simulator, request: Request) -> Response:
             return error(400, "The passphrase does not decrypt this backup file.")
         except BackupFileError as exc:
             return error(400, f"Invalid backup file: {exc}.")
-        return sim.restore_configuration(header, content)
+        answer = sim.restore_configuration(header, content)
+        if answer.status == 200:  # the node restarts its services to load the configuration
+            sim.state.restart(sim.opts.restore_restart_seconds)
+        return answer
     finally:
         for part in parts.values():
             if part.file is not None:

@@ -9,7 +9,10 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             ``rate_limit`` (``retry_after``), ``html``,
                                             ``malformed_json``, ``cut_download``
                                             (``after_bytes``, ``count``), ``wrong_sha256``,
-                                            ``evil_filename`` (``filename``)
+                                            ``evil_filename`` (``filename``),
+                                            ``change_rooms`` (``action`` delete|add,
+                                            ``after`` pages, ``count``: rooms change
+                                            while a conference list is read)
 ``DELETE /_sim/faults``                     disarm every fault
 ``POST /_sim/reset``                        ``{"empty": true}`` (default): an empty Management
                                             Node; ``false``: the seeded deployment again.
@@ -21,11 +24,17 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             "node_type"}`` (a drill's inventory)
 ``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
 ``POST /_sim/version``                      ``{"version", "build"}``: the software version
+``POST /_sim/nodes/<name>/version``         ``{"version", "build"}``: one node's (mid-upgrade)
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
                                             ``backup_request_seconds`` at run time
 ``POST /_sim/autobackup/run``              make the built-in automatic backup now (409 when
                                             it is not enabled or has no passphrase)
+``POST /_sim/alarms``                       raise an alarm: ``{"name": "autobackup_upload_failed",
+                                            "node": "<IPv4>"}`` (default the Management Node's)
+``POST /_sim/alarms/lower``                 ``{"name"}``: lower it (it moves to history/v1/alarm/)
+``POST /_sim/licence``                      ``{"expires_in_days": N}``: every licence expires then
+                                            (within 30 days raises ``licenses_expiring``)
 ``POST /_sim/oauth/clients``                register an OAuth2 client: ``{"client_id",
                                             "public_key": "<EC P-256 PEM>"}``
 ``GET  /_sim/hypervisor/vms``               the VMs (``mgr01``, ``cn-osl-1``...)
@@ -41,6 +50,7 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from backup_agent.sim.backups import BackupFailed
@@ -121,6 +131,12 @@ class ControlApi:
             except KeyError:
                 return error(404, f"no Conferencing Node {parts[1]!r}")
             return json_response(self.describe())
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "version":
+            try:
+                state.set_node_version(parts[1], str(body["version"]), body.get("build"))
+            except KeyError:
+                return error(404, f"no Conferencing Node {parts[1]!r}")
+            return json_response(self.describe())
         if parts == ["nodes"]:
             node = state.add_node(str(body["name"]), str(body.get("location", "Oslo")),
                                   str(body.get("node_type", "CONFERENCING")))
@@ -140,6 +156,17 @@ class ControlApi:
             except BackupFailed as exc:
                 return error(409, str(exc))
             return json_response({"filename": entry["filename"]}, status=201)
+        if parts == ["alarms"]:
+            alarm = state.events.raise_alarm(str(body["name"]), str(body.get("node")
+                                             or sim.opts.management_address),
+                                             details=str(body.get("details", "")))
+            return json_response(alarm, status=201)
+        if parts == ["alarms", "lower"]:
+            return json_response({"lowered": state.events.lower_alarm(str(body["name"]))})
+        if parts == ["licence"]:
+            days = int(body["expires_in_days"])
+            state.licences.set_expiry(sim.opts.now().date() + timedelta(days=days))
+            return json_response({"licences": state.licences.listing()})
         if parts == ["oauth", "clients"]:
             sim.oauth.add_client(str(body["client_id"]), str(body["public_key"]))
             return json_response({"client_id": body["client_id"]}, status=201)

@@ -38,6 +38,7 @@ class Faults:
         self._wrong_sha = 0
         self._evil: list[str] = []
         self._backup_failures: list[str] = []
+        self._list_changes: list[list[Any]] = []  # [path, pages to wait, action, times]
 
     def fail_next(self, count: int = 1, status: int = 503, path: str | None = None) -> None:
         """The next ``count`` API requests (whose path contains ``path``) answer ``status``."""
@@ -79,9 +80,34 @@ class Faults:
         with self._lock:
             self._backup_failures.extend([message] * times)
 
+    def change_during_list(self, action: str = "delete", after: int = 1, times: int = 1,
+                           path: str = "configuration/v1/conference/") -> None:
+        """While a list is read: once ``after`` list pages of ``path`` have been answered, a room
+        is deleted (``delete``: the first one, so later offsets shift) or added (``add``) before
+        each of the next ``times`` pages is answered."""
+        if action not in ("delete", "add") or after < 0 or times < 0:
+            raise ValueError("action is 'delete' or 'add'; after and times must not be negative")
+        with self._lock:
+            self._list_changes.append([path, after, action, times])
+
+    def take_list_change(self, path: str) -> str | None:
+        """The change to make before answering this list page of ``path``, if one is due."""
+        with self._lock:
+            for change in self._list_changes:
+                if change[0] not in path or change[3] <= 0:
+                    continue
+                if change[1] > 0:
+                    change[1] -= 1
+                    return None
+                change[3] -= 1
+                self._list_changes = [c for c in self._list_changes if c[3] > 0]
+                return str(change[2])
+        return None
+
     def clear(self) -> None:
         """Disarm everything."""
         with self._lock:
+            self._list_changes.clear()
             self._backup_failures.clear()
             self._faults.clear()
             self._cuts.clear()
@@ -129,7 +155,9 @@ class Faults:
         with self._lock:
             return {"responses": [f.to_dict() for f in self._faults], "download_cuts": list(self._cuts),
                     "wrong_sha256": self._wrong_sha, "evil_filenames": list(self._evil),
-                    "backup_failures": len(self._backup_failures)}
+                    "backup_failures": len(self._backup_failures),
+                    "list_changes": [{"path": c[0], "after": c[1], "action": c[2], "times": c[3]}
+                                     for c in self._list_changes]}
 
     def arm(self, spec: dict[str, Any]) -> None:
         """Arm a fault from its control-API description (``{"kind": ..., ...}``)."""
@@ -150,8 +178,11 @@ class Faults:
             self.wrong_sha256(count)
         elif kind == "fail_backup":
             self.fail_backup(count, str(spec.get("message", DISK_FULL)))
+        elif kind == "change_rooms":
+            self.change_during_list(str(spec.get("action", "delete")), int(spec.get("after", 1)),
+                                    times=count)
         elif kind == "evil_filename":
             self.evil_filename(str(spec.get("filename", "../../etc/passwd")))
         else:
             raise ValueError("unknown fault kind; known: fail, rate_limit, html, malformed_json, "
-                             "cut_download, wrong_sha256, evil_filename, fail_backup")
+                             "cut_download, wrong_sha256, evil_filename, fail_backup, change_rooms")

@@ -12,6 +12,7 @@ from typing import Any
 
 from backup_agent.sim.model import Config, uri
 from backup_agent.sim.options import SimOptions
+from backup_agent.sim.schema import defaults
 
 FIRST = ("Alice", "Bjorn", "Chen", "Dana", "Erik", "Fatima", "Gita", "Hans", "Ines", "Jonas",
          "Kari", "Liam", "Maja", "Nils", "Olga", "Priya", "Quinn", "Rosa", "Sven", "Tariq")
@@ -22,6 +23,7 @@ VIEWS = ("one_main_seven_pips", "one_main_twentyone_pips", "two_mains_twentyone_
          "four_mains_zero_pips", "ac_presentation_in_mix")
 TAGS = ("", "", "sales", "engineering", "support", "board", "hr")
 BASE_TIME = datetime(2025, 1, 6, 8, 0, 0)
+THEMES = ("Corporate", "Town hall", "Sales kick-off")
 
 
 def _time(offset_s: int) -> str:
@@ -47,6 +49,22 @@ def locations(opts: SimOptions) -> list[dict[str, Any]]:
              "description": f"Datacentre {i + 1}", "mtu": 1500, "transcoding_location": None,
              "overflow_location1": None, "overflow_location2": None, "local_mssip_domain": "",
              "dns_servers": [], "ntp_servers": []} for i in range(count)]
+
+
+def ivr_themes() -> list[dict[str, Any]]:
+    """The IVR themes every seeded deployment has (``--rooms 0`` keeps them)."""
+    return [{"id": i + 1, "name": name, "uuid": f"6f1c2d3e-0000-4000-8000-{i + 1:012d}",
+             "custom_layouts": "", "pinning_configs": "", "last_updated": _time(i)}
+            for i, name in enumerate(THEMES)]
+
+
+def _theme(stype: str, ident: int) -> str | None:
+    """Every fifth room has a theme; Virtual Auditoriums the town hall one."""
+    if stype == "lecture":
+        return uri("ivr_theme", 2)
+    if ident % 5 == 0:
+        return uri("ivr_theme", (ident // 5) % len(THEMES) + 1)
+    return None
 
 
 def worker_vms(opts: SimOptions, locs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,6 +96,9 @@ def conferences(opts: SimOptions, rng: random.Random, locs: list[dict[str, Any]]
     confs: list[dict[str, Any]] = []
     aliases: list[dict[str, Any]] = []
     alias_id = 0
+    base = defaults("conference")
+    base.pop("aliases", None)
+    base.pop("automatic_participants", None)  # nested: kept in their own tables
     for i, stype in enumerate(service_types(opts)):
         ident = i + 1
         first, last = FIRST[rng.randrange(len(FIRST))], LAST[rng.randrange(len(LAST))]
@@ -90,19 +111,19 @@ def conferences(opts: SimOptions, rng: random.Random, locs: list[dict[str, Any]]
             name, slug = f"{stype.replace('_', ' ').title()} {ident:05d}", f"{stype}.{ident}"
         pin = _pin(rng) if stype in ("conference", "lecture") and rng.random() < 0.5 else ""
         guests = bool(pin) and rng.random() < 0.6
+        if pin and ident % 9 == 0:
+            pin += "#"  # a real node accepts a terminal '#'
         confs.append({
+            **base,
             "id": ident, "name": name, "description": f"{stype} for {first} {last}",
             "service_type": stype, "pin": pin, "guest_pin": _pin(rng) if guests else "",
             "allow_guests": guests, "tag": TAGS[rng.randrange(len(TAGS))], "call_type": "video",
             "host_view": VIEWS[rng.randrange(len(VIEWS))],
             "guest_view": "one_main_seven_pips" if stype == "lecture" else None,
-            "max_callrate_in": None, "max_callrate_out": None,
             "participant_limit": rng.choice((None, None, 10, 25, 100)),
-            "ivr_theme": None,
+            "ivr_theme": _theme(stype, ident),
             "system_location": uri("system_location", locs[ident % len(locs)]["id"])
             if locs and ident % 7 == 0 else None,
-            "crypto_mode": "", "enable_chat": "default", "enable_overlay_text": False,
-            "mute_all_guests": False, "guests_can_present": True,
             "primary_owner_email_address": f"{first}.{last}@example.com".lower(),
             "creation_time": created, "sync_tag": "",
         })
@@ -116,20 +137,29 @@ def conferences(opts: SimOptions, rng: random.Random, locs: list[dict[str, Any]]
     return confs, aliases
 
 
-def automatic_participants(opts: SimOptions, count: int) -> list[dict[str, Any]]:
-    """Dial-out participants (recorders, streamers) attached to every n-th VMR."""
+def automatic_participants(opts: SimOptions, count: int,
+                           locs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dial-out participants (recorders, streamers) attached to every n-th room; every other
+    one is placed from a location of its own (``manual`` routing), round the locations."""
     parts: list[dict[str, Any]] = []
     if count <= 0 or opts.rooms == 0:
         return parts
     step = max(1, opts.rooms // count)
     for i in range(count):
         conf = (i * step) % opts.rooms + 1
+        located = bool(locs) and i % 2 == 0
+        streamer = i % 3 == 2
         parts.append({
-            "id": i + 1, "alias": f"sip:recorder{i + 1:04d}@rec.example.com",
-            "conference": [uri("conference", conf)], "description": "Recorder",
-            "protocol": "sip", "role": "guest", "call_type": "video", "dtmf_sequence": "",
-            "keep_conference_alive": "keep_conference_alive_never", "routing": "routing_rule",
-            "system_location": None, "streaming": False, "remote_display_name": "Recorder",
+            "id": i + 1, "conference": [uri("conference", conf)],
+            "alias": (f"rtmp://stream.example.com/live/{i + 1:04d}" if streamer
+                      else f"sip:recorder{i + 1:04d}@rec.example.com"),
+            "description": "Streamer" if streamer else "Recorder",
+            "protocol": "rtmp" if streamer else "sip", "role": "guest", "call_type": "video",
+            "dtmf_sequence": "", "keep_conference_alive": "keep_conference_alive_never",
+            "routing": "manual" if located else "routing_rule",
+            "system_location": uri("system_location", locs[(i // 2) % len(locs)]["id"])
+            if located else None,
+            "streaming": streamer, "remote_display_name": "Streamer" if streamer else "Recorder",
             "presentation_url": "", "creation_time": _time(conf * 37 + 5),
         })
     return parts
@@ -145,7 +175,8 @@ def populate(config: Config, opts: SimOptions) -> None:
     with config.lock:
         config.clear()
         config.insert_many("system_location", locs)
+        config.insert_many("ivr_theme", ivr_themes())
         config.insert_many("conference", confs)
         config.insert_many("conference_alias", aliases)
-        config.insert_many("automatic_participant", automatic_participants(opts, parts_count))
+        config.insert_many("automatic_participant", automatic_participants(opts, parts_count, locs))
         config.insert_many("worker_vm", worker_vms(opts, locs) if locs else [])

@@ -1,8 +1,10 @@
 """The simulated Management Node's configuration: tables of API objects, kept in memory.
 
-Rows are stored in the API's own shape (related objects as resource URIs), so listing is a
-copy plus the computed fields (``resource_uri``, a conference's nested ``aliases`` and its
-``automatic_participants``). One lock guards every change; reads copy what they return.
+Rows are stored in the API's write shape (related objects as resource URIs), so listing is a
+copy plus the computed fields: ``resource_uri``, a conference's nested ``aliases``, its
+embedded ``automatic_participants`` (objects without location, as a real node answers), its
+``ivr_theme`` as a nested object and ``scheduled_conferences_count``. One lock guards every
+change; reads copy what they return.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ CONFIG = API + "configuration/v1/"
 TABLES = ("system_location", "ivr_theme", "conference", "conference_alias",
           "automatic_participant", "worker_vm")
 SERVICE_TYPES = ("conference", "lecture", "two_stage_dialing", "test_call", "media_playback")
+#: The fields of an automatic participant embedded in its conference (no resource_uri,
+#: conference or system_location: those only the standalone object has).
+EMBEDDED_PARTICIPANT = ("id", "alias", "call_type", "creation_time", "description", "dtmf_sequence",
+                        "keep_conference_alive", "presentation_url", "protocol",
+                        "remote_display_name", "role", "routing", "streaming")
 
 DEFAULT_AUTOBACKUP: dict[str, Any] = {
     "autobackup_enabled": False,
@@ -87,6 +94,8 @@ class Config:
         elif table == "automatic_participant":
             for conf_uri in row.get("conference") or []:
                 self._json.pop(("conference", id_of(conf_uri) or 0), None)
+        elif table == "ivr_theme":  # conferences nest its name: rare, so forget them all
+            self._json.clear()
 
     def _index(self, table: str, row: dict[str, Any]) -> None:
         self._forget(table, row)
@@ -126,6 +135,11 @@ class Config:
         with self.lock:
             row = self.tables[table].pop(ident)
             self._unindex(table, row)
+            if table == "ivr_theme":  # the services using it go back to the default theme
+                own = uri("ivr_theme", ident)
+                for conf in self.tables["conference"].values():
+                    if conf.get("ivr_theme") == own:
+                        conf["ivr_theme"] = None
             if table == "conference":
                 for alias_id in list(self._aliases_of.pop(ident, [])):
                     self.tables["conference_alias"].pop(alias_id, None)
@@ -161,14 +175,24 @@ class Config:
             aliases = self.tables["conference_alias"]
             out["aliases"] = [self._nested_alias(aliases[a]) for a in self._aliases_of.get(ident, [])
                               if a in aliases]
-            out["automatic_participants"] = [uri("automatic_participant", p)
-                                             for p in self._participants_of.get(ident, [])]
+            parts = self.tables["automatic_participant"]
+            out["automatic_participants"] = [self._embedded_participant(parts[p])
+                                             for p in self._participants_of.get(ident, []) if p in parts]
+            out["ivr_theme"] = self._nested_theme(row.get("ivr_theme"))
+            out["scheduled_conferences"] = list(row.get("scheduled_conferences") or [])
+            out["scheduled_conferences_count"] = len(out["scheduled_conferences"])
         elif table == "automatic_participant":
             out["conference"] = list(row.get("conference") or [])
+        elif table == "ivr_theme":
+            own = out["resource_uri"]
+            out["conference"] = [uri("conference", c["id"]) for c in self.tables["conference"].values()
+                                 if c.get("ivr_theme") == own]
         return out
 
     def render_json(self, table: str, row: dict[str, Any]) -> bytes:
         """:meth:`render` as JSON bytes, cached until the object or what it nests changes."""
+        if table == "ivr_theme":  # lists the conferences using it: computed on every read
+            return json.dumps(self.render(table, row)).encode("utf-8")
         key = (table, row["id"])
         cached = self._json.get(key)
         if cached is None:
@@ -181,6 +205,17 @@ class Config:
         return {"alias": alias["alias"], "conference": alias["conference"],
                 "creation_time": alias.get("creation_time"),
                 "description": alias.get("description", ""), "id": alias["id"]}
+
+    @staticmethod
+    def _embedded_participant(part: dict[str, Any]) -> dict[str, Any]:
+        # A real node embeds participants without resource_uri, conference or system_location.
+        return {k: part.get(k) for k in EMBEDDED_PARTICIPANT}
+
+    def _nested_theme(self, theme_uri: str | None) -> dict[str, Any] | None:
+        theme = self.tables["ivr_theme"].get(id_of(theme_uri) or 0)
+        if theme is None:
+            return None
+        return {"id": theme["id"], "name": theme["name"], "resource_uri": uri("ivr_theme", theme["id"])}
 
     def counts(self) -> dict[str, int]:
         """How many objects of each table exist."""

@@ -41,9 +41,16 @@ class SimOptions:
     latency_ms: float = 0.0
     username: str = DEFAULT_USERNAME
     password: str = DEFAULT_PASSWORD
-    version: str = "38.1"
-    build: str = "81522.0.0"
+    #: The release profile (``backup_agent.sim.release``): answer shapes of that release.
+    release: str = "current"
+    #: The software version and build; default the release profile's. ``"24 (55691.0.0)"``
+    #: (a status object's form) is accepted too.
+    version: str | None = None
+    build: str | None = None
     management_name: str = "mgr01"
+    management_address: str = "10.0.0.10"
+    #: After a ``backup_restore`` the node restarts its services: it answers 503 for this long.
+    restore_restart_seconds: float = 0.0
     backup_create_status: int = 202
     download_mode: str = "item"
     default_page_size: int = 20
@@ -65,6 +72,10 @@ class SimOptions:
     oauth_token_seconds: int = 3600
     #: Serve HTTPS with a self-signed certificate (``Simulator.ca_file`` is its path).
     tls: bool = False
+    #: Read-only fields in a write (``creation_time``, ``sync_tag``, ids...): ignored as
+    #: Tastypie does (default), or refused with a 400 naming the field, to catch a client
+    #: that sends them.
+    refuse_readonly: bool = False
     #: Start empty (a freshly deployed Management Node): no rooms, locations or nodes.
     empty: bool = False
     #: Where backup files live; default a private temporary directory removed on stop.
@@ -72,6 +83,10 @@ class SimOptions:
     now: Callable[[], datetime] = field(default=_utcnow, repr=False)
 
     def __post_init__(self) -> None:
+        from backup_agent.sim.release import profile, split_version
+        release = profile(self.release)
+        version, build = split_version(self.version or release.version, self.build)
+        self.version, self.build = version, build or release.build
         if self.backup_create_status not in (200, 202):
             raise ValueError("backup_create_status must be 200 or 202")
         if self.download_mode not in ("item", "request"):
@@ -82,8 +97,10 @@ class SimOptions:
                 raise ValueError(f"{name} must not be negative")
         if self.default_page_size < 1 or self.max_page_size < 1:
             raise ValueError("page sizes must be at least 1")
-        if not (0 <= self.latency_ms < 1e9 and 0 <= self.snapshot_seconds < 1e9):  # nan too
-            raise ValueError("latency_ms and snapshot_seconds must be finite, zero or more")
+        if not all(0 <= getattr(self, name) < 1e9 for name in  # false for nan too
+                   ("latency_ms", "snapshot_seconds", "restore_restart_seconds")):
+            raise ValueError("latency_ms, snapshot_seconds and restore_restart_seconds must be "
+                             "finite, zero or more")
 
     @property
     def lecture_count(self) -> int:

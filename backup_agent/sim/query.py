@@ -120,7 +120,7 @@ def select(rows: Iterable[dict[str, Any]], params: dict[str, str], fields: set[s
         predicates.append(matcher(key, value))
     selected = [r for r in rows if all(p(r) for p in predicates)] if predicates else list(rows)
     order = params.get("order_by")
-    if order:
+    if order and order != "id":  # rows are kept in id order already
         name = order.lstrip("-")
         selected.sort(key=lambda r: (r.get(name) is None, _text(r.get(name)) if not isinstance(
             r.get(name), int | float) else r.get(name)), reverse=order.startswith("-"))

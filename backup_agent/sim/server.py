@@ -135,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.readline(16)  # the CRLF after each chunk
 
     def _dispatch(self, sim: Simulator, request: Request) -> Response:
-        sim.state.count_request()
+        sim.state.count_request(request.path)
         if sim.opts.latency_ms:
             time.sleep(sim.opts.latency_ms / 1000.0)
         path = request.path
@@ -145,8 +145,8 @@ class Handler(BaseHTTPRequestHandler):
             return sim.control.handle(request)
         if not path.startswith(("/api/", "/oauth/")):
             return not_found(path)
-        if not sim.state.management_up:
-            if sim.state.down_mode == "close":
+        if not sim.state.available:  # down, or restarting its services after a restore
+            if not sim.state.management_up and sim.state.down_mode == "close":
                 return Response(drop=True)
             return Response(status=503, body=b"<html><body>503 Service Unavailable</body></html>",
                             content_type="text/html")

@@ -133,4 +133,4 @@ class Simulator:
         if not isinstance(config, dict):
             return error(400, "Invalid backup file: no configuration in it.")
         self.state.config.load(config)
-        return json_response({"status": "success", "message": "Configuration restored"})
+        return json_response({"status": "success", "data": {"message": "Configuration restored"}})

@@ -124,3 +124,29 @@ def test_next_that_loops_is_an_error(make_client: Any) -> None:
 
     with LocalServer(route) as srv, pytest.raises(ApiError, match="loops"):
         make_client(srv.url).list_all(CONF, sequential=True)
+
+
+def test_a_room_deleted_mid_listing_is_not_silently_skipped(sim_factory: Any, make_client: Any) -> None:
+    """Concurrent offset pages after a deletion shift: the count check re-reads once."""
+    sim = sim_factory(rooms=60, aliases_per_room=1)
+    client = make_client(sim.url, page_size=10)
+    sim.faults.change_during_list("delete", after=1)  # before the second page is answered
+    rooms = client.list_all(CONF, {"order_by": "id"})
+    assert sim.state.room_count == 59
+    assert sorted(r["id"] for r in rooms) == sorted(r["id"] for r in sim.state.config.rows("conference"))
+
+
+def test_a_list_that_keeps_changing_fails_clearly(sim_factory: Any, make_client: Any) -> None:
+    sim = sim_factory(rooms=60, aliases_per_room=1)
+    client = make_client(sim.url, page_size=10)
+    sim.faults.change_during_list("delete", after=1, times=1000)
+    with pytest.raises(ApiError, match=r"changed while it was read.*run it again"):
+        client.list_all(CONF, {"order_by": "id"})
+
+
+def test_a_room_added_mid_listing_is_read(sim_factory: Any, make_client: Any) -> None:
+    sim = sim_factory(rooms=60, aliases_per_room=1)
+    client = make_client(sim.url, page_size=10)
+    sim.faults.change_during_list("add", after=2)
+    rooms = client.list_all(CONF, {"order_by": "id"})
+    assert len(rooms) == 61 == len({r["id"] for r in rooms})

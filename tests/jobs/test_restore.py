@@ -304,3 +304,23 @@ def test_a_step_action_this_agent_does_not_know_is_refused(agent: Runner, sim: S
     finally:
         env.close()
     assert agent("--config", str(cfg), "restore", "--journal")[0] == 2, "nothing journalled"
+
+
+def test_restore_onto_another_build_of_the_release_is_ready_with_a_note(
+        agent: Runner, sim: Simulator, tmp_path: Path) -> None:
+    """The target says "38.1 (81600.0.0)", the backup version 38.1 build 81522.0.0: the same
+    release, so not a blocker (compared as strings, no restore was ever ready without --force)."""
+    cfg = config_with_nodes(tmp_path, sim)
+    _backed_up(agent, cfg)
+    with Simulator(SimOptions(empty=True, password=PASSWORD, build="81600.0.0")) as fresh:
+        code, out, err = agent("--config", str(cfg), "restore", "--failed", "management",
+                               "--path", "1", "--target-url", fresh.url, "--dry-run", "--json")
+        assert code == 0, err
+        report = json.loads(out)
+        [check] = [c for c in report["checks"] if "release" in c["what"]]
+        assert report["ready"] and check["ok"], check
+        assert "38.1 (81522.0.0)" in check["what"] and "build 81600.0.0" in check["detail"]
+    with Simulator(SimOptions(empty=True, password=PASSWORD, version="39.0")) as other:
+        code, out, err = agent("--config", str(cfg), "restore", "--failed", "management",
+                               "--path", "1", "--target-url", other.url, "--dry-run", "--json")
+        assert code != 0 and "deploy the fresh node at 38.1 (81522.0.0)" in out + err

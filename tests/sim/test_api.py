@@ -87,8 +87,13 @@ def test_every_service_type_and_realistic_fields(client: Client) -> None:
     assert room["aliases"][0]["conference"] == room["resource_uri"]
     with_parts = [r for r in rooms if r["automatic_participants"]]
     assert with_parts, "some rooms have automatic participants"
-    part = client.get(with_parts[0]["automatic_participants"][0]).json()
-    assert with_parts[0]["resource_uri"] in part["conference"]
+    embedded = with_parts[0]["automatic_participants"][0]
+    # embedded as a real node does: no resource_uri, conference or system_location
+    assert isinstance(embedded, dict) and len(embedded) == 13
+    assert not {"resource_uri", "conference", "system_location"} & set(embedded)
+    part = client.get(CONF + f"automatic_participant/{embedded['id']}/").json()
+    assert len(part) == 16 and with_parts[0]["resource_uri"] in part["conference"]
+    assert set(embedded) < set(part) and "system_location" in part
 
 
 def test_auth(sim: Simulator) -> None:
@@ -128,7 +133,8 @@ def test_create_alias_and_participant_then_delete_cascades(client: Client) -> No
     part = client.post(CONF + "automatic_participant/", json={
         "alias": "sip:rec@example.com", "conference": [room], "protocol": "sip", "role": "guest"})
     assert part.status_code == 201
-    assert client.get(room).json()["automatic_participants"] == [part.headers["Location"]]
+    part_id = int(part.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert [p["id"] for p in client.get(room).json()["automatic_participants"]] == [part_id]
     assert client.delete(room).status_code == 204
     assert client.get(alias.headers["Location"]).status_code == 404
     assert client.get(part.headers["Location"]).json()["conference"] == []
@@ -211,13 +217,17 @@ def test_autobackup_singleton(client: Client) -> None:
 
 def test_status_resources_and_alarms(client: Client) -> None:
     mgmt = client.get(API + "status/v1/management_vm/").json()["objects"]
-    assert mgmt[0]["name"] == "mgr01" and mgmt[0]["version"] == "38.1"
+    assert mgmt[0]["name"] == "mgr01" and mgmt[0]["version"] == "38.1 (81522.0.0)"
     workers = client.get(API + "status/v1/worker_vm/").json()["objects"]
     assert len(workers) == 3 and all(w["sync_status"] == "SYNCED" for w in workers)
+    assert all(w["version"] == "38.1 (81522.0.0)" and w["deploy_status"] == "deploy_succeeded"
+               and "address" not in w for w in workers)
     assert client.get(API + "status/v1/alarm/").json()["meta"]["total_count"] == 0
     client.sim.state.set_node_down(workers[0]["name"])
     alarms = client.get(API + "status/v1/alarm/").json()["objects"]
-    assert alarms[0]["name"] == "Connectivity lost between nodes" and alarms[0]["node"] == workers[0]["name"]
+    address = client.get(CONF + f"worker_vm/{workers[0]['configuration_id']}/").json()["address"]
+    assert alarms[0]["name"] == "connectivity_lost" and alarms[0]["node"] == address
+    assert isinstance(alarms[0]["identifier"], int) and alarms[0]["level"] == "error"
     down = client.get(API + f"status/v1/worker_vm/{workers[0]['id']}/").json()
     assert down["sync_status"] != "SYNCED"
     assert client.post(API + "status/v1/worker_vm/").status_code == 405
@@ -236,7 +246,9 @@ def test_listing_reflects_every_change_to_nested_objects(client: Client) -> None
     client.post(CONF + "conference_alias/", json={"alias": "new3@example.com", "conference": 3})
     assert [a["alias"] for a in room3()["aliases"]][-1] == "new3@example.com"
     part = client.post(CONF + "automatic_participant/", json={"alias": "sip:x@y", "conference": [3]})
-    assert part.headers["Location"] in room3()["automatic_participants"]
+    assert "sip:x@y" in [p["alias"] for p in room3()["automatic_participants"]]
+    client.patch(part.headers["Location"], json={"alias": "sip:z@y"})
+    assert "sip:z@y" in [p["alias"] for p in room3()["automatic_participants"]]
     client.patch(CONF + "conference/3/", json={"description": "patched"})
     assert room3()["description"] == "patched"
 
@@ -256,13 +268,15 @@ def test_reimporting_an_exported_room_as_is(client: Client) -> None:
     exported = client.get(CONF + "conference/1/").json()
     client.delete(CONF + "conference/1/")
     exported["automatic_participants"] = []
+    exported["ivr_theme"] = (exported["ivr_theme"] or {}).get("resource_uri")  # written as a URI
     exported["some_field_of_a_newer_version"] = 1
     answer = client.post(CONF + "conference/", json=exported)
     assert answer.status_code == 201, answer.text
     again = client.get(answer.headers["Location"]).json()
     assert again["id"] != 1 and "some_field_of_a_newer_version" not in again
     assert [a["alias"] for a in again["aliases"]] == [a["alias"] for a in exported["aliases"]]
-    same = {k: v for k, v in again.items() if k not in ("id", "resource_uri", "aliases", "creation_time")}
+    same = {k: v for k, v in again.items()
+            if k not in ("id", "resource_uri", "aliases", "creation_time", "ivr_theme")}
     assert same == {k: exported[k] for k in same}
 
 
@@ -290,3 +304,5 @@ def test_redeploying_a_lost_node(client: Client) -> None:
     assert client.get(API + "status/v1/alarm/").json()["meta"]["total_count"] == 0
     status = [w for w in client.get(API + "status/v1/worker_vm/").json()["objects"] if w["name"] == node["name"]]
     assert status and status[0]["sync_status"] == "SYNCED"
+    lowered = client.get(API + "history/v1/alarm/").json()["objects"]
+    assert [a["name"] for a in lowered] == ["connectivity_lost"] and lowered[0]["time_lowered"]

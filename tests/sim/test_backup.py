@@ -147,7 +147,9 @@ def _wait_request(client: Client, uri: str, timeout: float = 10) -> dict:
 def test_background_request_reports_progress_and_a_download_uri(client: Client) -> None:
     answer = client.post(CREATE, json={"passphrase": "pw", "request": True})
     assert answer.status_code == 202
-    uri = answer.headers["Location"]
+    body = answer.json()  # a command answer: {"status", "data"}, no Location
+    assert body["status"] == "success" and "Location" not in answer.headers
+    uri = body["data"]["resource_uri"]
     listed = client.get(API + "status/v1/backup_request/").json()
     assert listed["meta"]["total_count"] == 1 and listed["objects"][0]["resource_uri"] == uri
     assert listed["objects"][0]["state"] in ("queued", "in_progress")

@@ -153,3 +153,21 @@ def test_a_big_backup_is_written_and_served_without_holding_it_in_memory() -> No
         assert _peak_rss_mb(proc.pid) < 120, "the simulator must stream backups, not hold them"
     finally:
         _stop(proc)
+
+
+def test_sim_release_option_picks_the_older_profile() -> None:
+    proc, url, text = _start("--rooms", "3", "--nodes", "1", "--release", "v24")
+    try:
+        assert "version 24 (55691.0.0), release profile v24" in text
+        worker = requests.get(url + "/api/admin/status/v1/worker_vm/", auth=("admin", "sim-admin"),
+                              timeout=10).json()["objects"][0]
+        assert "sync_status" not in worker and worker["last_reported"]
+        assert worker["version"] == "24 (55691.0.0)"
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_sim_refuses_an_unknown_release(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sim", "--release", "v99"])
+    assert exit_info.value.code == 2 and "invalid choice: 'v99'" in capsys.readouterr().err

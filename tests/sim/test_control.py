@@ -138,8 +138,9 @@ def test_add_nodes_and_set_the_version_for_a_drill() -> None:
         assert [v["id"] for v in sim.hypervisor.vms()] == ["mgr01", "cn-osl-1", "cn-lon-1"]
         c.post("/_sim/version", json={"version": "38.1", "build": "81522.0.0"})
         status = c.get("/api/admin/status/v1/management_vm/").json()["objects"][0]
-        assert status["version"] == "38.1"
-        assert c.get("/api/admin/status/v1/worker_vm/").json()["objects"][0]["version"] == "38.1"
+        assert status["version"] == "38.1 (81522.0.0)"
+        worker = c.get("/api/admin/status/v1/worker_vm/").json()["objects"][0]
+        assert worker["version"] == "38.1 (81522.0.0)"
     finally:
         sim.stop()
 

@@ -131,7 +131,7 @@ def test_clear_disarms_everything(client: Client) -> None:
     faults.fail_backup(2)
     faults.clear()
     assert faults.describe() == {"responses": [], "download_cuts": [], "wrong_sha256": 0,
-                                 "evil_filenames": [], "backup_failures": 0}
+                                 "evil_filenames": [], "backup_failures": 0, "list_changes": []}
     assert client.get(ROOMS).status_code == 200
 
 
@@ -142,7 +142,7 @@ def test_fail_backup_now_and_as_a_request(client: Client) -> None:
     now = client.post(create, json={"passphrase": "pw"})
     assert now.status_code == 500 and "disk full" in now.json()["error"]
     answer = client.post(create, json={"passphrase": "pw", "request": True})
-    uri = answer.headers["Location"]
+    uri = answer.json()["data"]["resource_uri"]
     deadline = time.monotonic() + 10
     while (req := client.get(uri).json())["state"] not in ("completed", "failed"):
         assert time.monotonic() < deadline
