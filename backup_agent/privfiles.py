@@ -11,6 +11,7 @@ Names from the Management Node (Conferencing Node names) become file names only 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -88,3 +89,17 @@ def write_private(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most ``limit`` bytes of the file at ``path``; more is an error, not a MemoryError.
+
+    ``/dev/zero`` or a runaway log given as a configuration, evidence or secret file would
+    otherwise be read until memory runs out. Raises ``OSError`` (``EFBIG`` when too large)
+    and ``ValueError`` for a name with a NUL byte, for the caller to word.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+    return data

@@ -22,7 +22,8 @@ from backup_agent.cli.common import (
     open_env,
     whole_number,
 )
-from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, UsageError
+from backup_agent.config import check_url
+from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, ConfigError, UsageError
 
 
 def register(sub: Any) -> None:
@@ -74,12 +75,16 @@ def _options(args: argparse.Namespace) -> Any:
     from backup_agent.jobs.restore import RestoreOptions
 
     down_since = down_since_of(args)
-    if args.target_url and not args.target_url.startswith(("https://", "http://")):
-        raise UsageError(f"--target-url {args.target_url}: expected https://HOST (the fresh "
-                         "Management Node's address)")
+    target_url = None
+    if args.target_url:
+        try:
+            target_url = check_url(args.target_url, "--target-url")
+        except ConfigError as exc:
+            raise UsageError(f"{exc} (expected https://HOST, the fresh Management Node's "
+                             "address)") from None
     return RestoreOptions(
         path=args.path, failed=tuple(args.failed), down_since=down_since,
-        target_url=args.target_url.rstrip("/") if args.target_url else None,
+        target_url=target_url,
         dry_run=args.dry_run, resume=bool(args.resume),
         resume_id=args.resume if isinstance(args.resume, str) else None, force=args.force)
 
