@@ -9,6 +9,7 @@ which escapes every ``except ValueError``). Here each is a ``ValueError`` with a
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 MAX_DEPTH = 64  # far deeper than any real answer or evidence file
@@ -53,3 +54,16 @@ def untrusted_json(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise
     except ValueError as exc:  # more than 4,300 digits
         raise ValueError(str(exc).split(";")[0][:120]) from None
+
+
+def unsafe_char(text: str) -> str | None:
+    """The first character of ``text`` that must not reach a file name, a log or a terminal.
+
+    Controls (C0, DEL, C1), format characters (the right-to-left override that shows
+    ``exe.txt`` as ``txt.exe``, zero-width characters), line and paragraph separators,
+    surrogates and unassigned code points.
+    """
+    for c in text:
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            return c
+    return None

@@ -29,6 +29,7 @@ from backup_agent.errors import ApiError, IntegrityError
 from backup_agent.infinity.http import Transport
 from backup_agent.infinity.listing import list_concurrent
 from backup_agent.infinity.streams import MultipartBody, Package, RestartableSink, Sha256Pipe
+from backup_agent.untrusted import unsafe_char
 
 BACKUP_LIST = "configuration/v1/system_backup/"
 BACKUP_CREATE = "command/v1/platform/backup_create/"
@@ -90,9 +91,11 @@ class BackupHandle:
 
 def check_filename(name: str, deployment: str) -> str:
     """``name`` if it is safe as one file name; else an ApiError (path tricks, control chars)."""
-    if not name or name in (".", "..") or ".." in name or _BAD_NAME.search(name):
-        raise ApiError(f"deployment {deployment}: refusing backup filename {name!r} from the "
-                       f"Management Node: it contains '/', '\\', '..' or control characters")
+    if not name or name in (".", "..") or ".." in name or _BAD_NAME.search(name) \
+            or unsafe_char(name) is not None or len(name) > 255:
+        raise ApiError(f"deployment {deployment}: refusing backup filename {name[:100]!r} from "
+                       "the Management Node: it contains '/', '\\', '..' or control, format or "
+                       "direction characters, or is longer than 255")
     return name
 
 

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from backup_agent.errors import IntegrityError, StoreError
+from backup_agent.untrusted import unsafe_char
 
 CHUNK = 1024 * 1024
 
@@ -147,7 +148,7 @@ def check_key(key: str) -> str:
     """``key`` if it is a safe relative key; else a StoreError saying why."""
     parts = key.split("/")
     if key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key \
-            or any(ord(c) < 32 for c in key):
+            or unsafe_char(key) is not None:
         raise StoreError(f"refusing unsafe store key {key!r}")
     if any(p.startswith(".") for p in parts):
         raise StoreError(f"refusing hidden store key {key!r} (reserved for temporary files)")
