@@ -8,6 +8,8 @@ exit status; everything else raises. SDK and library errors are wrapped at the b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # usage or configuration error
@@ -19,10 +21,43 @@ EXIT_DOWN = 11  # a Management Node does not answer, or was never reached
 EXIT_INTERRUPTED = 130
 
 
+@dataclass(frozen=True)
+class Hint:
+    """What would fix an error, said for each front end: the CLI shows ``flag``, a daemon
+    ``config_key``. The error's own message says what is wrong in words, naming neither."""
+
+    flag: str | None = None  # e.g. "--down-since TIME"
+    config_key: str | None = None  # e.g. "deployments.prod.passphrase_file"
+
+
 class AgentError(Exception):
     """Base of every error the agent reports to a user (one actionable line)."""
 
     exit_code: int = EXIT_FAILED
+
+    def __init__(self, message: str = "", *, hint: Hint | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def for_cli(self) -> str:
+        """The message with its hint as a command-line flag."""
+        return _with(str(self), self.hint.flag if self.hint else None, "pass")
+
+    def for_daemon(self) -> str:
+        """The message with its hint as a configuration key."""
+        return _with(str(self), self.hint.config_key if self.hint else None, "set")
+
+
+def _with(message: str, fix: str | None, verb: str) -> str:
+    return f"{message}: {verb} {fix}" if fix else message
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the handler the entry point installs (borg's way).
+
+    A KeyboardInterrupt so that every frame that ends a run or a restore ``interrupted`` on
+    Ctrl-C does the same on SIGTERM, without a second ``except`` clause to forget.
+    """
 
 
 class UsageError(AgentError):

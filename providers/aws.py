@@ -79,6 +79,7 @@ from providers.base import (
     Unreachable,
     UnsupportedOption,
 )
+from providers.retry import SDK_BACKOFF
 
 MODES = ("ebs", "ami")
 SETTINGS = frozenset({
@@ -181,7 +182,8 @@ class AWSProvider(SnapshotProvider):
     def _client(self, service: str) -> Any:
         s = self.settings
         config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60,
+            retries={"mode": "standard", "max_attempts": SDK_BACKOFF.retries + 1},
+            connect_timeout=10, read_timeout=60,
             user_agent_extra="backup-agent")
         try:
             session = _session(s.get("profile") or None)

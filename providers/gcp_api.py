@@ -24,6 +24,7 @@ from providers.base import (
     TaskFailed,
     Unreachable,
 )
+from providers.retry import SDK_BACKOFF
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class ComputeApi:
         retry = None
         if name in READS:
             busy = gretry.if_exception_type(gexc.ServiceUnavailable, gexc.TooManyRequests)
-            retry = gretry.Retry(initial=0.2, maximum=5.0, multiplier=2.0, timeout=budget, predicate=busy)
+            retry = gretry.Retry(initial=SDK_BACKOFF.base, maximum=SDK_BACKOFF.cap, multiplier=2.0,
+                                 timeout=budget, predicate=busy)
         with self.calling(what):
             result = getattr(self.client(kind), name)(**kw, retry=retry, timeout=budget)
             return list(result) if name == "list" else result

@@ -15,7 +15,6 @@ simulator's own setting (``backup-agent sim --snapshot-seconds``). No per-call o
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -35,6 +34,7 @@ from providers.base import (
     TaskFailed,
     Unreachable,
 )
+from providers.retry import Poll
 
 log = logging.getLogger(__name__)
 KNOWN_SETTINGS = {"type", "url", "username", "password", "timeout"}
@@ -45,6 +45,8 @@ class SimProvider(SnapshotProvider):
 
     type_name: ClassVar[str] = "sim"
     settings_keys: ClassVar[frozenset[str] | None] = frozenset(KNOWN_SETTINGS - {"type"})
+    #: How a snapshot being made is waited for (providers/retry.py); tests may set their own.
+    poll: ClassVar[Poll] = Poll(first=0.02, ceiling=0.5)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
@@ -97,16 +99,15 @@ class SimProvider(SnapshotProvider):
         if not wait:
             return ref
         limit = timeout if timeout is not None else self.timeout
-        deadline = time.monotonic() + limit
-        pause = 0.02
-        while ref.state is SnapshotState.CREATING:
-            if time.monotonic() >= deadline:
-                self._discard(ref.id)
-                raise ProviderTimeout(f"sim: snapshot {ref.id} of {vm} not done after {limit:g} s; "
-                                      "it was deleted")
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.5)
-            ref = self.get(ref.id)
+        for n, _ in enumerate(self.poll.looks(limit)):
+            if n:  # the first look is at the answer to the create itself
+                ref = self.get(ref.id)
+            if ref.state is not SnapshotState.CREATING:
+                break
+        if ref.state is SnapshotState.CREATING:
+            self._discard(ref.id)
+            raise ProviderTimeout(f"sim: snapshot {ref.id} of {vm} not done after {limit:g} s; "
+                                  "it was deleted")
         if ref.state is SnapshotState.ERROR:
             self._discard(ref.id)
             reason = ref.extra.get("message") or "no reason given"

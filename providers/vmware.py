@@ -52,11 +52,10 @@ import json
 import re
 import ssl
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC
-from typing import Any
+from typing import Any, ClassVar
 
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim, vmodl
@@ -75,6 +74,7 @@ from providers.base import (
     Unreachable,
     UnsupportedOption,
 )
+from providers.retry import Poll
 
 TAG_TRAILER = "backup-agent-tags: "
 SETTINGS = frozenset({"type", "host", "port", "username", "password", "verify_tls", "ca_bundle",
@@ -116,6 +116,8 @@ class VMwareProvider(SnapshotProvider):
     type_name = "vmware"
     settings_keys = SETTINGS - {"type"}
     options = frozenset({"memory", "quiesce"})
+    #: How a vSphere task is waited for (providers/retry.py); tests may set their own.
+    poll: ClassVar[Poll] = Poll(first=0.05, ceiling=2.0)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         super().__init__(settings)
@@ -310,9 +312,7 @@ class VMwareProvider(SnapshotProvider):
 
     def _wait(self, task: Any, what: str, timeout: float) -> Any:
         """The task's result once it succeeds; TaskFailed or ProviderTimeout otherwise."""
-        deadline = time.monotonic() + timeout
-        pause = 0.05
-        while True:
+        for _ in self.poll.looks(timeout):
             with self._sdk_errors(what):
                 info = task.info
             if info.state == vim.TaskInfo.State.success:
@@ -320,11 +320,8 @@ class VMwareProvider(SnapshotProvider):
             if info.state == vim.TaskInfo.State.error:
                 raise TaskFailed(f"vmware {self.endpoint}: {what} failed (task {task._moId}): "
                                  f"{_reason(info.error)}")
-            if time.monotonic() >= deadline:
-                raise ProviderTimeout(f"vmware {self.endpoint}: {what} not done after {timeout:g}s "
-                                      f"(task {task._moId} still running)")
-            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-            pause = min(pause * 2, 2.0)
+        raise ProviderTimeout(f"vmware {self.endpoint}: {what} not done after {timeout:g}s "
+                              f"(task {task._moId} still running)")
 
     # -- the contract ---------------------------------------------------------------------
 

@@ -133,6 +133,8 @@ class Run:
     finished_at: datetime | None = None
     outcome: RunOutcome | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # The items that make the restore points the run exists for (empty: every item counts).
+    purpose: frozenset[str] = field(default_factory=frozenset)
 
     def item(self, name: str, outcome: str, reason: str | None = None) -> None:
         """Record how item ``name`` ended (an :class:`ItemState` or its string)."""
@@ -142,12 +144,14 @@ class Run:
             raise ValueError(f"unknown item outcome {outcome}") from None
 
     def decide(self) -> RunOutcome:
-        """failed when nothing succeeded, partially_failed when an item failed, else completed.
+        """failed when no ``purpose`` item succeeded, partially_failed when an item failed,
+        else completed: an inventory refresh alone is no backup.
 
         A skipped item is neither: it was not attempted by design (its reason says why).
         """
         outcomes = [o for o, _ in self.items.values()]
-        if not any(o in (ItemState.OK, ItemState.UNCHANGED) for o in outcomes):
+        made = [o for n, (o, _) in self.items.items() if not self.purpose or n in self.purpose]
+        if not any(o in (ItemState.OK, ItemState.UNCHANGED) for o in made):
             return RunOutcome.FAILED
         return RunOutcome.PARTIALLY_FAILED if ItemState.FAILED in outcomes else RunOutcome.COMPLETED
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
@@ -12,14 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from backup_agent import config as config_mod
-from backup_agent.errors import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    AgentError,
-    ConfigError,
-    UsageError,
-)
+from backup_agent.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from backup_agent.catalog import Run
@@ -56,16 +50,25 @@ def amount(text: str) -> float:
 class Context:
     """Per-invocation state, built lazily so ``plan --evidence`` needs no configuration."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO | None = None) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.args = args
         self.out = out or sys.stdout
+        self.sleep = sleep  # between the clients' retries: a no-op in tests
 
     @cached_property
     def config(self) -> config_mod.Config:
         path = getattr(self.args, "config", None) or DEFAULT_CONFIG
         if not Path(path).exists() and getattr(self.args, "config", None) is None:
             raise ConfigError(f"no {DEFAULT_CONFIG} in the current directory (pass --config FILE)")
-        return config_mod.load(path)
+        cfg = config_mod.load(path)
+        # The agent's log is the process's, set up once the configuration says where it goes.
+        from backup_agent.jobs.env import log_path
+        from backup_agent.logsetup import use_file_log
+
+        if cfg.storage_path.is_dir() or not cfg.storage_path.exists():
+            use_file_log(log_path(cfg))  # else opening the catalog says what is wrong, once
+        return cfg
 
     def emit(self, data: Any, text: Callable[[], str] | str | None = None) -> None:
         """Print ``data`` as JSON under ``--json``, else the human ``text``."""
@@ -101,12 +104,21 @@ def open_env(ctx: Context) -> Env:
     from backup_agent.cli.progress import factory
     from backup_agent.jobs.env import Env
 
-    return Env.open(ctx.config, progress=factory())
+    return Env.open(ctx.config, progress=factory(), sleep=ctx.sleep)
 
 
 def run_exit_code(run: Run) -> int:
     """completed → 0, partially_failed → 3, failed → 1."""
-    return {"completed": EXIT_OK, "partially_failed": EXIT_PARTIAL}.get(run.outcome or "", EXIT_FAILED)
+    from backup_agent.service.fanout import exit_code
+
+    return exit_code(run)
+
+
+def combined_exit_code(codes: list[int]) -> int:
+    """See :func:`backup_agent.service.fanout.combined_exit_code`."""
+    from backup_agent.service.fanout import combined_exit_code as combined
+
+    return combined(codes)
 
 
 def report_run(ctx: Context, run: Run, lines: list[str]) -> int:
@@ -128,62 +140,39 @@ def add_job_args(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
-def combined_exit_code(codes: list[int]) -> int:
-    """The exit code of a run over several deployments.
-
-    All alike: that code. Some saved something (0 or 3) and some did not: partially failed (3).
-    None saved anything: the highest of their codes.
-    """
-    if all(c == codes[0] for c in codes):
-        return codes[0]
-    if any(c in (EXIT_OK, EXIT_PARTIAL) for c in codes):
-        return EXIT_PARTIAL
-    return max(codes)
-
-
 def run_job_command(ctx: Context, args: argparse.Namespace, job: Callable[[Env, Any], Run],
                     describe: Callable[[str, Run], list[str]]) -> int:
-    """Run ``job`` for the chosen deployments; see :func:`combined_exit_code` for ``--all``.
+    """Run ``job`` for the chosen deployments and render each one's outcome.
 
-    Under ``--all`` one deployment's error (a missing secret, a held lock) is reported on its
-    own line and the others still run; ``--json`` prints one array of their runs.
+    The fan-out is the service layer's (:func:`backup_agent.service.fanout.run_each`): under
+    ``--all`` one deployment's error (a missing secret, a held lock) is reported on its own
+    line and the others still run; ``--json`` prints one array of their outcomes.
     """
+    from backup_agent.service.fanout import Outcome, run_each
+
     cfg = ctx.config
     if not args.all:
         dep = cfg.deployment(args.deployment)
-        env = open_env(ctx)
-        try:
+        with open_env(ctx) as env:
             run = job(env, dep)
-            return report_run(ctx, run, describe(dep.name, run))
-        finally:
-            env.close()
+        return report_run(ctx, run, describe(dep.name, run))
     if args.deployment:
         raise UsageError("pass --deployment NAME or --all, not both")
     as_json = getattr(args, "json", False)
-    env = open_env(ctx)
-    codes: list[int] = []
-    results: list[dict[str, Any]] = []
-    try:
-        for dep in cfg.deployments:
-            try:
-                run = job(env, dep)
-            except AgentError as exc:
-                sys.stderr.write(f"backup-agent: {dep.name}: {exc}\n")
-                codes.append(exc.exit_code)
-                results.append({"deployment": dep.name, "error": str(exc),
-                                "exit_code": exc.exit_code})
-                continue
-            codes.append(run_exit_code(run))
-            if as_json:
-                results.append(run.to_dict())
-                _report_failures(run)
-            else:
-                report_run(ctx, run, describe(dep.name, run))
-    finally:
-        env.close()
+
+    def show(outcome: Outcome) -> None:
+        if outcome.error is not None:
+            sys.stderr.write(f"backup-agent: {outcome.deployment}: {outcome.error.for_cli()}\n")
+        elif outcome.run is not None and as_json:
+            _report_failures(outcome.run)
+        elif outcome.run is not None:
+            report_run(ctx, outcome.run, describe(outcome.deployment, outcome.run))
+
+    with open_env(ctx) as env:
+        outcomes = run_each(env, cfg.deployments, job, show)
     if as_json:
-        ctx.emit(results)
-    return combined_exit_code(codes)
+        ctx.emit([o.to_dict() for o in outcomes])
+    return combined_exit_code([o.exit_code for o in outcomes])
 
 
 def add_failure_args(parser: argparse.ArgumentParser) -> None:

@@ -19,15 +19,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from backup_agent.jobs.evidence import collect
     from backup_agent.planner import parse_evidence
+    from backup_agent.service.evidence import build_evidence
+
     down_since = down_since_of(args)
-    env = open_env(ctx)
-    try:
-        data = collect(env, ctx.config.deployment(args.deployment), args.failed, down_since,
-                       probe=not args.no_probe)
-    finally:
-        env.close()
+    with open_env(ctx) as env:
+        data = build_evidence(env, args.deployment, args.failed, down_since,
+                              probe=not args.no_probe)
     parse_evidence(data)  # what we print must be what the planner accepts
     json.dump(data, ctx.out, indent=2)
     ctx.out.write("\n")

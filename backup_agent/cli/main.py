@@ -7,13 +7,15 @@ import importlib
 import logging
 import pkgutil
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backup_agent import __version__
 from backup_agent.cli.common import Context
-from backup_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AgentError
+from backup_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AgentError, Terminated
 from backup_agent.logformat import UTCFormatter
+from backup_agent.signals import sigterm_raises
 
 log = logging.getLogger("backup_agent")
 NOT_COMMANDS = {"main", "common"}
@@ -112,7 +114,8 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run one command; its exit code. ``sleep`` is what clients wait between retries with."""
     parser = build_parser()
     args = parse_args(parser, argv)
     if not getattr(args, "func", None):
@@ -120,10 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(args.verbose)
     try:
-        return int(args.func(args, Context(args)) or 0)
+        with sigterm_raises():
+            return int(args.func(args, Context(args, sleep=sleep)) or 0)
     except AgentError as exc:
-        sys.stderr.write(f"backup-agent: {exc}\n")
+        sys.stderr.write(f"backup-agent: {exc.for_cli()}\n")
         return exc.exit_code
+    except Terminated:
+        sys.stderr.write("backup-agent: terminated\n")
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         sys.stderr.write("backup-agent: interrupted\n")
         return EXIT_INTERRUPTED

@@ -13,7 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from backup_agent.cli.common import Context, add_deployment, add_failure_args, add_json, down_since_of
+from backup_agent.cli.common import (
+    Context,
+    add_deployment,
+    add_failure_args,
+    add_json,
+    down_since_of,
+    open_env,
+)
 from backup_agent.errors import EvidenceError, StoreError, UsageError
 from backup_agent.planner import make_plan, parse_evidence, to_markdown
 from backup_agent.privfiles import read_bounded, write_private
@@ -60,18 +67,14 @@ def read_evidence(path: str) -> dict[str, Any]:
 
 
 def live_evidence(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    """Build evidence from the catalog and probes (the jobs layer owns that)."""
+    """Build evidence from the catalog and probes (the service layer owns that)."""
     # Nothing declared is a plan too: the probes find what is lost (rooms deleted by mistake,
     # a Management Node that does not answer); --failed has no value for lost rooms.
     down_since = down_since_of(args)
-    try:
-        from backup_agent.jobs.evidence import build_evidence
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("backup_agent.jobs", "backup_agent.jobs.evidence"):
-            raise
-        raise UsageError("live planning needs backup_agent.jobs.evidence, which this build does "
-                         "not have yet; use --evidence FILE") from None
-    return build_evidence(ctx, args.deployment, list(args.failed), down_since)
+    from backup_agent.service.evidence import build_evidence
+
+    with open_env(ctx) as env:
+        return build_evidence(env, args.deployment, list(args.failed), down_since)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

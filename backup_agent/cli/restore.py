@@ -9,7 +9,6 @@ journal, the incident record. Manual steps are confirmed at the terminal unless 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from typing import Any
 
@@ -114,20 +113,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError("this path has manual steps to confirm and there is no terminal: "
                              "pass --yes (nothing was changed)")
         operator = TerminalOperator(ctx, args.yes, quiet=args.json)
-        # SIGTERM (a service stopping, `kill`) ends the walk as Ctrl-C does: journalled.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            restore = job.execute(env, dep, target, opts, operator)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        # SIGTERM (a service stopping, `kill`) ends the walk as Ctrl-C does, journalled: the
+        # entry point raises it as Terminated, a KeyboardInterrupt.
+        restore = job.execute(env, dep, target, opts, operator)
         ctx.emit(restore.to_dict(), f"restore {restore.id}: {restore.state}")
         return EXIT_OK if restore.state == "completed" else EXIT_FAILED
     finally:
         env.close()
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _dry_run(ctx: Context, checks: list[Any], path: dict[str, Any]) -> int:

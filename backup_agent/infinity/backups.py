@@ -131,8 +131,7 @@ def create_backup(transport: Transport, passphrase: str, *, background: bool = F
     request_uri = _request_uri_from(transport, resp)
     if not background and request_uri is None:
         return BackupHandle(known=known, state="created")
-    deadline = transport.clock() + timeout
-    while True:
+    for _ in transport.poll(poll_interval).looks(timeout):
         req = _find_request(transport, request_uri, before)
         if req is not None:
             request_uri = str(req.get("resource_uri") or request_uri or "")
@@ -144,17 +143,14 @@ def create_backup(transport: Transport, passphrase: str, *, background: bool = F
                 msg = transport.scrub(str(req.get("message") or "no message"))
                 raise ApiError(f"deployment {transport.name}: the backup request failed on the "
                                f"Management Node: {msg}")
-        if transport.clock() >= deadline:
-            raise ApiError(f"deployment {transport.name}: the backup request did not finish "
-                           f"within {timeout:g} s: check the Management Node's load")
-        transport.sleep(poll_interval)
+    raise ApiError(f"deployment {transport.name}: the backup request did not finish "
+                   f"within {timeout:g} s: check the Management Node's load")
 
 
 def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: float = 900.0,
                     poll_interval: float = 2.0) -> BackupInfo:
     """The backup ``handle`` created, waiting until the listing shows it (at most ``timeout``)."""
-    deadline = transport.clock() + timeout
-    while True:
+    for _ in transport.poll(poll_interval).looks(timeout):
         new = [b for b in list_backups(transport) if b.filename not in handle.known]
         if new:
             chosen = _match_download(new, handle.download_uri) or max(
@@ -162,10 +158,8 @@ def find_new_backup(transport: Transport, handle: BackupHandle, *, timeout: floa
             if handle.download_uri:
                 chosen = dataclasses.replace(chosen, download_uri=handle.download_uri)
             return chosen
-        if transport.clock() >= deadline:
-            raise ApiError(f"deployment {transport.name}: no new backup appeared in "
-                           f"{BACKUP_LIST} within {timeout:g} s of backup_create")
-        transport.sleep(poll_interval)
+    raise ApiError(f"deployment {transport.name}: no new backup appeared in "
+                   f"{BACKUP_LIST} within {timeout:g} s of backup_create")
 
 
 def download_backup(transport: Transport, info: BackupInfo, sink: RestartableSink,
@@ -192,7 +186,7 @@ def download_backup(transport: Transport, info: BackupInfo, sink: RestartableSin
             return _verified(transport, info, *outcome)
         last, cuts = outcome, cuts + 1
         if cuts < attempts:
-            transport.sleep(min(30.0, 0.5 * 2 ** (cuts - 1)))
+            transport.backoff.pause(cuts - 1)  # the client's one retry policy
     sink.restart()
     raise ApiError(f"deployment {transport.name}: the download of backup {info.filename} broke "
                    f"off {attempts} times ({last}): check the network path to the Management Node")

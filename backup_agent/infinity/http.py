@@ -9,7 +9,6 @@ from anything quoted back from the server.
 from __future__ import annotations
 
 import base64
-import email.utils
 import json as jsonlib
 import logging
 import random
@@ -28,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from backup_agent.config import Deployment
 from backup_agent.errors import ApiError, AuthError, ConnectError
 from backup_agent.infinity import oauth
+from providers.retry import RETRY_AFTER_STATUSES, Backoff, Poll, parse_retry_after
 
 log = logging.getLogger("backup_agent.infinity")
 
@@ -60,7 +60,9 @@ class Transport:
         self.sleep = sleep
         self.clock = clock
         self.wallclock = wallclock
-        self._jitter = jitter
+        # The one retry policy (providers/retry.py), with this client's sleep and jitter.
+        self.backoff = Backoff(retries=deployment.retries, base=BACKOFF_BASE, cap=BACKOFF_CAP,
+                               retry_after_cap=RETRY_AFTER_CAP, sleep=sleep, jitter=jitter)
         self._slot = threading.BoundedSemaphore(deployment.max_concurrency)
         self._secrets: list[str] = []
         self._secrets_lock = threading.Lock()
@@ -163,6 +165,10 @@ class Transport:
                            f"{_short(what)} (HTTP {resp.status_code}): is url the Management "
                            f"Node, and is a proxy in between rewriting answers?") from None
 
+    def poll(self, interval: float) -> Poll:
+        """Looks every ``interval`` seconds at a task in progress (a backup request)."""
+        return Poll(first=interval, factor=1.0, ceiling=interval, sleep=self.sleep, clock=self.clock)
+
     def close(self) -> None:
         """Close the session's connections."""
         self.session.close()
@@ -219,7 +225,7 @@ class Transport:
                                 f"credentials (HTTP {status}): {self.auth_hint}")
             if status is not None and status not in RETRY_STATUSES:
                 raise ApiError(self._status_message(what, resp))
-            if attempt >= self.retries:
+            if self.backoff.exhausted(attempt):
                 if status is None:
                     raise ConnectError(
                         f"deployment {self.name}: cannot reach {self.origin} ({failure}, retried "
@@ -228,20 +234,13 @@ class Transport:
                 raise ApiError(f"deployment {self.name}: {what} kept failing with {failure} "
                                f"(retried {attempt} times): the Management Node is overloaded "
                                f"or failing; try again later")
-            delay = self._delay(attempt, retry_after)
+            asked = (parse_retry_after(retry_after, self.wallclock())
+                     if retry_after and status in RETRY_AFTER_STATUSES else None)
+            delay = self.backoff.delay(attempt, asked)
             log.warning("deployment %s: %s failed (%s); retry %d of %d in %.1f s", self.name,
-                        what, failure, attempt + 1,
-                        self.retries, delay)
+                        what, failure, attempt + 1, self.retries, delay)
             self.sleep(delay)
             attempt += 1
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        """Exponential backoff with jitter, or the server's Retry-After (capped)."""
-        asked = parse_retry_after(retry_after, self.wallclock()) if retry_after else None
-        if asked is not None:
-            return min(asked, RETRY_AFTER_CAP)
-        base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt))
-        return base * (0.5 + self._jitter() / 2)
 
     def _fetch_token(self) -> dict[str, Any]:
         dep = self.deployment
@@ -304,20 +303,6 @@ class _NoAuth(requests.auth.AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         return r
-
-
-def parse_retry_after(value: str, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date) at ``now``."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def _short(path: str) -> str:

@@ -7,16 +7,15 @@ recorded: a cut or corrupted download leaves no restore point and no visible fil
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime
 
 from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, ConfigError
+from backup_agent.errors import ConfigError
 from backup_agent.jobs import inventory, passphrase
 from backup_agent.jobs.env import Env
-from backup_agent.jobs.runner import run_job
+from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
@@ -37,11 +36,11 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
     info = client.find_new_backup(client.create_backup(secret))
     rp_id = env.catalog.new_id("cb", deployment.name, now)
     rel = file_key(deployment.name, "config-backup", rp_id, info.filename)
-    # The client hashes every byte as it writes it; the store takes that digest, not a second one.
-    with env.store.writer(rel, hashed=False) as sink:
-        size, sha = client.download_backup(info, sink, progress=env.progress(info.filename))
-        sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
-    try:
+    with kept_if_recorded(env) as written:
+        # The client hashes every byte as it writes it; the store takes that digest, not a second one.
+        with env.store.writer(written.add(rel), hashed=False) as sink:
+            size, sha = client.download_backup(info, sink, progress=env.progress(info.filename))
+            sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
         env.catalog.add_restore_point(RestorePoint(
             id=rp_id, kind=Kind.CONFIG_BACKUP, deployment=deployment.name, taken_at=now,
             version=info.version, build=info.build, verified=True, run_id=run.id,
@@ -49,11 +48,6 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
                   "passphrase_check": passphrase.verifier(secret)},
             files=[FileRecord(info.filename, rel, sha, size)],
         ))
-    except BaseException:
-        # Not recorded, not kept: the store holds nothing the catalog does not vouch for.
-        with contextlib.suppress(AgentError, OSError):
-            env.store.delete(rel)
-        raise
     run.item("config-backup", "ok")
     run.summary["config_backup"] = {"id": rp_id, "size": size, "version": info.version}
     log.info("config backup %s: %s, %d bytes, sha256 %s", rp_id, info.filename, size, sha[:12])
@@ -61,6 +55,6 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
 
 def backup(env: Env, deployment: Deployment) -> Run:
     """The ``backup`` job: refresh the inventory, then take a config backup."""
-    passphrase_of(deployment)  # a missing secret is a configuration error, before any run
     return run_job(env, deployment, "backup",
-                   [("inventory", inventory.refresh), ("config-backup", config_backup)])
+                   [("inventory", inventory.refresh), ("config-backup", config_backup)],
+                   purpose=("config-backup",), check=lambda: passphrase_of(deployment))

@@ -34,6 +34,7 @@ from backup_agent.jobs import inventory as inventory_job
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.evidence import collect
 from backup_agent.jobs.restore import path_record
+from backup_agent.jobs.runner import frame
 from backup_agent.planner import make_plan, parse_evidence
 
 log = logging.getLogger(__name__)
@@ -194,8 +195,20 @@ def drill(env: Env, deployment: Deployment, scenario: str) -> Run:
     lost_cns = cns if scenario in ("nodes-lost", "site-lost") else []
     if scenario == "nodes-lost" and not lost_cns:
         raise NotReadyError(f"{deployment.name}: the inventory has no Conferencing Node to lose")
-    run = env.catalog.start_run(deployment.name, "drill", env.clock())
-    d = Drill(env, deployment, scenario, len(cns))
+    # The drill reaches no production node: no API secret is needed, only the frame's lock,
+    # interruption and outcome.
+    with frame(env, deployment, "drill", ["drill"], purpose=["drill"], needs_api=False) as run:
+        run.summary, reason = _rehearse(Drill(env, deployment, scenario, len(cns)), inv, mgr,
+                                        lose_mn, lost_cns)
+        run.item("drill", "ok" if not reason else "failed", reason)
+    return run
+
+
+def _rehearse(d: Drill, inv: dict[str, Any], mgr: str, lose_mn: bool,
+              lost_cns: list[str]) -> tuple[dict[str, Any], str | None]:
+    """Build the simulator, break it, run the plan's steps on it, verify: the run's summary
+    and why it failed (None when it did not)."""
+    env, deployment, scenario = d.env, d.deployment, d.scenario
     mgmt_path = _management_path(_plan(env, deployment, ["management", *lost_cns], False)) \
         if lose_mn else None
     version = (_version_of(env, mgmt_path) if mgmt_path else None) \
@@ -233,16 +246,15 @@ def drill(env: Env, deployment: Deployment, scenario: str) -> Run:
     finally:
         sim.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    run.summary = {"scenario": scenario, "paths": d.paths if not reason else [],
-                   "drilled_paths": d.paths, "seconds": round(time.monotonic() - t0, 3),
-                   "version": version,
-                   "steps": [{"path": s.path, "target": s.target, "step": s.number, "title": s.title,
-                              "action": s.action, "state": s.state,
-                              "seconds": round(s.seconds, 3), "allowance_minutes": s.allowance_minutes,
-                              "detail": s.detail} for s in d.steps],
-                   "verification": result}
-    run.item("drill", "ok" if not reason else "failed", reason)
-    return env.catalog.finish_run(run, env.clock())
+    summary = {"scenario": scenario, "paths": d.paths if not reason else [],
+               "drilled_paths": d.paths, "seconds": round(time.monotonic() - t0, 3),
+               "version": version,
+               "steps": [{"path": s.path, "target": s.target, "step": s.number, "title": s.title,
+                          "action": s.action, "state": s.state,
+                          "seconds": round(s.seconds, 3), "allowance_minutes": s.allowance_minutes,
+                          "detail": s.detail} for s in d.steps],
+               "verification": result}
+    return summary, reason
 
 
 def _version_of(env: Env, path: dict[str, Any]) -> str | None:

@@ -1,60 +1,121 @@
-"""What a job runs with: configuration, catalog, store, clock, progress, and clients."""
+"""What a job runs with: configuration, catalog, store, clock, progress, and the pools of
+Management Node clients and snapshot providers.
+
+An :class:`Env` is a context manager: ``with Env.open(config) as env:`` closes every client,
+provider and the catalog on the way out. It sets up no logging (the entry point does, once per
+process: :mod:`backup_agent.logsetup`) and holds no module-global state: two Envs in one
+process (the CLI's and a drill's, or a daemon's ticks) share nothing they did not share
+explicitly.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from backup_agent.catalog import Catalog, open_catalog
 from backup_agent.config import Config, Deployment
-from backup_agent.errors import NotReadyError, StoreError
-from backup_agent.logformat import UTCFormatter
+from backup_agent.errors import ConfigError, NotReadyError, ProviderError, StoreError
 from backup_agent.store import Store, open_store
 
 if TYPE_CHECKING:
     from backup_agent.infinity import InfinityClient
+    from providers.base import SnapshotProvider
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
-class _PrivateRotatingFileHandler(RotatingFileHandler):
-    """A rotating log whose new files are 0600 too, not the umask's 0644."""
-
-    def _open(self) -> Any:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
-
-
-def attach_file_log(path: Path) -> logging.Handler | None:
-    """Also log to ``path`` (rotated, 0600), once per path per process; the new handler."""
-    root = logging.getLogger()
-    if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
-        return None
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.touch(mode=0o600, exist_ok=True)
-        handler = _PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=3,
-                                              encoding="utf-8")
-    except OSError as exc:  # a read-only store still lets read commands run
-        log.warning("cannot write the agent log %s: %s", path, exc.strerror)
-        return None
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(UTCFormatter())
-    root.addHandler(handler)
-    return handler
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@contextmanager
+def provider_errors(what: str) -> Iterator[None]:
+    """Turn the provider package's typed errors into the agent's, at the boundary."""
+    from providers.base import ProviderConfigError
+    from providers.base import ProviderError as PError
+
+    try:
+        yield
+    except ProviderConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+    except PError as exc:
+        err = ProviderError(f"{what}: {exc}")
+        err.kind = type(exc).__name__  # type: ignore[attr-defined]
+        raise err from exc
+
+
+class ClientPool:
+    """One Management Node client (and so one HTTP session) per deployment, made on first use.
+
+    ``sleep`` is what the clients wait between retries with (a no-op in tests).
+    """
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.sleep = sleep
+        self._clients: dict[str, InfinityClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, deployment: Deployment) -> InfinityClient:
+        with self._lock:
+            client = self._clients.get(deployment.name)
+            if client is None:
+                from backup_agent.infinity import InfinityClient
+
+                client = self._clients[deployment.name] = InfinityClient(deployment, sleep=self.sleep)
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+class ProviderPool:
+    """The providers of ``[providers.NAME]``, each constructed once, on first use.
+
+    Snapshot jobs open providers from several threads: one constructs, the others wait (a
+    second, discarded instance would leak its session, e.g. a vCenter login).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._providers: dict[str, SnapshotProvider] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> SnapshotProvider:
+        from providers import registry
+
+        with self._lock:
+            if name not in self._providers:
+                if name not in self.config.providers:
+                    known = ", ".join(sorted(self.config.providers)) or "none"
+                    raise ConfigError(f"no provider named {name!r} (configured: {known})")
+                pc = self.config.providers[name]
+                with provider_errors(f"provider {name}"):
+                    self._providers[name] = registry.create_provider(pc.type, pc.resolved())
+            return self._providers[name]
+
+    def close(self) -> None:
+        with self._lock:
+            providers, self._providers = list(self._providers.items()), {}
+        for name, provider in providers:
+            try:
+                provider.close()
+            except Exception as exc:  # a failed logout must not hide how the run ended
+                log.warning("provider %s: closing failed: %s", name, type(exc).__name__)
 
 
 @dataclass
@@ -66,28 +127,41 @@ class Env:
     store: Store
     clock: Callable[[], datetime] = utcnow
     progress: Callable[[str], Progress | None] = lambda label: None
-    _clients: dict[str, Any] = field(default_factory=dict)
-    _log_handler: logging.Handler | None = None
+    clients: ClientPool = field(default_factory=ClientPool)
+    providers: ProviderPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.providers = ProviderPool(self.config)
 
     @classmethod
-    def open(cls, config: Config, **kw: Any) -> Env:
-        env = cls(config=config, catalog=open_catalog(config.catalog_path),
-                  store=open_store(config.store_path), **kw)
-        env._log_handler = attach_file_log(env.log_path)
-        return env
+    def open(cls, config: Config, *, clock: Callable[[], datetime] = utcnow,
+             progress: Callable[[str], Progress | None] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> Env:
+        """The Env of ``config``: its catalog and store opened, no client made yet."""
+        catalog = open_catalog(config.catalog_path)
+        return cls(config=config, catalog=catalog, store=open_store(config.store_path),
+                   clock=clock, progress=progress or (lambda label: None),
+                   clients=ClientPool(sleep))
+
+    def __enter__(self) -> Env:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     @property
     def log_path(self) -> Path:
         """The agent's own log: what ``support-bundle`` attaches. Never holds a secret."""
-        return self.config.storage_path / "logs" / "agent.log"
+        return log_path(self.config)
 
     @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str, holder: str = "", what: str | None = None) -> Iterator[None]:
         """Hold the lock ``name`` (e.g. ``restore-prod``) across processes, or refuse at once.
 
-        Two restores of one deployment, or a manual backup racing the daemon's, must not
-        interleave. The lock is an flock on a file under the storage path: the kernel drops it
-        when the holder dies, so a crash never leaves it stuck.
+        The lock is an flock on a file under the storage path: the kernel drops it when the
+        holder dies, so a crash never leaves it stuck. ``holder`` (what is running) is written
+        into it with the pid, for the message of the one refused, which calls the lock ``what``.
         """
         path = self.config.storage_path / "locks" / f"{name}.lock"
         try:
@@ -101,12 +175,12 @@ class Env:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                raise NotReadyError(f"{name} is already running ({holder}); "
+                held = fh.read().strip() or "another process"
+                raise NotReadyError(f"{what or name} is already running ({held}); "
                                     "wait for it or stop it first") from None
             fh.seek(0)
             fh.truncate()
-            fh.write(f"pid {os.getpid()}")
+            fh.write(f"{holder}, pid {os.getpid()}" if holder else f"pid {os.getpid()}")
             fh.flush()
             try:
                 yield
@@ -116,22 +190,19 @@ class Env:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def client(self, deployment: Deployment) -> InfinityClient:
-        """One client (and so one HTTP session) per deployment."""
-        if deployment.name not in self._clients:
-            from backup_agent.infinity import InfinityClient
+        """The deployment's Management Node client (one per deployment per Env)."""
+        return self.clients.get(deployment)
 
-            self._clients[deployment.name] = InfinityClient(deployment)
-        client: InfinityClient = self._clients[deployment.name]
-        return client
+    def provider(self, name: str) -> SnapshotProvider:
+        """The provider configured as ``[providers.NAME]``, constructed once per Env."""
+        return self.providers.get(name)
 
     def close(self) -> None:
-        for client in self._clients.values():
-            close = getattr(client, "close", None)
-            if close:
-                close()
-        self._clients.clear()
+        self.clients.close()
+        self.providers.close()
         self.catalog.close()
-        if self._log_handler is not None:
-            logging.getLogger().removeHandler(self._log_handler)
-            self._log_handler.close()
-            self._log_handler = None
+
+
+def log_path(config: Config) -> Path:
+    """Where the agent's own log lives for ``config``."""
+    return config.storage_path / "logs" / "agent.log"

@@ -5,7 +5,8 @@ time the agent reached the Management Node; live probes say whether the Manageme
 answers now, how its Conferencing Nodes are, which rooms are gone since the newest export, and
 whether each snapshot still exists at its provider. What the user declares (``failed``,
 ``down_since``) wins over what is probed. The result is design.md's evidence JSON: it can be
-written out (``backup-agent evidence``) and replayed anywhere (``plan --evidence``).
+written out (``backup-agent evidence``) and replayed anywhere (``plan --evidence``). Front
+ends call it through :mod:`backup_agent.service.evidence`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from backup_agent.catalog import RestorePoint, iso, parse_iso
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, ApiError, AuthError, UsageError
+from backup_agent.errors import AgentError, ApiError, AuthError, Hint, UsageError
 from backup_agent.jobs import inventory as inventory_job
 from backup_agent.jobs import probe, snapshots
 from backup_agent.jobs.env import Env
@@ -24,18 +25,6 @@ from backup_agent.jobs.env import Env
 log = logging.getLogger(__name__)
 PLATFORMS = {"vmware": "vmware", "hyperv": "hyperv", "aws": "aws", "azure": "azure", "gcp": "gcp"}
 MANAGEMENT = "management"
-
-
-def build_evidence(ctx: Any, deployment: str | None, failed: list[str],
-                   down_since: datetime | None) -> dict[str, Any]:
-    """The ``plan`` command's live mode: evidence for ``deployment`` as a JSON-ready dict."""
-    from backup_agent.cli.common import open_env
-
-    env = open_env(ctx)
-    try:
-        return collect(env, ctx.config.deployment(deployment), failed, down_since)
-    finally:
-        env.close()
 
 
 def platform_of(env: Env, deployment: Deployment, node: str) -> str:
@@ -145,8 +134,9 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     if status != "up":
         since = down_since or _autonomy_start(env, deployment, cns)
         if since is None and status == "down":
-            raise UsageError(f"{deployment.name}: the agent never reached the Management Node; "
-                             "pass --down-since TIME")
+            raise UsageError(f"{deployment.name}: the agent never reached the Management Node, "
+                             "so when it went down must be declared",
+                             hint=Hint(flag="--down-since TIME"))
         if since is not None:
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now

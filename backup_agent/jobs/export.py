@@ -13,7 +13,6 @@ The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -32,7 +31,7 @@ from backup_agent.infinity import InfinityClient
 from backup_agent.infinity.schema import resource_schema, stable_order
 from backup_agent.jobs import inventory, references
 from backup_agent.jobs.env import Env
-from backup_agent.jobs.runner import run_job
+from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
@@ -274,12 +273,12 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
               "taken_at": iso(now), "software_version": version}
     records: list[FileRecord] = []
-    try:
+    with kept_if_recorded(env) as written:  # half an export is no restore point
         records.append(write_rooms_json(
-            env, file_key(deployment.name, "room-export", rp_id, "rooms.json"), header,
-            map(room_line, rooms)))
+            env, written.add(file_key(deployment.name, "room-export", rp_id, "rooms.json")),
+            header, map(room_line, rooms)))
         for service_type, name in CSV_FILES.items():
-            key = file_key(deployment.name, "room-export", rp_id, name)
+            key = written.add(file_key(deployment.name, "room-export", rp_id, name))
             size, sha = env.store.put_bytes(key, to_csv(rooms, service_type))
             records.append(FileRecord(name, key, sha, size))
         data = {"content_sha256": digest, **stats,
@@ -287,12 +286,6 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
         env.catalog.add_restore_point(RestorePoint(
             id=rp_id, kind=Kind.ROOM_EXPORT, deployment=deployment.name, taken_at=now,
             version=version, verified=True, run_id=run.id, data=data, files=records))
-    except BaseException:
-        # Half an export is no restore point: what was written goes, not left visible.
-        for rec in records:
-            with contextlib.suppress(AgentError, OSError):
-                env.store.delete(rec.key)
-        raise
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
 
@@ -300,4 +293,5 @@ def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> No
 def export(env: Env, deployment: Deployment) -> Run:
     """The ``export`` job: refresh the inventory, then export every room."""
     return run_job(env, deployment, "export",
-                   [("inventory", inventory.refresh), ("room-export", room_export)])
+                   [("inventory", inventory.refresh), ("room-export", room_export)],
+                   purpose=("room-export",))

@@ -14,7 +14,6 @@ that passphrase as the deployment's ``passphrase_*`` (no check is recorded with 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -24,7 +23,7 @@ from backup_agent.errors import AgentError
 from backup_agent.infinity.backups import BackupInfo
 from backup_agent.jobs import inventory
 from backup_agent.jobs.env import Env
-from backup_agent.jobs.runner import run_job
+from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
 
 log = logging.getLogger(__name__)
@@ -55,10 +54,10 @@ def _one(env: Env, deployment: Deployment, run: Run, info: BackupInfo, now: date
     taken = _made_at(info, now)
     rp_id = env.catalog.new_id("hb", deployment.name, taken)
     rel = file_key(deployment.name, "config-backup", rp_id, info.filename)
-    with env.store.writer(rel, hashed=False) as sink:
-        size, sha = client.download_backup(info, sink, progress=env.progress(info.filename))
-        sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
-    try:
+    with kept_if_recorded(env) as written:
+        with env.store.writer(written.add(rel), hashed=False) as sink:
+            size, sha = client.download_backup(info, sink, progress=env.progress(info.filename))
+            sink.commit(expected_size=info.size, expected_sha256=info.sha256sum, sha256=sha)
         env.catalog.add_restore_point(RestorePoint(
             id=rp_id, kind=Kind.CONFIG_BACKUP, deployment=deployment.name, taken_at=taken,
             version=info.version, build=info.build, verified=True, run_id=run.id,
@@ -66,10 +65,6 @@ def _one(env: Env, deployment: Deployment, run: Run, info: BackupInfo, now: date
                   "node_type": info.extra.get("type"), "harvested_at": now.isoformat()},
             files=[FileRecord(info.filename, rel, sha, size)],
         ))
-    except BaseException:
-        with contextlib.suppress(AgentError, OSError):
-            env.store.delete(rel)
-        raise
     return rp_id
 
 
@@ -90,12 +85,18 @@ def harvest_backups(env: Env, deployment: Deployment, run: Run, now: datetime) -
             continue
         run.item(item, "ok")
         harvested.append({"id": rp_id, "filename": info.filename, "version": info.version})
+    # The run's outcome follows what it exists to make: the harvested restore points.
     if not fresh:
-        run.item("harvest", "skipped", "no backup on the Management Node that the catalog lacks")
+        run.item("harvest", "unchanged", "no backup on the Management Node that the catalog lacks")
+    elif harvested:
+        run.item("harvest", "ok")
+    else:
+        run.item("harvest", "failed", "no backup listed on the Management Node could be harvested")
     run.summary["harvested"] = harvested
 
 
 def harvest(env: Env, deployment: Deployment) -> Run:
     """The ``backup --harvest`` job: refresh the inventory, then harvest the node's backups."""
     return run_job(env, deployment, "harvest",
-                   [("inventory", inventory.refresh), ("harvest", harvest_backups)])
+                   [("inventory", inventory.refresh), ("harvest", harvest_backups)],
+                   purpose=("harvest",))

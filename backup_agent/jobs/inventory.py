@@ -6,7 +6,6 @@ identical to the previous one is confirmed (``confirmed_at``) rather than stored
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -18,6 +17,7 @@ from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs import node_definition
 from backup_agent.jobs.env import Env
+from backup_agent.jobs.runner import kept_if_recorded
 from backup_agent.planner.version import Version
 from backup_agent.store import file_key
 
@@ -91,24 +91,19 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
         return previous
     rp_id = env.catalog.new_id("inv", deployment.name, now)
     rel = file_key(deployment.name, "inventory", rp_id, "inventory.json")
-    size, sha = env.store.put_bytes(rel, body)
     # Recorded apart, like a config backup's: "38.1 (81522.0.0)" is release 38.1, build 81522.0.0.
     running = Version.parse(inventory.get("software_version"))
-    rp = RestorePoint(
-        id=rp_id, kind=Kind.INVENTORY, deployment=deployment.name, taken_at=now,
-        version=running.release_text if running else inventory.get("software_version"),
-        build=running.build if running else None, verified=True, run_id=run.id,
-        data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
-              "locations": len(inventory["locations"])},
-        files=[FileRecord("inventory.json", rel, sha, size)],
-    )
-    try:
+    with kept_if_recorded(env) as written:
+        size, sha = env.store.put_bytes(written.add(rel), body)
+        rp = RestorePoint(
+            id=rp_id, kind=Kind.INVENTORY, deployment=deployment.name, taken_at=now,
+            version=running.release_text if running else inventory.get("software_version"),
+            build=running.build if running else None, verified=True, run_id=run.id,
+            data={"content_sha256": digest, "nodes": len(inventory["conferencing_nodes"]),
+                  "locations": len(inventory["locations"])},
+            files=[FileRecord("inventory.json", rel, sha, size)],
+        )
         env.catalog.add_restore_point(rp)
-    except BaseException:
-        # Not recorded, not kept: the store holds nothing the catalog does not vouch for.
-        with contextlib.suppress(AgentError, OSError):
-            env.store.delete(rel)
-        raise
     run.item("inventory", "ok")
     return rp
 

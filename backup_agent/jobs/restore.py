@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from backup_agent.config import Deployment
-from backup_agent.errors import AgentError, NotReadyError, UsageError
+from backup_agent.errors import AgentError, Hint, NotReadyError, UsageError
 from backup_agent.jobs import restore_steps
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.evidence import collect
@@ -64,7 +64,9 @@ def choose_path(env: Env, deployment: Deployment, opts: RestoreOptions,
                 evidence: dict[str, Any] | None = None) -> dict[str, Any]:
     """Plan from live evidence (or ``evidence``) and return path ``opts.path`` if it is ready."""
     if opts.path is None:
-        raise UsageError("restore needs --path N (see `backup-agent plan`), or --resume")
+        raise UsageError("a restore walks one path of the plan (see `backup-agent plan`), or "
+                         "resumes an unfinished restore; none was chosen",
+                         hint=Hint(flag="--path N (or --resume)"))
     data = evidence if evidence is not None else collect(env, deployment, list(opts.failed),
                                                          opts.down_since)
     plan = make_plan(parse_evidence(data))
@@ -133,7 +135,7 @@ def resumable(env: Env, deployment: Deployment, opts: RestoreOptions) -> Restore
         restore = found
     if restore.deployment != deployment.name:
         raise UsageError(f"restore {restore.id} is of deployment {restore.deployment}, not "
-                         f"{deployment.name}: pass --deployment {restore.deployment}")
+                         f"{deployment.name}", hint=Hint(flag=f"--deployment {restore.deployment}"))
     if restore.state == "completed":
         raise UsageError(f"restore {restore.id} is completed; nothing to resume")
     if opts.path is not None and opts.path != restore.path_number:

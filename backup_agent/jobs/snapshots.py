@@ -8,57 +8,27 @@ deployment and node, why, until when); listing and deleting touch only those.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from backup_agent.catalog import ItemState, Kind, RestorePoint, Run, iso
+from backup_agent.catalog import Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment, Node
 from backup_agent.errors import AgentError, CatalogError, ConfigError, ProviderError
-from backup_agent.jobs.env import Env
+from backup_agent.jobs.env import Env, provider_errors
+from backup_agent.jobs.runner import frame, run_parallel
+
+if TYPE_CHECKING:
+    from providers.base import SnapshotProvider
 
 log = logging.getLogger(__name__)
-_OPEN_LOCK = threading.Lock()
 DEFAULT_KEEP_DAYS = 14  # Pexip advises deleting VM snapshots after about two weeks
 
 
-@contextmanager
-def provider_errors(what: str) -> Iterator[None]:
-    """Turn the provider package's typed errors into the agent's, at the boundary."""
-    from providers.base import ProviderConfigError
-    from providers.base import ProviderError as PError
-
-    try:
-        yield
-    except ProviderConfigError as exc:
-        raise ConfigError(f"{what}: {exc}") from exc
-    except PError as exc:
-        err = ProviderError(f"{what}: {exc}")
-        err.kind = type(exc).__name__  # type: ignore[attr-defined]
-        raise err from exc
-
-
-def open_provider(env: Env, name: str) -> Any:
+def open_provider(env: Env, name: str) -> SnapshotProvider:
     """The provider configured as ``[providers.NAME]``, constructed once per Env."""
-    from providers import registry
-
-    key = f"provider:{name}"
-    # take() opens providers from several threads: one of them constructs, the others wait
-    # (a second, discarded instance would leak its session, e.g. a vCenter login).
-    with _OPEN_LOCK:
-        if key not in env._clients:
-            if name not in env.config.providers:
-                known = ", ".join(sorted(env.config.providers)) or "none"
-                raise ConfigError(f"no provider named {name!r} (configured: {known})")
-            pc = env.config.providers[name]
-            with provider_errors(f"provider {name}"):
-                env._clients[key] = registry.create_provider(pc.type, pc.resolved())
-        return env._clients[key]
+    return env.provider(name)
 
 
 def tags_for(deployment: str, node: str, reason: str, expires: datetime) -> dict[str, str]:
@@ -137,35 +107,26 @@ def refresh_inventory(env: Env, deployment: Deployment, run: Run, now: datetime)
 
 def take(env: Env, deployment: Deployment, nodes: list[Node], reason: str,
          parallel: int = 5) -> Run:
-    """Snapshot ``nodes`` in parallel (at most ``parallel`` at once), one run item each."""
-    check_config(env, deployment, nodes)
-    now = env.clock()
-    run = env.catalog.start_run(deployment.name, "snapshot", now)
-    refresh_inventory(env, deployment, run, now)
+    """Snapshot ``nodes`` in parallel (at most ``parallel`` at once), one run item each.
 
-    def one(node: Node) -> tuple[Node, RestorePoint | None, str | None]:
-        try:
-            return node, snapshot_node(env, deployment, node, reason, run, now), None
-        except AgentError as exc:
-            return node, None, str(exc)
-
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            for node, rp, error in pool.map(one, nodes):
-                run.item(node.name, "failed" if error else "ok", error)
-                if rp:
-                    run.summary.setdefault("snapshots", []).append(
-                        {"id": rp.id, "node": node.name, "provider_id": rp.data["provider_id"]})
-    except BaseException as exc:
-        # Ctrl-C or a bug: the run still ends, its unfinished nodes failed with the reason.
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) \
-            else f"internal error: {type(exc).__name__}"
+    The run exists for the snapshots: when none is taken it failed, whatever the inventory
+    refresh did.
+    """
+    names = [node.name for node in nodes]
+    # The Management Node is optional here (its refresh is skipped when it cannot be reached):
+    # its credentials are not pre-checked, the providers' settings and secrets are.
+    with frame(env, deployment, "snapshot", names, purpose=names, needs_api=False,
+               check=lambda: check_config(env, deployment, nodes)) as run:
+        now = run.started_at
+        refresh_inventory(env, deployment, run, now)
+        taken = run_parallel(run, [(node.name, partial(snapshot_node, env, deployment, node,
+                                                       reason, run, now)) for node in nodes],
+                             parallel)
         for node in nodes:
-            run.items.setdefault(node.name, (ItemState.FAILED, reason))
-        with contextlib.suppress(Exception):
-            env.catalog.finish_run(run, env.clock())
-        raise
-    return env.catalog.finish_run(run, env.clock())
+            if (rp := taken.get(node.name)) is not None:
+                run.summary.setdefault("snapshots", []).append(
+                    {"id": rp.id, "node": node.name, "provider_id": rp.data["provider_id"]})
+    return run
 
 
 def find(env: Env, rp_id: str) -> RestorePoint:

@@ -14,7 +14,8 @@ import pytest
 
 from backup_agent.errors import ApiError, AuthError, ConnectError, SecretError
 from backup_agent.infinity import InfinityClient
-from backup_agent.infinity.http import RETRY_AFTER_CAP, parse_retry_after
+from backup_agent.infinity.http import RETRY_AFTER_CAP
+from providers.retry import parse_retry_after
 from tests.infinity.conftest import PASSWORD, Sleeps, deployment
 from tests.infinity.peers import Handler, LocalServer, free_port, self_signed
 
@@ -97,6 +98,25 @@ def test_retry_after_is_capped(make_client: Any, sleeps: Sleeps) -> None:
     with LocalServer(route) as srv:
         assert make_client(srv.url).count(CONF) == 1
     assert sleeps.calls == [RETRY_AFTER_CAP]
+
+
+@pytest.mark.parametrize(("status", "honoured"), [(503, True), (429, True), (500, False), (502, False)])
+def test_retry_after_is_honoured_for_429_and_503_only(make_client: Any, sleeps: Sleeps,
+                                                      status: int, honoured: bool) -> None:
+    """Retry-After means "come back then" on 429 and 503 (RFC 9110, 6585); on another 5xx it
+    is not the server's answer to the load, and the policy's backoff applies."""
+    calls = []
+
+    def route(h: Handler) -> tuple[int, dict[str, str], bytes]:
+        calls.append(h.path)
+        if len(calls) == 1:
+            return status, {"Retry-After": "7"}, b"{}"
+        return 200, {}, _page([{"id": 1, "resource_uri": "/x/1/"}])
+
+    with LocalServer(route) as srv:
+        assert make_client(srv.url).count(CONF) == 1
+    [slept] = sleeps.calls
+    assert (slept == 7.0) if honoured else (0.25 <= slept <= 0.5)
 
 
 # -- answers that are not the API ---------------------------------------------------------------

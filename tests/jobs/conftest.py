@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,18 @@ def cfg(tmp_path: Path, sim: Simulator) -> Path:
 Runner = Callable[..., tuple[int, str, str]]
 
 
+def short_sleep(seconds: float) -> None:
+    """The clients' sleep between retries in these tests: no real backoff is waited, a few
+    milliseconds are, so that polling loops do not spin hot."""
+    time.sleep(min(seconds, 0.005))
+
+
 @pytest.fixture
 def agent(capsys: pytest.CaptureFixture[str]) -> Runner:
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        code = main(list(argv))
+        code = main(list(argv), sleep=short_sleep)
         out, err = capsys.readouterr()
         return code, out, err
     return run

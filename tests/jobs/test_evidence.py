@@ -118,7 +118,8 @@ def test_never_reached_needs_down_since(agent: Runner, tmp_path: Path) -> None:
 
     cfg = write_config(tmp_path, "http://127.0.0.1:9")
     code, _, err = agent("--config", str(cfg), "plan", "--failed", "management")
-    assert code == 2 and "--down-since" in err
+    assert code == 2 and "never reached the Management Node" in err
+    assert err.rstrip().endswith(": pass --down-since TIME")  # the error's hint, as a flag
     code, out, err = agent("--config", str(cfg), "plan", "--failed", "management",
                            "--down-since", "2026-11-20T08:00:00Z", "--json")
     assert code == 0, err

@@ -64,11 +64,17 @@ def test_verify_detects_tampering(agent: Runner, cfg: Path) -> None:
     assert not next(p for p in listing(agent, cfg) if p["id"] == rp["id"])["verified"]
 
 
-def test_partial_failure_exit_3(agent: Runner, cfg: Path, sim: Simulator) -> None:
-    """Inventory fine, room listing broken: the run is partially_failed and exits 3."""
+def test_failed_export_exits_1_though_the_inventory_was_refreshed(agent: Runner, cfg: Path,
+                                                                  sim: Simulator) -> None:
+    """Inventory fine, room listing broken: no room export was made, so the run failed (1),
+    not partially failed (3): a monitor reading 3 as a warning would miss days without one."""
     sim.faults.fail_next(50, status=500, path="configuration/v1/conference")
-    code, out, err = agent("--config", str(cfg), "export")
-    assert code == 3, (out, err)
+    code, out, err = agent("--config", str(cfg), "export", "--json")
+    assert code == 1, (out, err)
+    run = json.loads(out)
+    assert run["outcome"] == "failed"
+    assert {i["item"]: i["outcome"] for i in run["items"]} == {"inventory": "ok",
+                                                               "room-export": "failed"}
     assert "room-export failed" in err
 
 
@@ -138,7 +144,7 @@ def test_a_failed_export_leaves_no_visible_file(cfg: Path) -> None:
         points = env.catalog.restore_points(kind="room-export")
     finally:
         env.close()
-    assert run.outcome == "partially_failed"
+    assert run.outcome == "failed"  # no room export made: the inventory alone is no export
     reason = run.items["room-export"][1] or ""
     assert "vmrs.csv" in reason and "internal error" not in reason
     assert points == []

@@ -39,5 +39,6 @@ def test_a_backup_that_does_not_verify_fails_its_item_only(agent: Runner, sim: S
     sim.faults.cut_download(after_bytes=10, times=10)
     code, out, err = agent("--config", str(cfg), "backup", "--harvest", "--json")
     run = json.loads(out)
-    assert code != 0 and run["outcome"] == "partially_failed", out + err
+    # It made no restore point: failed (exit 1), though the inventory was refreshed.
+    assert code == 1 and run["outcome"] == "failed", out + err
     assert not [p for p in listing(agent, cfg) if p["kind"] == "config-backup"]

@@ -170,10 +170,11 @@ def test_catalog_failure_after_the_snapshot_fails_the_item_and_ends_the_run(
     finally:
         t.join()
     assert held.is_set()
-    assert code == 3, (out, err)  # the inventory was recorded, the snapshot was not
+    # The inventory was recorded, the only snapshot was not: no restore point made, failed.
+    assert code == 1, (out, err)
     assert "internal error" not in err
     run = json.loads(out)
-    assert run["outcome"] == "partially_failed"
+    assert run["outcome"] == "failed"
     [item] = [i for i in run["items"] if i["item"] != "inventory"]
     assert item["item"] == "mgr01" and "database is locked" in item["reason"]
     assert "snapshot snapshot-1 of mgr01 was taken" in item["reason"]
