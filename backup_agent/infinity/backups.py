@@ -26,7 +26,7 @@ import requests
 import urllib3
 
 from backup_agent.errors import ApiError, IntegrityError
-from backup_agent.infinity.http import Transport
+from backup_agent.infinity.http import DOWNLOAD_MIN_RATE, Transport
 from backup_agent.infinity.listing import list_concurrent
 from backup_agent.infinity.streams import MultipartBody, Package, RestartableSink, Sha256Pipe
 from backup_agent.untrusted import unsafe_char
@@ -223,7 +223,11 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, sink: Re
         if "json" in resp.headers.get("Content-Type", "").lower() and source == info.resource_uri:
             raise _ServedElsewhere(_download_uri_for(transport, info, resp))
         declared = resp.headers.get("Content-Length")
-        chunks = resp.iter_content(CHUNK)
+        # Never past the listed size (one byte more proves it lies: _verified refuses it), and
+        # never past a deadline that allows the listed size at DOWNLOAD_MIN_RATE.
+        deadline = transport.clock() + transport.timeout + info.size / DOWNLOAD_MIN_RATE
+        chunks = transport.read_chunks(resp, info.size + 1, deadline,
+                                       f"the download of {info.filename}", cut=True)
         while True:
             try:
                 chunk = next(chunks)
