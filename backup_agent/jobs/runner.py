@@ -35,6 +35,7 @@ from typing import TypeVar
 from backup_agent.catalog import Run
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
+from backup_agent.jobs import orphans
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def run_job(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, S
     with frame(env, deployment, job, [name for name, _ in steps], purpose=purpose,
                check=check, also_lock=restore_lock_name(deployment.name)) as run:
         now = run.started_at
+        removed = orphans.sweep(env, deployment.name)
         stop_reason: str | None = None
         for name, step in steps:
             if stop_reason:
@@ -142,6 +144,8 @@ def run_job(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, S
                     stop_reason = f"not tried: {exc}"
                 elif isinstance(exc, StoreError):
                     stop_reason = f"not tried: {exc}"
+        if removed:
+            run.summary = {**(run.summary or {}), "orphans_removed": removed}
     return run
 
 
