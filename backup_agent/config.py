@@ -13,13 +13,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from backup_agent.errors import ConfigError, SecretError
 from backup_agent.privfiles import read_bounded
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+if TYPE_CHECKING:
+    from backup_agent.offsite_config import CopyConfig, EncryptionConfig
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # \Z: "$" matches before a newline
 CONFIG_LIMIT = 4 << 20  # agent.toml; larger is a mistake (/dev/zero), not a configuration
 SECRET_LIMIT = 64 << 10
 ROLES = ("management", "conferencing")
@@ -124,6 +127,15 @@ class Config:
     storage_path: Path
     deployments: tuple[Deployment, ...]
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    copies: tuple[CopyConfig, ...] = ()  # [[storage.copies]]: off-site stores
+    encryption: EncryptionConfig | None = None  # [encryption]: age recipients
+
+    def copy(self, name: str) -> CopyConfig:
+        for c in self.copies:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.copies) or "none configured"
+        raise ConfigError(f"no [[storage.copies]] store named {name!r} (known: {known})")
 
     @property
     def catalog_path(self) -> Path:
@@ -148,7 +160,7 @@ class Config:
 
 # The top-level tables of agent.toml. A table is known only once a feature reads it: one that
 # nothing implements is refused like any unknown key. A feature adds its table's name here.
-TABLES = ("storage", "deployments", "providers")
+TABLES = ("storage", "deployments", "providers", "encryption")  # [[storage.copies]] is in storage
 DEPLOYMENT_KEYS = {
     "name", "url", "username", "password_env", "password_file", "client_id",
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
@@ -227,7 +239,7 @@ def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _check_name(where: str, name: str) -> str:
-    if not NAME_RE.fullmatch(name):  # match() took "prod\n": '$' matches before a newline
+    if not NAME_RE.match(name):
         raise ConfigError(f"{where}: name {name!r} must be letters, digits, '.', '_' or '-'")
     return name
 
@@ -373,13 +385,15 @@ def _check_table_kind(key: str, value: Any) -> None:
 
 def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed agent.toml document into a :class:`Config`."""
+    from backup_agent.offsite_config import parse_copies, parse_encryption
+
     allowed = set(TABLES)
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"unknown top-level key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
     for key, value in data.items():
         _check_table_kind(key, value)
-    storage = _Reader("storage", data.get("storage", {}), {"path"})
+    storage = _Reader("storage", data.get("storage", {}), {"path", "copies"})
     raw_path = storage.get("path", str, required=True)
     if not raw_path.strip():
         raise ConfigError("storage.path: is empty (a directory for the store and the catalog)")
@@ -406,7 +420,8 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
                     f"is not a [providers.*] table (known: {known})"
                 )
     return Config(path=path, storage_path=storage_path, deployments=deployments,
-                  providers=providers)
+                  providers=providers, copies=parse_copies(storage.get("copies", list, [])),
+                  encryption=parse_encryption(data.get("encryption")))
 
 
 def load(path: str | os.PathLike[str]) -> Config:

@@ -96,6 +96,21 @@ class StoreError(AgentError):
     """The artifact store cannot write, read or find something."""
 
 
+class StoreUnavailable(StoreError):
+    """A whole store cannot be used now (no such bucket, access denied, unreachable): a job
+    stops trying it for this run instead of failing every object the same way. ``transient``:
+    it may answer again soon (unreachable), unlike a missing bucket or refused credentials."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ObjectLocked(StoreError):
+    """A delete refused while the object's retention (S3 Object Lock, an immutability policy)
+    lasts: the object is kept, not lost; retention reports it and goes on."""
+
+
 class CatalogError(AgentError):
     """The catalog database cannot be read or written."""
 

@@ -12,7 +12,8 @@ import pytest
 from backup_agent import errors
 from backup_agent.cli import main as cli_main
 
-SDKS = ("boto3", "botocore", "azure", "google", "pyVmomi", "paramiko", "requests")
+SDKS = ("boto3", "botocore", "azure", "google", "pyVmomi", "paramiko", "requests", "pyrage",
+        "moto")
 
 
 def test_help_imports_no_sdk() -> None:

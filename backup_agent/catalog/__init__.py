@@ -21,6 +21,7 @@ from backup_agent.catalog.records import (
     OUTCOMES,
     RESTORE_STATES,
     STEP_STATES,
+    CopyRecord,
     FileRecord,
     ItemState,
     JournalStep,
@@ -43,6 +44,6 @@ def open_catalog(path: Path) -> Catalog:
 
 
 __all__ = ["INTERNAL_DATA", "ITEM_OUTCOMES", "KINDS", "MIGRATIONS", "OUTCOMES", "RESTORE_STATES",
-           "STEP_STATES", "Catalog", "FileRecord", "ItemState", "JournalStep", "Kind", "Restore",
-           "RestorePoint", "RestoreState", "Run", "RunOutcome", "SQLiteCatalog", "StepState",
+           "STEP_STATES", "Catalog", "CopyRecord", "FileRecord", "ItemState", "JournalStep", "Kind",
+           "Restore", "RestorePoint", "RestoreState", "Run", "RunOutcome", "SQLiteCatalog", "StepState",
            "iso", "open_catalog", "parse_iso"]

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from backup_agent.catalog.records import (
+    CopyRecord,
     JournalStep,
     Restore,
     RestorePoint,
@@ -78,6 +79,20 @@ class Catalog(Protocol):
 
     def latest(self, deployment: str, kind: str) -> RestorePoint | None:
         """The newest live restore point of ``kind``."""
+        ...
+
+    # -- off-site copies -------------------------------------------------------------------
+    def add_copy(self, copy: CopyRecord) -> None:
+        """Record one file copied to an off-site store (replacing a previous record of it)."""
+        ...
+
+    def copies(self, store: str | None = None, rp_id: str | None = None) -> list[CopyRecord]:
+        """Copies recorded, by restore point and name (only those of live restore points)."""
+        ...
+
+    def set_copy_verified(self, rp_id: str, store: str, name: str, verified: bool,
+                          now: datetime) -> None:
+        """Record the verdict of reading one copy back."""
         ...
 
     # -- contact ----------------------------------------------------------------------------

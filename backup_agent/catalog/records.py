@@ -121,6 +121,35 @@ class RestorePoint:
         return out
 
 
+@dataclass(frozen=True)
+class CopyRecord:
+    """One file of a restore point copied to an off-site store: what is there and what it hashes to.
+
+    ``sha256``/``size`` are of the stored object (the ciphertext when ``encrypted``);
+    ``source_sha256`` is of the local file it was made from. ``verified`` is the last read-back's
+    verdict (None: never checked since the copy).
+    """
+
+    restore_point_id: str
+    store: str
+    name: str
+    key: str
+    sha256: str
+    size: int
+    source_sha256: str
+    encrypted: bool
+    copied_at: datetime
+    verified: bool | None = None
+    checked_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"restore_point": self.restore_point_id, "store": self.store, "name": self.name,
+                "key": self.key, "sha256": self.sha256, "size": self.size,
+                "encrypted": self.encrypted, "copied_at": iso(self.copied_at),
+                "verified": self.verified,
+                "checked_at": iso(self.checked_at) if self.checked_at else None}
+
+
 @dataclass
 class Run:
     """One execution of a job. Its outcome comes from its items, never from logs."""

@@ -55,4 +55,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE restore_point_ids (id TEXT PRIMARY KEY, reserved_at TEXT NOT NULL);
         INSERT INTO restore_point_ids (id, reserved_at) SELECT id, taken_at FROM restore_points;
     """),
+    # Off-site copies: one row per file (and manifest) of a restore point in each copy store.
+    ("0004_offsite_copies", """
+        CREATE TABLE copies (
+            restore_point_id TEXT NOT NULL REFERENCES restore_points(id), store TEXT NOT NULL,
+            name TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+            source_sha256 TEXT NOT NULL, encrypted INTEGER NOT NULL, copied_at TEXT NOT NULL,
+            verified INTEGER, checked_at TEXT,
+            PRIMARY KEY (restore_point_id, store, name)
+        );
+        CREATE INDEX copies_by_store ON copies (store, restore_point_id);
+    """),
 ]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_agent.catalog.records import (
+    CopyRecord,
     FileRecord,
     ItemState,
     JournalStep,
@@ -231,6 +232,34 @@ class SQLiteCatalog:
     def latest(self, deployment: str, kind: str) -> RestorePoint | None:
         rps = self.restore_points(deployment, kind, limit=1)
         return rps[0] if rps else None
+
+    # -- off-site copies -------------------------------------------------------------------
+    def add_copy(self, copy: CopyRecord) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO copies VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                       (copy.restore_point_id, copy.store, copy.name, copy.key, copy.sha256,
+                        copy.size, copy.source_sha256, int(copy.encrypted), iso(copy.copied_at),
+                        None if copy.verified is None else int(copy.verified),
+                        iso(copy.checked_at) if copy.checked_at else None))
+
+    def copies(self, store: str | None = None, rp_id: str | None = None) -> list[CopyRecord]:
+        where, args = ["r.deleted_at IS NULL"], []
+        for col, val in (("c.store", store), ("c.restore_point_id", rp_id)):
+            if val is not None:
+                where.append(f"{col}=?")
+                args.append(val)
+        rows = self._read("SELECT c.* FROM copies c JOIN restore_points r ON r.id = c.restore_point_id "  # noqa: S608
+                          f"WHERE {' AND '.join(where)} ORDER BY c.restore_point_id, c.store, c.name",
+                          args)
+        return [CopyRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), parse_iso(r[8]),
+                           None if r[9] is None else bool(r[9]), parse_iso(r[10]) if r[10] else None)
+                for r in rows]
+
+    def set_copy_verified(self, rp_id: str, store: str, name: str, verified: bool,
+                          now: datetime) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE copies SET verified=?, checked_at=? WHERE restore_point_id=? "
+                       "AND store=? AND name=?", (int(verified), iso(now), rp_id, store, name))
 
     # -- contact ----------------------------------------------------------------------------
     def record_contact(self, deployment: str, now: datetime, error: str | None = None) -> None:

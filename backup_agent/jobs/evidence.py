@@ -211,9 +211,17 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
 
 
 def _point(env: Env, rp: RestorePoint, probe: bool) -> dict[str, Any] | None:
-    base = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
+    base: dict[str, Any] = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
+    verified = rp.verified
+    if rp.kind in ("config-backup", "room-export") and env.config.copies:
+        from backup_agent.jobs.fetch import missing, offsite_source
+
+        # Local bytes gone, a verified off-site copy has them: offered, with its download.
+        if (source := offsite_source(env, rp)) is not None:
+            base["copy"] = {"store": source.store, "bytes": source.size}
+        verified = source is not None or (rp.verified and not missing(env, rp))
     if rp.kind == "config-backup":
-        point = {**base, "version": rp.version, "verified": rp.verified}
+        point = {**base, "version": rp.version, "verified": verified}
         return {**point, "build": rp.build} if rp.build else point
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}

@@ -208,10 +208,14 @@ def iter_room_lines(source: Path | BinaryIO) -> Iterator[str]:
 
 
 def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
-    """The conferences of a room export restore point."""
+    """The conferences of a room export restore point (fetched from a copy if lost)."""
     f = next((f for f in rp.files if f.name == "rooms.json"), None)
     if f is None:
         raise StoreError(f"{rp.id} has no rooms.json")
+    if env.config.copies:
+        from backup_agent.jobs.fetch import ensure_local
+
+        ensure_local(env, rp)
     try:
         return [json.loads(line) for line in iter_room_lines(env.store.open(f.key))]
     except StoreError as exc:

@@ -109,7 +109,11 @@ def refresh(env: Env, deployment: Deployment, run: Run, now: datetime) -> Restor
 
 
 def load(env: Env, rp: RestorePoint) -> dict[str, Any]:
-    """The inventory document of an inventory restore point."""
+    """The inventory document of an inventory restore point (fetched from a copy if lost)."""
+    if env.config.copies:
+        from backup_agent.jobs.fetch import ensure_local
+
+        ensure_local(env, rp)  # e.g. a new host, its catalog rebuilt from an off-site store
     try:
         data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].key))
     except (ValueError, IndexError) as exc:

@@ -134,6 +134,7 @@ def _point(ctx: StepContext, n: int, ref: str | None, kind: str,
     if rp.kind != kind:
         checks.append(Check(n, f"{ref} is a {kind}", False, f"it is a {rp.kind}"))
         return None
+    _fetch(ctx, n, rp, checks)
     for f in rp.files:
         problem = ctx.env.store.check(f.key, f.size, f.sha256)
         checks.append(Check(n, f"{rp.id} file {f.name} hashes right", problem is None,
@@ -142,6 +143,18 @@ def _point(ctx: StepContext, n: int, ref: str | None, kind: str,
     if not rp.files:
         checks.append(Check(n, f"{rp.id} has its files", False, "no file recorded"))
     return rp
+
+
+def _fetch(ctx: StepContext, n: int, rp: RestorePoint, checks: list[Check]) -> None:
+    """Local files gone: fetched from a verified off-site copy first (jobs/fetch.py)."""
+    from backup_agent.jobs.fetch import ensure_local
+
+    try:
+        if store := ensure_local(ctx.env, rp):
+            checks.append(Check(n, f"{rp.id} fetched from {store}", True,
+                                "its local files were gone; the copy hashes right"))
+    except AgentError as exc:
+        checks.append(Check(n, f"{rp.id} fetched from its off-site copy", False, str(exc)))
 
 
 def _passphrase(ctx: StepContext, n: int, rp: RestorePoint, checks: list[Check]) -> None:

@@ -26,6 +26,9 @@ Optional extensions beyond design.md (all may be absent):
   (:mod:`backup_agent.planner.version`).
 - ``verified`` (config backups) and ``available`` (snapshots) default to false / unknown:
   an unverified backup or a snapshot nobody asked the provider about is not ``ready``.
+- ``copy`` on a config backup or room export: ``{"store": "offsite-s3", "bytes": 5242880}``,
+  its local bytes are gone and that off-site copy (read back fine) has them; the estimate
+  includes the download.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class RestorePoint:
     provider: str | None = None
     available: bool | None = None
     rooms: int | None = None
+    copy_store: str | None = None  # fetched from this off-site store first
+    copy_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ def _point_dict(p: RestorePoint) -> dict[str, Any]:
         "kind": p.kind, "id": p.id, "taken_at": format_time(p.taken_at), "version": p.version,
         "build": p.build, "verified": p.verified, "node": p.node, "provider": p.provider,
         "available": p.available, "rooms": p.rooms,
+        "copy": {"store": p.copy_store, "bytes": p.copy_bytes} if p.copy_store else None,
     })
 
 
@@ -272,6 +278,17 @@ def _rooms(obj: Mapping[str, Any], where: str) -> int | None:
     return value
 
 
+def _copy(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
+    raw = _get(obj, "copy", where, required=False)
+    if raw is None:
+        return {}
+    copy = _object(raw, f"{where}.copy")
+    size = _get(copy, "bytes", f"{where}.copy")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise EvidenceError(f"{where}.copy.bytes: expected a whole number of bytes, 0 or more")
+    return {"copy_store": _str(copy, "store", f"{where}.copy"), "copy_bytes": size}
+
+
 def _restore_points(data: Mapping[str, Any]) -> tuple[RestorePoint, ...]:
     items = _list(_get(data, "restore_points", ""), "restore_points")
     points = []
@@ -289,6 +306,7 @@ def _restore_points(data: Mapping[str, Any]) -> tuple[RestorePoint, ...]:
             provider=_str(obj, "provider", where, required=False),
             available=_bool(obj, "available", where),
             rooms=_rooms(obj, where),
+            **_copy(obj, where),
         ))
     return tuple(points)
 

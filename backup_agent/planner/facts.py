@@ -32,6 +32,8 @@ DEFAULT_MINUTES = {
     "rebuild": 480,  # re-entering system configuration by hand; nodes and rooms added on top
 }
 ROOMS_PER_MINUTE = 200
+# Fetching a restore point from its off-site copy: a conservative WAN rate, 10 MB/s.
+DOWNLOAD_BYTES_PER_MINUTE = 600_000_000
 CLOUD_IMAGE_MINUTES = 15  # a cloud Conferencing Node also needs its disk image in place
 UPGRADE_MINUTES = 60  # upgrading a Management Node to match the Conferencing Nodes' version
 
@@ -85,6 +87,12 @@ class Facts:
         if "import-rooms" in self.drill_minutes:
             return self.minutes("import-rooms")
         return DEFAULT_MINUTES["import-rooms"] + math.ceil((export.rooms or 0) / ROOMS_PER_MINUTE)
+
+    def download_minutes(self, point: RestorePoint) -> int:
+        """Time to fetch ``point`` from its off-site copy first (0 when its bytes are local)."""
+        if point.copy_store is None:
+            return 0
+        return 1 + math.ceil((point.copy_bytes or 0) / DOWNLOAD_BYTES_PER_MINUTE)
 
     def newer_export(self, than: datetime) -> RestorePoint | None:
         """The newest room export when it is newer than ``than``, else ``None``."""

@@ -184,6 +184,13 @@ def _export_note(f: Facts, after: RestorePoint) -> str:
             "brings back are not)")
 
 
+def _fetch_note(point: RestorePoint) -> str:
+    if point.copy_store is None:
+        return ""
+    return (f"; its local copy is gone: first fetched from off-site store {point.copy_store} "
+            f"({point.copy_bytes or 0:,} bytes)")
+
+
 def _lost_seconds(f: Facts, point: RestorePoint) -> float:
     return max((f.reference - point.taken_at).total_seconds(), 0.0)
 
@@ -252,7 +259,8 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
             *_confirm_down(f),
             Step("Check the prerequisites", True,
                  f"`{cmd} --dry-run`: backup {backup.id}'s sha256, the passphrase, the target "
-                 "reachable (or checked once deployed); changes nothing", "check"),
+                 "reachable (or checked once deployed); changes nothing" + _fetch_note(backup),
+                 "check"),
             Step(f"Deploy a fresh Management Node of version {_full(backup)}", False,
                  f"on {_platform(mn.platform)}, with {mn.name}'s address and hostname; keep the old VM "
                  "powered off", "deploy-management"),
@@ -266,7 +274,8 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
         ]
 
     minutes = (f.minutes("restore-backup") + (UPGRADE_MINUTES if mismatch else 0)
-               + (f.import_minutes(export) if export else 0))
+               + f.download_minutes(backup)
+               + (f.import_minutes(export) + f.download_minutes(export) if export else 0))
     return Draft("restore-backup", mn.name, backup.id, loses, minutes, 1 + mismatch,
                  _lost_seconds(f, backup), steps, blockers)
 
@@ -280,8 +289,8 @@ def import_rooms(f: Facts, export: RestorePoint) -> Draft:
     def steps(cmd: str) -> list[Step]:
         return [
             Step("Check the prerequisites", True,
-                 f"`{cmd} --dry-run`: room export {export.id}'s sha256; changes nothing",
-                 "check"),
+                 f"`{cmd} --dry-run`: room export {export.id}'s sha256; changes nothing"
+                 + _fetch_note(export), "check"),
             Step(f"Re-create {len(lost)} lost room(s)", True,
                  f"re-creates {name_list(lost)} with their aliases from {export.id}, skipping "
                  f"rooms that exist (`{cmd}`)", "import-rooms", export.id),
@@ -291,7 +300,7 @@ def import_rooms(f: Facts, export: RestorePoint) -> Draft:
         ]
 
     return Draft("import-rooms", f.ev.management_node.name, export.id, loses,
-                 f.import_minutes(export), 1, _lost_seconds(f, export), steps)
+                 f.import_minutes(export) + f.download_minutes(export), 1, _lost_seconds(f, export), steps)
 
 
 def redeploy_node(f: Facts, node: ConferencingNode) -> Draft:

@@ -28,3 +28,15 @@ def _segment(part: str) -> str:
     if not part or "/" in part:
         raise StoreError(f"refusing store key part {part!r}: empty or with '/'")
     return part
+
+
+MANIFEST = "backup-agent-manifest.json"
+
+
+def manifest_key(deployment: str, kind: str, rp_id: str) -> str:
+    """The key of a restore point's self-describing manifest in an off-site store."""
+    return file_key(deployment, kind, rp_id, MANIFEST)
+
+
+def is_manifest(key: str) -> bool:
+    return key.rsplit("/", 1)[-1] == MANIFEST

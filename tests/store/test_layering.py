@@ -12,7 +12,8 @@ from pathlib import Path
 import backup_agent
 
 PACKAGE = Path(backup_agent.__file__).parent
-IMPLEMENTATIONS = {"LocalStore", "MemoryStore", "AtomicFile", "MemorySink"}
+IMPLEMENTATIONS = {"LocalStore", "MemoryStore", "AtomicFile", "MemorySink", "S3Store", "S3Sink",
+                   "AzureBlobStore", "AzureSink", "GCSStore", "GCSSink", "PartedSink"}
 
 
 def outside_the_store() -> list[Path]:

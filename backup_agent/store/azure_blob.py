@@ -1,0 +1,201 @@
+"""An Azure Blob store: staged blocks committed on commit, never over a visible blob.
+
+Each full part is staged as a block (memory bounded by one part) under block ids unique to
+the write, and the blob appears only when the block list is committed, with
+``If-None-Match: *``. The blob's sha256 goes into its metadata at that commit (Azure takes
+metadata with the block list, so it is written once, with the blob). A container with an
+immutability policy refuses deletes of blobs still retained: :class:`ObjectLocked`.
+azure-storage-blob is imported here only, when such a store is opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from backup_agent.errors import StoreError
+from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
+from backup_agent.store.parted import (
+    DEFAULT_PART,
+    UNREACHABLE,
+    ObjectLocked,
+    PartedSink,
+    StoreUnavailable,
+)
+
+LOCKED = ("BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold")
+DENIED = ("AuthorizationPermissionMismatch", "AuthorizationFailure",
+          "AuthenticationFailed", "AuthorizationResourceTypeMismatch")
+
+
+class AzureBlobStore(Store):
+    """Blobs in ``container`` under ``prefix``."""
+
+    def __init__(self, container: str, prefix: str = "", *, connection_string: str | None = None,
+                 account_url: str | None = None, credential: Any = None,
+                 part_size: int = DEFAULT_PART, name: str = "azure-blob") -> None:
+        from azure.storage.blob import BlobServiceClient
+
+        if connection_string:
+            service = BlobServiceClient.from_connection_string(connection_string)
+        elif account_url:
+            service = BlobServiceClient(account_url, credential=credential)
+        else:
+            raise StoreError(f"{name}: set connection_string_env or account_url")
+        self.container_name, self.prefix, self.part_size, self.name = container, prefix, part_size, name
+        self.container = service.get_container_client(container)
+
+    def error(self, doing: str, key: str, exc: Exception) -> StoreError:
+        code = str(getattr(exc, "error_code", "") or "")
+        status = getattr(exc, "status_code", None)
+        if code == "ContainerNotFound":
+            return StoreUnavailable(f"{self.name}: container {self.container_name!r} does not exist")
+        if code in DENIED or status == 403:
+            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in container "
+                                    f"{self.container_name!r} ({code or status}): check the "
+                                    "credentials' permissions")
+        what = code or type(exc).__name__
+        message = (f"{self.name}: cannot {doing.removesuffix('ing')} {key} in container "
+                   f"{self.container_name!r}: {what}")
+        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
+
+    def _full(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def blob(self, key: str) -> Any:
+        return self.container.get_blob_client(self._full(key))
+
+    def writer(self, key: str, hashed: bool = True) -> AzureSink:
+        return AzureSink(self, key, hashed)
+
+    def open(self, key: str) -> BinaryIO:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            chunks = self.blob(key).download_blob(max_concurrency=1).chunks()
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", "") == "ContainerNotFound":
+                raise self.error("reading", key, exc) from None
+            raise StoreError(f"cannot read {key} from {self.name}: no such object") from None
+        except AzureError as exc:
+            raise self.error("reading", key, exc) from None
+        return io.BufferedReader(_Chunks(chunks, self, key), buffer_size=1024 * 1024)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            props = self.blob(key).get_blob_properties()
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", "") == "ContainerNotFound":
+                raise self.error("reading", key, exc) from None
+            return None
+        except AzureError as exc:
+            raise self.error("reading", key, exc) from None
+        return ObjectInfo(key, int(props.size), props.last_modified,
+                          (props.metadata or {}).get("sha256"))
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        from azure.core.exceptions import AzureError
+
+        try:
+            found = [ObjectInfo(b.name[len(self.prefix):], int(b.size), b.last_modified)
+                     for b in self.container.list_blobs(name_starts_with=self.prefix + prefix)]
+        except AzureError as exc:
+            raise self.error("listing", prefix or "/", exc) from None
+        return sorted(found, key=lambda i: i.key)
+
+    def delete(self, key: str) -> None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            self.blob(key).delete_blob(delete_snapshots="include")
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", "") == "ContainerNotFound":
+                raise self.error("deleting", key, exc) from None
+        except AzureError as exc:
+            if str(getattr(exc, "error_code", "")) in LOCKED:
+                raise ObjectLocked(f"{self.name}: {key} is kept by the container's "
+                                   "immutability policy") from None
+            raise self.error("deleting", key, exc) from None
+
+    def location(self, key: str) -> str:
+        # The SDK's URLs carry a SAS token in their query: a secret, never shown.
+        base = urlsplit(self.container.url)._replace(query="", fragment="").geturl()
+        return f"{base}/{self._full(key)}"
+
+
+class AzureSink(PartedSink):
+    """Blocks staged as parts fill; the block list committed (with the sha256) on commit."""
+
+    def __init__(self, store: AzureBlobStore, key: str, hashed: bool) -> None:
+        super().__init__(key, hashed, store.part_size)
+        self.store, self.client = store, store.blob(key)
+        self._write_id = secrets.token_hex(8)
+        self._blocks: list[str] = []
+
+    def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        try:
+            return fn(*args, **kw)
+        except ResourceExistsError as exc:
+            if getattr(exc, "error_code", "") in ("BlobAlreadyExists", "ConditionNotMet", None, ""):
+                raise already_exists(self.key) from None
+            raise self.store.error("writing", self.key, exc) from None
+        except AzureError as exc:
+            if getattr(exc, "error_code", "") == "ConditionNotMet" or \
+                    getattr(exc, "status_code", None) == 412:
+                raise already_exists(self.key) from None
+            raise self.store.error("writing", self.key, exc) from None
+
+    def _send_part(self, number: int, data: bytes) -> None:
+        block = base64.b64encode(f"{self._write_id}-{number:06d}".encode()).decode()
+        self._call(self.client.stage_block, block, data, length=len(data))
+        self._blocks.append(block)
+
+    def _finish(self, sha256: str) -> ObjectInfo:
+        from azure.core import MatchConditions
+        from azure.storage.blob import BlobBlock
+
+        self._call(self.client.commit_block_list, [BlobBlock(block_id=b) for b in self._blocks],
+                   metadata={"sha256": sha256}, match_condition=MatchConditions.IfMissing)
+        return ObjectInfo(self.key, self.size, datetime.now(UTC), sha256)
+
+    def _put_whole(self, data: bytes, sha256: str) -> ObjectInfo:
+        self._call(self.client.upload_blob, data, overwrite=False, metadata={"sha256": sha256})
+        return ObjectInfo(self.key, self.size, datetime.now(UTC), sha256)
+
+    def _drop(self) -> None:
+        # Uncommitted blocks are never visible and Azure drops them after a week; a restart
+        # uses fresh block ids, so none of them can end up in this blob.
+        self._write_id = secrets.token_hex(8)
+        self._blocks = []
+
+
+class _Chunks(io.RawIOBase):
+    """A blob download's chunks as a raw stream; a connection cut is a StoreError."""
+
+    def __init__(self, chunks: Any, store: AzureBlobStore, key: str) -> None:
+        self._it, self._store, self._key = iter(chunks), store, key
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        from azure.core.exceptions import AzureError
+
+        if not self._left:
+            try:
+                self._left = next(self._it, b"")
+            except AzureError as exc:
+                raise self._store.error("reading", self._key, exc) from None
+        n = min(len(buf), len(self._left))
+        buf[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n

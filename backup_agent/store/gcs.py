@@ -1,0 +1,233 @@
+"""A Google Cloud Storage store: resumable uploads finalized on commit, never over an object.
+
+Parts go into one resumable upload session (memory bounded by two parts); the object appears
+only when the session is finalized at commit. ``ifGenerationMatch=0`` makes GCS refuse to
+replace an existing object; the store also looks before finalizing, for peers (the loopback
+emulator) that ignore preconditions. A small object carries its sha256 in its metadata; a
+large one's is in its manifest. A bucket retention policy that refuses a delete is
+:class:`ObjectLocked`. google-cloud-storage is imported here only, when such a store is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from backup_agent.errors import StoreError
+from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
+from backup_agent.store.parted import (
+    DEFAULT_PART,
+    UNREACHABLE,
+    ObjectLocked,
+    PartedSink,
+    StoreUnavailable,
+)
+
+QUANTUM = 256 * 1024  # resumable chunks are multiples of this
+
+
+class GCSStore(Store):
+    """Objects in ``bucket`` under ``prefix``."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, project: str | None = None,
+                 endpoint_url: str | None = None, credentials_file: str | None = None,
+                 part_size: int = DEFAULT_PART, name: str = "gcs") -> None:
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        options = {"api_endpoint": endpoint_url} if endpoint_url else None
+        if credentials_file:
+            client = storage.Client.from_service_account_json(credentials_file, project=project,
+                                                              client_options=options)
+        elif endpoint_url:  # a test peer or a private endpoint: no Google credentials
+            from google.auth.credentials import AnonymousCredentials
+
+            client = storage.Client(project=project or "backup-agent",
+                                    credentials=AnonymousCredentials(), client_options=options)
+        else:
+            client = storage.Client(project=project)
+        self.bucket_name, self.prefix, self.name = bucket, prefix, name
+        self.part_size = max(QUANTUM, part_size // QUANTUM * QUANTUM)
+        self.bucket = client.bucket(bucket)
+        self.http: Any = client._http  # the client's own authorized session, for the upload
+
+    def error(self, doing: str, key: str, exc: Exception) -> StoreError:
+        code = getattr(exc, "code", None)
+        text = str(getattr(exc, "message", "") or exc)
+        if code == 404 and "bucket" in text.lower():
+            return StoreUnavailable(f"{self.name}: bucket {self.bucket_name!r} does not exist")
+        if code in (401, 403):
+            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in bucket "
+                                    f"{self.bucket_name!r} ({code}): check the credentials' "
+                                    "permissions")
+        what = code or type(exc).__name__
+        message = (f"{self.name}: cannot {doing.removesuffix('ing')} {key} in bucket "
+                   f"{self.bucket_name!r}: {what}")
+        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
+
+    def _full(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def blob(self, key: str) -> Any:
+        return self.bucket.blob(self._full(key))
+
+    def writer(self, key: str, hashed: bool = True) -> GCSSink:
+        return GCSSink(self, check_key(key), hashed)
+
+    def open(self, key: str) -> BinaryIO:
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+
+        if self.stat(key) is None:
+            raise StoreError(f"cannot read {key} from {self.name}: no such object")
+        try:
+            reader = self.blob(key).open("rb", chunk_size=1024 * 1024)
+        except NotFound:
+            raise StoreError(f"cannot read {key} from {self.name}: no such object") from None
+        except GoogleAPIError as exc:
+            raise self.error("reading", key, exc) from None
+        return io.BufferedReader(_Reader(reader, self, key), buffer_size=1024 * 1024)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+
+        blob = self.blob(key)
+        try:
+            blob.reload()
+        except NotFound as exc:
+            if "bucket" in str(exc).lower() and not self.bucket.exists():
+                raise self.error("reading", key, exc) from None
+            return None
+        except GoogleAPIError as exc:
+            raise self.error("reading", key, exc) from None
+        updated = blob.updated or datetime.now(UTC)
+        return ObjectInfo(key, int(blob.size or 0), updated, (blob.metadata or {}).get("sha256"))
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            found = [ObjectInfo(b.name[len(self.prefix):], int(b.size or 0),
+                                b.updated or datetime.now(UTC))
+                     for b in self.bucket.list_blobs(prefix=self.prefix + prefix)]
+        except GoogleAPIError as exc:
+            raise self.error("listing", prefix or "/", exc) from None
+        return sorted(found, key=lambda i: i.key)
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import Forbidden, GoogleAPIError, NotFound
+
+        try:
+            self.blob(key).delete()
+        except NotFound:
+            return
+        except Forbidden as exc:
+            if "retention" in str(exc).lower() or "hold" in str(exc).lower():
+                raise ObjectLocked(f"{self.name}: {key} is kept by the bucket's retention "
+                                   "policy") from None
+            raise self.error("deleting", key, exc) from None
+        except GoogleAPIError as exc:
+            raise self.error("deleting", key, exc) from None
+
+    def location(self, key: str) -> str:
+        return f"gs://{self.bucket_name}/{self._full(key)}"
+
+
+class GCSSink(PartedSink):
+    """One resumable upload session, its chunks sent one part behind, finalized on commit.
+
+    The session is driven by hand (PUTs with ``Content-Range``) rather than through the
+    library's file-like writer, which finalizes the upload when it is garbage-collected: an
+    aborted write must never become an object.
+    """
+
+    def __init__(self, store: GCSStore, key: str, hashed: bool) -> None:
+        super().__init__(key, hashed, store.part_size)
+        self.store = store
+        self._session: str | None = None
+        self._pending: bytes | None = None
+        self._offset = 0
+
+    def _guard(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        from google.api_core.exceptions import GoogleAPIError, PreconditionFailed
+
+        try:
+            return fn(*args, **kw)
+        except PreconditionFailed:
+            raise already_exists(self.key) from None
+        except GoogleAPIError as exc:
+            raise self.store.error("writing", self.key, exc) from None
+        except (OSError, ValueError) as exc:  # the transport's own errors (connection cut)
+            raise StoreUnavailable(f"{self.store.name}: cannot write {self.key}: "
+                                   f"{type(exc).__name__}", transient=True) from None
+
+    def _send_part(self, number: int, data: bytes) -> None:
+        if self._session is None:
+            blob = self.store.blob(self.key)
+            self._session = self._guard(blob.create_resumable_upload_session,
+                                        if_generation_match=0)
+        if self._pending is not None:
+            self._put(self._pending, final=False)
+        self._pending = data
+
+    def _put(self, data: bytes, final: bool) -> None:
+        total = str(self.size) if final else "*"
+        span = f"bytes {self._offset}-{self._offset + len(data) - 1}/{total}" if data \
+            else f"bytes */{total}"
+        answer = self._guard(self.store.http.put, self._session, data=data,
+                             headers={"Content-Range": span}, timeout=120)
+        ok = (200, 201) if final else (308,)
+        if answer.status_code == 412:
+            raise already_exists(self.key)
+        if answer.status_code not in ok:
+            raise StoreError(f"{self.store.name}: cannot write {self.key} in bucket "
+                             f"{self.store.bucket_name!r}: HTTP {answer.status_code}")
+        self._offset += len(data)
+
+    def _refuse_existing(self) -> None:
+        if self.store.stat(self.key) is not None:
+            raise already_exists(self.key)
+
+    def _finish(self, sha256: str) -> ObjectInfo:
+        self._refuse_existing()
+        self._put(self._pending or b"", final=True)
+        self._session = self._pending = None
+        return ObjectInfo(self.key, self.size, datetime.now(UTC), sha256)
+
+    def _put_whole(self, data: bytes, sha256: str) -> ObjectInfo:
+        self._refuse_existing()
+        blob = self.store.blob(self.key)
+        blob.metadata = {"sha256": sha256}
+        self._guard(blob.upload_from_string, data, if_generation_match=0)
+        return ObjectInfo(self.key, self.size, datetime.now(UTC), sha256)
+
+    def _drop(self) -> None:
+        # An unfinalized session is never an object; cancelling it frees it at once.
+        session, self._session, self._pending, self._offset = self._session, None, None, 0
+        if session is not None:
+            with contextlib.suppress(Exception):
+                self.store.http.delete(session, timeout=30)
+
+
+class _Reader(io.RawIOBase):
+    """A blob reader as a raw stream; transport errors become StoreErrors."""
+
+    def __init__(self, reader: Any, store: GCSStore, key: str) -> None:
+        self._reader, self._store, self._key = reader, store, key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            data = self._reader.read(len(buf))
+        except (GoogleAPIError, OSError) as exc:
+            raise self._store.error("reading", self._key, exc) from None
+        buf[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()

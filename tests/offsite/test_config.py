@@ -1,0 +1,65 @@
+"""``[[storage.copies]]`` and ``[encryption]``: bad values are one-line configuration errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backup_agent.config import parse
+from backup_agent.errors import ConfigError
+
+GOOD_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
+
+def doc(copies: list[dict[str, Any]] | None = None, encryption: Any = None) -> dict[str, Any]:
+    storage: dict[str, Any] = {"path": "/tmp/x"}
+    if copies is not None:
+        storage["copies"] = copies
+    out: dict[str, Any] = {"storage": storage, "deployments": [
+        {"name": "prod", "url": "https://mgr.example.com", "password_env": "PW"}]}
+    if encryption is not None:
+        out["encryption"] = encryption
+    return out
+
+
+S3 = {"name": "offsite-s3", "type": "s3", "bucket": "b", "prefix": "prod",
+      "access_key_id_env": "K", "secret_access_key_env": "S",
+      "object_lock": {"mode": "compliance", "days": 30}}
+
+
+def test_a_full_copy_and_encryption_table_parse() -> None:
+    cfg = parse(doc([S3], {"recipients": [GOOD_RECIPIENT], "identity_file": "/run/id"}))
+    copy = cfg.copy("offsite-s3")
+    assert (copy.type, copy.bucket, copy.prefix, copy.lock_mode, copy.lock_days) == (
+        "s3", "b", "prod/", "compliance", 30)
+    assert set(copy.secrets) == {"access_key_id", "secret_access_key"}
+    assert cfg.encryption is not None and cfg.encryption.recipients == (GOOD_RECIPIENT,)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"type": "ftp"}, "type: 'ftp' is not one of s3, azure-blob, gcs"),
+    ({"bucket": ""}, "bucket: is empty"),
+    ({"prefix": "../up"}, "prefix: '../up/' must be relative"),
+    ({"object_lock": {"mode": "forever", "days": 3}}, "object_lock.mode: 'forever' is not one of"),
+    ({"object_lock": {"mode": "governance", "days": 0}}, "object_lock.days: 0 is out of range"),
+    ({"container": "x"}, "unknown key 'container'"),
+])
+def test_bad_copy_settings_are_config_errors(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse(doc([{**S3, **change}]))
+
+
+@pytest.mark.parametrize("recipient", [
+    "age1notakey", GOOD_RECIPIENT[:-1] + "q", "ssh-ed25519 AAAA", 42])
+def test_an_invalid_age_recipient_is_a_config_error(recipient: Any) -> None:
+    with pytest.raises(ConfigError, match=r"encryption.recipients\[0\]: .* not a valid age public key"
+                       "|is not an age public key"):
+        parse(doc([S3], {"recipients": [recipient]}))
+
+
+def test_two_copies_with_one_name_and_an_unknown_copy_are_refused() -> None:
+    with pytest.raises(ConfigError, match="'offsite-s3' appears twice"):
+        parse(doc([S3, S3]))
+    with pytest.raises(ConfigError, match=r"no \[\[storage.copies\]\] store named 'x'"):
+        parse(doc([S3])).copy("x")
