@@ -40,3 +40,25 @@ def test_the_next_run_removes_it_and_says_so(agent: Runner, cfg: Path) -> None:
     assert "orphan" not in out
     assert all(Path(f["path"]).exists() for p in listing(agent, cfg) for f in p["files"]), \
         "recorded files are kept"
+
+
+def test_verify_reports_an_unsafe_catalog_row_and_goes_on(agent: Runner, cfg: Path) -> None:
+    from datetime import UTC, datetime
+
+    from backup_agent import config as config_mod
+    from backup_agent.catalog import FileRecord, RestorePoint
+    from backup_agent.jobs.env import Env
+
+    assert agent("--config", str(cfg), "export")[0] == 0
+    env = Env.open(config_mod.load(cfg))
+    try:
+        env.catalog.add_restore_point(RestorePoint(
+            id="re-prod-20000101T000000Z", kind="room-export", deployment="prod",
+            taken_at=datetime(2000, 1, 1, tzinfo=UTC),
+            files=[FileRecord("rooms.json", "../../etc/passwd", "0" * 64, 1)]))
+    finally:
+        env.close()
+    code, out, err = agent("--config", str(cfg), "verify")
+    assert code == 1 and "internal error" not in err, err
+    assert "re-prod-20000101T000000Z: BAD: rooms.json: refusing unsafe store key" in out
+    assert "2 of 3 restore points verified" in out, "the export and inventory were verified too"
