@@ -19,15 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backup_agent.cli.common import Context, whole_number
+from backup_agent.cli.common import Context
 from backup_agent.errors import AgentError, UsageError
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run backup, export, snapshot and plan on the simulator")
-    p.add_argument("--rooms", type=whole_number(0, 10**6), default=3000, help="simulated rooms (3000)")
-    p.add_argument("--nodes", type=whole_number(0, 10_000), default=6,
-                   help="simulated Conferencing Nodes (6)")
+    p.add_argument("--rooms", type=int, default=3000, help="simulated rooms (3000)")
+    p.add_argument("--nodes", type=int, default=6, help="simulated Conferencing Nodes (6)")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's store in DIR (default: a temp dir)")
     p.set_defaults(func=run)
 

@@ -96,7 +96,7 @@ def test_retry_after_beyond_the_cap_fails_fast(make_client: Any, sleeps: Sleeps)
             return 429, {"Retry-After": formatdate(time.time() + 86400, usegmt=True)}, b"{}"
         return 200, {}, _page([{"id": 1, "resource_uri": "/x/1/"}])
 
-    with LocalServer(route) as srv, pytest.raises(ApiError, match=r"asks to wait 8639\d s"):
+    with LocalServer(route) as srv, pytest.raises(ApiError, match=r"asks to wait 86[34]\d\d s"):
         make_client(srv.url).count(CONF)
     assert sleeps.calls == [] and len(calls) == 1 and RETRY_AFTER_CAP < 86400
 
