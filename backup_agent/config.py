@@ -75,6 +75,9 @@ class Node:
     #: the Conferencing Node's own password (worker_vm ``password``), sent when it is redefined:
     #: the Management Node reads it back encrypted, so it is never copied from there
     password: Secret | None = None
+    #: a Conferencing Node snapshotted by ``checkpoint create`` too (Pexip's advice is to
+    #: redeploy Conferencing Nodes, not revert them: off by default)
+    checkpoint_snapshot: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class Deployment:
     page_size: int = 500
     retries: int = 5
     nodes: tuple[Node, ...] = ()
+    #: a checkpoint's snapshots older than this warn in ``status`` (Pexip: about two weeks)
+    checkpoint_max_age_days: int = 14
 
     @property
     def auth_kind(self) -> str:
@@ -164,9 +169,10 @@ TABLES = ("storage", "deployments", "providers", "encryption")  # [[storage.copi
 DEPLOYMENT_KEYS = {
     "name", "url", "username", "password_env", "password_file", "client_id",
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
-    "timeout", "max_concurrency", "page_size", "retries", "nodes",
+    "timeout", "max_concurrency", "page_size", "retries", "nodes", "checkpoint_max_age_days",
 }
-NODE_KEYS = {"name", "role", "provider", "vm", "password_env", "password_file"}
+NODE_KEYS = {"name", "role", "provider", "vm", "password_env", "password_file",
+             "checkpoint_snapshot"}
 # Provider settings that name a file (besides the ``*_file`` secrets), relative to agent.toml.
 PROVIDER_PATH_SETTINGS = ("ca_bundle", "known_hosts")
 
@@ -256,7 +262,8 @@ def _parse_node(where: str, raw: Any, base: Path | None = None) -> Node:
     if role not in ROLES:
         raise ConfigError(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}")
     return Node(name=name, role=role, provider=r.get("provider", str), vm=r.get("vm", str),
-                password=r.secret("password", f"{where}.password"))
+                password=r.secret("password", f"{where}.password"),
+                checkpoint_snapshot=r.get("checkpoint_snapshot", bool, False))
 
 
 def check_url(url: str, where: str) -> str:
@@ -305,6 +312,8 @@ def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deploym
     _positive(f"{where}.page_size", page, 1, 10000)
     retries = r.get("retries", int, 5)
     _positive(f"{where}.retries", retries, 0, 20)
+    max_age = r.get("checkpoint_max_age_days", int, 14)
+    _positive(f"{where}.checkpoint_max_age_days", max_age, 1, 365)
     nodes_raw = r.get("nodes", list, [])
     nodes = tuple(_parse_node(f"{where}.nodes[{i}]", n, base) for i, n in enumerate(nodes_raw))
     _unique(f"{where}.nodes", [n.name for n in nodes])
@@ -314,6 +323,7 @@ def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deploym
         passphrase=r.secret("passphrase", f"{where}.passphrase"),
         verify_tls=r.get("verify_tls", bool, True), ca_bundle=ca_bundle, timeout=timeout,
         max_concurrency=conc, page_size=page, retries=retries, nodes=nodes,
+        checkpoint_max_age_days=max_age,
     )
 
 

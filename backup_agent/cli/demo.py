@@ -116,7 +116,9 @@ def _run(args: argparse.Namespace, out: Any, root: Path, opts: Any, t0: float) -
             run_ = snapshots.take(env, dep, [dep.node(opts.management_name)], "pre-upgrade")
             out.write(f"- pre-upgrade snapshot of {opts.management_name}: {run_.outcome}"
                       f"{_failures(run_)}\n")
+            ckpt = _checkpoint(env, dep, out)
             _plan_and_drill(env, dep, out)
+            _release(env, sim, ckpt, out)
             out.write("\nRestore points in the catalog:\n")
             for rp in env.catalog.restore_points(dep.name):
                 size = sum(f.size for f in rp.files)
@@ -157,6 +159,30 @@ def _plan_and_drill(env: Any, dep: Any, out: Any) -> None:
     out.write("Plan again, estimates from the drill: " + ", ".join(
         f"{kind} ~{after[kind]} min (was ~{before[kind]})" for kind in before if kind in after)
         + "\n")
+
+
+def _checkpoint(env: Any, dep: Any, out: Any) -> str:
+    """The pre-upgrade checkpoint: gates, parts, and the go/no-go."""
+    from backup_agent.jobs import checkpoint
+
+    c = checkpoint.create(env, dep, target_version="39.1").summary["checkpoint"]
+    passed = sum(g["passed"] for g in c["gates"])
+    out.write(f"- pre-upgrade checkpoint {c['id']} (to 39.1): "
+              f"{'READY' if c['ready'] else 'NOT READY'}, {passed} of {len(c['gates'])} gates "
+              f"passed, {len(c['parts'])} parts verified\n")
+    out.writelines(f"    not ready: {r}\n" for r in c["reasons"])
+    out.writelines(f"    note: {a}\n" for a in c["advice"])
+    return str(c["id"])
+
+
+def _release(env: Any, sim: Any, ckpt_id: str, out: Any) -> None:
+    """The upgrade (simulated), then the checkpoint's snapshots released."""
+    from backup_agent.jobs.checkpoint_release import release
+
+    sim.state.set_version("39.1", "82000.0.0")
+    result = release(env, ckpt_id)
+    out.write(f"- upgraded to 39.1 (simulated); checkpoint release: "
+              f"{len(result['deleted'])} snapshot(s) deleted\n")
 
 
 def _failures(run: Any) -> str:

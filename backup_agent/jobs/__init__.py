@@ -8,3 +8,5 @@ per-item results.
 
 #: What ``drill`` can rehearse; here so that the CLI can offer them without importing the jobs.
 DRILL_SCENARIOS = ("management-lost", "nodes-lost", "site-lost")
+#: The gates of a checkpoint, in the order judged (``--waive NAME``): see checkpoint_gates.py.
+CHECKPOINT_GATES = ("api", "nodes", "alarms", "upgrade", "licence", "storage", "providers")

@@ -83,6 +83,18 @@ def _add_point(env: Env, tar: tarfile.TarFile, rp: RestorePoint, contents: dict[
         contents[info.name] = {"sha256": f.sha256, "size": f.size}
 
 
+def _parts(env: Env, rp: RestorePoint) -> dict[Kind, RestorePoint]:
+    """A checkpoint's backup, export and inventory, by kind; {} for a config backup."""
+    if rp.kind is not Kind.CHECKPOINT:
+        return {}
+    found = {Kind(p["kind"]): env.catalog.restore_point(str(p["id"]))
+             for p in rp.data.get("parts", []) if p.get("kind") != "snapshot"}
+    if Kind.CONFIG_BACKUP not in found:
+        raise UsageError(f"--checkpoint {rp.id}: the checkpoint has no config backup (see "
+                         f"`backup-agent checkpoint show {rp.id}`)")
+    return found
+
+
 def make_kit(env: Env, deployment: Deployment, checkpoint: str, out: Path) -> dict[str, Any]:
     """Write the kit to ``out`` (never over an existing file); what it holds."""
     enc = env.config.encryption
@@ -95,8 +107,10 @@ def make_kit(env: Env, deployment: Deployment, checkpoint: str, out: Path) -> di
                          f"config backup of {deployment.name} (see `backup-agent list`)")
     if out.exists():
         raise UsageError(f"--out {out}: already exists; not overwritten")
-    export = _around(env, deployment.name, Kind.ROOM_EXPORT, rp)
-    inventory = _around(env, deployment.name, Kind.INVENTORY, rp)
+    parts = _parts(env, rp)  # a checkpoint (jobs/checkpoint.py) names its own parts
+    rp = parts.get(Kind.CONFIG_BACKUP, rp)
+    export = parts.get(Kind.ROOM_EXPORT) or _around(env, deployment.name, Kind.ROOM_EXPORT, rp)
+    inventory = parts.get(Kind.INVENTORY) or _around(env, deployment.name, Kind.INVENTORY, rp)
     tmp_tar, tmp_out = out.with_name(f".{out.name}.tar-tmp"), out.with_name(f".{out.name}.tmp")
     try:
         contents = _write_tar(env, deployment, (rp, export, inventory), tmp_tar)

@@ -121,6 +121,10 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
         out.update(live.extras)
     if note:
         out["note"] = note
+    from backup_agent.jobs.checkpoint import age_warnings  # snapshots kept too long
+
+    if old_checkpoints := age_warnings(env, deployment, now):
+        out["warnings"] = [*out.get("warnings", []), *old_checkpoints]
     out["newest"] = _newest(env, deployment, now)
     out["last_runs"] = _last_runs(env.catalog.runs(deployment.name, limit=100), now)
     out["health"], out["reasons"] = _health(out)

@@ -24,6 +24,8 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
                                             "node_type"}`` (a drill's inventory)
 ``POST /_sim/nodes/<name>/down`` ``/up``    a Conferencing Node loses (regains) contact
 ``POST /_sim/version``                      ``{"version", "build"}``: the software version
+``POST /_sim/upgrade``                      ``{"status": "IN_PROGRESS"}``: the Management Node's
+                                            ``upgrade_status`` (``IDLE`` again to end it)
 ``POST /_sim/nodes/<name>/version``         ``{"version", "build"}``: one node's (mid-upgrade)
 ``POST /_sim/rooms/delete``                 ``{"count": N}`` (the last N) or ``{"names": [...]}``
 ``POST /_sim/options``                      change ``latency_ms``, ``snapshot_seconds``,
@@ -31,7 +33,8 @@ Same basic auth as the Management Node API. JSON in and out; trailing slashes op
 ``POST /_sim/autobackup/run``              make the built-in automatic backup now (409 when
                                             it is not enabled or has no passphrase)
 ``POST /_sim/alarms``                       raise an alarm: ``{"name": "autobackup_upload_failed",
-                                            "node": "<IPv4>"}`` (default the Management Node's)
+                                            "node": "<IPv4>", "level"}`` (node default the
+                                            Management Node's; level the alarm's own)
 ``POST /_sim/alarms/lower``                 ``{"name"}``: lower it (it moves to history/v1/alarm/)
 ``POST /_sim/licence``                      ``{"expires_in_days": N}``: every licence expires then
                                             (within 30 days raises ``licenses_expiring``)
@@ -141,6 +144,9 @@ class ControlApi:
             node = state.add_node(str(body["name"]), str(body.get("location", "Oslo")),
                                   str(body.get("node_type", "CONFERENCING")))
             return json_response({"name": node["name"], "id": node["id"]}, status=201)
+        if parts == ["upgrade"]:
+            state.upgrade_status = str(body.get("status", "IDLE"))
+            return json_response({"upgrade_status": state.upgrade_status})
         if parts == ["version"]:
             state.set_version(str(body["version"]), body.get("build"))
             return json_response(self.describe())
@@ -159,7 +165,8 @@ class ControlApi:
         if parts == ["alarms"]:
             alarm = state.events.raise_alarm(str(body["name"]), str(body.get("node")
                                              or sim.opts.management_address),
-                                             details=str(body.get("details", "")))
+                                             details=str(body.get("details", "")),
+                                             level=body.get("level"))
             return json_response(alarm, status=201)
         if parts == ["alarms", "lower"]:
             return json_response({"lowered": state.events.lower_alarm(str(body["name"]))})

@@ -54,9 +54,11 @@ class Events:
 
     # -- alarms --------------------------------------------------------------------------
     def raise_alarm(self, name: str, node: str, instance: str = "", details: str = "",
-                    now: datetime | None = None) -> dict[str, Any]:
-        """Raise alarm ``name`` on ``node`` (an IPv4 address); an active duplicate is kept."""
-        identifier, level, words = ALARMS.get(name, (9999, "warning", name))
+                    now: datetime | None = None, level: str | None = None) -> dict[str, Any]:
+        """Raise alarm ``name`` on ``node`` (an IPv4 address); an active duplicate is kept.
+        ``level`` overrides the alarm's own (``critical``, for a checkpoint's gate)."""
+        identifier, own_level, words = ALARMS.get(name, (9999, "warning", name))
+        level = level or own_level
         with self._lock:
             for alarm in self.alarms:
                 if alarm["name"] == name and alarm["node"] == node and alarm["time_lowered"] is None:

@@ -32,6 +32,8 @@ class SimState:
         self.release = profile(opts.release)
         self.version, self.build = str(opts.version), str(opts.build)
         self.management_up = True
+        #: what the Management Node reports as ``upgrade_status`` (``/_sim/upgrade``)
+        self.upgrade_status = "IDLE"
         #: monotonic time until which the node restarts its services (answers 503)
         self.restarting_until = 0.0
         #: "503": the API answers 503; "close": connections are closed without an answer.

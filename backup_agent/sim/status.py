@@ -31,7 +31,7 @@ def management(state: SimState) -> list[dict[str, Any]]:
     row: dict[str, Any] = {
         "id": 1, "name": state.opts.management_name, "configuration_id": 1,
         "version": status_version(state.version, state.build), "primary": True,
-        "upgrade_status": "IDLE", "last_attempted_contact": now,
+        "upgrade_status": state.upgrade_status, "last_attempted_contact": now,
         "last_updated": api_time(state.started - LAST_UPDATED_AGE),
         "resource_uri": f"{STATUS}management_vm/1/"}
     if release.sync_status:

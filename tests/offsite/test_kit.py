@@ -80,3 +80,21 @@ def test_kit_bad_input(agent: Runner, sim: Any, s3: Any, tmp_path: Path,
     plain = offsite_config(tmp_path, sim.url, s3.endpoint, encryption=None)
     code, _, err = agent("--config", str(plain), "kit", "--checkpoint", "x", "--out", str(tmp_path / "k"))
     assert code == 2 and "set [encryption]" in err
+
+
+def test_a_kit_of_a_pre_upgrade_checkpoint_holds_its_parts(agent: Runner, sim: Any, s3: Any,
+                                                           tmp_path: Path,
+                                                           age_keys: tuple[str, Path]) -> None:
+    cfg = offsite_config(tmp_path, sim.url, s3.endpoint, encryption=age_keys)
+    code, out, err = agent("--config", str(cfg), "checkpoint", "create", "--json")
+    assert code == 0, err
+    c = json.loads(out)
+    kit = tmp_path / "kit.age"
+    code, out, err = agent("--config", str(cfg), "kit", "--checkpoint", c["id"], "--out", str(kit),
+                           "--json")
+    assert code == 0, err
+    parts = {p["kind"]: p["id"] for p in c["parts"]}
+    made = json.loads(out)
+    assert made["checkpoint"] == parts["config-backup"] and made["room_export"] == parts["room-export"]
+    with tarfile.open(fileobj=io.BytesIO(decrypt(kit, age_keys[1]))) as tar:
+        assert any(n.startswith(parts["config-backup"] + "/") for n in tar.getnames())
