@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from backup_agent.daemon.settings import ServiceSettings, parse_service
 from backup_agent.errors import ConfigError, SecretError
 from backup_agent.privfiles import read_bounded
 
@@ -132,6 +133,7 @@ class Config:
     storage_path: Path
     deployments: tuple[Deployment, ...]
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    service: ServiceSettings = field(default_factory=ServiceSettings)  # daemon, alerts, retention
     copies: tuple[CopyConfig, ...] = ()  # [[storage.copies]]: off-site stores
     encryption: EncryptionConfig | None = None  # [encryption]: age recipients
 
@@ -165,11 +167,13 @@ class Config:
 
 # The top-level tables of agent.toml. A table is known only once a feature reads it: one that
 # nothing implements is refused like any unknown key. A feature adds its table's name here.
-TABLES = ("storage", "deployments", "providers", "encryption")  # [[storage.copies]] is in storage
+TABLES = ("storage", "deployments", "providers", "encryption",  # [[storage.copies]] is in storage
+          "daemon", "alerts", "retention")  # the service's: backup_agent/daemon/settings.py
 DEPLOYMENT_KEYS = {
     "name", "url", "username", "password_env", "password_file", "client_id",
     "private_key_file", "passphrase_env", "passphrase_file", "verify_tls", "ca_bundle",
     "timeout", "max_concurrency", "page_size", "retries", "nodes", "checkpoint_max_age_days",
+    "schedule", "retention",  # the service's: backup_agent/daemon/settings.py
 }
 NODE_KEYS = {"name", "role", "provider", "vm", "password_env", "password_file",
              "checkpoint_snapshot"}
@@ -431,7 +435,8 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
                 )
     return Config(path=path, storage_path=storage_path, deployments=deployments,
                   providers=providers, copies=parse_copies(storage.get("copies", list, [])),
-                  encryption=parse_encryption(data.get("encryption")))
+                  encryption=parse_encryption(data.get("encryption")),
+                  service=parse_service(data, deps_raw, base))
 
 
 def load(path: str | os.PathLike[str]) -> Config:
@@ -451,4 +456,6 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     except ValueError as exc:  # an integer of more than 4,300 digits
         raise ConfigError(f"{p}: not a usable TOML value: {str(exc)[:120]}") from None
-    return parse(data, p)
+    from backup_agent.daemon.environ import apply_env
+
+    return parse(apply_env(data, os.environ), p)

@@ -110,6 +110,18 @@ def test_restore_points_newest_first_with_files(cat: Catalog) -> None:
     cat.mark_deleted(rps[0].id, T0)
     assert len(cat.restore_points("prod")) == 2
     assert cat.latest("prod", "config-backup").taken_at.hour == 11  # type: ignore[union-attr]
+    # Hidden ones are read only when asked for (retention sweeps a removal a crash cut short).
+    [gone] = cat.restore_points("prod", deleted=True)
+    assert gone.id == rps[0].id and gone.files == rps[0].files
+
+
+def test_runs_of_one_job(cat: Catalog) -> None:
+    for i, job in enumerate(["backup", "watch", "watch", "backup", "watch"]):
+        cat.finish_run(cat.start_run("prod", job, T0 + timedelta(minutes=i)), T0 + timedelta(minutes=i))
+    assert [r.job for r in cat.runs("prod", job="backup")] == ["backup", "backup"]
+    [last] = cat.runs("prod", limit=1, job="backup")
+    assert last.started_at == T0 + timedelta(minutes=3)
+    assert cat.runs("lab", job="backup") == [] and len(cat.runs(job="watch")) == 3
 
 
 def test_restore_point_changes_and_lookups(cat: Catalog) -> None:

@@ -92,8 +92,7 @@ def test_secrets_resolve_lazily_and_never_show(tmp_path: Path, monkeypatch: pyte
     assert "hunter2" not in repr(dep)
 
 
-@pytest.mark.parametrize("table", ["retention", "schedule", "daemon", "alerts", "offsite",
-                                   "checkpoint", "logging"])
+@pytest.mark.parametrize("table", ["schedule", "offsite", "checkpoint", "logging"])
 def test_tables_nothing_implements_are_refused(tmp_path: Path, table: str) -> None:
     """They were accepted with any content, so a setting there silently did nothing."""
     with pytest.raises(ConfigError, match=f"unknown top-level key '{table}'") as exc:

@@ -48,6 +48,10 @@ def offences(package: str, forbidden: tuple[str, ...]) -> list[str]:
     ("providers", ("backup_agent",)),  # knows nothing of Pexip: usable without the agent
     ("backup_agent.jobs", ("backup_agent.cli", "backup_agent.service")),
     ("backup_agent.service", ("backup_agent.cli",)),  # the daemon calls it without a CLI
+    ("backup_agent.daemon", ("backup_agent.cli",)),  # the same code as the CLI, never the CLI
+    ("backup_agent.retention", ("backup_agent.cli", "backup_agent.jobs", "backup_agent.service",
+                                "backup_agent.catalog", "backup_agent.store", "backup_agent.infinity",
+                                "backup_agent.daemon", "providers", *IO_MODULES)),  # pure
     ("backup_agent.infinity", ("backup_agent.cli", "backup_agent.jobs", "backup_agent.service")),
     ("backup_agent.store", ("backup_agent.cli", "backup_agent.jobs", "backup_agent.service")),
     ("backup_agent.planner", ("backup_agent.cli", "backup_agent.jobs", "backup_agent.service",

@@ -41,8 +41,9 @@ class Catalog(Protocol):
         """Decide the run's outcome from its items and record it with them."""
         ...
 
-    def runs(self, deployment: str | None = None, limit: int = 50) -> list[Run]:
-        """Runs, newest first, with their items."""
+    def runs(self, deployment: str | None = None, limit: int = 50,
+             job: str | None = None) -> list[Run]:
+        """Runs (of ``job`` when given), newest first, with their items."""
         ...
 
     # -- restore points ---------------------------------------------------------------------
@@ -69,8 +70,9 @@ class Catalog(Protocol):
 
     def restore_points(self, deployment: str | None = None, kind: str | None = None,
                        node: str | None = None, rp_id: str | None = None,
-                       limit: int | None = None) -> list[RestorePoint]:
-        """Live restore points, newest first (at most ``limit``)."""
+                       limit: int | None = None, deleted: bool = False) -> list[RestorePoint]:
+        """Live restore points, newest first (at most ``limit``); with ``deleted``, the hidden
+        ones instead (retention finishes a removal a crash interrupted from them)."""
         ...
 
     def restore_point(self, rp_id: str) -> RestorePoint:

@@ -141,11 +141,13 @@ class SQLiteCatalog:
                            [(run.id, n, str(o), r) for n, (o, r) in run.items.items()])
         return run
 
-    def runs(self, deployment: str | None = None, limit: int = 50) -> list[Run]:
+    def runs(self, deployment: str | None = None, limit: int = 50,
+             job: str | None = None) -> list[Run]:
         sql = "SELECT id, deployment, job, started_at, finished_at, outcome, summary FROM runs"
-        args: tuple[Any, ...] = ()
-        if deployment:
-            sql, args = sql + " WHERE deployment=?", (deployment,)
+        where = [(col, val) for col, val in (("deployment", deployment), ("job", job)) if val]
+        args: tuple[Any, ...] = tuple(val for _, val in where)
+        if where:  # only fixed column names are interpolated
+            sql += " WHERE " + " AND ".join(f"{col}=?" for col, _ in where)
         rows = self._read(sql + " ORDER BY started_at DESC LIMIT ?", (*args, limit))
         out = []
         for r in rows:
@@ -198,8 +200,8 @@ class SQLiteCatalog:
 
     def restore_points(self, deployment: str | None = None, kind: str | None = None,
                        node: str | None = None, rp_id: str | None = None,
-                       limit: int | None = None) -> list[RestorePoint]:
-        where: list[str] = ["deleted_at IS NULL"]
+                       limit: int | None = None, deleted: bool = False) -> list[RestorePoint]:
+        where: list[str] = ["deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
         args: list[Any] = []
         for col, val in (("deployment", deployment), ("kind", kind), ("node", node), ("id", rp_id)):
             if val is not None:

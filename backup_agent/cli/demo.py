@@ -5,7 +5,9 @@ its secrets into a temporary directory, and runs what an ops team runs: config b
 export (twice, to show an unchanged export and a diff), verify, a pre-upgrade snapshot of the
 Management Node through the simulator's hypervisor, a restore plan for a lost Management Node,
 and a drill of that plan on a second simulator built from the catalog (timed and verified; its
-measured time then feeds the plan's estimate). It prints what it did and where the files are.
+measured time then feeds the plan's estimate), and finally ``backup-agent run`` for a few
+seconds of compressed time (its /readyz, /metrics, and a SIGTERM). It prints what it did and
+where the files are.
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ def _run(args: argparse.Namespace, out: Any, root: Path, opts: Any, t0: float) -
             raise type(exc)(f"demo failed: {exc}") from exc
         finally:
             env.close()
+        from backup_agent.cli import _demo_daemon
+
+        cfg_path.write_text(_demo_daemon.daemon_config(cfg_path.read_text()))
+        _demo_daemon.show(cfg_path, out)
     out.write(f"\nDone in {time.monotonic() - t0:.1f} s. Configuration: {cfg_path}\n")
     out.write(f"Try: backup-agent --config {cfg_path} list\n" if args.keep else
               "(temporary store removed; pass --keep DIR to keep it)\n")

@@ -21,3 +21,6 @@ def test_demo_plans_and_drills_under_a_minute(agent: Runner) -> None:
     assert "drill management-lost of demo (version 38.1): verified" in out
     assert "2997 of 2997 match export" in out and "aliases 5994 of 5994" in out
     assert "restore-backup ~" in out.split("Plan again, estimates from the drill:")[1]
+    service = out.split("The agent as a service:")[1]
+    assert '"ok": true' in service and "SIGTERM: the daemon stopped, exit code 0" in service
+    assert 'backup_agent_runs_total{deployment="demo",job="backup",outcome="completed"}' in service

@@ -42,6 +42,7 @@ def test_bad_deployment_values(agent: Runner, sim: Simulator, tmp_path: Path, li
 
 
 @pytest.mark.parametrize("table", ["storage = 5", "providers = 5", "deployments = 5",
+                                   "retention = 5", "daemon = \"x\"", "alerts = []",
                                    "deployments = [1]"])
 def test_top_level_tables_of_the_wrong_type(agent: Runner, sim: Simulator, tmp_path: Path,
                                             table: str) -> None:

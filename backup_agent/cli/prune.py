@@ -1,0 +1,59 @@
+"""``backup-agent prune [--dry-run] [--json]``: apply retention, showing why each point stays."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from backup_agent.cli.common import Context, add_json, combined_exit_code, open_env, run_exit_code
+from backup_agent.errors import EXIT_OK, UsageError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("prune", help="apply [retention]: list every restore point, keep or remove, "
+                                     "and the rule that kept it")
+    p.add_argument("--deployment", "-d", metavar="NAME", help="only this deployment (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="show the decision, remove nothing")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from backup_agent.jobs.retention import prune
+
+    cfg = ctx.config
+    deps = [cfg.deployment(args.deployment)] if args.deployment else list(cfg.deployments)
+    configured = cfg.service.retention.configured
+    if not configured and not args.dry_run:
+        raise UsageError("no [retention] table in the configuration: nothing is pruned "
+                         "(prune --dry-run shows what is kept)")
+    env = open_env(ctx)
+    results: list[dict[str, Any]] = []
+    codes: list[int] = []
+    try:
+        for dep in deps:
+            decisions, prune_run = prune(env, dep, dry_run=args.dry_run)
+            codes.append(run_exit_code(prune_run) if prune_run else EXIT_OK)
+            results.append({"deployment": dep.name, "dry_run": args.dry_run, "configured": configured,
+                            "points": [d.to_dict() for d in decisions],
+                            "run": prune_run.to_dict() if prune_run else None})
+    finally:
+        env.close()
+    ctx.emit(results, lambda: "\n\n".join(_text(r) for r in results))
+    return combined_exit_code(codes) if codes else EXIT_OK
+
+
+def _text(r: dict[str, Any]) -> str:
+    verb = "would remove" if r["dry_run"] else "removed"
+    lines = [f"{r['deployment']}:" + ("" if r["configured"] else " no [retention] configured, "
+                                      "nothing is pruned")]
+    for p in r["points"]:
+        action = "keep  " if p["action"] == "keep" else "REMOVE"
+        lines.append(f"  {action} {p['id']:40} {p['kind']:14} {p['taken_at']}  "
+                     f"{'rule: ' if p['action'] == 'keep' else ''}{', '.join(p['reasons'])}")
+    removed = [p for p in r["points"] if p["action"] == "remove"]
+    lines.append(f"  {len(r['points']) - len(removed)} kept, {len(removed)} {verb}")
+    if r["run"]:
+        lines += [f"  failed: {i['item']}: {i['reason']}" for i in r["run"]["items"]
+                  if i["outcome"] == "failed"]
+    return "\n".join(lines)

@@ -1,0 +1,345 @@
+"""``backup-agent run``: schedules, locks, signals, reload, and the runs' aftermath.
+
+A job never overlaps itself (APScheduler's ``max_instances=1``) nor, for the jobs that write
+restore points, another writer of its deployment (a lock per deployment; the run frame's file
+lock also keeps a manual run of the same job out). Misfires coalesce into one run; a run
+missed while the daemon was down runs once at start when it is overdue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from backup_agent import config as config_mod
+from backup_agent.catalog import Run, parse_iso
+from backup_agent.config import Config, Deployment
+from backup_agent.daemon import conditions, jobs
+from backup_agent.daemon.alerts import Alerter, check_urls
+from backup_agent.daemon.http import HealthServer
+from backup_agent.daemon.metrics import Metrics
+from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
+from backup_agent.daemon.triggers import interval_of, trigger_for
+from backup_agent.errors import AgentError, NotReadyError, StoreError
+from backup_agent.jobs.env import Env, utcnow
+
+log = logging.getLogger("backup_agent.daemon")
+SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
+HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas before the job threads start.
+
+    Every thread that ever ran a job otherwise keeps an arena of its own for the life of the
+    daemon: 40-50 MB of idle RSS at 10 deployments (bench/bench_daemon.py). Nothing on a libc
+    without mallopt.
+    """
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+
+
+@contextmanager
+def storage_lock(storage: Path) -> Iterator[None]:
+    """One daemon per storage path; a second one is refused with the holder's pid."""
+    path = storage / "locks" / "daemon.lock"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    except OSError as exc:
+        raise StoreError(f"cannot take the daemon lock {path}: {exc.strerror or exc}") from exc
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = fh.read().strip() or "unknown"
+            raise NotReadyError(f"another backup-agent daemon (pid {holder}) already runs on "
+                                f"storage path {storage}; stop it first") from None
+        fh.truncate(0)
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+class Daemon:
+    def __init__(self, config: Config, alert_backoff: float = 1.0) -> None:
+        self.config = config
+        self.started = utcnow()
+        self.abort = threading.Event()
+        self.stopping = threading.Event()
+        self._hup = threading.Event()
+        self.metrics = Metrics(utcnow)
+        check_urls(config.service.alerts.urls)
+        self.http: HealthServer | None = None  # bound in serve(), once the storage lock is held
+        self.env = jobs.open_env(config, self.abort)
+        self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
+                               state_file=config.storage_path / "alerts.json")
+        self._writers: dict[str, threading.Lock] = {}
+        self._active: dict[int, tuple[str, str, Env]] = {}
+        self._retired: list[Env] = []  # environments of configurations replaced by a reload
+        self._active_lock = threading.Lock()
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        # Few threads: writers of a deployment queue behind each other anyway, and every thread
+        # that ran a job keeps its own malloc arena (RSS) for the life of the daemon.
+        workers = min(16, 4 + 2 * len(config.deployments))
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, executors={"default": ThreadPoolExecutor(workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+
+    # -- life cycle -----------------------------------------------------------------------
+    def serve(self) -> int:
+        with storage_lock(self.config.storage_path):
+            # The lock before the port: a second daemon with the same configuration is told
+            # who holds the storage path, not that the port is taken.
+            d = self.config.service.daemon
+            try:
+                self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+            except AgentError:
+                self.env.close()
+                raise
+            limit_malloc_arenas()
+            self._signals()
+            self.http.start()
+            self.alerter.start()
+            self._prime()
+            self.scheduler.start()
+            self._schedule()
+            log.info("daemon running: %d deployment(s), listening on http://%s, pid %d",
+                     len(self.config.deployments), self.http.address, os.getpid())
+            while not self.stopping.wait(0.2):
+                if self._hup.is_set():
+                    self._hup.clear()
+                    self.reload()
+            left = self.shutdown()
+        if left:
+            logging.shutdown()
+            os._exit(0)  # threads that never returned must not hold the exit; all is recorded
+        return 0
+
+    def _signals(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        def hup(signum: int, frame: FrameType | None) -> None:
+            self._hup.set()
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hup)
+
+    def shutdown(self) -> int:
+        """No new runs; running ones get the grace period, then downloads abort. Left over."""
+        grace = self.config.service.daemon.grace_seconds
+        self.scheduler.shutdown(wait=False)
+        if self._active:
+            log.info("stopping: waiting up to %g s for %d running job(s)", grace, len(self._active))
+        if not self._wait_idle(grace):
+            log.warning("grace period over: aborting %d running job(s)", len(self._active))
+            self.abort.set()
+            self._wait_idle(SETTLE_SECONDS)
+        with self._active_lock:
+            left = [(dep, job) for dep, job, _ in self._active.values()]
+        for dep, job in left:
+            log.error("%s %s did not stop: recorded as interrupted", job, dep)
+            with contextlib.suppress(AgentError):
+                jobs.finish_orphans(self.env, dep, job, "interrupted: the daemon stopped")
+        self.alerter.close(timeout=5.0)
+        if self.http is not None:
+            self.http.stop()
+        if not left:
+            self.env.close()
+        log.info("daemon stopped")
+        return len(left)
+
+    def _wait_idle(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self._active
+
+    def reload(self) -> None:
+        """SIGHUP: the new configuration, or the old one kept with one error line."""
+        path = self.config.path
+        try:
+            if path is None:
+                raise AgentError("no configuration file to reload from")
+            new = config_mod.load(path)
+            check_urls(new.service.alerts.urls)
+            if new.storage_path != self.config.storage_path:
+                raise AgentError("storage.path cannot change on reload; restart the daemon")
+        except AgentError as exc:
+            log.error("configuration reload refused, the running one is kept: %s", exc)
+            return
+        if new.service.daemon.listen != self.config.service.daemon.listen:
+            log.warning("daemon.listen changes only on restart; still on %s",
+                        self.http.address if self.http else "?")
+        fresh = jobs.open_env(new, self.abort)  # the agent's log is the process's: it stays
+        with self._active_lock:
+            self._retired.append(self.env)  # running jobs keep theirs; closed once they are done
+            self.config, self.env = new, fresh
+        self._close_retired()
+        self.alerter.settings = new.service.alerts
+        self.scheduler.remove_all_jobs()
+        self._schedule()
+        log.info("configuration reloaded from %s", path)
+
+    # -- scheduling -----------------------------------------------------------------------
+    def _schedule(self) -> None:
+        now = utcnow()
+        for dep in self.config.deployments:
+            for sched in self.config.service.schedules.get(dep.name, ()):
+                if sched.off or (sched.job == "retention" and not self.config.service.retention.configured):
+                    continue
+                trigger = trigger_for(sched)
+                self.scheduler.add_job(self.run_job, trigger, args=(dep.name, sched.job),
+                                       id=f"{dep.name}:{sched.job}", name=f"{sched.job} {dep.name}",
+                                       next_run_time=self._first_run(dep.name, sched, trigger, now))
+        self.scheduler.add_job(self.ready, "interval", seconds=HEALTH_TICK, id="health")
+
+    def _first_run(self, dep: str, sched: Schedule, trigger: Any, now: datetime) -> datetime:
+        """Now when the job is overdue (never ran, or a fire time passed since it last ran)."""
+        last = jobs.last_started(self.env, dep, sched.job)
+        if last is None:
+            return now
+        if sched.every is not None:
+            return max(now, last + sched.every)
+        due = trigger.get_next_fire_time(None, last)
+        return now if due is not None and due <= now else trigger.get_next_fire_time(None, now)
+
+    def _prime(self) -> None:
+        """Metrics from the catalog before the first run: a restart forgets nothing."""
+        for dep in self.config.deployments:
+            self.metrics.catalog(dep.name, self.env.catalog.restore_points(dep.name))
+            for job in JOBS:
+                if (finished := jobs.last_success(self.env, dep.name, job)) is not None:
+                    self.metrics.last_success.labels(dep.name, job).set(finished.timestamp())
+
+    # -- one run --------------------------------------------------------------------------
+    def run_job(self, dep_name: str, job: str) -> None:
+        token = threading.get_ident()
+        with self._active_lock:  # registered first: a reload must not close this env under it
+            env, cfg = self.env, self.config
+            self._active[token] = (dep_name, job, env)
+        try:
+            dep = next((d for d in cfg.deployments if d.name == dep_name), None)
+            if dep is not None and not self.stopping.is_set():
+                self._run_locked(env, dep, job)
+        finally:
+            with self._active_lock:
+                self._active.pop(token, None)
+            self._close_retired()
+
+    def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
+        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in SERIALISED else None
+        while lock is not None and not lock.acquire(timeout=0.2):
+            if self.stopping.is_set():
+                return
+        try:
+            run = self._call(env, dep, job)
+        finally:
+            if lock is not None:
+                lock.release()
+        if run is not None:
+            self._after(env, dep, run)
+
+    def _close_retired(self) -> None:
+        with self._active_lock:
+            busy = {id(env) for _, _, env in self._active.values()}
+            done = [env for env in self._retired if id(env) not in busy]
+            self._retired = [env for env in self._retired if id(env) in busy]
+        for env in done:
+            env.close()
+
+    def _call(self, env: Env, dep: Deployment, job: str) -> Run | None:
+        try:
+            if job == "audit":
+                return jobs.audit(env, dep, self.stale_after(dep.name), self.started)
+            return jobs.JOBS[job](env, dep)
+        except NotReadyError as exc:
+            log.warning("%s %s not started: %s", job, dep.name, exc)
+            return None
+        except AgentError as exc:
+            log.error("%s %s: %s", job, dep.name, exc.for_daemon())
+            return jobs.record_refusal(env, dep.name, job, exc)
+        except (KeyboardInterrupt, Exception) as exc:
+            # The run frame recorded the run (interrupted, or an internal error) before this;
+            # a job outside it (verify, audit) left its run open: it ends here, failed.
+            reason = "interrupted: the daemon stopped" if isinstance(exc, KeyboardInterrupt) \
+                else f"internal error: {type(exc).__name__}"
+            if not isinstance(exc, KeyboardInterrupt):
+                log.error("%s %s: %s", job, dep.name, reason)
+            jobs.finish_orphans(env, dep.name, job, reason)
+            runs = env.catalog.runs(dep.name, limit=1, job=job)
+            return runs[0] if runs else None
+
+    def _after(self, env: Env, dep: Deployment, run: Run) -> None:
+        duration = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+        log.info("%s %s: %s in %.1f s", run.job, dep.name, run.outcome, duration)
+        self.metrics.observe(run)
+        if run.job != "watch":
+            self.metrics.catalog(dep.name, env.catalog.restore_points(dep.name))
+            found = conditions.from_run(run)
+        else:
+            up = run.outcome == "completed"
+            last = env.catalog.contact(dep.name)["last_contact"]
+            critical = timedelta(hours=self.config.service.alerts.critical_hours)
+            deadline, cond = conditions.autonomy(up, parse_iso(last) if last else None, utcnow(), critical)
+            self.metrics.contact(dep.name, up, deadline)
+            found = [cond]
+        for key, state, message in found:
+            self.alerter.set(dep.name, key, state, message)
+
+    def stale_after(self, dep: str) -> timedelta:
+        """``[alerts] stale_after``, or the backup schedule's interval plus two hours."""
+        if self.config.service.alerts.stale_after is not None:
+            return self.config.service.alerts.stale_after
+        backup = next((s for s in self.config.service.schedules.get(dep, ()) if s.job == "backup"), None)
+        return (interval_of(backup) if backup else timedelta(days=1)) + timedelta(hours=2)
+
+    # -- probes ---------------------------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        running = self.scheduler.running and not self.stopping.is_set()
+        return running, {"scheduler": "running" if running else "stopped"}
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Configuration loaded, store writable, catalog open; the store's state is alerted."""
+        env = self.env
+        checks: dict[str, Any] = {"config": "loaded"}
+        try:
+            env.store.put_bytes("_probe/readyz", b"ok")
+            env.store.delete("_probe/readyz")
+            checks["store"] = "writable"
+        except AgentError as exc:
+            checks["store"] = str(exc)
+        try:
+            env.catalog.migrations()
+            checks["catalog"] = "open"
+        except AgentError as exc:
+            checks["catalog"] = str(exc)
+        ok = checks["store"] == "writable" and checks["catalog"] == "open"
+        for dep in self.config.deployments:
+            self.alerter.set(dep.name, "store", None if checks["store"] == "writable" else "not-writable",
+                             "the store is writable again" if checks["store"] == "writable"
+                             else f"the store is not writable: {checks['store']}")
+        return ok, checks
+
+
+def serve(path: str | os.PathLike[str]) -> int:
+    """Load the configuration and run the daemon until SIGTERM or SIGINT; 0 on a clean stop."""
+    return Daemon(config_mod.load(path)).serve()
