@@ -18,11 +18,14 @@ from urllib.parse import urlsplit
 
 from backup_agent.daemon.settings import ServiceSettings, parse_service
 from backup_agent.errors import ConfigError, SecretError
+from backup_agent.privfiles import read_bounded
 
 if TYPE_CHECKING:
     from backup_agent.offsite_config import CopyConfig, EncryptionConfig
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # \Z: "$" matches before a newline
+CONFIG_LIMIT = 4 << 20  # agent.toml; larger is a mistake (/dev/zero), not a configuration
+SECRET_LIMIT = 64 << 10
 ROLES = ("management", "conferencing")
 
 
@@ -46,11 +49,14 @@ class Secret:
             return val
         if self.file:
             try:
-                val = Path(self.file).read_text(encoding="utf-8").rstrip("\r\n")
+                val = read_bounded(self.file, SECRET_LIMIT).decode("utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise SecretError(
                     f"{self.label}: cannot read secret file {self.file}: {exc.strerror}"
                 ) from None
+            except ValueError:  # a NUL in the name, or bytes that are not UTF-8
+                raise SecretError(f"{self.label}: secret file {self.file!r} is not a readable "
+                                  "UTF-8 text file") from None
             if not val:
                 raise SecretError(f"{self.label}: secret file {self.file} is empty")
             return val
@@ -206,7 +212,7 @@ class _Reader:
     def path(self, key: str) -> str | None:
         """A file name, relative to agent.toml's directory when not absolute."""
         val = self.get(key, str)
-        return None if val is None else _relative_to(self.base, val)
+        return None if val is None else _relative_to(self.base, val, f"{self.where}.{key}")
 
     def secret(self, name: str, label: str, required: bool = False) -> Secret | None:
         env = self.get(f"{name}_env", str)
@@ -220,13 +226,19 @@ class _Reader:
         return Secret(label, env=env, file=file)
 
 
-def _relative_to(base: Path | None, name: str) -> str:
+def _relative_to(base: Path | None, name: str, where: str) -> str:
     """``name`` resolved against ``base`` (agent.toml's directory), as ``storage.path`` is.
 
     A cron job or a systemd unit runs in another working directory than the shell where
     agent.toml was written; a file named relative to the configuration must still be found.
     """
-    path = Path(name).expanduser()
+    if "\0" in name:
+        raise ConfigError(f"{where}: {name!r}: a file name cannot hold a NUL byte")
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # ~nouser: no such user, or no home directory
+        raise ConfigError(f"{where}: {name!r}: cannot expand '~' (no such user or home "
+                          "directory)") from None
     if base is not None and name.strip() and not path.is_absolute():
         path = base / path
     return str(path)
@@ -258,21 +270,30 @@ def _parse_node(where: str, raw: Any, base: Path | None = None) -> Node:
                 checkpoint_snapshot=r.get("checkpoint_snapshot", bool, False))
 
 
+def check_url(url: str, where: str) -> str:
+    """An http(s) URL of a Management Node, without credentials (never echoed in an error)."""
+    url = url.rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        parts = None
+    if parts is not None and (parts.username or parts.password or "@" in parts.netloc):
+        raise ConfigError(f"{where}: put credentials in username/password_env (or the "
+                          "environment), not the URL")
+    shown = url[:200]
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(f"{where}: {shown!r} is not an http(s) URL of a Management Node")
+    return url
+
+
 def _parse_deployment(where: str, raw: Any, base: Path | None = None) -> Deployment:
     r = _Reader(where, raw, DEPLOYMENT_KEYS, base)
     name = _check_name(where, r.get("name", str, required=True))
     where = f"deployments.{name}"
     r.where = where
-    url = r.get("url", str, required=True).rstrip("/")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port out of range
-    except ValueError as exc:
-        raise ConfigError(f"{where}.url: {url!r} is not an http(s) URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}.url: {url!r} is not an http(s) URL")
-    if parts.username or parts.password:
-        raise ConfigError(f"{where}.url: put credentials in username/password_env, not the URL")
+    url = check_url(r.get("url", str, required=True), f"{where}.url")
     client_id = r.get("client_id", str)
     password = r.secret("password", f"{where}.password")
     private_key = None
@@ -367,6 +388,15 @@ def _unique(where: str, names: list[str]) -> None:
         seen.add(n)
 
 
+def _check_table_kind(key: str, value: Any) -> None:
+    """Every top-level key is a table, ``deployments`` an array of tables (``retention = 5``)."""
+    if key == "deployments":
+        if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
+            raise ConfigError("deployments: must be [[deployments]] tables")
+    elif not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a [{key}] table, not a {type(value).__name__}")
+
+
 def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed agent.toml document into a :class:`Config`."""
     from backup_agent.offsite_config import parse_copies, parse_encryption
@@ -375,11 +405,13 @@ def parse(data: Mapping[str, Any], path: Path | None = None) -> Config:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"unknown top-level key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+    for key, value in data.items():
+        _check_table_kind(key, value)
     storage = _Reader("storage", data.get("storage", {}), {"path", "copies"})
     raw_path = storage.get("path", str, required=True)
     if not raw_path.strip():
         raise ConfigError("storage.path: is empty (a directory for the store and the catalog)")
-    storage_path = Path(raw_path).expanduser()
+    storage_path = Path(_relative_to(None, raw_path, "storage.path"))
     if path is not None and not storage_path.is_absolute():
         storage_path = (path.parent / storage_path).resolve()
     deps_raw = data.get("deployments", [])
@@ -411,15 +443,19 @@ def load(path: str | os.PathLike[str]) -> Config:
     """Read and validate agent.toml at ``path``."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        raw = read_bounded(p, CONFIG_LIMIT)
     except FileNotFoundError:
         raise ConfigError(f"configuration file {p} not found (pass --config FILE)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {p}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"configuration file {str(p)!r}: a file name cannot hold a NUL byte") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ConfigError(f"{p}: not a usable TOML value: {str(exc)[:120]}") from None
     from backup_agent.daemon.environ import apply_env
 
     return parse(apply_env(data, os.environ), p)

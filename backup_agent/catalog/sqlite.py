@@ -57,9 +57,11 @@ class SQLiteCatalog:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.path.chmod(0o600)
+            # The busy timeout first: two processes opening a fresh catalog wait for each
+            # other in the WAL switch and the migrations instead of failing "locked".
+            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
             self._migrate()
         except sqlite3.Error as exc:
             raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
@@ -106,12 +108,14 @@ class SQLiteCatalog:
         raise CatalogError(f"catalog {self.path}: no free id left for {base}")
 
     def _migrate(self) -> None:
-        self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        done = {r[0] for r in self._db.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            with self._tx() as db:
+        # One write transaction for all of it, the applied ones read inside it: a second
+        # process waits, then finds them applied ("table runs already exists" before).
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
                 for stmt in filter(str.strip, sql.split(";")):
                     db.execute(stmt)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(datetime.now(UTC))))

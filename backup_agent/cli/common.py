@@ -22,6 +22,31 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = "agent.toml"
 
 
+def whole_number(minimum: int = 0, maximum: int = 10**9) -> Callable[[str], int]:
+    """An argparse type: a whole number in [minimum, maximum] (a bad one is exit 2)."""
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        if not stripped.lstrip("-").isdigit() or len(stripped) > 12:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number")
+        value = int(stripped)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{value} is not between {minimum} and {maximum}")
+        return value
+    parse.__name__ = "whole number"  # argparse names the type in its message
+    return parse
+
+
+def amount(text: str) -> float:
+    """An argparse type: a finite number, zero or more (``nan``, ``inf`` and -1 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not 0 <= value < 1e9:  # false for nan too
+        raise argparse.ArgumentTypeError(f"{text[:40]} must be a finite number, zero or more")
+    return value
+
+
 class Context:
     """Per-invocation state, built lazily so ``plan --evidence`` needs no configuration."""
 

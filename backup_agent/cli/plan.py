@@ -21,8 +21,12 @@ from backup_agent.cli.common import (
     down_since_of,
     open_env,
 )
-from backup_agent.errors import EvidenceError, UsageError
+from backup_agent.errors import EvidenceError, StoreError, UsageError
 from backup_agent.planner import make_plan, parse_evidence, to_markdown
+from backup_agent.privfiles import read_bounded, write_private
+from backup_agent.untrusted import untrusted_json
+
+EVIDENCE_LIMIT = 64 << 20
 
 
 def register(subparsers: Any) -> None:
@@ -43,16 +47,20 @@ def register(subparsers: Any) -> None:
 def read_evidence(path: str) -> dict[str, Any]:
     """Decode an evidence file; every failure is one ``EvidenceError`` line."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(path, EVIDENCE_LIMIT).decode("utf-8")
     except FileNotFoundError:
         raise EvidenceError(f"{path}: no such evidence file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not UTF-8, or a NUL in the name
+        raise EvidenceError(f"{path!r}: cannot read: {str(exc)[:120]}") from None
     try:
-        data = json.loads(text)
+        data = untrusted_json(text)
     except json.JSONDecodeError as exc:
         raise EvidenceError(f"{path}: not JSON: {exc.msg} at line {exc.lineno} "
                             f"column {exc.colno}") from None
+    except ValueError as exc:
+        raise EvidenceError(f"{path}: not usable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise EvidenceError(f"{path}: evidence must be a JSON object")
     return data
@@ -80,9 +88,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     markdown = to_markdown(plan)
     if args.markdown:
         try:
-            Path(args.markdown).write_text(markdown, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--markdown {args.markdown}: cannot write: {exc.strerror}") from None
+            write_private(Path(args.markdown), markdown.encode("utf-8"))
+        except StoreError as exc:
+            raise UsageError(f"--markdown {args.markdown}: {exc}") from None
     data = plan.to_dict()
     for path, number in zip(data["paths"], (p.number for p in plan.paths), strict=True):
         path["number"] = number  # what `restore --path N` takes, as the runbook shows it

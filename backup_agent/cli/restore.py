@@ -19,8 +19,10 @@ from backup_agent.cli.common import (
     add_json,
     down_since_of,
     open_env,
+    whole_number,
 )
-from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, UsageError
+from backup_agent.config import check_url
+from backup_agent.errors import EXIT_FAILED, EXIT_NOT_READY, EXIT_OK, ConfigError, UsageError
 
 
 def register(sub: Any) -> None:
@@ -30,7 +32,7 @@ def register(sub: Any) -> None:
                                    "providers and the Management Node API, manual steps "
                                    "confirmed; every step journalled.")
     add_deployment(p)
-    p.add_argument("--path", type=int, metavar="N", help="the plan's path number")
+    p.add_argument("--path", type=whole_number(1, 10_000), metavar="N", help="the plan's path number")
     add_failure_args(p)
     p.add_argument("--target-url", metavar="URL",
                    help="the fresh Management Node to restore onto (the deployment's "
@@ -72,12 +74,16 @@ def _options(args: argparse.Namespace) -> Any:
     from backup_agent.jobs.restore import RestoreOptions
 
     down_since = down_since_of(args)
-    if args.target_url and not args.target_url.startswith(("https://", "http://")):
-        raise UsageError(f"--target-url {args.target_url}: expected https://HOST (the fresh "
-                         "Management Node's address)")
+    target_url = None
+    if args.target_url:
+        try:
+            target_url = check_url(args.target_url, "--target-url")
+        except ConfigError as exc:
+            raise UsageError(f"{exc} (expected https://HOST, the fresh Management Node's "
+                             "address)") from None
     return RestoreOptions(
         path=args.path, failed=tuple(args.failed), down_since=down_since,
-        target_url=args.target_url.rstrip("/") if args.target_url else None,
+        target_url=target_url,
         dry_run=args.dry_run, resume=bool(args.resume),
         resume_id=args.resume if isinstance(args.resume, str) else None, force=args.force)
 

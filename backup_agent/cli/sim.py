@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from backup_agent.cli.common import Context
+from backup_agent.cli.common import Context, amount
 from backup_agent.errors import AgentError, UsageError
 
 PASSWORD_ENV = "BACKUP_AGENT_SIM_PASSWORD"  # noqa: S105 - the name of a variable
@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
                    help="how many of the rooms are Virtual Auditoriums (default a tenth)")
     p.add_argument("--nodes", type=int, default=4, help="Conferencing Nodes")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    p.add_argument("--latency-ms", type=amount, default=0.0, help="added to every request")
     p.add_argument("--download-mode", choices=("item", "request"), default="item",
                    help="backup bytes at system_backup/<filename>/ (item) or at "
                    "backup_request.download_uri (request)")
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
                    help="status backup_create answers")
     p.add_argument("--backup-padding-bytes", type=int, default=0,
                    help="make every backup file this much bigger (download benchmarks)")
-    p.add_argument("--snapshot-seconds", type=float, default=0.0,
+    p.add_argument("--snapshot-seconds", type=amount, default=0.0,
                    help="how long each hypervisor snapshot takes")
     p.add_argument("--release", default="current", choices=("current", "v24"),
                    help="answer shapes of a release: current (default; sync_status) or v24 "

@@ -8,7 +8,14 @@ import sys
 from typing import Any
 
 from backup_agent.catalog import iso
-from backup_agent.cli.common import Context, add_deployment, add_json, open_env, report_run
+from backup_agent.cli.common import (
+    Context,
+    add_deployment,
+    add_json,
+    open_env,
+    report_run,
+    whole_number,
+)
 from backup_agent.errors import EXIT_OK, AgentError, UsageError
 
 # Changes to VMs are logged while the Env is open, so they reach agent.log (and support bundles).
@@ -22,7 +29,8 @@ def register(sub: Any) -> None:
     c.add_argument("nodes", nargs="+", metavar="NODE", help="node name from the deployment's nodes")
     add_deployment(c)
     c.add_argument("--reason", default="manual", help="why (stored in the snapshot's tags)")
-    c.add_argument("--parallel", type=int, default=5, metavar="N", help="snapshots at once (5)")
+    c.add_argument("--parallel", type=whole_number(1, 1000), default=5, metavar="N",
+                   help="snapshots at once (5)")
     add_json(c)
     c.set_defaults(func=create)
     ls = verbs.add_parser("list", help="snapshots in the catalog")

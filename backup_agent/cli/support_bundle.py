@@ -13,8 +13,10 @@ from backup_agent.cli.common import (
     add_json,
     down_since_of,
     open_env,
+    whole_number,
 )
-from backup_agent.errors import UsageError
+from backup_agent.errors import StoreError, UsageError
+from backup_agent.privfiles import check_target
 
 
 def register(sub: Any) -> None:
@@ -23,7 +25,8 @@ def register(sub: Any) -> None:
     add_deployment(p)
     p.add_argument("--out", required=True, metavar="FILE", help="the .tar.gz to write")
     add_failure_args(p)
-    p.add_argument("--hours", type=int, default=24, help="hours of Pexip logs to ask for (24)")
+    p.add_argument("--hours", type=whole_number(1, 24 * 366), default=24,
+                   help="hours of Pexip logs to ask for (24)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -33,6 +36,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     down_since = down_since_of(args)
     if not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out {args.out}: its directory does not exist")
+    try:
+        check_target(Path(args.out))
+    except StoreError:
+        raise UsageError(f"--out {args.out}: exists and is not a regular file") from None
     env = open_env(ctx)
     try:
         manifest = build(env, ctx.config.deployment(args.deployment), Path(args.out),

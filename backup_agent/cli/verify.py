@@ -21,6 +21,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from backup_agent.jobs import orphans
     from backup_agent.service.verify import verify
 
     if args.store:
@@ -33,14 +34,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     env = open_env(ctx)
     try:
         results = verify(env, args.deployment)
+        names = [args.deployment] if args.deployment else [d.name for d in ctx.config.deployments]
+        strays = [o for name in names for o in orphans.find(env, name)]
     finally:
         env.close()
     bad = [r for r in results if not r.ok]
 
     def text() -> str:
         lines = [f"{r.id}: {'ok' if r.ok else 'BAD: ' + '; '.join(r.problems)}" for r in results]
+        lines += [f"orphan: {o.key} ({o.size} bytes) is stored but in no restore point; the "
+                  "next backup or export removes it" for o in strays]
         lines.append(f"{len(results) - len(bad)} of {len(results)} restore points verified")
         return "\n".join(lines)
 
-    ctx.emit([r.to_dict() for r in results], text)
+    ctx.emit([r.to_dict() for r in results]
+             + [{"orphan": o.key, "size": o.size} for o in strays], text)
     return EXIT_FAILED if bad else EXIT_OK

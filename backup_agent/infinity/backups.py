@@ -27,9 +27,10 @@ import requests
 import urllib3
 
 from backup_agent.errors import ApiError, IntegrityError
-from backup_agent.infinity.http import Transport
+from backup_agent.infinity.http import DOWNLOAD_MIN_RATE, Transport
 from backup_agent.infinity.listing import list_concurrent
 from backup_agent.infinity.streams import MultipartBody, Package, RestartableSink, Sha256Pipe
+from backup_agent.untrusted import unsafe_char
 
 BACKUP_LIST = "configuration/v1/system_backup/"
 BACKUP_CREATE = "command/v1/platform/backup_create/"
@@ -91,9 +92,11 @@ class BackupHandle:
 
 def check_filename(name: str, deployment: str) -> str:
     """``name`` if it is safe as one file name; else an ApiError (path tricks, control chars)."""
-    if not name or name in (".", "..") or ".." in name or _BAD_NAME.search(name):
-        raise ApiError(f"deployment {deployment}: refusing backup filename {name!r} from the "
-                       f"Management Node: it contains '/', '\\', '..' or control characters")
+    if not name or name in (".", "..") or ".." in name or _BAD_NAME.search(name) \
+            or unsafe_char(name) is not None or len(name) > 255:
+        raise ApiError(f"deployment {deployment}: refusing backup filename {name[:100]!r} from "
+                       "the Management Node: it contains '/', '\\', '..' or control, format or "
+                       "direction characters, or is longer than 255")
     return name
 
 
@@ -221,7 +224,11 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, sink: Re
         if "json" in resp.headers.get("Content-Type", "").lower() and source == info.resource_uri:
             raise _ServedElsewhere(_download_uri_for(transport, info, resp))
         declared = resp.headers.get("Content-Length")
-        chunks = _body(resp, hasher)
+        # Never past the listed size (one byte more proves it lies: _verified refuses it), and
+        # never past a deadline that allows the listed size at DOWNLOAD_MIN_RATE.
+        deadline = transport.clock() + transport.timeout + info.size / DOWNLOAD_MIN_RATE
+        chunks = _body(resp, hasher, transport, info.size + 1, deadline,
+                       f"the download of {info.filename}")
         while True:
             try:
                 chunk, buffer = next(chunks)
@@ -245,25 +252,29 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, sink: Re
     return done, digest
 
 
-def _body(resp: requests.Response,
-          hasher: Sha256Pipe) -> Iterator[tuple[memoryview | bytes, bytearray | None]]:
-    """The body's chunks, each with the hasher's buffer it views (None: a chunk of its own).
+def _body(resp: requests.Response, hasher: Sha256Pipe, transport: Transport, limit: int,
+          deadline: float, what: str) -> Iterator[tuple[memoryview | bytes, bytearray | None]]:
+    """The body's first ``limit`` bytes, each chunk with the hasher's buffer it views (None: a
+    chunk of its own); an ApiError past the monotonic ``deadline``.
 
     A body sent as is (no Content-Encoding) is read straight from the connection into the
     hasher's buffers (``readinto``: no copy, no allocation per chunk, a third of the CPU of
-    ``iter_content``); an encoded one through requests, which decodes it.
+    ``iter_content``); an encoded one through the transport's bounded reader, which decodes it.
     """
     raw = getattr(resp.raw, "_fp", None)
     encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity") or not callable(getattr(raw, "readinto", None)):
-        for chunk in resp.iter_content(CHUNK):
+        for chunk in transport.read_chunks(resp, limit, deadline, what, cut=True):
             yield chunk, None
         return
-    while True:
+    total = 0
+    while total < limit:
+        transport.check_deadline(deadline, what, total)
         buffer = hasher.buffer()
-        n = raw.readinto(buffer)  # type: ignore[union-attr]
+        n = raw.readinto(memoryview(buffer)[:limit - total])  # type: ignore[union-attr]
         if not n:
             return
+        total += n
         yield memoryview(buffer)[:n], buffer
 
 

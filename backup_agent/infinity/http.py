@@ -9,9 +9,9 @@ from anything quoted back from the server.
 from __future__ import annotations
 
 import base64
-import json as jsonlib
 import logging
 import random
+import re
 import threading
 import time
 import warnings
@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from backup_agent.config import Deployment
 from backup_agent.errors import ApiError, AuthError, ConnectError
 from backup_agent.infinity import oauth
+from backup_agent.untrusted import untrusted_json
 from providers.retry import RETRY_AFTER_STATUSES, Backoff, Poll, parse_retry_after
 
 log = logging.getLogger("backup_agent.infinity")
@@ -36,6 +37,13 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5  # seconds before the first retry; doubles each time
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 120.0  # a server asking for longer than this is not waited for in full
+# Bounds on what a Management Node can make the agent do (a hostile or broken node included):
+MAX_ANSWER_BYTES = 64 << 20  # one decoded API answer; a gzip bomb stops here
+MAX_ERROR_BYTES = 64 << 10  # an error answer's body, read only to quote 200 characters of it
+READ_CHUNK = 64 << 10
+REQUEST_DEADLINE = 600.0  # seconds for one whole answer, however slowly it trickles in
+DOWNLOAD_MIN_RATE = 64 << 10  # bytes/s a download may not fall below on average
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 Body = Callable[[], Any]  # builds a fresh request body for each attempt (streams are one-shot)
 
@@ -66,7 +74,8 @@ class Transport:
         self._slot = threading.BoundedSemaphore(deployment.max_concurrency)
         self._secrets: list[str] = []
         self._secrets_lock = threading.Lock()
-        self.session = requests.Session()
+        self.origin_key = origin_of(self.origin)
+        self.session = _OnTheNode(self._check_origin)
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=deployment.max_concurrency + 2)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -75,7 +84,13 @@ class Transport:
             log.warning("deployment %s: verify_tls = false: the TLS certificate of %s is NOT "
                         "verified (use ca_bundle for a private CA)", self.name, self.origin)
             # Said once per client above; urllib3 would otherwise repeat it on every request.
-            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+            # Only for this host: every other client of the process keeps its warnings.
+            warnings.filterwarnings(
+                "ignore", category=urllib3.exceptions.InsecureRequestWarning,
+                message=f".*{re.escape(repr(self.origin_key[1]))}")
+        if self.origin_key[0] == "http" and self.origin_key[1] not in LOOPBACK:
+            log.warning("deployment %s: url is http:// to %s: the credentials cross the network "
+                        "in clear; use https://", self.name, self.origin_key[1])
         # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
         self.verify: bool | str = deployment.verify_tls and (deployment.ca_bundle or True)
         self._tokens: oauth.TokenCache | None = None
@@ -89,7 +104,7 @@ class Transport:
             self.add_secret(password)
             # What a proxy echoing the Authorization header would quote back.
             self.add_secret(base64.b64encode(f"{deployment.username}:{password}".encode()).decode())
-            self.session.auth = (deployment.username, password)
+            self.session.auth = _Basic(deployment.username, password)
             where = "password_file" if deployment.password.file else "password_env"
             self.auth_hint = f"check username and {where}"
 
@@ -112,27 +127,77 @@ class Transport:
     def url_for(self, path: str) -> str:
         """Absolute URL for an API-relative path, a server path (``/api/...``) or a same-origin URL.
 
-        ``meta.next`` and ``Location`` are paths; a URL pointing elsewhere is refused so the
-        credentials never leave for another host.
+        ``meta.next``, ``Location``, ``resource_uri`` and ``download_uri`` come from the node:
+        a link to another origin (compared parsed and normalised: ``HTTP://``, a leading space
+        or tab, ``//host``, another port) is refused so the credentials never leave the node.
         """
-        if path.startswith(("http://", "https://")):
-            a, b = urlsplit(path), urlsplit(self.origin)
-            if (a.scheme, a.netloc) != (b.scheme, b.netloc):
-                raise ApiError(f"deployment {self.name}: the Management Node pointed to another "
-                               f"host ({a.scheme}://{a.netloc}); refusing to follow it")
-            return path
-        if path.startswith("/"):
-            return self.origin + path
-        return urljoin(self.base_url, path)
+        if not isinstance(path, str) or any(c.isspace() or not c.isprintable() for c in path):
+            raise ApiError(f"deployment {self.name}: the Management Node gave a link with "
+                           f"spaces or control characters ({_short(repr(path))}); refusing it")
+        url = urljoin(self.base_url, path)
+        self._check_origin(url)
+        return url
+
+    def _check_origin(self, url: str) -> None:
+        try:
+            other = origin_of(url)
+        except ValueError:
+            other = ("?", "?", 0)
+        if other != self.origin_key:
+            raise ApiError(f"deployment {self.name}: the Management Node pointed to another "
+                           f"host ({_short(other[0] + '://' + other[1])}); refusing to follow it")
 
     # -- requests ------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, body: Body | None = None, headers: dict[str, str] | None = None,
                 expect: tuple[int, ...] = (200,), timeout: float | None = None) -> requests.Response:
-        """Send one request (retried as configured) and return the fully read response."""
-        resp = self._send(method, self.url_for(path), params=params, json=json, body=body,
-                          headers=headers, expect=expect, timeout=timeout, stream=False)
+        """Send one request (retried as configured) and return the fully read response.
+
+        The answer is read within ``MAX_ANSWER_BYTES`` decoded and ``REQUEST_DEADLINE``.
+        """
+        url = self.url_for(path)
+        resp = self._send(method, url, params=params, json=json, body=body,
+                          headers=headers, expect=expect, timeout=timeout, stream=True)
+        try:
+            started = self.clock()
+            resp._content = b"".join(self.read_chunks(
+                resp, MAX_ANSWER_BYTES, started + REQUEST_DEADLINE, f"{method} {_short(path)}"))
+            resp._content_consumed = True  # type: ignore[attr-defined]
+        finally:
+            resp.close()
+            self._slot.release()
         return resp
+
+    def read_chunks(self, resp: requests.Response, limit: int, deadline: float,
+                    what: str, cut: bool = False) -> Iterator[bytes]:
+        """The decoded body of ``resp`` chunk by chunk; an ApiError past ``limit`` bytes (or,
+        with ``cut``, just its first ``limit`` bytes) or past the monotonic ``deadline`` (a
+        node trickling a byte a second is not waited for)."""
+        total = 0
+        read = getattr(resp.raw, "read1", None) or resp.raw.read
+        while True:
+            self.check_deadline(deadline, what, total)
+            try:
+                chunk = read(READ_CHUNK, decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise requests.exceptions.ConnectionError(exc) from exc
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > limit and cut:
+                yield chunk[:len(chunk) - (total - limit)]
+                return
+            if total > limit:
+                raise ApiError(f"deployment {self.name}: {what} answered more than {limit} "
+                               f"bytes; refusing the rest")
+            yield chunk
+
+    def check_deadline(self, deadline: float, what: str, total: int) -> None:
+        """An ApiError once the monotonic ``deadline`` has passed with ``what`` still arriving."""
+        if self.clock() > deadline:
+            raise ApiError(f"deployment {self.name}: {what} was still arriving after its "
+                           f"deadline ({total} bytes read): the Management Node or the "
+                           f"network is far too slow")
 
     @contextmanager
     def stream(self, method: str, path: str, *, params: dict[str, Any] | None = None,
@@ -159,8 +224,8 @@ class Transport:
             raise ApiError(f"deployment {self.name}: {self.origin} answered HTML, not JSON, for "
                            f"{_short(what)}: is url the Management Node?")
         try:
-            return jsonlib.loads(raw)
-        except ValueError:
+            return untrusted_json(raw)
+        except ValueError:  # also NaN, Infinity, deep nesting, integers of 4,300+ digits
             raise ApiError(f"deployment {self.name}: {self.origin} answered malformed JSON for "
                            f"{_short(what)} (HTTP {resp.status_code}): is url the Management "
                            f"Node, and is a proxy in between rewriting answers?") from None
@@ -206,8 +271,13 @@ class Transport:
                     if status in expect:
                         keep_slot = stream
                         return resp
-                    with suppress(requests.exceptions.RequestException, OSError):
-                        _ = resp.content  # small error bodies: read before closing
+                    with suppress(requests.exceptions.RequestException, OSError, ApiError):
+                        # The start of an error body, to quote; never all of a hostile one.
+                        resp._content = b"".join(self.read_chunks(
+                            resp, MAX_ERROR_BYTES, self.clock() + (timeout or self.timeout),
+                            what, cut=True))
+                    resp._content = resp._content or b""
+                    resp._content_consumed = True  # type: ignore[attr-defined]
                     resp.close()
                     retry_after = resp.headers.get("Retry-After")
                     failure = f"HTTP {status}"
@@ -236,6 +306,10 @@ class Transport:
                                f"or failing; try again later")
             asked = (parse_retry_after(retry_after, self.wallclock())
                      if retry_after and status in RETRY_AFTER_STATUSES else None)
+            if asked is not None and asked > RETRY_AFTER_CAP:
+                raise ApiError(f"deployment {self.name}: {what} answered {failure} and asks to "
+                               f"wait {asked:.0f} s (more than {RETRY_AFTER_CAP:.0f}): the "
+                               "Management Node is overloaded; try again later")
             delay = self.backoff.delay(attempt, asked)
             log.warning("deployment %s: %s failed (%s); retry %d of %d in %.1f s", self.name,
                         what, failure, attempt + 1, self.retries, delay)
@@ -296,6 +370,41 @@ class Transport:
             detail = ": " + " ".join(text.split())[:200]
         return (f"deployment {self.name}: {what} answered HTTP {resp.status_code} "
                 f"{resp.reason or ''}".rstrip() + detail)
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of ``url``, normalised: case, default ports, IPv6 brackets."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    return scheme, (parts.hostname or "").lower().rstrip("."), port
+
+
+class _OnTheNode(requests.Session):
+    """A session that follows no redirect off the node: a 307/308 would re-send the body (the
+    backup passphrase) and the credentials to whatever host the ``Location`` names."""
+
+    def __init__(self, check: Callable[[str], None]) -> None:
+        super().__init__()
+        self._check = check
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            self._check(urljoin(resp.url, target.strip()))
+        return target
+
+
+class _Basic(requests.auth.AuthBase):
+    """Basic auth in UTF-8 (requests encodes Latin-1: a '€' in the password crashed every call)."""
+
+    def __init__(self, username: str, password: str) -> None:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._header = f"Basic {token}"
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = self._header
+        return r
 
 
 class _NoAuth(requests.auth.AuthBase):

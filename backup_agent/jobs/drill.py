@@ -131,7 +131,7 @@ def run_path(d: Drill, ctx: restore_steps.StepContext, path: dict[str, Any]) -> 
         if action != "import-rooms" or path["kind"] not in ADDS_IMPORT:
             minutes += seconds / 60 + restart
         if action == "deployment-file" and ctx.out_dir:
-            d.files[str(step["ref"])] = ctx.out_dir / f"{step['ref']}.xml"
+            d.files[str(step["ref"])] = restore_steps.deployment_file(ctx.out_dir, str(step["ref"]))
     d.paths.append({"kind": path["kind"], "target": path["target"],
                     "minutes": round(max(minutes, 0.01), 3)})
     if import_seconds is not None:

@@ -21,6 +21,7 @@ from backup_agent.errors import AgentError, Hint, NotReadyError, UsageError
 from backup_agent.jobs import restore_steps
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.evidence import collect
+from backup_agent.jobs.runner import restore_lock_name
 from backup_agent.journal import Journal, Restore
 from backup_agent.planner import make_plan, parse_evidence
 from backup_agent.planner.paths import RestorePath
@@ -109,7 +110,7 @@ def settle(env: Env, deployment: str) -> None:
     if not running:
         return
     try:
-        with env.lock(f"restore-{deployment}"):
+        with env.lock(restore_lock_name(deployment)):
             now = env.clock()
             for restore in running:
                 for number, step in sorted(restore.steps.items()):
@@ -151,7 +152,8 @@ def execute(env: Env, deployment: Deployment, restore: Restore | dict[str, Any],
     Raises the failing step's error after journalling it; the restore then stays resumable.
     One restore of a deployment at a time: a second is refused while the first runs.
     """
-    with env.lock(f"restore-{deployment.name}"):
+    with env.lock(restore_lock_name(deployment.name), "restore",
+                  what=f"a restore, backup or export of {deployment.name}"):
         return _execute(env, deployment, restore, opts, operator)
 
 

@@ -27,6 +27,7 @@ from backup_agent.jobs import passphrase as verifier
 from backup_agent.jobs.backup import passphrase_of
 from backup_agent.jobs.env import Env
 from backup_agent.planner.version import Version
+from backup_agent.privfiles import confined, write_private
 
 log = logging.getLogger(__name__)
 # Steps after which the Management Node (the target) exists again.
@@ -344,7 +345,12 @@ def do_import_rooms(ctx: StepContext, ref: str) -> str:
 
 
 def _definition_file(ctx: StepContext, node: str) -> Path | None:
-    return ctx.out_dir / f"{node}.definition.json" if ctx.out_dir else None
+    return confined(ctx.out_dir, node, ".definition.json") if ctx.out_dir else None
+
+
+def deployment_file(out_dir: Path, node: str) -> Path:
+    """Where the deployment file of ``node`` (a name from the Management Node) is written."""
+    return confined(out_dir, node, ".xml")
 
 
 def _saved_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
@@ -369,16 +375,6 @@ def _inventory_definition(ctx: StepContext, node: str) -> dict[str, Any] | None:
     return None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # mkdir(parents=True) gives the parents the umask's mode: make each one private.
-    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-
-
 def do_deployment_file(ctx: StepContext, ref: str) -> str:
     """Define the node again as MANUAL-PROVISION-ONLY and save its deployment file."""
     if ctx.out_dir is None:
@@ -387,7 +383,8 @@ def do_deployment_file(ctx: StepContext, ref: str) -> str:
     node = client.worker_vm(ref)
     if node is not None:
         # Saved first: if the new definition fails after the delete, a resume redefines it.
-        _write_private(ctx.out_dir / f"{ref}.definition.json", json.dumps(node, indent=1).encode())
+        write_private(confined(ctx.out_dir, ref, ".definition.json"),
+                      json.dumps(node, indent=1).encode())
         client.delete_worker_vm(node["id"])
     else:
         node = _saved_definition(ctx, ref) or _inventory_definition(ctx, ref)
@@ -400,8 +397,8 @@ def do_deployment_file(ctx: StepContext, ref: str) -> str:
         client.transport.add_secret(str(body["password"]))
     body.pop("deployment_type", None)  # the client asks for MANUAL-PROVISION-ONLY
     _, xml = client.create_deployment_file(body)
-    out = ctx.out_dir / f"{ref}.xml"
-    _write_private(out, xml)
+    out = deployment_file(ctx.out_dir, ref)
+    write_private(out, xml)
     return f"deployment file for {ref} written to {out}" + "".join(f"; {n}" for n in notes)
 
 

@@ -35,6 +35,7 @@ from typing import TypeVar
 from backup_agent.catalog import Run
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
+from backup_agent.jobs import orphans
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ def lock_name(deployment: str) -> str:
     return f"run-{deployment}"
 
 
+def restore_lock_name(deployment: str) -> str:
+    """The lock a restore of ``deployment`` holds; backup, export and harvest hold it too."""
+    return f"restore-{deployment}"
+
+
 def check_secrets(deployment: Deployment) -> None:
     """Read the deployment's API credentials now: a missing one is a configuration error."""
     credentials = deployment.password if deployment.auth_kind == "basic" else deployment.private_key
@@ -57,9 +63,10 @@ def check_secrets(deployment: Deployment) -> None:
 @contextmanager
 def frame(env: Env, deployment: Deployment, job: str, items: Sequence[str], *,
           purpose: Collection[str] = (), check: Callable[[], object] | None = None,
-          needs_api: bool = True) -> Iterator[Run]:
+          needs_api: bool = True, also_lock: str | None = None) -> Iterator[Run]:
     """A run of ``job`` for ``deployment`` whose ``items`` the body records (see the module).
 
+    ``also_lock`` is held too, after the run lock (backup and export hold the restore lock).
     ``check`` reads the job's own secrets and settings before the run; ``needs_api=False``
     skips reading the API credentials, for a job that can do without the Management Node (a
     drill reaches no production node; snapshots are taken when it is down).
@@ -72,7 +79,9 @@ def frame(env: Env, deployment: Deployment, job: str, items: Sequence[str], *,
         check_secrets(deployment)
     if check is not None:
         check()
-    with env.lock(lock_name(deployment.name), job, what=f"a run of {deployment.name}"):
+    with env.lock(lock_name(deployment.name), job, what=f"a run of {deployment.name}"), \
+            (env.lock(also_lock, job, what=f"a restore of {deployment.name}") if also_lock
+             else contextlib.nullcontext()):
         run = env.catalog.start_run(deployment.name, job, env.clock())
         run.purpose = frozenset(purpose)
         try:
@@ -113,9 +122,12 @@ def run_job(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, S
     the Management Node cannot be reached at all or the store cannot be written: then the
     remaining steps are recorded as skipped with that reason, not tried again and again.
     """
+    # Not while a restore of the deployment runs (and no restore starts meanwhile): an export
+    # taken mid-import recorded 555 of 1,500 rooms and became the newest room export.
     with frame(env, deployment, job, [name for name, _ in steps], purpose=purpose,
-               check=check) as run:
+               check=check, also_lock=restore_lock_name(deployment.name)) as run:
         now = run.started_at
+        removed = orphans.sweep(env, deployment.name)
         stop_reason: str | None = None
         for name, step in steps:
             if stop_reason:
@@ -132,6 +144,8 @@ def run_job(env: Env, deployment: Deployment, job: str, steps: list[tuple[str, S
                     stop_reason = f"not tried: {exc}"
                 elif isinstance(exc, StoreError):
                     stop_reason = f"not tried: {exc}"
+        if removed:
+            run.summary = {**(run.summary or {}), "orphans_removed": removed}
     return run
 
 

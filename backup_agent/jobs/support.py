@@ -16,13 +16,14 @@ import tarfile
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from backup_agent.catalog import iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, StoreError
 from backup_agent.jobs.env import Env
 from backup_agent.journal import Journal
+from backup_agent.privfiles import write_private
 
 log = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 2_000_000
@@ -114,18 +115,16 @@ def _diagnostic_bundle(env: Env, deployment: Deployment, hours: int, notes: list
 
 
 def _write_tar(out: Path, members: dict[str, bytes], diag: Path | None, when: datetime) -> None:
-    out = out.resolve()
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.touch(mode=0o600)
-        with tarfile.open(tmp, "w:gz") as tar:
+    def write(fh: BinaryIO) -> None:
+        with tarfile.open(fileobj=fh, mode="w:gz") as tar:
             for name, data in members.items():
                 info = tarfile.TarInfo(f"support-bundle/{name}")
                 info.size, info.mode, info.mtime = len(data), 0o600, int(when.timestamp())
                 tar.addfile(info, io.BytesIO(data))
             if diag:
                 tar.add(diag, arcname="support-bundle/pexip-diagnostic-bundle.tgz")
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write the support bundle {out}: {exc.strerror or exc}") from exc
+
+    try:
+        write_private(out.resolve(), write)
+    except StoreError as exc:
+        raise StoreError(f"cannot write the support bundle: {exc}") from None

@@ -226,14 +226,22 @@ def _req_time(obj: Mapping[str, Any], key: str, where: str) -> datetime:
     return parse_time(_req_str(obj, key, where), _join(where, key))
 
 
+YEARS = (1970, 9000)
+
+
 def parse_time(text: str, where: str) -> datetime:
     """An ISO 8601 timestamp that must carry a timezone; ``where`` names it in the error."""
     try:
-        return parse_iso(text)
+        when = parse_iso(text)
     except ValueError as exc:
         if "no timezone" in str(exc):
             raise EvidenceError(f"{where}: {exc}") from None
-        raise EvidenceError(f"{where}: not an ISO 8601 timestamp: {text!r}") from None
+        raise EvidenceError(f"{where}: not an ISO 8601 timestamp: {text[:64]!r}") from None
+    # Deadlines and ages are computed from these: year 1 or 9999 overflowed into a traceback.
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        raise EvidenceError(f"{where}: {text[:64]!r} is not between the years {YEARS[0]} and "
+                            f"{YEARS[1]}")
+    return when
 
 
 def _management(data: Mapping[str, Any]) -> ManagementNode:

@@ -8,6 +8,9 @@ and commands; then the alternatives.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
+from collections import Counter
 
 from backup_agent.planner.clock import hours_text
 from backup_agent.planner.facts import human_time
@@ -15,6 +18,19 @@ from backup_agent.planner.paths import RestorePath
 from backup_agent.planner.plan import Plan
 
 MANAGEMENT_KINDS = ("revert-snapshot", "restore-backup")
+# A run of this many --failed or more is written once, as a shell variable, not in every
+# command: 2,000 lost nodes made a 125 MB runbook (every path's command named all of them).
+MANY_FAILED = 4
+_FAILED_RUN = re.compile(r"(?: --failed [^\s`]+){" + str(MANY_FAILED) + ",}")
+
+
+def _line(text: str) -> str:
+    """``text`` (names from the inventory in it) kept on its line: a newline, a control or a
+    direction character in a node name would start a heading or a list of its own."""
+    if text.isprintable():  # the common case, at C speed: no control, format or separator
+        return text
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+                   for c in text)
 
 
 def recommended(plan: Plan) -> list[RestorePath]:
@@ -54,30 +70,29 @@ def _deadline(plan: Plan) -> str:
 
 def _path_heading(p: RestorePath) -> str:
     state = "ready" if p.ready else "NOT READY"
-    return f"### Path {p.number}: {p.kind} → {p.target} ({state}, ~{p.estimated_minutes} min)"
+    return f"### Path {p.number}: {p.kind} → {_line(p.target)} ({state}, ~{p.estimated_minutes} min)"
 
 
 def _path_body(p: RestorePath, with_steps: bool) -> list[str]:
     lines = [_path_heading(p), ""]
     if p.restore_point:
-        lines.append(f"- Restore point: `{p.restore_point}`")
-    lines.append(f"- Loses: {p.loses}")
-    lines += [f"- **Blocker:** {b}" for b in p.blockers]
+        lines.append(f"- Restore point: `{_line(p.restore_point)}`")
+    lines.append(f"- Loses: {_line(p.loses)}")
+    lines += [f"- **Blocker:** {_line(b)}" for b in p.blockers]
     lines.append("")
     if with_steps:
         for i, step in enumerate(p.steps, 1):
             how = "automated" if step.automated else "manual"
-            lines.append(f"{i}. **{step.title}** ({how}): {step.detail}")
+            lines.append(f"{i}. **{_line(step.title)}** ({how}): {_line(step.detail)}")
         lines.append("")
     return lines
 
 
 def to_markdown(plan: Plan) -> str:
     """The runbook as Markdown."""
-    lines = [_deadline(plan), "",
-             f"# Restore plan for {plan.deployment}: {plan.priority}", ""]
+    lines = [f"# Restore plan for {_line(plan.deployment)}: {plan.priority}", ""]
     if plan.notes:
-        lines += [f"- {n}" for n in plan.notes] + [""]
+        lines += [f"- {_line(n)}" for n in plan.notes] + [""]
     chosen = recommended(plan)
     if chosen:
         lines += ["## Do this", ""]
@@ -90,4 +105,17 @@ def to_markdown(plan: Plan) -> str:
         lines += ["## Alternatives", ""]
         for p in alternatives:
             lines += _path_body(p, with_steps=True)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join([_deadline(plan), "", *_share_failed(lines)]).rstrip("\n") + "\n"
+
+
+def _share_failed(lines: list[str]) -> list[str]:
+    """``lines`` with each long run of ``--failed`` defined once as a shell variable."""
+    runs = Counter(m.group(0) for line in lines for m in _FAILED_RUN.finditer(line))
+    if not runs:
+        return lines
+    names = {run: f"FAILED_{i}" for i, (run, _) in enumerate(runs.most_common(), 1)}
+    out = [line if "--failed" not in line else
+           _FAILED_RUN.sub(lambda m: f" ${names[m.group(0)]}", line) for line in lines]
+    defs = [f"{var}='{run.strip()}'" for run, var in names.items()]
+    return ["The commands below declare the failure through these shell variables; paste "
+            "them into the shell first:", "", "```", *defs, "```", "", *out]

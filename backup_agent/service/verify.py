@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backup_agent.catalog import RestorePoint, iso
+from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,8 @@ def verify_point(env: Env, rp: RestorePoint) -> Verified:
     """
     if rp.kind == "checkpoint":
         return Verified(rp.id, rp.kind, rp.deployment)
-    problems = tuple(f"{f.name}: {p}" for f in rp.files
-                     if (p := env.store.check(f.key, f.size, f.sha256)))
+    problems = tuple(f"{f.name}: {p}" for f in rp.files if (p := _check(env, f.key, f.size,
+                                                                        f.sha256)))
     if problems:
         log.warning("restore point %s failed verify: %s", rp.id, "; ".join(problems))
         env.catalog.update_data(rp.id, verify_failed={"at": iso(env.clock()),
@@ -67,3 +68,12 @@ def verify_point(env: Env, rp: RestorePoint) -> Verified:
     if bool(problems) == rp.verified:  # write only a change of state
         env.catalog.set_verified(rp.id, not problems)
     return Verified(rp.id, rp.kind, rp.deployment, problems)
+
+
+def _check(env: Env, key: str, size: int, sha256: str) -> str | None:
+    """The store's verdict on one file; an unsafe key in a catalog row is a problem of that
+    restore point, reported, and the verify goes on to the next."""
+    try:
+        return env.store.check(key, size, sha256)
+    except AgentError as exc:
+        return str(exc)

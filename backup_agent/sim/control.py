@@ -63,7 +63,15 @@ from backup_agent.sim.hypervisor import HypervisorError
 if TYPE_CHECKING:
     from backup_agent.sim.simulator import Simulator
 
-RUNTIME_OPTIONS = {"latency_ms": float, "snapshot_seconds": float, "backup_request_seconds": float}
+def _seconds(value: Any) -> float:
+    number = float(value)
+    if not 0 <= number < 1e9:  # false for nan: a nan latency made every request answer 500
+        raise ValueError(f"{value!r} must be a finite number, zero or more")
+    return number
+
+
+RUNTIME_OPTIONS = {"latency_ms": _seconds, "snapshot_seconds": _seconds,
+                   "backup_request_seconds": _seconds}
 
 
 class ControlApi:

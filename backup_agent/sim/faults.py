@@ -131,6 +131,11 @@ class Faults:
                     return Fault(fault.kind, 1, fault.status, fault.retry_after, fault.path)
         return None
 
+    def armed_for(self, path: str) -> bool:
+        """Whether a response fault would answer ``path`` (faults come before auth)."""
+        with self._lock:
+            return any(f.remaining > 0 and (f.path is None or f.path in path) for f in self._faults)
+
     def take_cut(self) -> int | None:
         with self._lock:
             return self._cuts.pop(0) if self._cuts else None

@@ -97,8 +97,10 @@ class SimOptions:
                 raise ValueError(f"{name} must not be negative")
         if self.default_page_size < 1 or self.max_page_size < 1:
             raise ValueError("page sizes must be at least 1")
-        if self.latency_ms < 0 or self.snapshot_seconds < 0 or self.restore_restart_seconds < 0:
-            raise ValueError("latency_ms and snapshot_seconds must not be negative")
+        if not all(0 <= getattr(self, name) < 1e9 for name in  # false for nan too
+                   ("latency_ms", "snapshot_seconds", "restore_restart_seconds")):
+            raise ValueError("latency_ms, snapshot_seconds and restore_restart_seconds must be "
+                             "finite, zero or more")
 
     @property
     def lecture_count(self) -> int:

@@ -80,6 +80,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         sim = self.server.sim
+        if self._refused_before_body(sim):
+            return
         request = self._read_request()
         try:
             response = self._dispatch(sim, request)
@@ -94,6 +96,21 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._send(response)
+
+    def _refused_before_body(self, sim: Simulator) -> bool:
+        """Answer 401 before reading a byte of the body, as a real node does: an
+        unauthenticated client must not make the server spool its upload."""
+        path = unquote(urlsplit(self.path).path)
+        api = path.startswith("/api/")
+        if not (path.startswith("/_sim/")
+                or (api and sim.state.available and not sim.faults.armed_for(path))):
+            return False
+        if self._authorized(sim, api=api):
+            return False
+        sim.state.count_request(path)
+        self.close_connection = True  # the body is left unread on the socket
+        self._send(self._unauthorized())
+        return True
 
     def _read_request(self) -> Request:
         split = urlsplit(self.path)

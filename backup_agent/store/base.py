@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from backup_agent.errors import IntegrityError, StoreError
+from backup_agent.untrusted import unsafe_char
 
 CHUNK = 1024 * 1024
 
@@ -151,7 +152,8 @@ _HIDDEN_KEY = re.compile(r"(?:^|/)\.")
 def check_key(key: str) -> str:
     """``key`` if it is a safe relative key; else a StoreError saying why."""
     # Regular expressions, not a loop over characters: a listing checks every file's key.
-    if _UNSAFE_KEY.search(key):  # absolute, an empty, '.' or '..' segment, '\\', control
+    # Absolute, an empty, '.' or '..' segment, '\\', a control, format or direction character.
+    if _UNSAFE_KEY.search(key) or unsafe_char(key) is not None:
         raise StoreError(f"refusing unsafe store key {key!r}")
     if _HIDDEN_KEY.search(key):
         raise StoreError(f"refusing hidden store key {key!r} (reserved for temporary files)")

@@ -86,7 +86,8 @@ def test_retry_after_http_date_and_cap() -> None:
     assert parse_retry_after("soon", now) is None
 
 
-def test_retry_after_is_capped(make_client: Any, sleeps: Sleeps) -> None:
+def test_retry_after_beyond_the_cap_fails_fast(make_client: Any, sleeps: Sleeps) -> None:
+    """A node asking for a day is not waited for 5 x 120 s: the run fails now, saying why."""
     calls = []
 
     def route(h: Handler) -> tuple[int, dict[str, str], bytes]:
@@ -95,9 +96,9 @@ def test_retry_after_is_capped(make_client: Any, sleeps: Sleeps) -> None:
             return 429, {"Retry-After": formatdate(time.time() + 86400, usegmt=True)}, b"{}"
         return 200, {}, _page([{"id": 1, "resource_uri": "/x/1/"}])
 
-    with LocalServer(route) as srv:
-        assert make_client(srv.url).count(CONF) == 1
-    assert sleeps.calls == [RETRY_AFTER_CAP]
+    with LocalServer(route) as srv, pytest.raises(ApiError, match=r"asks to wait 86[34]\d\d s"):
+        make_client(srv.url).count(CONF)
+    assert sleeps.calls == [] and len(calls) == 1 and RETRY_AFTER_CAP < 86400
 
 
 @pytest.mark.parametrize(("status", "honoured"), [(503, True), (429, True), (500, False), (502, False)])

@@ -82,7 +82,7 @@ def test_no_secret_in_logs_or_errors(sim_factory: Any, make_client: Callable[...
     out = capsys.readouterr()
     seen = "\n".join([caplog.text, out.out, out.err, *errors])
     assert "retry" in caplog.text and "HTTP 400" in seen  # the capture did capture
-    assert sum("***" in e for e in errors) == 3  # the echoes were quoted, scrubbed
+    assert sum("***" in e for e in errors) == 3, "\n".join(errors)  # the echoes were quoted, scrubbed
     for secret in (PASSWORD, PASSPHRASE, WRONG_PASSWORD,
                    base64.b64encode(f"admin:{PASSWORD}".encode()).decode(),
                    base64.b64encode(f"admin:{WRONG_PASSWORD}".encode()).decode()):

@@ -251,9 +251,10 @@ def test_lock_files_are_0600(agent: Runner, cfg: Path, tmp_path: Path) -> None:
         assert agent("--config", str(cfg), "backup")[0] == 0
     finally:
         os.umask(old)
-    locks = list((tmp_path / "var" / "locks").iterdir())
-    assert [p.name for p in locks] == ["run-prod.lock"]  # one lock per deployment
-    assert stat.S_IMODE(locks[0].stat().st_mode) == 0o600
+    locks = sorted((tmp_path / "var" / "locks").iterdir())
+    # the deployment's run lock, and its restore lock (no backup while a restore runs)
+    assert [p.name for p in locks] == ["restore-prod.lock", "run-prod.lock"]
+    assert all(stat.S_IMODE(lock.stat().st_mode) == 0o600 for lock in locks)
 
 
 @pytest.mark.parametrize("kind", ["config-backup", "inventory"])

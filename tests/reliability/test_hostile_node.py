@@ -1,0 +1,149 @@
+"""Defects 1, 3, 5, 6, 7, 8, 9, 13, 17 and the retry cap: the client against a hostile node."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from backup_agent.config import Deployment, Secret
+from backup_agent.errors import AgentError, ApiError, IntegrityError
+from backup_agent.infinity import BackupInfo, FileSink, InfinityClient
+from backup_agent.infinity import http as http_mod
+from tests.reliability import hostile
+from tests.reliability.hostile import HostileNode
+
+PASSWORD = "Hostile-Pw-3f9a1c"
+PASSPHRASE = "Hostile-Pp-8e2b7d-long"
+CONF = "configuration/v1/conference/"
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., InfinityClient]]:
+    monkeypatch.setenv("HOSTILE_PW", PASSWORD)
+    made: list[InfinityClient] = []
+
+    def make(url: str, **kw: Any) -> InfinityClient:
+        kw.setdefault("password", Secret("deployments.prod.password", env="HOSTILE_PW"))
+        kw.setdefault("retries", 1)
+        kw.setdefault("timeout", 3.0)
+        c = InfinityClient(Deployment(name="prod", url=url, **kw), sleep=lambda s: None)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def nothing_reached_the_other_host(node: HostileNode) -> None:
+    assert node.other is not None
+    assert node.other.seen == [], [(s.method, s.path) for s in node.other.seen]
+
+
+@pytest.mark.parametrize("form", ["HTTP://{other}/api/admin/x/", " http://{other}/api/admin/x/",
+                                  "\thttp://{other}/api/admin/x/", "//{other}/api/admin/x/",
+                                  "http://{other}:80/api/admin/x/", "hTtP://{other}/api/admin/x/"])
+def test_links_to_another_host_are_not_followed(client: Any, form: str) -> None:
+    with HostileNode(hostile.links_elsewhere(form)) as node:
+        with pytest.raises(ApiError, match="refusing"):
+            client(node.url).conferences()
+        nothing_reached_the_other_host(node)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_off_the_node_are_not_followed(client: Any, status: int) -> None:
+    with HostileNode(hostile.redirects_elsewhere(status)) as node:
+        with pytest.raises(AgentError):
+            client(node.url).create_backup(PASSPHRASE)
+        nothing_reached_the_other_host(node)
+
+
+def test_a_gzip_bomb_is_cut_at_the_answer_bound(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_mod, "MAX_ANSWER_BYTES", 8 << 20)
+    bomb = hostile.gzip_bomb(200 << 20)  # 200 MiB decoded, 200 KiB sent
+    with HostileNode(bomb) as node, pytest.raises(ApiError, match="more than"):
+        client(node.url).conferences()
+
+
+def test_a_trickling_answer_meets_its_deadline(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_mod, "REQUEST_DEADLINE", 1.5)
+    body = hostile.page([{"id": 1, "resource_uri": "/x/1/"}])
+    with HostileNode(hostile.trickle(0.1, body)) as node:  # every byte well within timeout
+        t0 = time.monotonic()
+        with pytest.raises(ApiError, match="deadline"):
+            client(node.url, timeout=2.0).conferences()
+        assert time.monotonic() - t0 < 6
+
+
+def test_a_download_is_cut_at_the_listed_size(client: Any) -> None:
+    def serve(h: hostile.Raw, node: HostileNode) -> None:
+        h.answer(200, b"x" * (5 << 20), {"Content-Type": "application/octet-stream"})
+
+    with HostileNode(serve) as node:
+        info = BackupInfo(filename="b.tar", date=None, size=100, sha256sum="0" * 64,
+                          version=None, build=None, resource_uri="/api/admin/b/",
+                          download_uri="/api/admin/b/download")
+        out = io.BytesIO()
+        with pytest.raises(IntegrityError, match="101 bytes"):
+            client(node.url).download_backup(info, FileSink(out))
+        assert len(out.getvalue()) <= 101
+
+
+def test_endless_meta_next_is_bounded(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backup_agent.infinity import listing
+    monkeypatch.setattr(listing, "MAX_PAGES", 50)
+    with HostileNode(hostile.endless_next()) as node:
+        with pytest.raises(ApiError, match="does not end"):
+            client(node.url).conferences()
+        assert len(node.seen) < 60
+
+
+@pytest.mark.parametrize("total", [10**6 + 1, 10**12])
+def test_a_huge_total_count_is_refused(client: Any, total: int) -> None:
+    with HostileNode(hostile.claims_total(total)) as node:
+        with pytest.raises(ApiError, match="claims"):
+            client(node.url).conferences()
+        assert len(node.seen) == 1
+
+
+def test_deep_json_is_an_api_error(client: Any) -> None:
+    with HostileNode(hostile.deep_json(100_000)) as node, pytest.raises(ApiError, match="malformed JSON"):
+        client(node.url).conferences()
+
+
+def test_a_10_mb_error_message_is_quoted_short(client: Any) -> None:
+    with HostileNode(hostile.huge_error(10 << 20)) as node, pytest.raises(ApiError) as failed:
+        client(node.url).conferences()
+    assert len(str(failed.value)) < 600
+
+
+def test_retry_after_beyond_the_cap_fails_at_once(client: Any) -> None:
+    with HostileNode(hostile.retry_after(10_000)) as node:
+        with pytest.raises(ApiError, match="asks to wait"):
+            client(node.url, retries=5).conferences()
+        assert len(node.seen) == 1
+
+
+def test_a_password_outside_latin_1(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def serve(h: hostile.Raw, node: HostileNode) -> None:
+        h.answer(200, hostile.page([]))
+
+    with HostileNode(serve) as node:
+        monkeypatch.setenv("HOSTILE_PW", "pässwörd-€-Ω")
+        assert client(node.url, username="ädmin").conferences() == []
+        sent = node.seen[0].headers["Authorization"]
+    assert base64.b64decode(sent.split()[1]).decode() == "ädmin:pässwörd-€-Ω"
+
+
+def test_plain_http_to_another_host_warns(monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("HOSTILE_PW", PASSWORD)
+    dep = Deployment(name="prod", url="http://mgr.example.com",
+                     password=Secret("deployments.prod.password", env="HOSTILE_PW"))
+    InfinityClient(dep).close()
+    assert "in clear" in caplog.text
