@@ -245,8 +245,10 @@ def _download_once(transport: Transport, info: BackupInfo, source: str, sink: Re
             if progress is not None:
                 progress(done, info.size)
         digest = hasher.hexdigest()
-    # Read through the connection, a body cut short of its Content-Length ends quietly.
+    # Read through the connection, a body cut short of its Content-Length ends quietly; one
+    # longer than the listed size was cut at one byte past it (and is refused by _verified).
     expected = int(declared) if declared is not None and declared.isdigit() else info.size
+    expected = min(expected, info.size + 1)
     if done < expected:
         return f"last at {done} of {info.size} bytes: the connection closed early"
     return done, digest
