@@ -41,7 +41,10 @@ def launch(argv: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
         return 0
 
     for key in ("BACKUP_AGENT_DAEMON_LISTEN", "BACKUP_AGENT_CONFIG", "BACKUP_AGENT_IMAGE_LISTEN"):
-        monkeypatch.delenv(key, raising=False)
+        # Set, then deleted: monkeypatch records the key, so what the launcher writes into
+        # os.environ is undone too (it leaked the image's 0.0.0.0:9464 into every later daemon).
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(sys, "argv", ["backup-agent", *argv])
