@@ -160,6 +160,26 @@ def check_key(key: str) -> str:
     return key
 
 
+class _HashingSink(Protocol):
+    hashed: bool
+
+    @property
+    def sha256(self) -> str: ...
+
+    def abort(self) -> None: ...
+
+
+def commit_digest(sink: _HashingSink, name: str, sha256: str | None) -> str:
+    """The sha256 a sink's commit checks: its own, or (an unhashed sink) its writer's.
+
+    An unhashed write committed without its writer's digest is aborted: it cannot be checked.
+    """
+    if not sink.hashed and sha256 is None:
+        sink.abort()
+        raise StoreError(f"{name}: an unhashed write needs its writer's sha256")
+    return sink.sha256 if sink.hashed else str(sha256).lower()
+
+
 def check_written(key: str, size: int, got_sha256: str, expected_size: int | None,
                   expected_sha256: str | None) -> None:
     """The IntegrityError a commit raises when what was written is not what was expected."""

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from backup_agent.errors import StoreError
-from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written
+from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written, commit_digest
 
 
 class AtomicFile:
@@ -71,10 +71,7 @@ class AtomicFile:
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
                sha256: str | None = None) -> ObjectInfo:
         """fsync, check size and sha256, then publish. On a mismatch nothing stays."""
-        if not self.hashed and sha256 is None:
-            self.abort()
-            raise StoreError(f"{self.final.name}: an unhashed write needs its writer's sha256")
-        got = self.sha256 if self.hashed else str(sha256).lower()
+        got = commit_digest(self, self.final.name, sha256)
         try:
             self._fh.flush()
             os.fsync(self._fh.fileno())

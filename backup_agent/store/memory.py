@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from backup_agent.errors import StoreError
-from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written
+from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written, commit_digest
 
 
 class MemorySink:
@@ -53,10 +53,7 @@ class MemorySink:
 
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
                sha256: str | None = None) -> ObjectInfo:
-        if not self.hashed and sha256 is None:
-            self.abort()
-            raise StoreError(f"{self.key}: an unhashed write needs its writer's sha256")
-        got = self.sha256 if self.hashed else str(sha256).lower()
+        got = commit_digest(self, self.key, sha256)
         try:
             check_written(self.key, self.size, got, expected_size, expected_sha256)
             info = self._publish(self.key, self._buf.getvalue(), got)

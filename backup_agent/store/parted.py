@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 
 from backup_agent.errors import ObjectLocked, StoreError, StoreUnavailable
-from backup_agent.store.base import ObjectInfo, check_written
+from backup_agent.store.base import ObjectInfo, check_written, commit_digest
 
 __all__ = ["UNREACHABLE", "ObjectLocked", "PartedSink", "StoreUnavailable"]
 
@@ -89,10 +89,7 @@ class PartedSink(ABC):
 
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
                sha256: str | None = None) -> ObjectInfo:
-        if not self.hashed and sha256 is None:
-            self.abort()
-            raise StoreError(f"{self.key}: an unhashed write needs its writer's sha256")
-        got = self.sha256 if self.hashed else str(sha256).lower()
+        got = commit_digest(self, self.key, sha256)
         try:
             check_written(self.key, self.size, got, expected_size, expected_sha256)
             if self._parts:
