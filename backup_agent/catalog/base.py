@@ -97,6 +97,10 @@ class Catalog(Protocol):
         """Record the verdict of reading one copy back."""
         ...
 
+    def remove_copies(self, rp_id: str, store: str) -> None:
+        """Forget every copy of ``rp_id`` in ``store`` (retention deleted the objects)."""
+        ...
+
     # -- contact ----------------------------------------------------------------------------
     def record_contact(self, deployment: str, now: datetime, error: str | None = None) -> None:
         """Remember the last time the Management Node answered (or the last failure)."""

@@ -63,3 +63,31 @@ def test_two_copies_with_one_name_and_an_unknown_copy_are_refused() -> None:
         parse(doc([S3, S3]))
     with pytest.raises(ConfigError, match=r"no \[\[storage.copies\]\] store named 'x'"):
         parse(doc([S3])).copy("x")
+
+
+@pytest.mark.parametrize(("retention", "message"), [
+    ({}, "storage.copies.offsite-s3.retention: must be a table|an empty retention policy"),
+    ({"keep_daly": 3}, "storage.copies.offsite-s3.retention: unknown key 'keep_daly'"),
+    ({"keep_last": 0}, "storage.copies.offsite-s3.retention.keep_last: expected a whole number"),
+    ({"keep_last": 1, "remove_last_copy": "yes"}, "remove_last_copy: expected true or false"),
+    ({"room-export": {}}, "storage.copies.offsite-s3.retention.room-export: an empty retention"),
+])
+def test_bad_copy_retention_is_a_config_error(retention: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(doc([{**S3, "retention": retention}]))
+
+
+def test_a_copy_retention_table_parses_and_resolves_whole() -> None:
+    cfg = parse({**doc([{**S3, "retention": {"keep_daily": 30, "inventory": {"keep_last": 2},
+                                             "remove_last_copy": True}}]),
+                 "retention": {"keep_last": 3}})
+    copy = cfg.copy("offsite-s3")
+    assert copy.remove_last_copy and copy.retention is not None
+    settings = cfg.service.retention
+    policy, source = settings.resolve_copy(copy.name, copy.retention, "prod", "config-backup")
+    assert policy is not None and policy.keep_daily == 30 and policy.keep_last is None
+    assert source == "storage.copies.offsite-s3.retention"
+    assert settings.resolve_copy(copy.name, copy.retention, "prod", "inventory")[1] == \
+        "storage.copies.offsite-s3.retention.inventory"
+    policy, source = settings.resolve_copy(copy.name, None, "prod", "config-backup")
+    assert policy is not None and policy.keep_last == 3 and source == "retention (inherited)"
