@@ -269,6 +269,10 @@ class SQLiteCatalog:
         with self._tx() as db:
             db.execute("DELETE FROM copies WHERE restore_point_id=? AND store=?", (rp_id, store))
 
+    def passphrase_salt(self) -> bytes:
+        rows = self._read("SELECT value FROM catalog_keys WHERE name='passphrase_salt'")
+        return bytes.fromhex(rows[0][0])
+
     # -- contact ----------------------------------------------------------------------------
     def record_contact(self, deployment: str, now: datetime, error: str | None = None) -> None:
         with self._tx() as db:

@@ -132,12 +132,17 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
 
 
 def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
+    from backup_agent.jobs.passphrase import Availability
+
     out: dict[str, Any] = {}
+    keys = Availability(deployment)
     for kind in KINDS:
         rp = env.catalog.latest(deployment.name, kind)
         out[kind] = None if rp is None else {**rp.to_dict(env.store.location),
                                              "age": age_text(rp.taken_at, now),
                                              "age_seconds": age_seconds(rp.taken_at, now)}
+        if rp is not None and (why := keys.problem(rp)):
+            out[kind]["passphrase"] = {"available": False, "reason": why}
     return out
 
 
@@ -203,6 +208,8 @@ def _health(s: dict[str, Any]) -> tuple[str, list[str]]:
                             f"{failed}")
     if s["newest"]["config-backup"] is None:
         degraded.append("no config backup yet (run `backup-agent backup`)")
+    elif missing := s["newest"]["config-backup"].get("passphrase"):
+        degraded.append(missing["reason"])
     reasons = down + degraded
     return (DOWN if down else DEGRADED if degraded else HEALTHY), reasons
 
