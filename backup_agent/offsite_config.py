@@ -31,6 +31,13 @@ COPY_KEYS = {
                    "connection_string_file", "sas_token_env", "sas_token_file", "retention"},
     "gcs": {"bucket", "prefix", "project", "endpoint_url", "credentials_file", "retention"},
 }
+# Room exports and inventories hold PINs, aliases and addresses: off-site only encrypted, as
+# restic would (it has no plaintext mode). Without [encryption] they stay local, said once here.
+NOT_ENCRYPTED = ("not encrypted: [encryption] recipients are needed to copy room exports "
+                 "and inventories off-site")
+PLAINTEXT_WARNING = ("storage.copies: room exports and inventories are not copied off-site: "
+                     "[encryption] recipients are needed to copy them (config backups, encrypted "
+                     "by the Management Node, are copied)")
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
 
