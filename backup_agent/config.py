@@ -139,6 +139,11 @@ class Config:
     encryption: EncryptionConfig | None = None  # [encryption]: age recipients
 
     @property
+    def prunes(self) -> bool:
+        """Whether any retention is written: ``[retention]`` or a copy's own ``retention``."""
+        return self.service.retention.configured or any(c.retention for c in self.copies)
+
+    @property
     def warnings(self) -> list[str]:
         """What is valid but probably not meant: one line each (config load, ``config check``)."""
         from backup_agent.offsite_config import PLAINTEXT_WARNING

@@ -47,7 +47,7 @@ def effective(cfg: Config) -> dict[str, Any]:
                                "no [retention] configured: nothing is pruned"})
         schedules = {}
         for s in svc.schedules.get(dep.name, ()):
-            off = s.off or (s.job == "retention" and not retention.configured)
+            off = s.off or (s.job == "retention" and not cfg.prunes)
             nxt = None if off else next_run(s, now)
             schedules[s.job] = {"schedule": s.expr, "from": s.source,
                                 "next_run": iso(nxt) if nxt else None}

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     cfg = ctx.config
     deps = [cfg.deployment(args.deployment)] if args.deployment else list(cfg.deployments)
-    configured = cfg.service.retention.configured or any(c.retention for c in cfg.copies)
+    configured = cfg.prunes
     if not configured and not args.dry_run:
         raise UsageError("no [retention] table in the configuration: nothing is pruned "
                          "(prune --dry-run shows what is kept)")

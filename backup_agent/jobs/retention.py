@@ -86,8 +86,7 @@ def decide(env: Env, deployment: Deployment, now: datetime) -> list[Decision]:
 
 def configured(env: Env) -> bool:
     """Whether any retention is written: ``[retention]`` or a copy's own ``retention``."""
-    return env.config.service.retention.configured or any(
-        c.retention is not None for c in env.config.copies)
+    return env.config.prunes
 
 
 def prune(env: Env, deployment: Deployment, dry_run: bool = False,
