@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from backup_agent.catalog import CopyRecord, RestorePoint, Run, iso
 from backup_agent.config import Deployment
@@ -174,3 +175,42 @@ class Plan:
         if gone and not self.env.catalog.copies(rp_id=rp.id):
             self.env.catalog.update_data(rp.id, removed_by=run_id, bytes_removed=True)
             self.env.catalog.mark_deleted(rp.id, self.now)
+
+
+def copies_view(env: Env, rps: list[RestorePoint]) -> dict[str, list[dict[str, Any]]]:
+    """Per restore point, its off-site copies as ``list`` and ``status`` show them: the store,
+    whether it is complete and verified, and the lock's end when the store locks objects.
+
+    The lock's end is the copy's upload time plus ``object_lock.days`` (what was asked at
+    upload; no request is made: ``prune`` reads the real date by HEAD before it deletes).
+    """
+    wanted = {rp.id for rp in rps}
+    targets = {c.name: c for c in env.config.copies}
+    now = env.clock()
+    by_rp: dict[str, dict[str, list[CopyRecord]]] = {}
+    for c in env.catalog.copies():
+        if c.restore_point_id in wanted:
+            by_rp.setdefault(c.restore_point_id, {}).setdefault(c.store, []).append(c)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rp_id, stores in by_rp.items():
+        for store, copies in sorted(stores.items()):
+            target = targets.get(store)
+            until = None
+            if target is not None and target.lock_days:
+                until = max(c.copied_at for c in copies) + timedelta(days=target.lock_days)
+            out.setdefault(rp_id, []).append({
+                "store": store, "complete": any(c.name == MANIFEST for c in copies),
+                "verified": _verified(copies), "objects": len(copies),
+                "locked_until": iso(until) if until and until > now else None})
+    return out
+
+
+def copies_text(copies: list[dict[str, Any]]) -> str:
+    """``offsite-s3 (locked until 2027-01-01), offsite-gcs``, or ``-``."""
+    parts = []
+    for c in copies:
+        notes = [] if c["complete"] else ["incomplete"]
+        notes += [] if c["verified"] else ["FAILED verify"]
+        notes += [f"locked until {c['locked_until'][:10]}"] if c["locked_until"] else []
+        parts.append(c["store"] + (f" ({', '.join(notes)})" if notes else ""))
+    return ", ".join(parts) or "-"

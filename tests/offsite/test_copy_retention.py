@@ -163,3 +163,26 @@ def test_a_delete_the_lock_refuses_is_reported_kept(tmp_path: Path, sim: Any, s3
     finally:
         env.close()
     assert in_bucket(s3, old)
+
+
+def test_list_and_status_show_each_copy_with_its_lock(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+    cfg = with_retention(tmp_path, sim, s3, age_keys, "keep_last = 1", "", lock=True)
+    old, new = backups_at(cfg, [2, 1])
+    copy(agent, cfg)
+    until = s3.head_object(Bucket=BUCKET, Key=in_bucket(s3, new)[0])["ObjectLockRetainUntilDate"]
+    points = {p["id"]: p for p in listing(agent, cfg)}
+    [shown] = points[new]["copies"]
+    assert shown["store"] == "offsite-s3" and shown["complete"] and shown["verified"]
+    assert shown["locked_until"][:10] == f"{until:%Y-%m-%d}"
+    code, out, _ = agent("--config", str(cfg), "list")
+    assert code == 0 and f"offsite-s3 (locked until {until:%Y-%m-%d})" in out
+    assert agent("--config", str(cfg), "prune")[0] == 0  # the old one goes locally, kept off-site
+    code, out, _ = agent("--config", str(cfg), "list")
+    line = next(row for row in out.splitlines() if row.startswith(old))
+    assert "off-site only" in line and "offsite-s3" in line
+    code, out, _ = agent("--config", str(cfg), "status", "--no-probe", "--json")
+    newest = json.loads(out)[0]["newest"]["config-backup"]
+    assert newest["id"] == new and newest["copies"][0]["locked_until"] == shown["locked_until"]
+    code, out, _ = agent("--config", str(cfg), "status", "--no-probe")
+    assert f"copies: offsite-s3 (locked until {until:%Y-%m-%d})" in out
