@@ -102,8 +102,8 @@ def copy_to(env: Env, dep: Deployment, run: Run, target: CopyConfig, remote: Sto
             continue
         done = {c.name for c in env.catalog.copies(target.name, rp.id)}
         item = f"{target.name}:{rp.id}"
-        if MANIFEST in done:
-            continue
+        if MANIFEST in done or target.name in (rp.data.get("copies_removed") or {}):
+            continue  # copied, or removed from this store by its retention: not sent again
         if rp.kind not in PLAIN_KINDS and env.config.encryption is None:
             run.item(item, "skipped", NOT_ENCRYPTED)
             continue

@@ -79,6 +79,10 @@ def test_each_copy_prunes_by_its_own_policy_and_keeps_the_last_copy(
     assert not in_bucket(s3, ids[1]) and not in_bucket(s3, ids[2])
     assert in_bucket(s3, ids[0]) and in_bucket(s3, ids[3])
     assert copies_of(cfg, ids[1]) == set() and copies_of(cfg, ids[0]) == {"offsite-s3"}
+    # What retention removed from the store is not copied there again by the next copy.
+    code, out, err = agent("--config", str(cfg), "copy", "--json")
+    assert code == 0 and json.loads(out)["items"][0]["outcome"] == "unchanged", (out, err)
+    assert not in_bucket(s3, ids[1])
     points = {p["id"]: p for p in listing(agent, cfg)}
     assert ids[0] in points, "gone locally, still a restore point by its copy"
     assert points[ids[1]]["copies_removed"]["offsite-s3"]["run"] == done["run"]["id"]
