@@ -119,7 +119,11 @@ class Plan:
         if isinstance(remote, str):
             d.reasons = [*d.reasons, f"lock not checked: {remote}"]
             return
-        until = self._locked_until(remote, copies)
+        try:
+            until = self._locked_until(remote, copies)
+        except AgentError as exc:  # the delete will say whether the store allows it
+            d.reasons = [*d.reasons, f"lock not checked: {exc}"]
+            return
         if until is not None and until > self.now:
             d.keep, d.locked_until, d.reasons = True, until, [f"locked until {until:%Y-%m-%d}"]
 

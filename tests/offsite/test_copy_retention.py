@@ -190,3 +190,24 @@ def test_list_and_status_show_each_copy_with_its_lock(
     assert newest["id"] == new and newest["copies"][0]["locked_until"] == shown["locked_until"]
     code, out, _ = agent("--config", str(cfg), "status", "--no-probe")
     assert f"copies: offsite-s3 (locked until {until:%Y-%m-%d})" in out
+
+
+def test_an_unreachable_copy_store_fails_its_items_and_forgets_nothing(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+    cfg = with_retention(tmp_path, sim, s3, age_keys, "keep_last = 5", "keep_last = 1")
+    old, _new = backups_at(cfg, [2, 1])
+    copy(agent, cfg)
+    good = cfg.read_text()
+    cfg.write_text(good.replace(f'bucket = "{BUCKET}"', 'bucket = "no-such-bucket"'))
+    code, out, err = agent("--config", str(cfg), "prune", "--json")
+    assert code == 3, (out, err)  # partially failed: the local part ran, the copy's did not
+    items = {i["item"]: i for i in json.loads(out)[0]["run"]["items"]}
+    failed = items[f"offsite-s3:{old}"]
+    assert failed["outcome"] == "failed"
+    assert failed["reason"] == "offsite-s3: bucket 'no-such-bucket' does not exist"
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert in_bucket(s3, old) and copies_of(cfg, old) == {"offsite-s3"}, "nothing forgotten"
+    cfg.write_text(good)  # fixed: the next run removes it
+    code, done, err = prune(agent, cfg)
+    assert code == 0 and done["run"]["summary"]["copies_removed"] == {"offsite-s3": [old]}, err
+    assert not in_bucket(s3, old)
