@@ -13,6 +13,7 @@ import pytest
 from backup_agent.sim import Simulator
 from tests.jobs.conftest import PASSPHRASE, Runner
 from tests.jobs.restore_helpers import config_with_nodes, path_number, plan
+from tests.reliability.test_secrets_everywhere import _everything_written
 
 NOT_COUNTED = "not counted as a restore point"
 
@@ -87,6 +88,9 @@ def test_the_passphrase_changed_in_config(agent: Runner, sim: Simulator, tmp_pat
     seen = refused_everywhere(agent, cfg, rp_id, "deployments.prod.passphrase is now a "
                               "different passphrase")
     assert not any(PASSPHRASE in s or "An-Other-Passphrase-9" in s for s in seen)
+    written = _everything_written(tmp_path / "var")  # catalog, store, the agent's own log
+    assert b"plan" in written or b"config-backup" in written
+    assert PASSPHRASE.encode() not in written and b"An-Other-Passphrase-9" not in written
     # A backup taken with the new one counts; the plan offers it.
     backed_up(agent, cfg)
     p = plan(agent, cfg, "--failed", "management")
