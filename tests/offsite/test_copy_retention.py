@@ -211,3 +211,70 @@ def test_an_unreachable_copy_store_fails_its_items_and_forgets_nothing(
     code, done, err = prune(agent, cfg)
     assert code == 0 and done["run"]["summary"]["copies_removed"] == {"offsite-s3": [old]}, err
     assert not in_bucket(s3, old)
+
+
+CRASH = """
+import os, sys
+from backup_agent import config
+from backup_agent.jobs.env import Env
+from backup_agent.jobs import retention
+from backup_agent.store import open_copy_store
+env = Env.open(config.load(sys.argv[1]))
+calls = []
+
+def remote(target):
+    store = open_copy_store(target)
+    def delete(key):
+        calls.append(key)
+        if len(calls) == 2:
+            os._exit(9)   # dies between the manifest and the files of a copy
+        type(store).delete(store, key)
+    store.delete = delete
+    return store
+
+if sys.argv[2] == "local":
+    env.store.delete = lambda key: os._exit(9)  # dies deleting the local bytes of a copied point
+retention.prune(env, env.config.deployment(), open_remote=remote)
+"""
+
+
+def test_a_crash_while_removing_leaves_the_copy_recorded_and_the_next_run_finishes(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = with_retention(tmp_path, sim, s3, age_keys, "keep_last = 5", "keep_last = 1")
+    old, new = backups_at(cfg, [2, 1])
+    copy(agent, cfg)
+    done = subprocess.run([sys.executable, "-c", CRASH, str(cfg), "copy"], cwd=root,
+                          capture_output=True, check=False)
+    assert done.returncode == 9, done.stderr
+    assert copies_of(cfg, old) == {"offsite-s3"}, "nothing forgotten that is still there"
+    assert not any(k.endswith("manifest.json") for k in in_bucket(s3, old)), "manifest first"
+    code, result, err = prune(agent, cfg)
+    assert code == 0, err
+    assert result["run"]["summary"]["copies_removed"] == {"offsite-s3": [old]}
+    assert not in_bucket(s3, old) and copies_of(cfg, old) == set()
+    assert {p["id"] for p in listing(agent, cfg)} >= {old, new}, "its local bytes remain"
+
+
+def test_a_crash_removing_the_local_bytes_of_a_copied_point_is_swept(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = with_retention(tmp_path, sim, s3, age_keys, "keep_last = 1", "keep_last = 5")
+    old, _new = backups_at(cfg, [2, 1])
+    copy(agent, cfg)
+    done = subprocess.run([sys.executable, "-c", CRASH, str(cfg), "local"], cwd=root,
+                          capture_output=True, check=False)
+    assert done.returncode == 9, done.stderr
+    assert old in {p["id"] for p in listing(agent, cfg)}, "still a restore point (its copy)"
+    code, result, err = prune(agent, cfg)
+    assert code == 0, err
+    assert f"sweep {old}" in {i["item"] for i in result["run"]["items"]}
+    code, out, _ = agent("--config", str(cfg), "list")
+    assert "off-site only" in next(r for r in out.splitlines() if r.startswith(old))
+    assert agent("--config", str(cfg), "verify")[0] == 0
