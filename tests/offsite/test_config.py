@@ -91,3 +91,22 @@ def test_a_copy_retention_table_parses_and_resolves_whole() -> None:
         "storage.copies.offsite-s3.retention.inventory"
     policy, source = settings.resolve_copy(copy.name, None, "prod", "config-backup")
     assert policy is not None and policy.keep_last == 3 and source == "retention (inherited)"
+
+
+def test_config_check_shows_each_copy_its_retention_and_the_plaintext_warning() -> None:
+    from backup_agent.cli.config_cmd import effective
+
+    cfg = parse({**doc([{**S3, "retention": {"keep_daily": 30}}]), "retention": {"keep_last": 3}})
+    data = effective(cfg)
+    [copy] = data["copies"]
+    assert copy["retention"]["rules"] == {"keep_daily": 30} and copy["object_lock"]["days"] == 30
+    assert data["warnings"] == [
+        "storage.copies: room exports and inventories are not copied off-site: [encryption] "
+        "recipients are needed to copy them (config backups, encrypted by the Management Node, "
+        "are copied)"]
+    keyed = effective(parse(doc([S3], {"recipients": [GOOD_RECIPIENT]})))
+    assert keyed["warnings"] == [] and keyed["copies"][0]["retention"]["from"] == \
+        "retention (inherited)"
+    # A copy's own retention alone is retention configured: prune and the daemon's job run.
+    assert parse(doc([{**S3, "retention": {"keep_last": 2}}])).prunes
+    assert not parse(doc([S3])).prunes
