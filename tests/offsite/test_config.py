@@ -108,5 +108,7 @@ def test_config_check_shows_each_copy_its_retention_and_the_plaintext_warning() 
     assert keyed["warnings"] == [] and keyed["copies"][0]["retention"]["from"] == \
         "retention (inherited)"
     # A copy's own retention alone is retention configured: prune and the daemon's job run.
-    assert parse(doc([{**S3, "retention": {"keep_last": 2}}])).prunes
-    assert not parse(doc([S3])).prunes
+    only_copy = parse(doc([{**S3, "retention": {"keep_last": 2}}]))
+    assert only_copy.prunes and not parse(doc([S3])).prunes
+    assert effective(only_copy)["deployments"][0]["schedule"]["retention"]["next_run"] is not None
+    assert effective(parse(doc([S3])))["deployments"][0]["schedule"]["retention"]["next_run"] is None
