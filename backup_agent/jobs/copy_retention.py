@@ -59,9 +59,11 @@ class Plan:
         self.env, self.now = env, now
         self.open_remote = open_remote or open_copy_store
         self.points = {rp.id: rp for rp in env.catalog.restore_points(deployment.name)}
+        # Only configured stores count: one taken out of agent.toml is no copy the agent can use.
+        configured = {c.name for c in env.config.copies}
         self.held: dict[str, dict[str, list[CopyRecord]]] = {}
         for c in env.catalog.copies():
-            if c.restore_point_id in self.points:
+            if c.restore_point_id in self.points and c.store in configured:
                 self.held.setdefault(c.store, {}).setdefault(c.restore_point_id, []).append(c)
         for store, by_rp in self.held.items():
             self.held[store] = {k: v for k, v in by_rp.items() if any(c.name == MANIFEST for c in v)}

@@ -141,3 +141,23 @@ def test_copy_retention_on_azure_and_gcs_never_drops_both_last_copies(
     point = next(p for p in json.loads(out)["restore_points"] if p["id"] == old)
     assert point["verified"] and point["copy"]["store"] == "offsite-gcs", \
         "gone locally and from Azure, still offered from GCS"
+
+
+def test_a_copy_store_taken_out_of_the_config_does_not_count_as_a_copy(
+        agent: Runner, sim: Any, azurite: str, gcs_emulator: str, tmp_path: Path,
+        age_keys: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.jobs.test_retention import backups_at
+
+    cfg = clouds_config(tmp_path, sim.url, azurite, gcs_emulator, age_keys, monkeypatch)
+    cfg.write_text(cfg.read_text() + "\n[retention]\nkeep_last = 1\n")
+    old, _new = backups_at(cfg, [2, 1])
+    assert agent("--config", str(cfg), "copy")[0] == 0
+    text = cfg.read_text()
+    start = text.index('\n[[storage.copies]]\nname = "offsite-gcs"')
+    cfg.write_text(text[:start] + "\n" + text[text.index("\n[encryption]"):])
+    code, out, err = agent("--config", str(cfg), "prune", "--json")
+    assert code == 0, (out, err)
+    got = {(p["store"], p["id"]): p for p in json.loads(out)[0]["points"]}
+    assert got[("offsite-azure", old)]["action"] == "keep"
+    assert got[("offsite-azure", old)]["reasons"][0].startswith("last verified copy")
+    assert ("offsite-gcs", old) not in got
