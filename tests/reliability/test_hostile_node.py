@@ -108,6 +108,17 @@ def test_a_trickling_download_meets_its_deadline(client: Any) -> None:
         assert time.monotonic() - t0 < 8
 
 
+def test_an_answer_cut_mid_body_is_retried_then_an_api_error(client: Any) -> None:
+    """Found by the fault matrix: the cut surfaced as requests' ConnectionError, outside the
+    error mapping: `export` ended "internal error: ConnectionError" (exit 1, a traceback's
+    worth of text) instead of a failed run with its reason."""
+    body = hostile.page([{"id": i, "resource_uri": f"/x/{i}/"} for i in range(50)])
+    with HostileNode(hostile.cut_mid_body(body)) as node:
+        with pytest.raises(ApiError, match="cut off mid-body .*closed before the end.*retried 1"):
+            client(node.url).conferences()
+        assert len(node.seen) == 2, "a GET is asked again once (retries = 1)"
+
+
 def test_endless_meta_next_is_bounded(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from backup_agent.infinity import listing
     monkeypatch.setattr(listing, "MAX_PAGES", 50)
