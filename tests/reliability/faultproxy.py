@@ -108,7 +108,7 @@ class FaultProxy:
     """``with FaultProxy(sim.url, "cut", "system_backup") as p: p.url``."""
 
     def __init__(self, upstream: str, fault: str | None = None, path: str = "/api/",
-                 count: int = 10**6, stall_seconds: float = 2.5) -> None:
+                 count: int = 10**6, stall_seconds: float = 1.5) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
         up = urlsplit(upstream)

@@ -85,7 +85,7 @@ TAGS = (  # first match wins: (pattern in the reason or stderr, tag)
     ("interrupted", "interrupted"), ("no data within|no answer within", "timeout"), ("cannot connect|connection refused|unreachable", "unreachable"),
     ("deadline", "deadline"), ("timed out|timeout", "timeout"), ("HTTP 503", "HTTP 503"),
     ("HTTP 429", "HTTP 429"), ("File too large|No space|disk full", "disk full"),
-    (r"Not a directory|\bstore\b", "store"), ("sha256|hash", "wrong hash"),
+    (r"Not a directory|\bstore\b", "store"), (r"\bmissing\b", "missing"), ("sha256|hash", "wrong hash"),
     ("cut|incomplete|IncompleteRead|ended after|closed|reset|Connection aborted", "cut"),
     ("JSON|not valid|unexpected|answer", "bad answer"), ("locked", "locked"),
 )
@@ -182,6 +182,7 @@ class Bench:
     """The seeded storage and the simulator every cell starts from."""
 
     sim: Simulator
+    opts: SimOptions
     seed: Path
     restore_path: str
     nodes: tuple[str, ...]
@@ -199,7 +200,7 @@ def bench(workdir: Path) -> Iterator[Bench]:
         for job in ("backup", "backup", "export"):
             code, _, err = run(cfg, job)
             assert code == 0, err
-        yield Bench(sim, seed, restore_path(cfg), nodes)
+        yield Bench(sim, opts, seed, restore_path(cfg), nodes)
 
 
 def _db(where: Path) -> sqlite3.Connection:
@@ -260,7 +261,10 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     where = workdir / f"{job.name}-{fault}".replace(" ", "-")
     shutil.copytree(b.seed, where, ignore=shutil.ignore_patterns("agent.toml"))
     with ExitStack() as stack:
-        target = b.sim.url
+        # A node of the cell's own (the same seeded deployment): two backups taken of one
+        # simulator in the same second race for one file name.
+        sim = stack.enter_context(Simulator(b.opts)) if job.path and not job.target else b.sim
+        target = sim.url
         if job.target:
             target = stack.enter_context(Simulator(SimOptions(empty=True, password=PASSWORD))).url
         if fault == "node down":
@@ -273,7 +277,7 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
         argv = list(job.argv)
         if job.target:
             argv += ["--path", b.restore_path, "--target-url", target]
-        cfg = write_config(where, b.sim.url if job.target else target, b.sim.url, b.nodes)
+        cfg = write_config(where, sim.url if job.target else target, sim.url, b.nodes)
         before, runs_before = _state(where, job)
         moved = _store_unwritable(where, job) if fault == "store unwritable" else None
         if fault == "catalog locked":
@@ -290,7 +294,7 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
             proxy.fault = None
             proxy.release(drop=True)
         if fault == "SIGKILL":
-            _next_run_completes(cell, job, where, b, target if job.target else b.sim.url)
+            _next_run_completes(cell, job, where, b, target if job.target else sim.url, sim.url)
     if moved is not None:
         moved[0].unlink()
         moved[1].rename(moved[0])
@@ -309,13 +313,13 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     return cell
 
 
-def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str) -> None:
+def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str, sim: str) -> None:
     """After a SIGKILL the next run, with the fault gone, must succeed (a restore resumes)."""
     if job.target:
-        cfg = write_config(where, b.sim.url, b.sim.url, b.nodes)
+        cfg = write_config(where, sim, sim, b.nodes)
         argv = ["restore", "--resume", "--yes", "--target-url", url]
     else:
-        cfg, argv = write_config(where, url, b.sim.url, b.nodes), list(job.argv)
+        cfg, argv = write_config(where, url, sim, b.nodes), list(job.argv)
     code, _, err = run(cfg, *argv)
     if code != 0:
         cell.problems.append(f"the run after the kill failed: {err[-300:]}")
@@ -360,7 +364,7 @@ def _verify(cfg: Path) -> list[str]:
         return bad + [f"orphan {o.key}" for o in orphans.find(env, "prod")]
 
 
-def run_matrix(workers: int = 3, only: str | None = None) -> list[Cell]:
+def run_matrix(workers: int = 6, only: str | None = None) -> list[Cell]:
     """Every cell (or those whose ``job:fault`` contains ``only``), ``workers`` at a time."""
     with tempfile.TemporaryDirectory(prefix="fault-matrix-") as tmp, bench(Path(tmp)) as b, \
             ThreadPoolExecutor(workers) as pool:
@@ -393,7 +397,7 @@ def write_docs(table: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.reliability.matrix", description=__doc__)
     ap.add_argument("--write-docs", action="store_true", help=f"write the table into {DOC.name}")
-    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--only", metavar="JOB:FAULT", help="only the cells whose JOB:FAULT contains this")
     args = ap.parse_args(argv)
     t0 = time.monotonic()

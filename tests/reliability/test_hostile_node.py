@@ -114,7 +114,7 @@ def test_an_answer_cut_mid_body_is_retried_then_an_api_error(client: Any) -> Non
     worth of text) instead of a failed run with its reason."""
     body = hostile.page([{"id": i, "resource_uri": f"/x/{i}/"} for i in range(50)])
     with HostileNode(hostile.cut_mid_body(body)) as node:
-        with pytest.raises(ApiError, match="cut off mid-body .*closed before the end.*retried 1"):
+        with pytest.raises(ApiError, match=r"cut off mid-body .*closed before the end.*retried 1"):
             client(node.url).conferences()
         assert len(node.seen) == 2, "a GET is asked again once (retries = 1)"
 
