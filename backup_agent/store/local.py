@@ -183,7 +183,8 @@ class LocalStore(Store):
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc
+            # bandit B608: a message, not SQL
+            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc  # nosec B608
         self._remove_empty(p.parent)
 
     def _remove_empty(self, parent: Path) -> None:
@@ -224,7 +225,8 @@ class LocalStore(Store):
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc
+            # bandit B608: a message, not SQL
+            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc  # nosec B608
         self._remove_empty(p.parent)
 
     def location(self, key: str) -> str:
