@@ -1,5 +1,6 @@
 """Hidden temporaries: a backup killed (SIGKILL) while its download is being written leaves
-``.NAME.tmp-XXXXXXXX`` in the store; ``verify`` lists it and the next run removes and reports it."""
+``.NAME.tmp-XXXXXXXX`` in the store; ``verify`` lists it and the next run removes and reports it,
+and ends the killed run (left without an outcome) failed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import signal
 import time
 from pathlib import Path
 
+from backup_agent import config as config_mod
+from backup_agent.jobs import runner
+from backup_agent.jobs.env import Env
 from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSWORD, write_config
 from tests.reliability import matrix
@@ -44,3 +48,9 @@ def test_a_write_killed_midway_is_swept_by_the_next_run(tmp_path: Path) -> None:
         assert _temporaries(store) == []
         code, out, _ = matrix.run(cfg, "verify")
         assert code == 0 and "orphan" not in out, out
+    with Env.open(config_mod.load(cfg)) as env:
+        killed, done = reversed(env.catalog.runs("prod", job="backup"))
+    assert done.outcome == "completed"
+    assert killed.outcome == "failed" and killed.finished_at is not None, \
+        "the killed run ends failed at the next run, not without an outcome for ever"
+    assert killed.items["backup"][1] == runner.KILLED
