@@ -289,6 +289,7 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
             else:
                 cell.problems.append("the run never reached the faulted request")
         out, err = p.communicate(timeout=120)
+        cell.stderr = err
         made, runs = _state(where, job)
         if proxy is not None:  # the fault is over
             proxy.fault = None
@@ -298,7 +299,7 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     if moved is not None:
         moved[0].unlink()
         moved[1].rename(moved[0])
-    cell.exit, cell.stderr = p.returncode, err
+    cell.exit = p.returncode
     new = runs[len(runs_before):]
     if fault == "SIGKILL":  # nothing in the process can record a kill
         cell.outcome, cell.tag = (new[-1][0] or "unfinished") if new else None, "killed"
