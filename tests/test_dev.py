@@ -35,7 +35,7 @@ case "$1" in
         printf '%s\\n' '#!/usr/bin/env bash' 'echo "venv-python $*" >> "$DEV_LOG"' \\
           'case "$1 $2" in "-c "*) exec "$REAL_PYTHON" -c "$2";; "-m pytest") exit "${PYTEST_RC:-0}";; esac' \\
           'exit 0' > "$dir/bin/python"
-        for tool in ruff mypy backup-agent; do
+        for tool in ruff mypy bandit backup-agent; do
           printf '%s\\n' '#!/usr/bin/env bash' 'echo "venv-$(basename "$0") $*" >> "$DEV_LOG"' > "$dir/bin/$tool"
         done
         chmod +x "$dir/bin/"*
@@ -91,9 +91,10 @@ def test_test_runs_peers_lint_types_and_pytest_from_the_venv(checkout: Path) -> 
     done, log = dev(checkout, "test", "-q", "tests/x")
     assert done.returncode == 0, done.stderr
     assert "venv-python -m pip install --quiet --disable-pip-version-check -e .[test]" in log
-    assert [x for x in log if not x.startswith("system-python -c")][-4:] == [
+    assert [x for x in log if not x.startswith("system-python -c")][-5:] == [
         "peer tests/peers/install-fake.sh", "venv-ruff check backup_agent providers tests bench",
-        "venv-mypy ", "venv-python -m pytest -q tests/x"]
+        "venv-mypy ", "venv-bandit -q -ll -r backup_agent providers",
+        "venv-python -m pytest -q tests/x"]
     done, _ = dev(checkout, "test", PYTEST_RC="5")
     assert done.returncode == 1 and "collected no tests" in done.stderr
 

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     try:
         results = verify(env, args.deployment)
         names = [args.deployment] if args.deployment else [d.name for d in ctx.config.deployments]
-        strays = [o for name in names for o in orphans.find(env, name)]
+        strays = [o for name in names for o in (*orphans.find(env, name),
+                                                *orphans.temporaries(env, name))]
     finally:
         env.close()
     bad = [r for r in results if not r.ok]

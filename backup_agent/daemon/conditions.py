@@ -14,6 +14,8 @@ from backup_agent.planner.clock import AUTONOMY, CRITICAL_WITHIN
 Condition = tuple[str, str | None, str]
 AUDIT_KEYS = {"snapshots": ("snapshot-past-age", "agent snapshots are within their age"),
               "backup-age": ("stale", "a recent verified config backup exists again"),
+              "checkpoint-age": ("checkpoint-past-age",
+                                 "no unreleased checkpoint's snapshots are past their age"),
               "autobackup": ("autobackup-disabled", "the node's built-in autobackup is enabled")}
 
 

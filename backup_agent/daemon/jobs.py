@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
 from backup_agent.config import Config, Deployment
 from backup_agent.errors import AgentError, ApiError
+from backup_agent.jobs.checkpoint import age_warnings as checkpoint_age_warnings
 from backup_agent.jobs.env import Env, Progress
 from backup_agent.service.verify import verify_point
 
@@ -109,7 +110,8 @@ def verify(env: Env, dep: Deployment) -> Run:
 
 
 def audit(env: Env, dep: Deployment, stale_after: timedelta, since: datetime) -> Run:
-    """Findings as failed items: expired agent snapshots, a stale backup, autobackup off.
+    """Findings as failed items: expired agent snapshots, a stale backup, checkpoints whose
+    snapshots are past ``checkpoint_max_age_days``, autobackup off.
 
     A backup is stale when the newest verified one is older than ``stale_after``; with none
     at all, when the daemon has run (``since``) that long without making one.
@@ -126,6 +128,9 @@ def audit(env: Env, dep: Deployment, stale_after: timedelta, since: datetime) ->
                      f"the newest verified config backup {newest.id} is older than {stale_after}")
         else:
             run.item("backup-age", "ok")
+        old = checkpoint_age_warnings(env, dep, now)  # what `status` warns of, as a finding
+        run.item("checkpoint-age", "failed" if old else "ok", "; ".join(old) or None)
+        run.summary["checkpoints_past_age"] = len(old)
         try:
             enabled = env.client(dep).autobackup().get("autobackup_enabled")
             run.item("autobackup", "ok" if enabled else "failed",

@@ -63,6 +63,10 @@ class Metrics:
                            registry=r)
         self.up = Gauge("backup_agent_management_node_up", "1 when the last probe was answered",
                         ["deployment"], registry=r)
+        self.checkpoints_past_age = Gauge(
+            "backup_agent_checkpoints_past_age",
+            "Unreleased checkpoints whose snapshots are past checkpoint_max_age_days (audit)",
+            ["deployment"], registry=r)
         self.alerts = Counter("backup_agent_alerts_sent", "Alert notifications by sink and outcome",
                               ["sink", "outcome"], registry=r)
         r.register(_Clocked(self))
@@ -76,6 +80,8 @@ class Metrics:
                 (run.finished_at - run.started_at).total_seconds())
             if outcome == "completed":
                 self.last_success.labels(run.deployment, run.job).set(run.finished_at.timestamp())
+        if run.job == "audit" and "checkpoints_past_age" in run.summary:
+            self.checkpoints_past_age.labels(run.deployment).set(run.summary["checkpoints_past_age"])
 
     def catalog(self, deployment: str, points: Sequence[RestorePoint]) -> None:
         for kind in KINDS:

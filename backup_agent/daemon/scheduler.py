@@ -31,12 +31,13 @@ from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
 from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
-from backup_agent.errors import AgentError, NotReadyError, StoreError
+from backup_agent.errors import AgentError, CatalogError, NotReadyError, StoreError
 from backup_agent.jobs.env import Env, utcnow
 
 log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
 HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
+STORAGE_RETRY = 2.0  # seconds between tries of a storage volume that cannot be written
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -86,7 +87,14 @@ class Daemon:
         self.metrics = Metrics(utcnow)
         check_urls(config.service.alerts.urls)
         self.http: HealthServer | None = None  # bound in serve(), once the storage lock is held
-        self.env = jobs.open_env(config, self.abort)
+        self.storage_problem: str | None = None  # why it waits for the storage, while it waits
+        try:
+            self.env = jobs.open_env(config, self.abort)
+        except (StoreError, CatalogError) as exc:
+            # A volume that cannot be written: serve() waits up for it and opens the Env then.
+            # Typed as opened: nothing but serve() and the probes runs until it is.
+            self.env = None  # type: ignore[assignment]
+            self.storage_problem = str(exc)
         self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
                                state_file=config.storage_path / "alerts.json")
         self._writers: dict[str, threading.Lock] = {}
@@ -105,19 +113,20 @@ class Daemon:
 
     # -- life cycle -----------------------------------------------------------------------
     def serve(self) -> int:
-        with storage_lock(self.config.storage_path):
+        held = self._storage()
+        if held is None:  # stopped while it waited for the storage
+            self.shutdown()
+            return 0
+        with held:
             # The lock before the port: a second daemon with the same configuration is told
             # who holds the storage path, not that the port is taken.
-            d = self.config.service.daemon
-            try:
-                self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
-            except AgentError:
-                self.env.close()
-                raise
-            limit_malloc_arenas()
-            self._signals()
-            self.http.start()
-            self.alerter.start()
+            if self.http is None:
+                self._listen()
+            assert self.http is not None
+            if self.storage_problem is not None:  # it waited
+                log.info("the storage can be written again")
+                self.storage_problem = None
+                self.ready()  # the store alert resolves now, not at the next health tick
             self._prime()
             self.scheduler.start()
             self._schedule()
@@ -133,6 +142,49 @@ class Daemon:
             os._exit(0)  # threads that never returned must not hold the exit; all is recorded
         return 0
 
+    def _listen(self) -> None:
+        d = self.config.service.daemon
+        try:
+            self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+        except AgentError:
+            if self.env is not None:
+                self.env.close()
+            raise
+        limit_malloc_arenas()
+        self._signals()
+        self.http.start()
+        self.alerter.start()
+
+    def _storage(self) -> contextlib.ExitStack | None:
+        """The storage lock held and the Env open; None when stopped before they were.
+
+        A storage volume that cannot be written (read-only, full, not mounted yet) keeps the
+        daemon up and waiting: /healthz 200, /readyz 503 with the reason, the ``store`` alert;
+        it is tried again every few seconds. Another daemon on the storage is still refused.
+        """
+        waited = False
+        while True:
+            held = contextlib.ExitStack()
+            try:
+                held.enter_context(storage_lock(self.config.storage_path))
+                if self.env is None:
+                    self.env = jobs.open_env(self.config, self.abort)
+                return held
+            except (StoreError, CatalogError) as exc:
+                held.close()
+                if not waited:
+                    waited = True
+                    log.error("the storage cannot be written: %s; waiting for it (/readyz "
+                              "answers 503 until then)", exc)
+                self.storage_problem = str(exc)
+            if self.http is None:
+                self._listen()
+                log.warning("waiting for the storage, listening on http://%s, pid %d",
+                            self.http.address if self.http else "?", os.getpid())
+            self.ready()
+            if self.stopping.wait(STORAGE_RETRY):
+                return None
+
     def _signals(self) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
@@ -146,7 +198,8 @@ class Daemon:
     def shutdown(self) -> int:
         """No new runs; running ones get the grace period, then downloads abort. Left over."""
         grace = self.config.service.daemon.grace_seconds
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self._active:
             log.info("stopping: waiting up to %g s for %d running job(s)", grace, len(self._active))
         if not self._wait_idle(grace):
@@ -162,7 +215,7 @@ class Daemon:
         self.alerter.close(timeout=5.0)
         if self.http is not None:
             self.http.stop()
-        if not left:
+        if not left and self.env is not None:
             self.env.close()
         log.info("daemon stopped")
         return len(left)
@@ -314,6 +367,8 @@ class Daemon:
 
     # -- probes ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
+        if self.storage_problem is not None and not self.stopping.is_set():
+            return True, {"scheduler": "waiting for the storage"}
         running = self.scheduler.running and not self.stopping.is_set()
         return running, {"scheduler": "running" if running else "stopped"}
 
@@ -321,6 +376,19 @@ class Daemon:
         """Configuration loaded, store writable, catalog open; the store's state is alerted."""
         env = self.env
         checks: dict[str, Any] = {"config": "loaded"}
+        if env is None or self.storage_problem is not None:
+            checks.update(store=self.storage_problem or "not open yet", catalog="not open")
+        else:
+            self._probe(env, checks)
+        ok = checks["store"] == "writable" and checks["catalog"] == "open"
+        for dep in self.config.deployments:
+            self.alerter.set(dep.name, "store", None if checks["store"] == "writable" else "not-writable",
+                             "the store is writable again" if checks["store"] == "writable"
+                             else f"the store is not writable: {checks['store']}")
+        return ok, checks
+
+    @staticmethod
+    def _probe(env: Env, checks: dict[str, Any]) -> None:
         try:
             env.store.put_bytes("_probe/readyz", b"ok")
             env.store.delete("_probe/readyz")
@@ -332,12 +400,6 @@ class Daemon:
             checks["catalog"] = "open"
         except AgentError as exc:
             checks["catalog"] = str(exc)
-        ok = checks["store"] == "writable" and checks["catalog"] == "open"
-        for dep in self.config.deployments:
-            self.alerter.set(dep.name, "store", None if checks["store"] == "writable" else "not-writable",
-                             "the store is writable again" if checks["store"] == "writable"
-                             else f"the store is not writable: {checks['store']}")
-        return ok, checks
 
 
 def serve(path: str | os.PathLike[str]) -> int:

@@ -156,17 +156,29 @@ class Transport:
         The answer is read within ``MAX_ANSWER_BYTES`` decoded and ``REQUEST_DEADLINE``.
         """
         url = self.url_for(path)
-        resp = self._send(method, url, params=params, json=json, body=body,
-                          headers=headers, expect=expect, timeout=timeout, stream=True)
-        try:
-            started = self.clock()
-            resp._content = b"".join(self.read_chunks(
-                resp, MAX_ANSWER_BYTES, started + REQUEST_DEADLINE, f"{method} {_short(path)}"))
-            resp._content_consumed = True  # type: ignore[attr-defined]
-        finally:
-            resp.close()
-            self._slot.release()
-        return resp
+        what = f"{method} {_short(path)}"
+        attempt = 0
+        while True:
+            resp = self._send(method, url, params=params, json=json, body=body,
+                              headers=headers, expect=expect, timeout=timeout, stream=True)
+            try:
+                started = self.clock()
+                resp._content = b"".join(self.read_chunks(
+                    resp, MAX_ANSWER_BYTES, started + REQUEST_DEADLINE, what))
+                resp._content_consumed = True  # type: ignore[attr-defined]
+                return resp
+            except requests.exceptions.RequestException as exc:
+                # The connection broke mid-answer (cut, or silent past the timeout): a GET is
+                # asked again as a refused connection would be; a write may have happened.
+                if method != "GET" or self.backoff.exhausted(attempt):
+                    raise ApiError(f"deployment {self.name}: {what}: the answer was cut off "
+                                   f"mid-body ({self._connect_reason(exc)}, retried {attempt} "
+                                   f"times)") from None
+            finally:
+                resp.close()
+                self._slot.release()
+            self.backoff.pause(attempt)
+            attempt += 1
 
     def read_chunks(self, resp: requests.Response, limit: int, deadline: float,
                     what: str, cut: bool = False) -> Iterator[bytes]:
@@ -346,6 +358,10 @@ class Transport:
         elif any(s in text for s in ("Name or service not known", "getaddrinfo", "nodename",
                                      "Temporary failure in name resolution", "NameResolution")):
             why = "host name not found"
+        elif "timed out" in text.lower():
+            why = f"no data within {self.timeout:g} s"
+        elif "IncompleteRead" in text or "Connection broken" in text:
+            why = "connection closed before the end of the answer"
         elif "reset" in text.lower() or "aborted" in text.lower():
             why = "connection reset"
         else:

@@ -113,9 +113,19 @@ def _body(env: Env, deployment: Deployment, run: Run, ckpt_id: str, nodes: list[
         for name in [*API_PARTS, *(f"snapshot:{n.name}" for n in nodes), "verify"]:
             run.item(name, "skipped", why)
     else:
-        parts += _api_parts(env, deployment, run, now)
-        taken = run_parallel(run, [(f"snapshot:{n.name}", partial(
-            snapshots.snapshot_node, env, deployment, n, REASON, run, now)) for n in nodes], parallel)
+        try:
+            parts += _api_parts(env, deployment, run, now)
+            taken = run_parallel(run, [(f"snapshot:{n.name}", partial(
+                snapshots.snapshot_node, env, deployment, n, REASON, run, now)) for n in nodes],
+                parallel)
+        except KeyboardInterrupt:
+            # SIGTERM or Ctrl-C: what was taken is recorded as this checkpoint, not ready, so
+            # that retention keeps its parts as any checkpoint's; then the frame ends the run.
+            made = [rp for rp in env.catalog.restore_points(deployment.name)
+                    if rp.run_id == run.id]
+            _record(env, deployment, run, ckpt_id, gates, made,
+                    _version_before(env, deployment, live), target, nodes, interrupted=True)
+            raise
         parts += [taken[f"snapshot:{n.name}"] for n in nodes if f"snapshot:{n.name}" in taken]
         _verify(env, run, parts)
     before = _version_before(env, deployment, live)
@@ -215,8 +225,10 @@ def _advice(deployment: Deployment, nodes: list[Node], parts: list[RestorePoint]
 
 def _record(env: Env, deployment: Deployment, run: Run, ckpt_id: str, gates: list[Gate],
             parts: list[RestorePoint], before: Version | None, target: str | None,
-            nodes: list[Node]) -> dict[str, Any]:
+            nodes: list[Node], interrupted: bool = False) -> dict[str, Any]:
     reasons = _reasons(run, gates)
+    if interrupted:
+        reasons.append("interrupted (SIGTERM or Ctrl-C) before every part was taken")
     ready = not reasons
     data = {"ready": ready, "reasons": reasons, "target_version": target,
             "version_before": str(before) if before else None,

@@ -82,6 +82,7 @@ def frame(env: Env, deployment: Deployment, job: str, items: Sequence[str], *,
     with env.lock(lock_name(deployment.name), job, what=f"a run of {deployment.name}"), \
             (env.lock(also_lock, job, what=f"a restore of {deployment.name}") if also_lock
              else contextlib.nullcontext()):
+        _end_killed(env, deployment.name, job)
         run = env.catalog.start_run(deployment.name, job, env.clock())
         run.purpose = frozenset(purpose)
         try:
@@ -93,6 +94,20 @@ def frame(env: Env, deployment: Deployment, job: str, items: Sequence[str], *,
             raise
         env.catalog.finish_run(run, env.clock())
     log.info("%s %s: %s", job, deployment.name, run.outcome)
+
+
+KILLED = "interrupted: the process ended before it recorded an outcome (killed or crashed)"
+
+
+def _end_killed(env: Env, deployment: str, job: str) -> None:
+    """Runs of ``job`` left without an outcome end failed now. Every run of it holds this
+    deployment's run lock, which is held here: the process of an unfinished one is gone
+    (SIGKILL, power loss), and its run would otherwise stay without an outcome for ever."""
+    for stale in env.catalog.runs(deployment, limit=20, job=job):
+        if stale.finished_at is None:
+            stale.item(job, "failed", KILLED)
+            env.catalog.finish_run(stale, env.clock())
+            log.warning("%s %s: run %s had no outcome: %s", job, deployment, stale.id, KILLED)
 
 
 def reason_of(exc: BaseException) -> str:

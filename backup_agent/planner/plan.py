@@ -118,9 +118,8 @@ def _once_management_is_back(f: Facts, d: Draft, command: str, steps: list[Step]
     """``steps`` with ``command`` (this plan's: it declares the Management Node lost, so
     restore would refuse the path for ever) replaced by the command of the plan re-made with
     the node up: import-rooms (when rooms were lost), then a redeploy per lost node, by name."""
-    names = sorted(n.name for n in f.failed_cns)
-    number = (1 if f.ev.lost_rooms and f.export is not None else 0) + names.index(d.target) + 1
-    failed = "".join(f" --failed {n}" for n in names)
+    place, failed = f.failed_cn_order
+    number = (1 if f.ev.lost_rooms and f.export is not None else 0) + place[d.target] + 1
     later = f"backup-agent restore --deployment {f.ev.deployment}{failed} --path {number}"
     note = (f"`{later}` once {f.ev.management_node.name} is back (path {number} of "
             f"`backup-agent plan --deployment {f.ev.deployment}{failed}`)")

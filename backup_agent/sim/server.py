@@ -85,6 +85,10 @@ class Handler(BaseHTTPRequestHandler):
         request = self._read_request()
         try:
             response = self._dispatch(sim, request)
+        except OSError as exc:  # its disk (a drill's simulator writes in the agent's storage)
+            log.error("simulator route failed: %s %s: %s", request.method, request.path,
+                      exc.strerror or exc)
+            response = error(507, f"the simulator cannot store this: {exc.strerror or exc}")
         except Exception:  # a bug in a route must not kill the connection thread silently
             log.exception("simulator route failed: %s %s", request.method, request.path)
             response = error(500, "internal error in the simulator")

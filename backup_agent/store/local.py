@@ -9,10 +9,12 @@ exports hold PINs. The only module that turns a key into a local path.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import hashlib
 import os
+import re
 import secrets
 import stat
 from datetime import UTC, datetime
@@ -22,6 +24,9 @@ from typing import BinaryIO
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written, commit_digest
+
+#: The hidden name :class:`AtomicFile` writes under until its commit.
+TEMPORARY = re.compile(r"\..+\.tmp-[0-9a-f]{8}")
 
 
 class AtomicFile:
@@ -178,15 +183,51 @@ class LocalStore(Store):
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc
-        # Remove emptied directories up to the root so retention leaves no husks.
-        parent = p.parent
+            # bandit B608: a message, not SQL
+            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc  # nosec B608
+        self._remove_empty(p.parent)
+
+    def _remove_empty(self, parent: Path) -> None:
+        """Remove emptied directories up to the root so retention leaves no husks."""
         while parent != self.root and parent.is_relative_to(self.root):
             try:
                 parent.rmdir()
             except OSError:
                 break
             parent = parent.parent
+
+    def temporaries(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        """The hidden temporaries (``.NAME.tmp-XXXXXXXX``) under ``prefix``: what a write
+        killed before its commit left. Keys as :meth:`list`'s, the last segment hidden."""
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self._path(head) if head else self.root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                key = name if rel == "." else f"{rel}/{name}"
+                if TEMPORARY.fullmatch(name) and key.startswith(prefix):
+                    with contextlib.suppress(OSError):
+                        st = os.lstat(Path(dirpath) / name)
+                        if stat.S_ISREG(st.st_mode):
+                            found.append(ObjectInfo(key, st.st_size,
+                                                    datetime.fromtimestamp(st.st_mtime, UTC)))
+        return sorted(found, key=lambda i: i.key)
+
+    def remove_temporary(self, key: str) -> None:
+        """Remove one of :meth:`temporaries` (and the directories it leaves empty)."""
+        parent, _, name = key.rpartition("/")
+        if not TEMPORARY.fullmatch(name):
+            raise StoreError(f"refusing to remove {key!r}: not a temporary of the store")
+        p = (self._path(parent) if parent else self.root) / name
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            # bandit B608: a message, not SQL
+            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc  # nosec B608
+        self._remove_empty(p.parent)
 
     def location(self, key: str) -> str:
         # The root resolved once, not every key's path (a listing of 10,000 restore points

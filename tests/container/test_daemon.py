@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from backup_agent.errors import EXIT_FAILED, EXIT_USAGE
+from backup_agent.errors import EXIT_USAGE
 from tests.container.conftest import LOCKED_DOWN, UID, Image, Setup, assert_no_secret, podman
 from tests.container.test_compose import logs, podman_options
 
@@ -141,15 +141,29 @@ def test_daemon_refuses_a_bad_configuration(image: Image, setup: Setup) -> None:
     assert len(lines) == 1 and "daemon.grace_seconds" in lines[0], done.stderr
 
 
-def test_daemon_on_a_volume_it_cannot_write_at_all(image: Image, setup: Setup, tmp_path: Path) -> None:
-    """No catalog can be opened: one line naming it, exit 1, for the orchestrator to show."""
+def test_daemon_on_a_volume_it_cannot_write_at_all_waits_up_not_ready(
+        image: Image, setup: Setup, tmp_path: Path) -> None:
+    """No catalog can be opened: the daemon stays up (healthz 200) and readyz (503) says why,
+    for the orchestrator to show; once the volume can be written it starts (readyz 200)."""
     root_owned = tmp_path / "root-owned"
     root_owned.mkdir(mode=0o755)
-    done = image.run(options=(*LOCKED_DOWN, *setup.mounts(data=str(root_owned))), timeout=60)
-    assert done.returncode == EXIT_FAILED
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("backup-agent:")]
-    assert len(errors) == 1 and "/var/lib/backup-agent/catalog.db" in errors[0], done.stderr
+    port = free_port()
+    with detached(image, *LOCKED_DOWN, "-p", f"127.0.0.1:{port}:9464",
+                  *setup.mounts(data=str(root_owned))) as name:
+        ready = get(f"http://127.0.0.1:{port}/readyz")
+        assert ready.status_code == 503, ready.text
+        assert "/var/lib/backup-agent/locks" in ready.json()["store"], ready.text
+        assert ready.json()["catalog"] == "not open"
+        assert get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert state(name)["Running"] is True
+        root_owned.chmod(0o777)  # the volume can be written now
+        end = time.monotonic() + 30
+        while get(f"http://127.0.0.1:{port}/readyz").status_code != 200:
+            assert time.monotonic() < end, "ready once the volume can be written"
+            time.sleep(0.5)
+        out = podman("logs", name)
+        logs = out.stdout + out.stderr
+        assert "waiting for the storage" in logs and "Traceback" not in logs
 
 
 def test_daemon_whose_store_it_cannot_write_stays_up_not_ready(image: Image, setup: Setup) -> None:

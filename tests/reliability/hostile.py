@@ -176,3 +176,16 @@ def retry_after(seconds: int) -> Attack:
     def attack(h: Raw, node: HostileNode) -> None:
         h.answer(429, b"{}", {"Retry-After": str(seconds)})
     return attack
+
+
+def cut_mid_body(body: bytes) -> Attack:
+    """The headers promise all of ``body``; half of it comes, then the connection closes."""
+    def attack(h: Raw, node: HostileNode) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body[:len(body) // 2])
+        h.wfile.flush()
+        h.close_connection = True
+    return attack

@@ -94,6 +94,31 @@ def test_a_download_is_cut_at_the_listed_size(client: Any) -> None:
         assert len(out.getvalue()) <= 101
 
 
+def test_a_trickling_download_meets_its_deadline(client: Any) -> None:
+    """Found by the fault matrix: the zero-copy download filled its whole buffer before
+    looking at the clock, so 256 KiB at 200 bytes a second took 20 minutes, not 5 s."""
+    size = 256 << 10  # deadline: timeout 1 s + 256 KiB at 64 KiB/s = 5 s
+    with HostileNode(hostile.trickle(0.005, b"x" * size)) as node:
+        info = BackupInfo(filename="b.tar", date=None, size=size, sha256sum="0" * 64,
+                          version=None, build=None, resource_uri="/api/admin/b/",
+                          download_uri="/api/admin/b/download")
+        t0 = time.monotonic()
+        with pytest.raises(ApiError, match="deadline"):
+            client(node.url, timeout=1.0).download_backup(info, FileSink(io.BytesIO()))
+        assert time.monotonic() - t0 < 8
+
+
+def test_an_answer_cut_mid_body_is_retried_then_an_api_error(client: Any) -> None:
+    """Found by the fault matrix: the cut surfaced as requests' ConnectionError, outside the
+    error mapping: `export` ended "internal error: ConnectionError" (exit 1, a traceback's
+    worth of text) instead of a failed run with its reason."""
+    body = hostile.page([{"id": i, "resource_uri": f"/x/{i}/"} for i in range(50)])
+    with HostileNode(hostile.cut_mid_body(body)) as node:
+        with pytest.raises(ApiError, match=r"cut off mid-body .*closed before the end.*retried 1"):
+            client(node.url).conferences()
+        assert len(node.seen) == 2, "a GET is asked again once (retries = 1)"
+
+
 def test_endless_meta_next_is_bounded(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from backup_agent.infinity import listing
     monkeypatch.setattr(listing, "MAX_PAGES", 50)

@@ -1,0 +1,159 @@
+"""A fault-injecting HTTP proxy in front of a real simulator, over real sockets.
+
+``FaultProxy(upstream, fault, path)`` forwards every request to ``upstream`` and answers with
+its answer, except the requests whose path contains ``path``: the first ``count`` of those get
+``fault`` instead (``None`` forwards everything). So a fault lands mid-run, on the request
+that matters to the job (the backup download, the room list, the restore upload), after the
+job has started and has done its first requests through the same proxy.
+
+Faults: ``503`` and ``429`` (``Retry-After: 1``) answers, ``cut`` (the upstream's headers, half
+its body, then the connection closed), ``garbage`` (200 with 4 KiB of bytes that are not the
+answer), ``stall`` (nothing for longer than the client's timeout), ``trickle`` (the upstream's
+answer, 64 bytes every 0.3 s: each read arrives within the timeout, the whole answer never
+within its deadline), ``hold`` (the answer held until ``release()``: a signal lands mid-run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+FAULTS = ("503", "429", "cut", "garbage", "stall", "trickle", "hold")
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts = []
+            while (size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(parts)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _any(self) -> None:
+        body = self._body()
+        proxy = self.server.proxy
+        fault = proxy.take(self.path)
+        if fault in ("503", "429", "garbage"):
+            return self._canned(fault)
+        if fault == "stall":
+            time.sleep(proxy.stall_seconds)
+            self.close_connection = True
+            return None
+        if fault == "hold":
+            proxy.held.set()
+            proxy.release_event.wait(60)
+            if proxy.drop_held:  # the client was killed before the node got the request
+                self.close_connection = True
+                return None
+        status, headers, data = proxy.forward(self.command, self.path, dict(self.headers), body)
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in _HOP:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if fault == "cut":
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            self.close_connection = True
+        elif fault == "trickle":
+            for i in range(0, len(data), 64):
+                self.wfile.write(data[i:i + 64])
+                self.wfile.flush()
+                time.sleep(0.3)
+        else:
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
+
+    def _canned(self, fault: str) -> None:
+        status, body, extra = {"503": (503, b'{"error": "busy"}', {}),
+                               "429": (429, b'{"error": "slow down"}', {"Retry-After": "1"}),
+                               "garbage": (200, os.urandom(4096), {})}[fault]
+        self.send_response(status)
+        for k, v in {"Content-Type": "application/json", **extra}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    proxy: FaultProxy
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client hanging up on a fault is what the matrix wants."""
+
+
+class FaultProxy:
+    """``with FaultProxy(sim.url, "cut", "system_backup") as p: p.url``."""
+
+    def __init__(self, upstream: str, fault: str | None = None, path: str = "/api/",
+                 count: int = 10**6, stall_seconds: float = 1.5) -> None:
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}")
+        up = urlsplit(upstream)
+        self.upstream = (up.hostname or "127.0.0.1", up.port or 80)
+        self.fault, self.path, self.remaining, self.stall_seconds = fault, path, count, stall_seconds
+        self.hits = 0
+        self.drop_held = False
+        self.held, self.release_event = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd.proxy = self
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    def take(self, path: str) -> str | None:
+        """The fault this request gets, if any (and count it)."""
+        with self._lock:
+            if self.fault is None or self.path not in path or self.remaining <= 0:
+                return None
+            self.remaining -= 1
+            self.hits += 1
+            return self.fault
+
+    def forward(self, method: str, path: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            sent = {k: v for k, v in headers.items() if k.lower() not in _HOP}
+            conn.request(method, path, body=body, headers=sent)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+    def release(self, drop: bool = False) -> None:
+        """Let held requests go on to the node, or (``drop``) close them unanswered."""
+        self.drop_held = drop
+        self.release_event.set()
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release(drop=True)
+        with contextlib.suppress(Exception):
+            self.httpd.shutdown()
+        self.httpd.server_close()
