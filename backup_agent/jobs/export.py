@@ -182,31 +182,44 @@ def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
     return frozenset(related) if related else None
 
 
+class _Echo:
+    """A file whose ``write`` hands back what it is given: ``csv.writer.writerow`` then
+    returns the formatted row (no StringIO per room; the writer holds no state of its own)."""
+
+    @staticmethod
+    def write(text: str) -> str:
+        return text
+
+
+_ROW = csv.writer(_Echo(), lineterminator="\n")
+_THEME_CELL = CSV_COLUMNS.index("ivr_theme_name")
+
+
 def csv_rows(room: dict[str, Any]) -> bytes:
     """A room's rows of the web UI's bulk CSV (one per alias), for its service type's file."""
     if room.get("service_type") not in CSV_FILES:
         return b""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    theme = room.get("ivr_theme")
-    row = {c: room.get(c) for c in CSV_COLUMNS}
-    row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
-    cells = ["" if v is None else _csv_value(v) for v in row.values()]  # once per room
+    get = room.get
+    cells = [_csv_value(get(c)) for c in CSV_COLUMNS]  # once per room
+    theme = get("ivr_theme")
+    cells[_THEME_CELL] = _csv_value(theme.get("name")) if isinstance(theme, dict) else ""
+    out = []
     for alias in room["aliases"] or [{}]:
         for i, key in _ALIAS_CELLS:
-            value = alias.get(key, "")
-            cells[i] = "" if value is None else _csv_value(value)
-        writer.writerow(cells)
-    return buf.getvalue().encode("utf-8")
+            cells[i] = _csv_value(alias.get(key, ""))
+        out.append(_ROW.writerow(cells))
+    return "".join(out).encode("utf-8")
 
 
 def csv_header() -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
-    return buf.getvalue().encode("utf-8")
+    return str(_ROW.writerow(CSV_COLUMNS)).encode("utf-8")
 
 
 def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "True" if value else "False"
     return str(value)
