@@ -58,6 +58,8 @@ def unsafe_char(text: str) -> str | None:
     ``exe.txt`` as ``txt.exe``, zero-width characters), line and paragraph separators,
     surrogates and unassigned code points.
     """
+    if text.isascii() and text.isprintable():  # C speed; printable ASCII has none of those
+        return None
     for c in text:
         if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
             return c

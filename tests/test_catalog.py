@@ -349,3 +349,23 @@ def test_restore_points_are_read_newest_first_by_an_index(tmp_path: Path) -> Non
             "ORDER BY taken_at DESC, id DESC"))
         assert "restore_points_newest" in plan and "TEMP B-TREE" not in plan, plan
     db.close()
+
+
+def test_points_keep_their_files_sorted_by_name_through_limits_and_filters(cat: Catalog) -> None:
+    """The points and their files are read by two queries in one snapshot: every point gets
+    exactly its own files, by name, a point without files none, whatever the filter or limit."""
+    names = ["vmrs.csv", "rooms.json", "auditoriums.csv"]
+    for i in range(4):
+        rid = cat.new_id("re", "prod", T0 + timedelta(hours=i))
+        files = [FileRecord(n, f"prod/{rid}/{n}", "ab" * 32, i) for n in names] if i % 2 else []
+        cat.add_restore_point(RestorePoint(id=rid, kind=Kind.ROOM_EXPORT, deployment="prod",
+                                           taken_at=T0 + timedelta(hours=i), files=files,
+                                           data={"i": i}))
+    rps = cat.restore_points()
+    assert [rp.data["i"] for rp in rps] == [3, 2, 1, 0]
+    assert [[f.name for f in rp.files] for rp in rps] == [sorted(names), [], sorted(names), []]
+    assert all(f.key.startswith(f"prod/{rp.id}/") for rp in rps for f in rp.files)
+    [newest] = cat.restore_points("prod", "room-export", limit=1)
+    assert newest.files == rps[0].files and newest.data == {"i": 3}
+    assert cat.restore_points("prod", "config-backup") == []
+    assert cat.restore_point(rps[2].id).files == rps[2].files

@@ -47,3 +47,18 @@ def test_unusable_numbers_stay_refused() -> None:
     for text in ('{"a": NaN}', "[Infinity]", "1" * 5000):
         with pytest.raises(ValueError):
             untrusted_json(text)
+
+
+def test_unsafe_char_fast_path_agrees_with_the_categories() -> None:
+    """Printable ASCII is skipped at C speed (a listing checks every file's key); every
+    character it must refuse is still found, ASCII controls and DEL among them."""
+    import unicodedata
+
+    from backup_agent.untrusted import unsafe_char
+
+    refused = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+    for code in [*range(0x100), 0x200B, 0x202E, 0x2028, 0xD800, 0xE000, 0x0378]:
+        c = chr(code)
+        expected = c if unicodedata.category(c) in refused else None
+        assert unsafe_char(f"prod/room-export/x{c}y/rooms.json") == expected, hex(code)
+    assert unsafe_char("prod/room-export/re-prod-20261201T000000Z/rooms.json") is None
