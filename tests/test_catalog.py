@@ -284,7 +284,8 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     db.close()
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
-                                "0004_offsite_copies", "0005_restore_point_read_indexes"]
+                                "0004_offsite_copies", "0005_restore_point_read_indexes",
+                                "0006_run_read_indexes"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})
@@ -369,3 +370,16 @@ def test_points_keep_their_files_sorted_by_name_through_limits_and_filters(cat: 
     assert newest.files == rps[0].files and newest.data == {"i": 3}
     assert cat.restore_points("prod", "config-backup") == []
     assert cat.restore_point(rps[2].id).files == rps[2].files
+
+
+def test_runs_are_read_newest_first_by_an_index(tmp_path: Path) -> None:
+    """status reads a deployment's last 100 runs and the daemon a job's last: by 0006's
+    indexes, not a sort of a year of watch runs."""
+    open_catalog(tmp_path / "catalog.db").close()
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    for where in ("deployment='prod'", "deployment='prod' AND job='watch'"):
+        plan = " ".join(str(r[-1]) for r in db.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM runs WHERE {where} "  # noqa: S608
+            "ORDER BY started_at DESC LIMIT 5"))
+        assert "runs_newest_by" in plan and "TEMP B-TREE" not in plan, plan
+    db.close()

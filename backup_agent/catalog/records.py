@@ -261,3 +261,15 @@ class Restore:
                 "finished_at": iso(self.finished_at) if self.finished_at else None,
                 "options": self.options,
                 "steps": [self.steps[n].to_dict() for n in sorted(self.steps)]}
+
+
+@dataclass(frozen=True)
+class RunPruning:
+    """What pruning the run history of a deployment removed (or, dry, would remove)."""
+
+    removed: int  # runs past both bounds, not referred to
+    referenced: int  # runs past both bounds kept because a restore point refers to them
+    total: int  # runs of the deployment before pruning
+
+    def to_dict(self) -> dict[str, int]:
+        return {"removed": self.removed, "kept_referenced": self.referenced, "total": self.total}

@@ -29,6 +29,7 @@ from backup_agent.catalog.records import (
     RestoreState,
     Run,
     RunOutcome,
+    RunPruning,
     StepState,
 )
 from backup_agent.catalog.schema import MIGRATIONS
@@ -159,6 +160,33 @@ class SQLiteCatalog:
                 run.items[item] = (ItemState(outcome), reason)
             out.append(run)
         return out
+
+    def prune_runs(self, deployment: str, before: datetime, keep_last: int,
+                   dry_run: bool = False) -> RunPruning:
+        # Past both bounds: the rows the window numbers beyond keep_last of their job, older
+        # than the cut-off, finished. Of those, the ones a restore point names are kept.
+        past = ("SELECT id FROM (SELECT id, started_at, finished_at, ROW_NUMBER() OVER "
+                "(PARTITION BY job ORDER BY started_at DESC, id DESC) AS nth FROM runs "
+                "WHERE deployment=?) WHERE nth > ? AND started_at < ? AND finished_at IS NOT NULL")
+        named = ("SELECT run_id FROM restore_points WHERE run_id IS NOT NULL UNION "
+                 "SELECT json_extract(data, '$.removed_by') FROM restore_points "
+                 "WHERE json_extract(data, '$.removed_by') IS NOT NULL")
+        doomed = f"{past} AND id NOT IN ({named})"
+        args = (deployment, keep_last, iso(before))
+        with self._tx() as db:
+            total = db.execute("SELECT count(*) FROM runs WHERE deployment=?",
+                               (deployment,)).fetchone()[0]
+            old = db.execute(f"SELECT count(*) FROM ({past})", args).fetchone()[0]  # noqa: S608
+            if dry_run:
+                removed = db.execute(f"SELECT count(*) FROM ({doomed})", args).fetchone()[0]  # noqa: S608
+            else:
+                db.execute("DROP TABLE IF EXISTS temp.doomed_runs")
+                db.execute(f"CREATE TEMP TABLE doomed_runs AS {doomed}", args)
+                db.execute("DELETE FROM run_items WHERE run_id IN (SELECT id FROM doomed_runs)")
+                removed = db.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed_runs)"
+                                     ).rowcount
+                db.execute("DROP TABLE doomed_runs")
+        return RunPruning(removed=removed, referenced=old - removed, total=total)
 
     # -- restore points ---------------------------------------------------------------------
     def new_id(self, prefix: str, deployment: str, now: datetime) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
+from backup_agent.catalog import RestorePoint, Run, RunPruning, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env, provider_errors
@@ -78,15 +78,34 @@ def prune(env: Env, deployment: Deployment, dry_run: bool = False) -> tuple[list
     if dry_run or not env.config.service.retention.configured:
         return decisions, None
     doomed = [d.rp for d in decisions if not d.keep]
-    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed)],
+    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed), "runs"],
                needs_api=False) as run:
         run.item("plan", "ok")
         for rp in doomed:
             _remove_item(env, run, rp)
         _sweep(env, deployment.name, run)
+        _prune_runs_item(env, deployment, run)
         run.summary.update(kept=sum(d.keep for d in decisions),
                            removed=[rp.id for rp in doomed if run.items[rp.id][0] == "ok"])
     return decisions, run
+
+
+def prune_runs(env: Env, deployment: Deployment, dry_run: bool = False) -> RunPruning:
+    """Prune the deployment's run history by ``[retention.runs]`` (see retention/runs.py)."""
+    policy = env.config.service.retention.runs
+    return env.catalog.prune_runs(deployment.name, policy.cutoff(env.clock()), policy.keep_last,
+                                  dry_run=dry_run)
+
+
+def _prune_runs_item(env: Env, deployment: Deployment, run: Run) -> None:
+    try:
+        pruned = prune_runs(env, deployment)
+    except AgentError as exc:  # the restore points are done: the history waits for next time
+        run.item("runs", "failed", str(exc))
+        return
+    run.item("runs", "ok")
+    run.summary["runs"] = pruned.to_dict()
+    log.info("retention %s: removed %d of %d runs", deployment.name, pruned.removed, pruned.total)
 
 
 def _remove_item(env: Env, run: Run, rp: RestorePoint) -> None:
