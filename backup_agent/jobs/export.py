@@ -13,6 +13,7 @@ The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -292,51 +293,67 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-def write_rooms_json(env: Env, rel: str, header: dict[str, Any],
-                     lines: Iterable[bytes]) -> FileRecord:
-    """rooms.json streamed into the store: header, one room per line (UTF-8), footer."""
-    head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
-    def body() -> Iterator[bytes]:
-        wrote = False
-        for line in lines:
-            yield b",\n" + line if wrote else line
-            wrote = True
-        yield b"\n]}\n" if wrote else b"]}\n"
-
-    with env.store.writer(rel) as fh:
-        fh.write(head.encode())
-        for chunk in _batched(body()):
-            fh.write(chunk)
-        fh.commit()
-        return FileRecord("rooms.json", rel, fh.sha256, fh.size)
-
-
 class Serialised:
-    """The rooms as the export stores them, read from their spool in the export's order: the
-    content sha256, the per-room digests the diff compares and the counts (one pass), then
-    rooms.json's lines and each CSV's rows as they are written (a pass each, from the spool:
-    nothing is written twice, and nothing but the digests grows with the rooms)."""
+    """The rooms as the export stores them, from their spool in the export's order: the
+    per-room digests the diff compares and the counts (from the spool's index: made as the
+    rooms arrived), the content sha256 (one pass over the mapped lines), then rooms.json and
+    both CSVs written in one more pass (nothing but the index grows with the rooms)."""
 
     def __init__(self, spooled: Spooled) -> None:
         self.spooled = spooled
         self.digests: dict[str, str] = {}
-        content, types, aliases = hashlib.sha256(), Counter[str](), 0
-        for line, _rows, name, service_type, n_aliases in spooled.in_order():
-            content.update(line + b"\n")
-            self.digests[name] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
+        types, aliases = Counter[str](), 0
+        for name, _id, _lo, _ln, _ro, _rn, service_type, n_aliases, sha1 in spooled.ordered():
+            self.digests[name] = sha1
             types[service_type] += 1
             aliases += n_aliases
+        content = hashlib.sha256()
+        for line, *_ in spooled.in_order(rows=False):
+            content.update(line)
+            content.update(b"\n")
         self.sha256 = content.hexdigest()
         self.stats = {"rooms": len(self.digests), "aliases": aliases,
                       "by_service_type": dict(types)}
 
-    def lines(self) -> Iterator[bytes]:
-        return (line for line, *_ in self.spooled.in_order(rows=False))
+    def write(self, env: Env, keys: dict[str, str], header: dict[str, Any]) -> list[FileRecord]:
+        """rooms.json (header, one room per line, footer) and each CSV (header, then its
+        rooms' rows), written into the store side by side in one pass over the spool."""
+        head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
+        names = ["rooms.json", *CSV_FILES.values()]
+        with contextlib.ExitStack() as stack:
+            sinks = {n: stack.enter_context(env.store.writer(keys[n])) for n in names}
+            bufs = {"rooms.json": _Buffer(sinks["rooms.json"], head.encode())}
+            bufs |= {n: _Buffer(sinks[n], csv_header()) for n in CSV_FILES.values()}
+            sep = b""
+            for line, rows, _name, service_type, _aliases in self.spooled.in_order():
+                bufs["rooms.json"].add(sep + line)
+                sep = b",\n"
+                if rows:
+                    bufs[CSV_FILES[service_type]].add(rows)
+            bufs["rooms.json"].add(b"\n]}\n" if sep else b"]}\n")
+            for buf in bufs.values():
+                buf.flush()
+            for n in names:
+                sinks[n].commit()
+            return [FileRecord(n, keys[n], sinks[n].sha256, sinks[n].size) for n in names]
 
-    def csv_chunks(self, service_type: str) -> Iterator[bytes]:
-        yield csv_header()
-        yield from (rows for _, rows, _, st, _ in self.spooled.in_order(lines=False)
-                    if rows and st == service_type)
+
+class _Buffer:
+    """Small chunks joined into writes of about SPOOL_BUFFER bytes (a room's line is ~3 KB)."""
+
+    def __init__(self, sink: Any, first: bytes) -> None:
+        self.sink, self.parts, self.held = sink, [first], len(first)
+
+    def add(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+        self.held += len(chunk)
+        if self.held >= SPOOL_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.sink.write(b"".join(self.parts))
+        self.parts, self.held = [], 0
 
 
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
@@ -377,14 +394,10 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
     version = inv.version if inv else None
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
               "taken_at": iso(now), "software_version": version}
-    records: list[FileRecord] = []
     with kept_if_recorded(env) as written:  # half an export is no restore point
-        records.append(write_rooms_json(
-            env, written.add(file_key(deployment.name, "room-export", rp_id, "rooms.json")),
-            header, out.lines()))
-        for service_type, name in CSV_FILES.items():
-            key = written.add(file_key(deployment.name, "room-export", rp_id, name))
-            records.append(_write(env, name, key, out.csv_chunks(service_type)))
+        keys = {n: written.add(file_key(deployment.name, "room-export", rp_id, n))
+                for n in ("rooms.json", *CSV_FILES.values())}
+        records = out.write(env, keys, header)
         data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
@@ -392,28 +405,6 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
             version=version, verified=True, run_id=run.id, data=data, files=records))
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
-
-
-def _write(env: Env, name: str, key: str, chunks: Iterable[bytes]) -> FileRecord:
-    with env.store.writer(key) as fh:
-        for chunk in _batched(chunks):
-            fh.write(chunk)
-        fh.commit()
-        return FileRecord(name, key, fh.sha256, fh.size)
-
-
-def _batched(chunks: Iterable[bytes], size: int = SPOOL_BUFFER) -> Iterator[bytes]:
-    """Small chunks joined into writes of about ``size`` bytes (a room's line is ~3 KB)."""
-    batch: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        batch.append(chunk)
-        held += len(chunk)
-        if held >= size:
-            yield b"".join(batch)
-            batch, held = [], 0
-    if batch:
-        yield b"".join(batch)
 
 
 def export(env: Env, deployment: Deployment) -> Run:
