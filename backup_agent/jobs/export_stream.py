@@ -27,6 +27,7 @@ from backup_agent.jobs import export, references
 
 SKIP_PART = frozenset({"conference"})
 SPOOL_BUFFER = export.SPOOL_BUFFER
+RELEASE_EVERY = 64  # rooms read between two releases of the mapped pages (a few MB)
 
 
 class Spooled:
@@ -69,9 +70,12 @@ class Spooled:
         """(line, CSV rows, name, service type, aliases) of each room in the export's order
         (by name, then id); ``lines``/``rows`` False leaves that one out (empty)."""
         lmap, rmap = self._mapped()
-        for name, _id, lo, ln, ro, rn, stype, aliases, _sha1 in self.ordered():
+        for i, (name, _id, lo, ln, ro, rn, stype, aliases, _sha1) in enumerate(self.ordered()):
+            if i % RELEASE_EVERY == RELEASE_EVERY - 1:
+                _release(lmap, rmap)
             yield (lmap[lo:lo + ln] if lines else b"", rmap[ro:ro + rn] if rows and rn else b"",
                    name, stype, aliases)
+        _release(lmap, rmap)
 
     def _mapped(self) -> tuple[bytes | mmap.mmap, bytes | mmap.mmap]:
         """Both spools mapped: a slice per room, not a pread system call per room and pass."""
@@ -93,8 +97,21 @@ class Spooled:
         self.rows.close()
 
 
+def _release(*maps: bytes | mmap.mmap) -> None:
+    """Drop the mapped pages read so far from this process (they stay in the page cache):
+    touched pages count in its RSS (a fault maps up to 64 KB around the page), and the spools
+    of 50,000 rooms are 150 MB."""
+    for m in maps:
+        if isinstance(m, mmap.mmap):
+            m.madvise(mmap.MADV_DONTNEED)
+
+
 def _map(fh: IO[bytes], size: int) -> bytes | mmap.mmap:
-    return mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) if size else b""
+    if not size:
+        return b""
+    mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_RANDOM)  # read in the rooms' order, not the file's: no read-ahead
+    return mapped
 
 
 def stream_rooms(client: InfinityClient) -> Spooled | None:
