@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from itertools import chain
 from typing import Any
 
 MAX_DEPTH = 64  # far deeper than any real answer or evidence file
@@ -28,11 +29,9 @@ def _depth(doc: Any, limit: int) -> int:
     level, depth = [doc], 0
     while level and depth <= limit:
         depth += 1
-        inner: list[Any] = []
-        for obj in level:
-            values = obj.values() if type(obj) is dict else obj
-            inner.extend([v for v in values if type(v) is dict or type(v) is list])
-        level = inner
+        # One comprehension a level, over every value of the level's containers at once.
+        values = chain.from_iterable(o.values() if type(o) is dict else o for o in level)
+        level = [v for v in values if type(v) is dict or type(v) is list]
     return depth
 
 

@@ -201,7 +201,8 @@ def csv_rows(room: dict[str, Any]) -> bytes:
     if room.get("service_type") not in CSV_FILES:
         return b""
     get = room.get
-    cells = [_csv_value(get(c)) for c in CSV_COLUMNS]  # once per room
+    # Once per room; text and None, nearly every cell, without a call each.
+    cells = [v if type(v) is str else "" if v is None else _csv_value(v) for v in map(get, CSV_COLUMNS)]
     theme = get("ivr_theme")
     cells[_THEME_CELL] = _csv_value(theme.get("name")) if isinstance(theme, dict) else ""
     out = []
@@ -226,9 +227,13 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
+# json.dumps(room, sort_keys=True, ensure_ascii=False) without an encoder made per room.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def room_line(room: dict[str, Any]) -> str:
     """A room's canonical JSON: one line of rooms.json, and what hashes and diffs compare."""
-    return json.dumps(room, sort_keys=True, ensure_ascii=False)
+    return str(_CANONICAL(room))
 
 
 def digests(lines: Iterable[str]) -> dict[str, str]:
