@@ -13,20 +13,18 @@ The export holds PINs: it is a secret, kept 0600, and no PIN reaches the catalog
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
+from backup_agent.catalog import Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
 from backup_agent.infinity import InfinityClient
@@ -37,7 +35,7 @@ from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
 
 if TYPE_CHECKING:
-    from backup_agent.jobs.export_stream import Spooled
+    from backup_agent.jobs.export_stream import Serialised
 
 log = logging.getLogger(__name__)
 
@@ -298,72 +296,9 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-class Serialised:
-    """The rooms as the export stores them, from their spool in the export's order: the
-    per-room digests the diff compares and the counts (from the spool's index: made as the
-    rooms arrived), the content sha256 (one pass over the mapped lines), then rooms.json and
-    both CSVs written in one more pass (nothing but the index grows with the rooms)."""
-
-    def __init__(self, spooled: Spooled) -> None:
-        self.spooled = spooled
-        self.digests: dict[str, str] = {}
-        types, aliases = Counter[str](), 0
-        for name, _id, _lo, _ln, _ro, _rn, service_type, n_aliases, sha1 in spooled.ordered():
-            self.digests[name] = sha1
-            types[service_type] += 1
-            aliases += n_aliases
-        content = hashlib.sha256()
-        for line, *_ in spooled.in_order(rows=False):
-            content.update(line)
-            content.update(b"\n")
-        self.sha256 = content.hexdigest()
-        self.stats = {"rooms": len(self.digests), "aliases": aliases,
-                      "by_service_type": dict(types)}
-
-    def write(self, env: Env, keys: dict[str, str], header: dict[str, Any]) -> list[FileRecord]:
-        """rooms.json (header, one room per line, footer) and each CSV (header, then its
-        rooms' rows), written into the store side by side in one pass over the spool."""
-        head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
-        names = ["rooms.json", *CSV_FILES.values()]
-        with contextlib.ExitStack() as stack:
-            sinks = {n: stack.enter_context(env.store.writer(keys[n])) for n in names}
-            bufs = {"rooms.json": _Buffer(sinks["rooms.json"], head.encode())}
-            bufs |= {n: _Buffer(sinks[n], csv_header()) for n in CSV_FILES.values()}
-            sep = b""
-            for line, rows, _name, service_type, _aliases in self.spooled.in_order():
-                bufs["rooms.json"].add(sep + line)
-                sep = b",\n"
-                if rows:
-                    bufs[CSV_FILES[service_type]].add(rows)
-            bufs["rooms.json"].add(b"\n]}\n" if sep else b"]}\n")
-            for buf in bufs.values():
-                buf.flush()
-            for n in names:
-                sinks[n].commit()
-            return [FileRecord(n, keys[n], sinks[n].sha256, sinks[n].size) for n in names]
-
-
-class _Buffer:
-    """Small chunks joined into writes of about SPOOL_BUFFER bytes (a room's line is ~3 KB)."""
-
-    def __init__(self, sink: Any, first: bytes) -> None:
-        self.sink, self.parts, self.held = sink, [first], len(first)
-
-    def add(self, chunk: bytes) -> None:
-        self.parts.append(chunk)
-        self.held += len(chunk)
-        if self.held >= SPOOL_BUFFER:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            self.sink.write(b"".join(self.parts))
-        self.parts, self.held = [], 0
-
-
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
-    from backup_agent.jobs.export_stream import Spooled, stream_rooms
+    from backup_agent.jobs.export_stream import Serialised, Spooled, stream_rooms
 
     client = env.client(deployment)
     spooled = stream_rooms(client)  # None: the rooms do not nest their aliases

@@ -5,25 +5,31 @@ Nothing of the whole list is held at once: a room is assembled (aliases from its
 references named (each referenced resource listed the first time a room points into it),
 made into its canonical line and CSV rows, and written to an unnamed spool file; only its
 sort key and where its bytes are stay in memory. :func:`export.room_export` then reads the
-spool in the export's order. Memory is flat in the number of rooms (what is held per room
-is a key and four numbers). A conference that does not nest its aliases whole (an older
+spool in the export's order (:class:`Serialised`: hashed, then written into the store in one
+pass). Memory is flat in the number of rooms (what is held per room is a key, a few numbers
+and a digest). A conference that does not nest its aliases whole (an older
 reading) makes the stream give up (None), and the export reads the rooms as a list.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import mmap
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
+from backup_agent.catalog import FileRecord
 from backup_agent.errors import ApiError
 from backup_agent.infinity import InfinityClient
 from backup_agent.infinity.listing import ListChanged, iter_concurrent
 from backup_agent.infinity.schema import stable_order
 from backup_agent.jobs import export, references
+from backup_agent.jobs.env import Env
 
 SKIP_PART = frozenset({"conference"})
 SPOOL_BUFFER = export.SPOOL_BUFFER
@@ -212,3 +218,66 @@ class _Namer:
         self.names.update({str(o["resource_uri"]): str(o["name"])
                            for o in export._named(self.client, resource)
                            if o.get("resource_uri") and o.get("name") is not None})
+
+
+class Serialised:
+    """The rooms as the export stores them, from their spool in the export's order: the
+    per-room digests the diff compares and the counts (from the spool's index: made as the
+    rooms arrived), the content sha256 (one pass over the mapped lines), then rooms.json and
+    both CSVs written in one more pass (nothing but the index grows with the rooms)."""
+
+    def __init__(self, spooled: Spooled) -> None:
+        self.spooled = spooled
+        self.digests: dict[str, str] = {}
+        types, aliases = Counter[str](), 0
+        for name, _id, _lo, _ln, _ro, _rn, service_type, n_aliases, sha1 in spooled.ordered():
+            self.digests[name] = sha1
+            types[service_type] += 1
+            aliases += n_aliases
+        content = hashlib.sha256()
+        for line, *_ in spooled.in_order(rows=False):
+            content.update(line)
+            content.update(b"\n")
+        self.sha256 = content.hexdigest()
+        self.stats = {"rooms": len(self.digests), "aliases": aliases,
+                      "by_service_type": dict(types)}
+
+    def write(self, env: Env, keys: dict[str, str], header: dict[str, Any]) -> list[FileRecord]:
+        """rooms.json (header, one room per line, footer) and each CSV (header, then its
+        rooms' rows), written into the store side by side in one pass over the spool."""
+        head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
+        names = ["rooms.json", *export.CSV_FILES.values()]
+        with contextlib.ExitStack() as stack:
+            sinks = {n: stack.enter_context(env.store.writer(keys[n])) for n in names}
+            bufs = {"rooms.json": _Buffer(sinks["rooms.json"], head.encode())}
+            bufs |= {n: _Buffer(sinks[n], export.csv_header()) for n in export.CSV_FILES.values()}
+            sep = b""
+            for line, rows, _name, service_type, _aliases in self.spooled.in_order():
+                bufs["rooms.json"].add(sep + line)
+                sep = b",\n"
+                if rows:
+                    bufs[export.CSV_FILES[service_type]].add(rows)
+            bufs["rooms.json"].add(b"\n]}\n" if sep else b"]}\n")
+            for buf in bufs.values():
+                buf.flush()
+            for n in names:
+                sinks[n].commit()
+            return [FileRecord(n, keys[n], sinks[n].sha256, sinks[n].size) for n in names]
+
+
+class _Buffer:
+    """Small chunks joined into writes of about SPOOL_BUFFER bytes (a room's line is ~3 KB)."""
+
+    def __init__(self, sink: Any, first: bytes) -> None:
+        self.sink, self.parts, self.held = sink, [first], len(first)
+
+    def add(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+        self.held += len(chunk)
+        if self.held >= SPOOL_BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.sink.write(b"".join(self.parts))
+        self.parts, self.held = [], 0
