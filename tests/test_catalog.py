@@ -382,4 +382,9 @@ def test_runs_are_read_newest_first_by_an_index(tmp_path: Path) -> None:
             f"EXPLAIN QUERY PLAN SELECT id FROM runs WHERE {where} "  # noqa: S608
             "ORDER BY started_at DESC LIMIT 5"))
         assert "runs_newest_by" in plan and "TEMP B-TREE" not in plan, plan
+    # The newest point of a kind (status asks for each kind) without scanning the others.
+    plan = " ".join(str(r[-1]) for r in db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM restore_points WHERE deleted_at IS NULL AND "
+        "deployment='prod' AND kind='checkpoint' ORDER BY taken_at DESC, id DESC LIMIT 1"))
+    assert "restore_points_newest_by_kind" in plan and "TEMP B-TREE" not in plan, plan
     db.close()
