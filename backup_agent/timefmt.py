@@ -22,6 +22,8 @@ def iso(moment: datetime) -> str:
 def parse_iso(text: str) -> datetime:
     """An ISO 8601 time that carries a timezone (``Z`` or an offset), in UTC; else ValueError."""
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is UTC:  # the catalog's own times: already what is returned
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"no timezone in {text!r} (add Z or +00:00)")
     return moment.astimezone(UTC)
