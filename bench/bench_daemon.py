@@ -1,6 +1,6 @@
 """The idle daemon: start-up to /readyz, then RSS and CPU over a compressed hour.
 
-    python3 bench/bench_daemon.py [--deployments 10] [--seconds 60]
+    python3 bench/bench_daemon.py [--deployments 10] [--seconds 60] [--record FILE]
 
 ``backup-agent run`` runs as a subprocess with ``--deployments`` deployments against one
 simulator over HTTP. Time is compressed 60x: one second stands for one minute, so the default
@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line, record  # noqa: E402
+
 PASSWORD = "bench-admin-pw"
 TICK = os.sysconf("SC_CLK_TCK")
 SCHEDULE = {"backup": "@every 24m", "export": "@every 6m", "retention": "@every 24m",
@@ -82,7 +85,9 @@ def main() -> None:
     ap.add_argument("--deployments", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--trace", action="store_true", help="print RSS every 10 s")
+    ap.add_argument("--record", metavar="FILE", help="append the README row to FILE")
     args = ap.parse_args()
+    print(machine_line())
     from backup_agent.sim import SimOptions, Simulator
 
     with Simulator(SimOptions(rooms=50, password=PASSWORD, backup_request_seconds=0.05)) as sim, \
@@ -115,6 +120,14 @@ def main() -> None:
           f"(a compressed hour)")
     print(f"RSS                    avg {sum(rss) / len(rss) / 1e6:.1f} MB, peak (VmHWM) {peak / 1e6:.1f} MB")
     print(f"SIGTERM exit code      {code}")
+    record(args.record, f"idle daemon, {args.deployments} deployments, a compressed hour (60x: "
+           "watch every 5 s, audit every 60 s, every job once at start)",
+           "python3 bench/bench_daemon.py",
+           f"start-up to `/readyz` **{ready:.2f} s**; CPU **{100 * cpu:.2f}%** of one core over "
+           f"{args.seconds:.0f} s, {runs:.0f} runs (60x the real schedule's probe rate);"
+           " RSS of the daemon process "
+           f"itself avg **{sum(rss) / len(rss) / 1e6:.0f} MB**, peak (VmHWM) **{peak / 1e6:.0f} MB**; "
+           f"SIGTERM exit {code}", "< 2 s, < 1%, < 150 MB")
 
 
 if __name__ == "__main__":

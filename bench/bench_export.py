@@ -1,7 +1,7 @@
 """The room export job on a big simulated deployment, against fetches of the rooms alone.
 
     python3 bench/bench_export.py [--rooms 20000] [--aliases-per-room 2] [--latency-ms 20]
-                                  [--before DIR] [--naive] [--record FILE]
+                                  [--before DIR] [--naive] [--whole N] [--record FILE]
 
 Against one simulator in this process, each side in a subprocess of its own (its peak RSS is
 its own, read from its VmHWM), in the same run:
@@ -12,6 +12,10 @@ its own, read from its VmHWM), in the same run:
 - rooms at 500 per page with 5 in flight (the fast lister on the rooms alone);
 - ``--before DIR``: the export of another checkout (``git archive main | tar -x -C DIR``);
 - ``--naive``: the export at the API's default page size (20), one request at a time (slow).
+- ``--whole N`` (default 3): the same three as whole processes, in turn N times (medians): the
+  ``backup-agent export`` command (interpreter start-up, imports and config included; a fresh
+  store each time) against ``bench/pexshell_fetch.py`` (a plain ``requests`` client) following
+  ``meta.next``, and with 5 in flight.
 Targets (issue 12): the export faster than pexshell-style and within 3x the 5-in-flight fetch;
 printed beside it: the latency floor (the requests it made x latency / 5) and its CPU time.
 """
@@ -21,6 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,6 +96,31 @@ def side(sim: object, mode: str, page_size: int, concurrency: int,
     return result
 
 
+def whole(url: str, rounds: int) -> dict[str, tuple[float, float]]:
+    """(median wall s, median CPU s) of each side as a whole process, the sides in turn."""
+    fetch = [sys.executable, str(Path(__file__).resolve().parent / "pexshell_fetch.py"), url]
+    env = {**os.environ, "BENCH_PW": PASSWORD, "PYTHONPATH": str(ROOT)}
+    times: dict[str, list[tuple[float, float]]] = {"export": [], "pexshell": [], "5 in flight": []}
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
+        cfg = Path(tmp) / "agent.toml"
+        cfg.write_text(f'[storage]\npath = "{tmp}/var"\n\n[[deployments]]\nname = "bench"\n'
+                       f'url = "{url}"\npassword_env = "BENCH_PW"\npage_size = 500\n')
+        export = [sys.executable, "-m", "backup_agent", "--config", str(cfg), "export"]
+        for _ in range(rounds):
+            for name, argv in (("export", export), ("pexshell", fetch),
+                               ("5 in flight", [*fetch, "--in-flight", "5"])):
+                shutil.rmtree(Path(tmp) / "var", ignore_errors=True)
+                start = time.perf_counter()
+                with subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL) as proc:
+                    _, status, usage = os.wait4(proc.pid, 0)
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{name} failed (exit {proc.returncode})")
+                times[name].append((time.perf_counter() - start, usage.ru_utime + usage.ru_stime))
+    return {n: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+            for n, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rooms", type=int, default=20000)
@@ -96,6 +128,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--before", metavar="DIR", help="also run the export of this checkout")
     parser.add_argument("--naive", action="store_true", help="also the page-20 sequential export")
+    parser.add_argument("--whole", type=int, default=3, metavar="N",
+                        help="rounds of the whole-process comparison (0: none)")
     parser.add_argument("--record", metavar="FILE", help="append the README row to FILE")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -117,6 +151,7 @@ def main() -> None:
             sides["export (--before)"] = side(sim, "export", 500, 5, args.before)
         if args.naive:
             sides["export (20/page, sequential)"] = side(sim, "export", 20, 1)
+        procs = whole(sim.url, args.whole) if args.whole else {}
     for name, r in sides.items():
         first = r["first"]
         assert isinstance(first, dict)
@@ -135,6 +170,11 @@ def main() -> None:
     rss = sides["export (this checkout)"]["rss_mb"]
     print(f"export {exp['seconds']:.2f} s: {vs_seq:.2f}x the speed of pexshell-style (target > 1), "
           f"{vs_conc:.2f}x the 5-in-flight rooms fetch (target <= 3); peak RSS {rss:.0f} MB")
+    if procs:
+        (ew, ec), (pw, _), (cw, _) = procs["export"], procs["pexshell"], procs["5 in flight"]
+        print(f"whole processes, medians of {args.whole}: `backup-agent export` {ew:.2f} s (cpu "
+              f"{ec:.2f} s), pexshell-style requests fetch {pw:.2f} s, 5 in flight {cw:.2f} s: "
+              f"{pw / ew:.2f}x the speed of pexshell-style, {ew / cw:.2f}x the 5-in-flight one")
     before = sides.get("export (--before)")
     was = ""
     if before is not None:
@@ -149,7 +189,13 @@ def main() -> None:
            f"{int(sides['export (this checkout)']['requests']) * args.latency_ms / 5000:.2f} s): "  # type: ignore[call-overload]
            f"**{vs_seq:.2f}x the speed** of a pexshell-style fetch of the rooms alone "
            f"({seq['seconds']:.2f} s), **{vs_conc:.2f}x the time** of a 5-in-flight fetch of "
-           f"them ({conc['seconds']:.2f} s); peak RSS **{rss:.0f} MB**{was}",
+           f"them ({conc['seconds']:.2f} s); peak RSS **{rss:.0f} MB**{was}"
+           + (f"; as whole processes (start-up included, medians of {args.whole}): "
+              f"`backup-agent export` **{procs['export'][0]:.2f} s** (cpu {procs['export'][1]:.2f} s), "
+              f"**{procs['pexshell'][0] / procs['export'][0]:.2f}x the speed** of a pexshell-style "
+              f"`requests` fetch ({procs['pexshell'][0]:.2f} s), "
+              f"**{procs['export'][0] / procs['5 in flight'][0]:.2f}x** a 5-in-flight one "
+              f"({procs['5 in flight'][0]:.2f} s)" if procs else ""),
            "> 1x pexshell, <= 3x 5-in-flight, < 150 MB at 50k")
 
 

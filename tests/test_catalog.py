@@ -285,7 +285,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
                                 "0004_offsite_copies", "0005_restore_point_read_indexes",
-                                "0007_backup_passphrase_ref"]
+                                "0006_run_read_indexes", "0007_backup_passphrase_ref"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})
@@ -358,3 +358,41 @@ def test_each_catalog_has_its_own_random_passphrase_salt(tmp_path: Path) -> None
     salt = one.passphrase_salt()
     one.close()
     assert open_catalog(tmp_path / "a.db").passphrase_salt() == salt, "made once, kept"
+
+
+def test_points_keep_their_files_sorted_by_name_through_limits_and_filters(cat: Catalog) -> None:
+    """The points and their files are read by two queries in one snapshot: every point gets
+    exactly its own files, by name, a point without files none, whatever the filter or limit."""
+    names = ["vmrs.csv", "rooms.json", "auditoriums.csv"]
+    for i in range(4):
+        rid = cat.new_id("re", "prod", T0 + timedelta(hours=i))
+        files = [FileRecord(n, f"prod/{rid}/{n}", "ab" * 32, i) for n in names] if i % 2 else []
+        cat.add_restore_point(RestorePoint(id=rid, kind=Kind.ROOM_EXPORT, deployment="prod",
+                                           taken_at=T0 + timedelta(hours=i), files=files,
+                                           data={"i": i}))
+    rps = cat.restore_points()
+    assert [rp.data["i"] for rp in rps] == [3, 2, 1, 0]
+    assert [[f.name for f in rp.files] for rp in rps] == [sorted(names), [], sorted(names), []]
+    assert all(f.key.startswith(f"prod/{rp.id}/") for rp in rps for f in rp.files)
+    [newest] = cat.restore_points("prod", "room-export", limit=1)
+    assert newest.files == rps[0].files and newest.data == {"i": 3}
+    assert cat.restore_points("prod", "config-backup") == []
+    assert cat.restore_point(rps[2].id).files == rps[2].files
+
+
+def test_runs_are_read_newest_first_by_an_index(tmp_path: Path) -> None:
+    """status reads a deployment's last 100 runs and the daemon a job's last: by 0006's
+    indexes, not a sort of a year of watch runs."""
+    open_catalog(tmp_path / "catalog.db").close()
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    for where in ("deployment='prod'", "deployment='prod' AND job='watch'"):
+        plan = " ".join(str(r[-1]) for r in db.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM runs WHERE {where} "  # noqa: S608
+            "ORDER BY started_at DESC LIMIT 5"))
+        assert "runs_newest_by" in plan and "TEMP B-TREE" not in plan, plan
+    # The newest point of a kind (status asks for each kind) without scanning the others.
+    plan = " ".join(str(r[-1]) for r in db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM restore_points WHERE deleted_at IS NULL AND "
+        "deployment='prod' AND kind='checkpoint' ORDER BY taken_at DESC, id DESC LIMIT 1"))
+    assert "restore_points_newest_by_kind" in plan and "TEMP B-TREE" not in plan, plan
+    db.close()

@@ -31,6 +31,7 @@ from backup_agent.catalog.records import (
     RestoreState,
     Run,
     RunOutcome,
+    RunPruning,
     StepState,
 )
 from backup_agent.catalog.schema import MIGRATIONS
@@ -45,5 +46,5 @@ def open_catalog(path: Path) -> Catalog:
 
 __all__ = ["INTERNAL_DATA", "ITEM_OUTCOMES", "KINDS", "MIGRATIONS", "OUTCOMES", "RESTORE_STATES",
            "STEP_STATES", "Catalog", "CopyRecord", "FileRecord", "ItemState", "JournalStep", "Kind",
-           "Restore", "RestorePoint", "RestoreState", "Run", "RunOutcome", "SQLiteCatalog", "StepState",
-           "iso", "open_catalog", "parse_iso"]
+           "Restore", "RestorePoint", "RestoreState", "Run", "RunOutcome", "RunPruning",
+           "SQLiteCatalog", "StepState", "iso", "open_catalog", "parse_iso"]

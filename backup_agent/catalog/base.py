@@ -18,6 +18,7 @@ from backup_agent.catalog.records import (
     RestorePoint,
     RestoreState,
     Run,
+    RunPruning,
 )
 
 
@@ -44,6 +45,13 @@ class Catalog(Protocol):
     def runs(self, deployment: str | None = None, limit: int = 50,
              job: str | None = None) -> list[Run]:
         """Runs (of ``job`` when given), newest first, with their items."""
+        ...
+
+    def prune_runs(self, deployment: str, before: datetime, keep_last: int,
+                   dry_run: bool = False) -> RunPruning:
+        """Remove (``dry_run``: count) the runs of ``deployment`` started before ``before``
+        that are not among the ``keep_last`` newest of their job, not still running and not
+        referred to by a restore point (its ``run_id``, or the retention run that removed it)."""
         ...
 
     # -- restore points ---------------------------------------------------------------------

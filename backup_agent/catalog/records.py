@@ -26,6 +26,9 @@ class Kind(StrEnum):
     CHECKPOINT = "checkpoint"
 
 
+_KINDS: dict[str, Kind] = {k.value: k for k in Kind}
+
+
 class ItemState(StrEnum):
     """How one item of a run ended. ``skipped``: not attempted by design (its reason says why)."""
 
@@ -99,10 +102,11 @@ class RestorePoint:
     files: list[FileRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        try:
-            self.kind = Kind(self.kind)
-        except ValueError:
-            raise ValueError(f"unknown restore point kind {self.kind}") from None
+        # A dict lookup, not Enum's call: a listing makes 10,000 points.
+        kind = _KINDS.get(self.kind) if isinstance(self.kind, str) else None
+        if kind is None:
+            raise ValueError(f"unknown restore point kind {self.kind}")
+        self.kind = kind
 
     def to_dict(self, locate: Callable[[str], str] | None = None) -> dict[str, Any]:
         """The ``list --json`` shape; each file's ``path`` is where ``locate`` says its key is."""
@@ -261,3 +265,15 @@ class Restore:
                 "finished_at": iso(self.finished_at) if self.finished_at else None,
                 "options": self.options,
                 "steps": [self.steps[n].to_dict() for n in sorted(self.steps)]}
+
+
+@dataclass(frozen=True)
+class RunPruning:
+    """What pruning the run history of a deployment removed (or, dry, would remove)."""
+
+    removed: int  # runs past both bounds, not referred to
+    referenced: int  # runs past both bounds kept because a restore point refers to them
+    total: int  # runs of the deployment before pruning
+
+    def to_dict(self) -> dict[str, int]:
+        return {"removed": self.removed, "kept_referenced": self.referenced, "total": self.total}

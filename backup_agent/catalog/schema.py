@@ -74,6 +74,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX restore_points_newest_by_deployment
             ON restore_points (deployment, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
+    # Runs read newest first per deployment (status: the last 100; the daemon: the last of a
+    # job) by an index, not a sort of every run: the watch job writes 105,120 a year each.
+    # The newest point of a kind (status, each job's previous) without scanning the others.
+    ("0006_run_read_indexes", """
+        CREATE INDEX runs_newest_by_deployment ON runs (deployment, started_at DESC);
+        CREATE INDEX runs_newest_by_job ON runs (deployment, job, started_at DESC);
+        CREATE INDEX restore_points_newest_by_kind
+            ON restore_points (deployment, kind, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
+    """),
     # Which passphrase each config backup needs is recorded by reference with a fingerprint
     # keyed by this catalog's random salt (never the passphrase): made once, here.
     ("0007_backup_passphrase_ref", """

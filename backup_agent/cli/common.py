@@ -89,12 +89,23 @@ class Context:
             raise UsageError("not confirmed; nothing was changed")
 
 
+def _record_encoder() -> Callable[[Any], str]:
+    """``json.dumps(record, default=str)`` as one C encoder made once (10,000 records: the
+    encoder made per record cost a third of the encoding); the records hold no cycles."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the plain encoder
+        return json.JSONEncoder(default=str).encode
+    one = make(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return lambda record: "".join(one(record, 0))
+
+
 def to_json(data: Any) -> str:
     """``--json``'s text: indented, except that a list of records has one record per line
     (10,000 restore points: json's indenting encoder is pure Python and took over a second;
     the compact one is C, and a line per record is what ``jq``, ``grep`` and people read)."""
     if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
-        return "[\n" + ",\n".join("  " + json.dumps(d, default=str) for d in data) + "\n]"
+        encode = _record_encoder()
+        return "[\n" + ",\n".join("  " + encode(d) for d in data) + "\n]"
     return json.dumps(data, indent=2, sort_keys=False, default=str)
 
 

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from backup_agent.jobs.retention import prune
+    from backup_agent.jobs.retention import prune, prune_runs
 
     cfg = ctx.config
     deps = [cfg.deployment(args.deployment)] if args.deployment else list(cfg.deployments)
@@ -34,8 +34,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for dep in deps:
             decisions, prune_run = prune(env, dep, dry_run=args.dry_run)
             codes.append(run_exit_code(prune_run) if prune_run else EXIT_OK)
+            runs = (prune_runs(env, dep, dry_run=True).to_dict() if args.dry_run and configured
+                    else prune_run.summary.get("runs") if prune_run else None)
             results.append({"deployment": dep.name, "dry_run": args.dry_run, "configured": configured,
                             "points": [d.to_dict() for d in decisions],
+                            "runs": {**cfg.service.retention.runs.to_dict(), **runs} if runs else None,
                             "run": prune_run.to_dict() if prune_run else None})
     finally:
         env.close()
@@ -62,6 +65,11 @@ def _text(r: dict[str, Any]) -> str:
         locked = sum("locked_until" in p for p in points)
         lines.append(f"  {len(points) - len(removed)} kept, {len(removed)} {verb}"
                      + (f", {locked} locked" if locked else ""))
+    if r["runs"]:
+        h = r["runs"]
+        lines.append(f"  run history: {verb} {h['removed']:,} of {h['total']:,} runs (older than "
+                     f"{h['keep_days']} days and past the last {h['keep_last']} of their job; "
+                     f"{h['kept_referenced']:,} such kept: a restore point names them)")
     if r["run"]:
         lines += [f"  failed: {i['item']}: {i['reason']}" for i in r["run"]["items"]
                   if i["outcome"] == "failed"]

@@ -187,21 +187,27 @@ def iter_concurrent(transport: Transport, resource: str, params: dict[str, Any] 
     if isinstance(meta.get("limit"), int) and 0 < meta["limit"] < granted:
         granted = meta["limit"]
     metas, count = [meta], 0
-    count += len(page := _fresh(objects, seen))
-    yield page
     offsets = iter(range(len(objects), total, granted))
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="infinity-list") as pool:
+        # The next pages asked for before the first is handed over: the consumer's work on
+        # it (naming its references lists other resources) no longer delays the rest.
         ahead: deque[Future[Page]] = deque(
             pool.submit(get_page, transport, resource, {**base, "limit": granted, "offset": o})
             for o in islice(offsets, 2 * max(1, workers)))
-        while ahead:
-            meta, objects = ahead.popleft().result()
-            for o in islice(offsets, 1):
-                ahead.append(pool.submit(get_page, transport, resource,
-                                         {**base, "limit": granted, "offset": o}))
-            metas.append(meta)
+        try:
             count += len(page := _fresh(objects, seen))
             yield page
+            while ahead:
+                meta, objects = ahead.popleft().result()
+                for o in islice(offsets, 1):
+                    ahead.append(pool.submit(get_page, transport, resource,
+                                             {**base, "limit": granted, "offset": o}))
+                metas.append(meta)
+                count += len(page := _fresh(objects, seen))
+                yield page
+        finally:  # a consumer that stops early (or a failed page): the pages not begun, not asked
+            for future in ahead:
+                future.cancel()
     if meta.get("next") and objects:  # objects added while we read: the tail
         tail = _follow(transport, meta, [])
         count += len(page := _fresh(tail, seen))

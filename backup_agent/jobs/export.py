@@ -18,14 +18,13 @@ import hashlib
 import io
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from backup_agent.catalog import FileRecord, Kind, RestorePoint, Run, iso
+from backup_agent.catalog import Kind, RestorePoint, Run, iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
 from backup_agent.infinity import InfinityClient
@@ -36,7 +35,7 @@ from backup_agent.jobs.runner import kept_if_recorded, run_job
 from backup_agent.store import file_key
 
 if TYPE_CHECKING:
-    from backup_agent.jobs.export_stream import Spooled
+    from backup_agent.jobs.export_stream import Serialised
 
 log = logging.getLogger(__name__)
 
@@ -182,39 +181,57 @@ def _related(client: InfinityClient, resource: str) -> frozenset[str] | None:
     return frozenset(related) if related else None
 
 
+class _Echo:
+    """A file whose ``write`` hands back what it is given: ``csv.writer.writerow`` then
+    returns the formatted row (no StringIO per room; the writer holds no state of its own)."""
+
+    @staticmethod
+    def write(text: str) -> str:
+        return text
+
+
+_ROW = csv.writer(_Echo(), lineterminator="\n")
+_THEME_CELL = CSV_COLUMNS.index("ivr_theme_name")
+
+
 def csv_rows(room: dict[str, Any]) -> bytes:
     """A room's rows of the web UI's bulk CSV (one per alias), for its service type's file."""
     if room.get("service_type") not in CSV_FILES:
         return b""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    theme = room.get("ivr_theme")
-    row = {c: room.get(c) for c in CSV_COLUMNS}
-    row["ivr_theme_name"] = theme.get("name") if isinstance(theme, dict) else None
-    cells = ["" if v is None else _csv_value(v) for v in row.values()]  # once per room
+    get = room.get
+    # Once per room; text and None, nearly every cell, without a call each.
+    cells = [v if type(v) is str else "" if v is None else _csv_value(v) for v in map(get, CSV_COLUMNS)]
+    theme = get("ivr_theme")
+    cells[_THEME_CELL] = _csv_value(theme.get("name")) if isinstance(theme, dict) else ""
+    out = []
     for alias in room["aliases"] or [{}]:
         for i, key in _ALIAS_CELLS:
-            value = alias.get(key, "")
-            cells[i] = "" if value is None else _csv_value(value)
-        writer.writerow(cells)
-    return buf.getvalue().encode("utf-8")
+            cells[i] = _csv_value(alias.get(key, ""))
+        out.append(_ROW.writerow(cells))
+    return "".join(out).encode("utf-8")
 
 
 def csv_header() -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
-    return buf.getvalue().encode("utf-8")
+    return str(_ROW.writerow(CSV_COLUMNS)).encode("utf-8")
 
 
 def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "True" if value else "False"
     return str(value)
 
 
+# json.dumps(room, sort_keys=True, ensure_ascii=False) without an encoder made per room.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def room_line(room: dict[str, Any]) -> str:
     """A room's canonical JSON: one line of rooms.json, and what hashes and diffs compare."""
-    return json.dumps(room, sort_keys=True, ensure_ascii=False)
+    return str(_CANONICAL(room))
 
 
 def digests(lines: Iterable[str]) -> dict[str, str]:
@@ -279,56 +296,9 @@ def load_rooms(env: Env, rp: RestorePoint) -> list[dict[str, Any]]:
                          "see `backup-agent verify`") from exc
 
 
-def write_rooms_json(env: Env, rel: str, header: dict[str, Any],
-                     lines: Iterable[bytes]) -> FileRecord:
-    """rooms.json streamed into the store: header, one room per line (UTF-8), footer."""
-    head = json.dumps(header, ensure_ascii=False)[:-1] + ', "conferences": [\n'
-    def body() -> Iterator[bytes]:
-        wrote = False
-        for line in lines:
-            yield b",\n" + line if wrote else line
-            wrote = True
-        yield b"\n]}\n" if wrote else b"]}\n"
-
-    with env.store.writer(rel) as fh:
-        fh.write(head.encode())
-        for chunk in _batched(body()):
-            fh.write(chunk)
-        fh.commit()
-        return FileRecord("rooms.json", rel, fh.sha256, fh.size)
-
-
-class Serialised:
-    """The rooms as the export stores them, read from their spool in the export's order: the
-    content sha256, the per-room digests the diff compares and the counts (one pass), then
-    rooms.json's lines and each CSV's rows as they are written (a pass each, from the spool:
-    nothing is written twice, and nothing but the digests grows with the rooms)."""
-
-    def __init__(self, spooled: Spooled) -> None:
-        self.spooled = spooled
-        self.digests: dict[str, str] = {}
-        content, types, aliases = hashlib.sha256(), Counter[str](), 0
-        for line, _rows, name, service_type, n_aliases in spooled.in_order():
-            content.update(line + b"\n")
-            self.digests[name] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
-            types[service_type] += 1
-            aliases += n_aliases
-        self.sha256 = content.hexdigest()
-        self.stats = {"rooms": len(self.digests), "aliases": aliases,
-                      "by_service_type": dict(types)}
-
-    def lines(self) -> Iterator[bytes]:
-        return (line for line, *_ in self.spooled.in_order(rows=False))
-
-    def csv_chunks(self, service_type: str) -> Iterator[bytes]:
-        yield csv_header()
-        yield from (rows for _, rows, _, st, _ in self.spooled.in_order(lines=False)
-                    if rows and st == service_type)
-
-
 def room_export(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Export every room; store it unless identical to the previous export."""
-    from backup_agent.jobs.export_stream import Spooled, stream_rooms
+    from backup_agent.jobs.export_stream import Serialised, Spooled, stream_rooms
 
     client = env.client(deployment)
     spooled = stream_rooms(client)  # None: the rooms do not nest their aliases
@@ -364,14 +334,10 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
     version = inv.version if inv else None
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "deployment": deployment.name,
               "taken_at": iso(now), "software_version": version}
-    records: list[FileRecord] = []
     with kept_if_recorded(env) as written:  # half an export is no restore point
-        records.append(write_rooms_json(
-            env, written.add(file_key(deployment.name, "room-export", rp_id, "rooms.json")),
-            header, out.lines()))
-        for service_type, name in CSV_FILES.items():
-            key = written.add(file_key(deployment.name, "room-export", rp_id, name))
-            records.append(_write(env, name, key, out.csv_chunks(service_type)))
+        keys = {n: written.add(file_key(deployment.name, "room-export", rp_id, n))
+                for n in ("rooms.json", *CSV_FILES.values())}
+        records = out.write(env, keys, header)
         data = {"content_sha256": digest, **stats,
                 "diff": changes, "previous": previous.id if previous else None}
         env.catalog.add_restore_point(RestorePoint(
@@ -379,28 +345,6 @@ def _store(env: Env, deployment: Deployment, run: Run, now: datetime, out: Seria
             version=version, verified=True, run_id=run.id, data=data, files=records))
     run.item("room-export", "ok")
     run.summary["room_export"] = {"id": rp_id, "rooms": stats["rooms"], "diff": changes}
-
-
-def _write(env: Env, name: str, key: str, chunks: Iterable[bytes]) -> FileRecord:
-    with env.store.writer(key) as fh:
-        for chunk in _batched(chunks):
-            fh.write(chunk)
-        fh.commit()
-        return FileRecord(name, key, fh.sha256, fh.size)
-
-
-def _batched(chunks: Iterable[bytes], size: int = SPOOL_BUFFER) -> Iterator[bytes]:
-    """Small chunks joined into writes of about ``size`` bytes (a room's line is ~3 KB)."""
-    batch: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        batch.append(chunk)
-        held += len(chunk)
-        if held >= size:
-            yield b"".join(batch)
-            batch, held = [], 0
-    if batch:
-        yield b"".join(batch)
 
 
 def export(env: Env, deployment: Deployment) -> Run:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
+from backup_agent.catalog import RestorePoint, Run, RunPruning, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env, provider_errors
@@ -107,17 +107,36 @@ def prune(env: Env, deployment: Deployment, dry_run: bool = False,
     plan = copy_retention.Plan(env, deployment, now, {rp.id for rp in doomed}, open_remote)
     if dry_run or not configured(env):
         return decisions + plan.decisions, None
-    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed), *plan.items],
+    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed), *plan.items, "runs"],
                needs_api=False) as run:
         run.item("plan", "ok")
         for rp in doomed:
             _remove_item(env, run, rp)
         _sweep(env, deployment.name, run)
         plan.apply(run)
+        _prune_runs_item(env, deployment, run)
         run.summary.update(kept=sum(d.keep for d in decisions),
                            removed=[rp.id for rp in doomed if run.items[rp.id][0] == "ok"],
                            copies_removed=plan.removed)
     return decisions + plan.decisions, run
+
+
+def prune_runs(env: Env, deployment: Deployment, dry_run: bool = False) -> RunPruning:
+    """Prune the deployment's run history by ``[retention.runs]`` (see retention/runs.py)."""
+    policy = env.config.service.retention.runs
+    return env.catalog.prune_runs(deployment.name, policy.cutoff(env.clock()), policy.keep_last,
+                                  dry_run=dry_run)
+
+
+def _prune_runs_item(env: Env, deployment: Deployment, run: Run) -> None:
+    try:
+        pruned = prune_runs(env, deployment)
+    except AgentError as exc:  # the restore points are done: the history waits for next time
+        run.item("runs", "failed", str(exc))
+        return
+    run.item("runs", "ok")
+    run.summary["runs"] = pruned.to_dict()
+    log.info("retention %s: removed %d of %d runs", deployment.name, pruned.removed, pruned.total)
 
 
 def _remove_item(env: Env, run: Run, rp: RestorePoint) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from backup_agent.errors import ConfigError
 from backup_agent.retention.policy import RULE_KEYS, Policy
+from backup_agent.retention.runs import RunRetention
 
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
 
@@ -33,10 +34,13 @@ class Table:
 class RetentionSettings:
     top: Table = field(default_factory=Table)
     deployments: Mapping[str, Table] = field(default_factory=dict)
+    runs: RunRetention = field(default_factory=RunRetention)  # [retention.runs], or defaults
+    runs_written: bool = False
 
     @property
     def configured(self) -> bool:
-        return self.top.present or any(t.present for t in self.deployments.values())
+        return (self.top.present or self.runs_written
+                or any(t.present for t in self.deployments.values()))
 
     def resolve(self, deployment: str, kind: str) -> tuple[Policy | None, str]:
         """The policy for ``kind`` of ``deployment`` and the table it comes from."""
@@ -91,7 +95,12 @@ def _table(where: str, raw: Any) -> Mapping[str, Any]:
 
 def parse_retention(top: Any, per_deployment: Mapping[str, Any]) -> RetentionSettings:
     """``top`` is the ``[retention]`` table or None; ``per_deployment`` maps name to its table."""
+    runs = top.get("runs") if isinstance(top, Mapping) else None
+    if isinstance(top, Mapping) and "runs" in top:  # run history: [retention.runs], top only
+        top = {k: v for k, v in top.items() if k != "runs"} or None
     return RetentionSettings(
+        runs=RunRetention.from_mapping("retention.runs", runs) if runs is not None else RunRetention(),
+        runs_written=runs is not None,
         top=parse_table("retention", top) if top is not None else Table(),
         deployments={name: parse_table(f"deployments.{name}.retention", raw)
                      for name, raw in per_deployment.items()},

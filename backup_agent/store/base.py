@@ -147,12 +147,16 @@ def hash_stream(fh: BinaryIO) -> tuple[int, str]:
 
 _UNSAFE_KEY = re.compile(r"[\x00-\x1f\\]|^/|(?:^|/)\.{0,2}(?:/|$)")
 _HIDDEN_KEY = re.compile(r"(?:^|/)\.")
+# Matches wherever either of the two above can (a segment empty or starting with '.').
+_ANY_DOUBT = re.compile(r"[\x00-\x1f\\]|^/|//|/$|^$|(?:^|/)\.")
 
 
 def check_key(key: str) -> str:
     """``key`` if it is a safe relative key; else a StoreError saying why."""
     # Regular expressions, not a loop over characters: a listing checks every file's key.
     # Absolute, an empty, '.' or '..' segment, '\\', a control, format or direction character.
+    if _ANY_DOUBT.search(key) is None and unsafe_char(key) is None:
+        return key  # the common case, one search: nothing below can match
     if _UNSAFE_KEY.search(key) or unsafe_char(key) is not None:
         raise StoreError(f"refusing unsafe store key {key!r}")
     if _HIDDEN_KEY.search(key):

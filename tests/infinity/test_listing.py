@@ -150,3 +150,25 @@ def test_a_room_added_mid_listing_is_read(sim_factory: Any, make_client: Any) ->
     sim.faults.change_during_list("add", after=2)
     rooms = client.list_all(CONF, {"order_by": "id"})
     assert len(rooms) == 61 == len({r["id"] for r in rooms})
+
+
+def test_page_stream_asks_ahead_of_the_first_page_and_stops_when_closed(sim_factory: Any,
+                                                                       make_client: Any) -> None:
+    """The pages after the first are asked for before the consumer gets the first (its work on
+    it does not hold them up); a consumer that stops there leaves the rest of the list unread."""
+    from backup_agent.infinity.listing import iter_concurrent
+
+    sim = sim_factory(rooms=400, latency_ms=50)
+    client = make_client(sim.url)
+    pages = iter_concurrent(client.transport, CONF, None, page_size=10, workers=2)
+    before = _served(sim)
+    first = next(pages)
+    assert len(first) == 10
+    import time
+
+    time.sleep(0.3)  # the consumer busy with the first page: the next ones arrive meanwhile
+    started = _served(sim) - before
+    assert started >= 2, "pages were asked for while the consumer worked"
+    pages.close()
+    time.sleep(0.2)
+    assert _served(sim) - before <= 1 + 2 * 2, "closed: no page past the ones asked ahead"
