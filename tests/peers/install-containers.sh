@@ -71,8 +71,9 @@ if ! podman image exists "$image"; then
   buildah bud --quiet --format docker --network host --layers \
     --build-arg BASE_IMAGE="$base" --build-arg VERSION="$version" -t "$image" "$ROOT" >/dev/null
   log "built $image in $(( $(date +%s) - start )) s"
-  # Older CI images of this project only take disk (the builder layers stay as the cache).
-  podman images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" | grep ':ci-' | grep -vx "$image" \
+  # Older CI images of this project only take disk (the builder layers stay as the cache);
+  # BACKUP_AGENT_CI_KEEP_IMAGES=1 keeps them (several checkouts of the project on one machine).
+  [ -n "${BACKUP_AGENT_CI_KEEP_IMAGES:-}" ] || podman images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" | grep ':ci-' | grep -vx "$image" \
     | xargs -r podman rmi --force >/dev/null 2>&1 || true
 fi
 mkdir -p "$ROOT/.peers"
