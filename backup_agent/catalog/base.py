@@ -8,6 +8,7 @@ two processes asking in the same second get different ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -81,6 +82,12 @@ class Catalog(Protocol):
                        limit: int | None = None, deleted: bool = False) -> list[RestorePoint]:
         """Live restore points, newest first (at most ``limit``); with ``deleted``, the hidden
         ones instead (retention finishes a removal a crash interrupted from them)."""
+        ...
+
+    def point_records(self, deployment: str | None = None, kind: str | None = None,
+                      locate: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+        """``restore_points(deployment, kind)`` as ``list --json`` shows them, each point's
+        ``RestorePoint.to_dict(locate)``, made without the RestorePoints (10,000 of them)."""
         ...
 
     def restore_point(self, rp_id: str) -> RestorePoint:

@@ -32,6 +32,7 @@ from backup_agent.catalog.records import (
     RunPruning,
     StepState,
 )
+from backup_agent.catalog.rows import RECORD_COLUMNS, decode_all, point_records
 from backup_agent.catalog.schema import MIGRATIONS
 from backup_agent.errors import CatalogError, ConfigError
 from backup_agent.timefmt import iso, parse_iso, stamp
@@ -230,9 +231,27 @@ class SQLiteCatalog:
     def restore_points(self, deployment: str | None = None, kind: str | None = None,
                        node: str | None = None, rp_id: str | None = None,
                        limit: int | None = None, deleted: bool = False) -> list[RestorePoint]:
+        filters = {"deployment": deployment, "kind": kind, "node": node, "id": rp_id}
+        rows, file_rows = self._point_rows(RP_COLUMNS, filters, limit, deleted)
+        files: dict[str, list[FileRecord]] = {r[0]: [] for r in rows}
+        for f in file_rows:
+            files[f[0]].append(FileRecord(f[1], f[2], f[3], f[4]))
+        return [RestorePoint(id=r[0], kind=r[1], deployment=r[2], taken_at=parse_iso(r[3]),
+                             version=r[4], build=r[5], node=r[6], provider=r[7],
+                             verified=bool(r[8]), run_id=r[9], data=data, files=files[r[0]])
+                for r, data in zip(rows, decode_all([r[10] for r in rows]), strict=True)]
+
+    def point_records(self, deployment: str | None = None, kind: str | None = None,
+                      locate: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+        rows, file_rows = self._point_rows(RECORD_COLUMNS, {"deployment": deployment,
+                                                            "kind": kind}, None, False)
+        return point_records(rows, file_rows, locate)
+
+    def _point_rows(self, columns: str, filters: dict[str, str | None], limit: int | None,
+                    deleted: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         where: list[str] = ["deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"]
         args: list[Any] = []
-        for col, val in (("deployment", deployment), ("kind", kind), ("node", node), ("id", rp_id)):
+        for col, val in filters.items():
             if val is not None:
                 where.append(f"{col}=?")
                 args.append(str(val))
@@ -240,7 +259,7 @@ class SQLiteCatalog:
         # transaction (one snapshot of both). Two plain queries, not a join: the join's rows
         # (one per file, the point's columns repeated) cost SQLite twice the time of both.
         # Only fixed column names are interpolated; every value is a bound parameter.
-        inner = f"SELECT {RP_COLUMNS} FROM restore_points WHERE {' AND '.join(where)}"  # noqa: S608  # nosec B608
+        inner = f"SELECT {columns} FROM restore_points WHERE {' AND '.join(where)}"  # noqa: S608  # nosec B608
         inner += " ORDER BY taken_at DESC, id DESC"
         if limit is not None:
             inner, args = inner + " LIMIT ?", [*args, limit]
@@ -257,13 +276,7 @@ class SQLiteCatalog:
                     self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
-        files: dict[str, list[FileRecord]] = {r[0]: [] for r in rows}
-        for f in file_rows:
-            files[f[0]].append(FileRecord(f[1], f[2], f[3], f[4]))
-        return [RestorePoint(id=r[0], kind=r[1], deployment=r[2], taken_at=parse_iso(r[3]),
-                             version=r[4], build=r[5], node=r[6], provider=r[7],
-                             verified=bool(r[8]), run_id=r[9], data=data, files=files[r[0]])
-                for r, data in zip(rows, _decode_all([r[10] for r in rows]), strict=True)]
+        return rows, file_rows
 
     def restore_point(self, rp_id: str) -> RestorePoint:
         # One row by its key, not every restore point of the catalog read and filtered here.
@@ -385,14 +398,3 @@ class SQLiteCatalog:
             js.finished_at = parse_iso(finished) if finished else None
         return restore
 
-
-def _decode_all(texts: list[str]) -> list[Any]:
-    """Each of ``texts`` (JSON the catalog wrote) decoded, in one call to the decoder: 10,000
-    calls of ``json.loads`` cost more than the decoding itself."""
-    try:
-        decoded = json.loads("[" + ",".join(texts) + "]")
-    except ValueError:  # one of them is not JSON: decode each, so the error is that one's
-        return [json.loads(t) for t in texts]
-    if len(decoded) != len(texts):  # "1, 2" as one text would shift the others
-        return [json.loads(t) for t in texts]
-    return list(decoded)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_agent.catalog import KINDS, RestorePoint, iso
 from backup_agent.cli.common import Context, add_json, open_env
+
+if TYPE_CHECKING:
+    from backup_agent.jobs.env import Env
 
 
 def register(sub: Any) -> None:
@@ -38,14 +41,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     env = open_env(ctx)
     try:
-        points = env.catalog.restore_points(args.deployment, args.kind)
-        copies = copies_view(env, points) if cfg.copies else {}
-        # The JSON records only for --json: the text needs no file locations.
-        data = ([{**row(rp, env.store.location), **({"copies": copies.get(rp.id, [])}
-                                                   if cfg.copies else {})} for rp in points]
-                if args.json else points)
+        if args.json:  # the records straight from the catalog: no RestorePoint is needed
+            records = json_records(env, args.deployment, args.kind)
+        else:
+            points = env.catalog.restore_points(args.deployment, args.kind)
+            copies = copies_view(env, [rp.id for rp in points]) if cfg.copies else {}
     finally:
         env.close()
+    if args.json:
+        ctx.emit(records)
+        return 0
 
     def text() -> str:
         if not points:
@@ -61,5 +66,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                         + (f"  {copies_text(copies.get(rp.id, []))}" if cfg.copies else ""))
         return "\n".join(rows)
 
-    ctx.emit(data, text)
+    ctx.emit(points, text)
     return 0
+
+
+def json_records(env: Env, deployment: str | None, kind: str | None) -> list[dict[str, Any]]:
+    """``list --json``'s records: each point's :func:`row`, with its copies when configured."""
+    from backup_agent.jobs.copy_retention import copies_view
+
+    records = env.catalog.point_records(deployment, kind, env.store.location)
+    copies = copies_view(env, [r["id"] for r in records]) if env.config.copies else None
+    for r in records:
+        r.setdefault("verify_failed", None)
+        if copies is not None:
+            r["copies"] = copies.get(r["id"], [])
+    return records

@@ -18,7 +18,7 @@ left with neither local bytes nor copies is removed from the catalog.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,14 +183,14 @@ class Plan:
             self.env.catalog.mark_deleted(rp.id, self.now)
 
 
-def copies_view(env: Env, rps: list[RestorePoint]) -> dict[str, list[dict[str, Any]]]:
+def copies_view(env: Env, rp_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """Per restore point, its off-site copies as ``list`` and ``status`` show them: the store,
     whether it is complete and verified, and the lock's end when the store locks objects.
 
     The lock's end is the copy's upload time plus ``object_lock.days`` (what was asked at
     upload; no request is made: ``prune`` reads the real date by HEAD before it deletes).
     """
-    wanted = {rp.id for rp in rps}
+    wanted = set(rp_ids)
     targets = {c.name: c for c in env.config.copies}
     now = env.clock()
     by_rp: dict[str, dict[str, list[CopyRecord]]] = {}

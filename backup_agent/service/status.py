@@ -138,7 +138,7 @@ def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = Availability(deployment)
     latest = {kind: env.catalog.latest(deployment.name, kind) for kind in KINDS}
-    copies = copies_view(env, [rp for rp in latest.values() if rp]) if env.config.copies else None
+    copies = copies_view(env, [rp.id for rp in latest.values() if rp]) if env.config.copies else None
     for kind, rp in latest.items():
         out[kind] = None if rp is None else {**rp.to_dict(env.store.location),
                                              "age": age_text(rp.taken_at, now),

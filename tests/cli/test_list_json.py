@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -102,5 +103,31 @@ def test_list_json_is_each_points_to_dict(seeded: Path) -> None:
                               (("--kind", "snapshot"), {"kind": "snapshot"})):
             points = cat.restore_points(**filters)
             assert run_list(seeded, *args) == to_json([row(rp, store.location) for rp in points]) + "\n"
+    finally:
+        cat.close()
+
+
+@pytest.mark.parametrize("taken", [
+    "2026-11-26T10:00:00Z", "2026-11-26T10:00:59.9996Z", "2026-11-26T23:59:59.999999Z",
+    "2026-11-26T10:00:00.5Z", "2026-11-26T10:00:00.1234567Z", "2026-11-26T10:00:00+00:00",
+    "2026-11-26T10:00:00-05:30", "2026-11-26 10:00:00Z", "2024-02-29T00:00:00Z", "0999-01-01T00:00:00Z",
+    "2026-02-31T10:00:00Z", "2026-11-26T24:00:00Z", "2026-11-26T10:00:60Z", "2026-11-26T10:00:00.Z",
+    "2026-11-26T10:00:00.1aZ", "2026-11-26T10:00:00", "2026-13-01T00:00:00Z", "not a time"])
+def test_each_stored_time_is_shown_as_to_dict_shows_it_or_refused_alike(tmp_path: Path,
+                                                                         taken: str) -> None:
+    """The times SQLite formats for the records are those iso(parse_iso(text)) gives; a text
+    that does not parse is refused as the RestorePoint path refuses it."""
+    cat = open_catalog(tmp_path / "c.db")
+    try:
+        with sqlite3.connect(tmp_path / "c.db") as con:
+            con.execute("INSERT INTO restore_points (id, kind, deployment, taken_at, verified, data) "
+                        "VALUES ('rp', 'config-backup', 'prod', ?, 1, '{}')", (taken,))
+        try:
+            want = [rp.to_dict() for rp in cat.restore_points()]
+        except ValueError as exc:
+            with pytest.raises(ValueError, match=re.escape(str(exc))):
+                cat.point_records()
+            return
+        assert cat.point_records() == want
     finally:
         cat.close()
