@@ -105,7 +105,7 @@ def to_json(data: Any) -> str:
     the compact one is C, and a line per record is what ``jq``, ``grep`` and people read)."""
     if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
         encode = _record_encoder()
-        return "[\n" + ",\n".join("  " + encode(d) for d in data) + "\n]"
+        return "[\n  " + ",\n  ".join(map(encode, data)) + "\n]"
     return json.dumps(data, indent=2, sort_keys=False, default=str)
 
 
