@@ -115,8 +115,13 @@ class InfinityClient:
         return self.list_all(SYSTEM_LOCATION)
 
     def management_vm_status(self) -> list[dict[str, Any]]:
-        """Status of the Management Node(s): name, version, ..."""
-        return self.list_all(MANAGEMENT_VM_STATUS)
+        """Status of the Management Node(s): name, version, ... (the version kept for the
+        schema lookups: :func:`~backup_agent.infinity.schema.note_version`)."""
+        from backup_agent.infinity.schema import note_version
+
+        managers = self.list_all(MANAGEMENT_VM_STATUS)
+        note_version(self, managers)
+        return managers
 
     def worker_vm_status(self) -> list[dict[str, Any]]:
         """Status of every Conferencing Node."""

@@ -130,6 +130,21 @@ def clear_cache() -> None:
         _versions.clear()
 
 
+def note_version(client: _Client, managers: list[dict[str, Any]]) -> None:
+    """Remember the software version from ``status/v1/management_vm/`` as another read of
+    this client had it (the inventory's, just before the export): the schema lookups then ask
+    no status of their own (one request less before the export's first page)."""
+    first = managers[0] if managers else None
+    version = first.get("version") if isinstance(first, dict) else None
+    if version is None:
+        return
+    try:
+        with _lock:
+            _versions[client] = str(version)
+    except TypeError:  # a client that cannot be weakly referenced is asked every time
+        pass
+
+
 def _version(client: _Client) -> str | None:
     try:
         with _lock:

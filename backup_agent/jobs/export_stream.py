@@ -136,10 +136,12 @@ def stream_rooms(client: InfinityClient) -> Spooled | None:
 
 def _stream(client: InfinityClient) -> Spooled | None:
     dep = client.deployment
-    order = stable_order(client, "conference")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-list") as pool:
-        listing = pool.submit(client.list_all, export.CONFIG + "automatic_participant/",
-                              stable_order(client, "automatic_participant"))
+        # The participants' schema read in the thread that lists them, beside the rooms' one
+        # (one round trip before the first page, not two).
+        listing = pool.submit(lambda: client.list_all(
+            export.CONFIG + "automatic_participant/", stable_order(client, "automatic_participant")))
+        order = stable_order(client, "conference")
         pages = iter_concurrent(client.transport, export.CONFIG + "conference/", order,
                                 dep.page_size, dep.max_concurrency)
         first = next(pages, [])
@@ -154,6 +156,9 @@ def _stream(client: InfinityClient) -> Spooled | None:
                 return None
             for room in page:
                 _assemble(client, room, participants)
+            if page is first:  # what the first rooms point into, listed at once (not in turn)
+                namer.list_for(page)
+            for room in page:
                 namer.name(room)
                 out.add(room)
     except BaseException:
@@ -213,11 +218,29 @@ class _Namer:
             done = [references.named(v, self.names) for v in refs]
             obj[key] = done if isinstance(value, list) else done[0]
 
+    def list_for(self, rooms: list[dict[str, Any]]) -> None:
+        """List every resource ``rooms`` (and their participants) point into, concurrently
+        within the client's bound; :meth:`name` then finds them listed."""
+        parts = [p for r in rooms for p in r["automatic_participants"] if isinstance(p, dict)]
+        wanted = (references.resources(rooms, export.NESTED, self.room_refs)
+                  | references.resources(parts, SKIP_PART, self.part_refs))
+        todo = sorted(wanted - self.listed)
+        if len(todo) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="export-names") as pool:
+            listed = list(pool.map(lambda r: export._named(self.client, r), todo))
+        for resource, objects in zip(todo, listed, strict=True):
+            self.listed.add(resource)
+            self._keep(objects)
+
     def _list(self, resource: str) -> None:
         self.listed.add(resource)
-        self.names.update({str(o["resource_uri"]): str(o["name"])
-                           for o in export._named(self.client, resource)
+        self._keep(export._named(self.client, resource))
+
+    def _keep(self, objects: list[dict[str, Any]]) -> None:
+        self.names.update({str(o["resource_uri"]): str(o["name"]) for o in objects
                            if o.get("resource_uri") and o.get("name") is not None})
+
 
 
 class Serialised:

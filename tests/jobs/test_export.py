@@ -157,3 +157,14 @@ def test_verify_of_an_unknown_deployment_is_an_error(agent: Runner, cfg: Path) -
     code, out, err = agent("--config", str(cfg), "verify", "--deployment", "prdo")
     assert code == 2 and out == ""
     assert "no deployment named 'prdo'" in err
+
+
+def test_the_export_asks_the_version_once_the_inventory_read_it(agent: Runner, cfg: Path,
+                                                                sim: Simulator) -> None:
+    """The schema lookups before the first page use the version the inventory's status read
+    had (a second status request was a round trip before the rooms, in turn)."""
+    status = "/api/admin/status/v1/management_vm/"
+    before = sim.state.requests_by_path[status]
+    assert agent("--config", str(cfg), "export")[0] == 0
+    assert sim.state.requests_by_path[status] - before == 1
+    assert sim.state.requests_by_path["/api/admin/configuration/v1/conference/schema/"] >= 1
