@@ -1,7 +1,8 @@
 """The room export job on a big simulated deployment, against fetches of the rooms alone.
 
     python3 bench/bench_export.py [--rooms 20000] [--aliases-per-room 2] [--latency-ms 20]
-                                  [--before DIR] [--naive] [--whole N] [--record FILE]
+                                  [--before DIR] [--naive] [--whole N] [--rounds N]
+                                  [--record FILE]
 
 Against one simulator in this process, each side in a subprocess of its own (its peak RSS is
 its own, read from its VmHWM), in the same run:
@@ -12,6 +13,7 @@ its own, read from its VmHWM), in the same run:
 - rooms at 500 per page with 5 in flight (the fast lister on the rooms alone);
 - ``--before DIR``: the export of another checkout (``git archive main | tar -x -C DIR``);
 - ``--naive``: the export at the API's default page size (20), one request at a time (slow).
+- ``--rounds N`` (default 1): the sides above in turn N times, each side's median run kept;
 - ``--whole N`` (default 3): the same three as whole processes, in turn N times (medians): the
   ``backup-agent export`` command (interpreter start-up, imports and config included; a fresh
   store each time) against ``bench/pexshell_fetch.py`` (a plain ``requests`` client) following
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, os.environ.get("BENCH_CODE", str(ROOT)))
@@ -130,6 +133,8 @@ def main() -> None:
     parser.add_argument("--naive", action="store_true", help="also the page-20 sequential export")
     parser.add_argument("--whole", type=int, default=3, metavar="N",
                         help="rounds of the whole-process comparison (0: none)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="run the in-process sides in turn N times (medians)")
     parser.add_argument("--record", metavar="FILE", help="append the README row to FILE")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -144,13 +149,22 @@ def main() -> None:
     with Simulator(opts) as sim:
         print(f"simulator: {sim.state.room_count:,} rooms, {sim.state.alias_count:,} aliases, "
               f"{args.latency_ms:g} ms latency per request")
-        sides = {"pexshell-style rooms (500/page, next)": side(sim, "sequential", 500, 1),
-                 "rooms (500/page, 5 in flight)": side(sim, "concurrent", 500, 5),
-                 "export (this checkout)": side(sim, "export", 500, 5)}
+        runs: dict[str, Any] = {
+            "pexshell-style rooms (500/page, next)": lambda: side(sim, "sequential", 500, 1),
+            "rooms (500/page, 5 in flight)": lambda: side(sim, "concurrent", 500, 5),
+            "export (this checkout)": lambda: side(sim, "export", 500, 5)}
         if args.before:
-            sides["export (--before)"] = side(sim, "export", 500, 5, args.before)
+            runs["export (--before)"] = lambda: side(sim, "export", 500, 5, args.before)
         if args.naive:
-            sides["export (20/page, sequential)"] = side(sim, "export", 20, 1)
+            runs["export (20/page, sequential)"] = lambda: side(sim, "export", 20, 1)
+        # The sides in turn --rounds times (A B C A B C: a loaded machine's swings fall on
+        # each side alike); each side's run of median wall time is its figure.
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, run in runs.items():
+                rounds[name].append(run())
+        sides = {name: sorted(rs, key=lambda r: r["first"]["seconds"])[len(rs) // 2]
+                 for name, rs in rounds.items()}
         procs = whole(sim.url, args.whole) if args.whole else {}
     for name, r in sides.items():
         first = r["first"]
@@ -186,8 +200,10 @@ def main() -> None:
            f"aliases, {args.latency_ms:g} ms per request", "python3 bench/bench_export.py",
            f"**{exp['seconds']:.2f} s** (cpu {exp['cpu']:.2f} s, "
            f"{sides['export (this checkout)']['requests']} requests, floor "
-           f"{int(sides['export (this checkout)']['requests']) * args.latency_ms / 5000:.2f} s): "  # type: ignore[call-overload]
-           f"**{vs_seq:.2f}x the speed** of a pexshell-style fetch of the rooms alone "
+           f"{int(sides['export (this checkout)']['requests']) * args.latency_ms / 5000:.2f} s"  # type: ignore[call-overload]
+           + (f"; each side the median of {args.rounds} runs in turn" if args.rounds > 1 else "")
+           + "): "
+           + f"**{vs_seq:.2f}x the speed** of a pexshell-style fetch of the rooms alone "
            f"({seq['seconds']:.2f} s), **{vs_conc:.2f}x the time** of a 5-in-flight fetch of "
            f"them ({conc['seconds']:.2f} s); peak RSS **{rss:.0f} MB**{was}"
            + (f"; as whole processes (start-up included, medians of {args.whole}): "
