@@ -9,7 +9,7 @@ its files), then times each command, in this process through the CLI's ``main`` 
 ``--runs``; the interpreter's start-up, printed apart, is not the command's), and once as a
 whole process. ``status`` probes the simulator (answering at once); ``plan`` runs live against it
 while its every answer (the Management Node's and the ``sim`` provider's) takes
-``--latency-ms``. ``--before DIR`` runs the same
+``--latency-ms``. ``--before DIR`` runs the same (in turn, command by command)
 commands with another checkout (its plan only when the points are few: it asked the provider
 about every snapshot, one at a time). Targets (issue 12): each read under 200 ms at 10,000
 restore points; the plan under 10 s. ``--run-days DAYS`` also fills DAYS of the daemon's
@@ -151,12 +151,12 @@ def main() -> None:
     codes = {"this checkout": str(ROOT), **({"--before": args.before} if args.before else {})}
     results: dict[tuple[str, str], dict[str, float]] = {}
     with Simulator(opts) as sim, tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
-        cfg = config(Path(tmp), sim.url)
-        for label, code in codes.items():  # each checkout on a catalog of its own making
-            store = Path(tmp) / "var"
-            if store.exists():
-                import shutil
-                shutil.rmtree(store)
+        cfgs = {}
+        for i, (label, code) in enumerate(codes.items()):  # each checkout's catalog its own
+            home = Path(tmp) / str(i)
+            home.mkdir()
+            cfgs[label] = config(home, sim.url)
+            store = home / "var"
             # The schema as this checkout makes it (its migrations, its indexes).
             run_child([sys.executable, "-c", "import sys, pathlib; from backup_agent.catalog "
                        "import SQLiteCatalog; SQLiteCatalog(pathlib.Path(sys.argv[1])).close()",
@@ -164,28 +164,30 @@ def main() -> None:
             fill(store / "catalog.db", args.points)
             if args.run_days:
                 fill_runs(store / "catalog.db", args.run_days)
-            env_code = code
-            for name in COMMANDS:
+        for name in COMMANDS:
+            for label, code in codes.items():  # the checkouts in turn, command by command
                 if name.startswith("plan") and label != "this checkout" \
                         and args.points > args.before_plan_max:
                     continue
                 # The reads' status probes a quick Management Node; the plan a slow provider.
                 sim.opts.latency_ms = args.latency_ms if name.startswith("plan") else 0.0
-                results[(label, name)] = measure(cfg, name, 1 if name.startswith("plan")
-                                                 else args.runs, env_code)
+                results[(label, name)] = measure(cfgs[label], name, 1 if name.startswith("plan")
+                                                 else args.runs, code)
                 r = results[(label, name)]
                 print(f"{label:14} {name:12} {r['median'] * 1000:8.0f} ms in process "
                       f"(cpu {r['cpu'] * 1000:.0f} ms), {r['whole'] * 1000:6.0f} ms as a process, "
                       f"exit {r['codes']}, {r['bytes']:,} bytes out, peak RSS {r['rss_mb']:.0f} MB")
-            if args.run_days and label == "this checkout":
-                sim.opts.latency_ms = 0.0
-                out, _ = run_child([sys.executable, "-c", PRUNE, str(store / "catalog.db")],
-                                   {**os.environ, "PYTHONPATH": code})
-                print(f"pruned: {out.strip()}")
-                for name in ("status", "list"):
-                    results[(label + ", pruned", name)] = r = measure(cfg, name, args.runs, code)
-                    print(f"{label + ', pruned':14} {name:12} {r['median'] * 1000:8.0f} ms in "
-                          f"process (cpu {r['cpu'] * 1000:.0f} ms)")
+        if args.run_days:
+            code, store = str(ROOT), cfgs["this checkout"].parent / "var"
+            sim.opts.latency_ms = 0.0
+            out, _ = run_child([sys.executable, "-c", PRUNE, str(store / "catalog.db")],
+                               {**os.environ, "PYTHONPATH": code})
+            print(f"pruned: {out.strip()}")
+            for name in ("status", "list"):
+                label = "this checkout, pruned"
+                results[(label, name)] = r = measure(cfgs["this checkout"], name, args.runs, code)
+                print(f"{label:14} {name:12} {r['median'] * 1000:8.0f} ms in "
+                      f"process (cpu {r['cpu'] * 1000:.0f} ms)")
     start = time.perf_counter()
     run_child([sys.executable, "-c", "import backup_agent.cli.main"],
               {**os.environ, "PYTHONPATH": str(ROOT)})
