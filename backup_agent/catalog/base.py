@@ -46,6 +46,10 @@ class Catalog(Protocol):
         """Runs (of ``job`` when given), newest first, with their items."""
         ...
 
+    def latest_runs(self, deployment: str) -> list[Run]:
+        """The newest run of each job of ``deployment``, with its items, by job name."""
+        ...
+
     # -- restore points ---------------------------------------------------------------------
     def new_id(self, prefix: str, deployment: str, now: datetime) -> str:
         """Reserve a readable restore point id (``cb-prod-20261126T101502Z``), never handed

@@ -74,4 +74,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX restore_points_newest_by_deployment
             ON restore_points (deployment, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
+    # Runs of one deployment (of one job) newest first by an index: the console's cards and
+    # the evidence's drills read the last few of 50 deployments on every page, and a daemon
+    # writes a watch run every few minutes (a sort of every run of the catalog before).
+    ("0006_runs_by_deployment", """
+        CREATE INDEX runs_by_deployment ON runs (deployment, started_at DESC);
+        CREATE INDEX runs_by_deployment_job ON runs (deployment, job, started_at DESC);
+    """),
 ]

@@ -25,6 +25,8 @@ from backup_agent.jobs.env import Env
 log = logging.getLogger(__name__)
 PLATFORMS = {"vmware": "vmware", "hyperv": "hyperv", "aws": "aws", "azure": "azure", "gcp": "gcp"}
 MANAGEMENT = "management"
+INVENTORIES_TRIED = 10  # a damaged newest inventory falls back to an older one, this far
+DRILLS_READ = 200  # the last drill runs whose measured times become the planner's estimates
 
 
 def platform_of(env: Env, deployment: Deployment, node: str) -> str:
@@ -95,11 +97,13 @@ def _autonomy_start(env: Env, deployment: Deployment, cns: list[dict[str, Any]])
 
 def collect(env: Env, deployment: Deployment, failed: list[str],
             down_since: datetime | None, probe: bool = True, deep: bool = True,
-            read_points: bool = True) -> dict[str, Any]:
+            read_points: bool = True, newest: int | None = None) -> dict[str, Any]:
     """Evidence for one deployment; ``probe=False`` uses the catalog alone.
 
     ``read_points=False`` leaves ``restore_points`` empty: the autonomy clock (``status``) needs
-    none, and reading 10,000 of them was most of what ``status`` took.
+    none, and reading 10,000 of them was most of what ``status`` took. ``newest=N`` reads only
+    the newest N of each kind, and of the Management Node's snapshots: enough for the top path
+    of a summary (the console's cards, 50 deployments a page), not for the full plan.
 
     ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
     the newest export) and keeps the Management Node probe: what ``status`` needs.
@@ -144,7 +148,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         if since is not None:
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
-    kept = [rp for rp in (env.catalog.restore_points(deployment.name) if read_points else [])
+    kept = [rp for rp in (_read_points(env, deployment, newest, mgr_name) if read_points else [])
             if rp.taken_at <= cutoff]
     found, unchecked = (snapshot_probes.probe_newest(
         [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
@@ -170,9 +174,23 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     return evidence
 
 
+def _read_points(env: Env, deployment: Deployment, newest: int | None,
+                 management: str) -> list[RestorePoint]:
+    """Every live restore point, newest first; with ``newest``, N of each kind (and N of the
+    Management Node's snapshots, which others' snapshots could push out), each by the index."""
+    if newest is None:
+        return env.catalog.restore_points(deployment.name)
+    read = [rp for kind in ("config-backup", "room-export", "snapshot")
+            for rp in env.catalog.restore_points(deployment.name, kind, limit=newest)]
+    read += env.catalog.restore_points(deployment.name, "snapshot", node=management, limit=newest)
+    unique = {rp.id: rp for rp in read}
+    return sorted(unique.values(), key=lambda rp: (rp.taken_at, rp.id), reverse=True)
+
+
 def _inventory(env: Env, deployment: Deployment) -> tuple[RestorePoint | None, dict[str, Any]]:
-    """The newest inventory that can be read; a damaged file must not stop a plan in a P1."""
-    for rp in env.catalog.restore_points(deployment.name, "inventory"):
+    """The newest inventory that can be read; a damaged file must not stop a plan in a P1.
+    The newest few are tried, not every inventory of the catalog read on every plan."""
+    for rp in env.catalog.restore_points(deployment.name, "inventory", limit=INVENTORIES_TRIED):
         try:
             return rp, inventory_job.load(env, rp)
         except AgentError as exc:
@@ -243,9 +261,11 @@ def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None]) -> dict[st
 
 
 def _drills(env: Env, deployment: Deployment) -> list[dict[str, Any]]:
+    # The last drills, not the drills among the last runs: a daemon's watch runs every few
+    # minutes, and 200 of them pushed a week-old drill out of the plan's estimates.
     out = []
-    for run in env.catalog.runs(deployment.name, limit=200):
-        if run.job == "drill" and run.outcome == "completed":
+    for run in env.catalog.runs(deployment.name, limit=DRILLS_READ, job="drill"):
+        if run.outcome == "completed":
             for path in run.summary.get("paths", []):
                 out.append({"kind": path["kind"], "minutes": path["minutes"],
                             "at": iso(run.started_at)})

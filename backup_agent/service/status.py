@@ -114,7 +114,7 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
                            "management_node": status}
     if why:
         out["management_probe"] = why
-    out["autonomy"], note = _autonomy(env, deployment, status, live, contact["last_contact"])
+    out["autonomy"], note = autonomy(env, deployment, status, live, contact["last_contact"])
     if live is not None:  # node health and the live audits (jobs/probe.py)
         from backup_agent.jobs.probe import node_view
         out["nodes"] = node_view(live)
@@ -156,9 +156,10 @@ def _last_runs(runs: list[Run], now: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _autonomy(env: Env, deployment: Deployment, status: str, live: Live | None,
-              last_contact: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The autonomy clock when the probe says up or down; else ``None`` and why not."""
+def autonomy(env: Env, deployment: Deployment, status: str, live: Live | None,
+             last_contact: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The autonomy clock when the probe (or the watch's record: the console) says up or
+    down; else ``None`` and why not."""
     if status == NOT_PROBED:
         return None, ("not probed: no autonomy clock is shown; it runs only while the "
                       "Management Node is down, from its last contact")

@@ -1,0 +1,294 @@
+"""What the console shows: a deployment's card and its page, as plain typed data.
+
+Pure reads of the catalog and the configuration, never a live probe: a page that 50 people
+reload during a P1 must not hammer a Management Node that is already struggling. Whether the
+Management Node is up is what the agent last found (the watch job's record in the catalog's
+``contact`` row: the newer of the last contact and the last failure), and the autonomy clock
+runs from that record exactly as ``status`` computes it (:func:`service.status.autonomy`).
+
+Speed: the index page shows 50 deployments of 10,000 restore points each in well under
+100 ms, so a card is a handful of indexed queries (the newest point of each kind, the newest
+run of each job, the newest snapshots) and a plan from the newest points only
+(``collect(newest=...)``); nothing here reads every restore point of a deployment. The
+deployment page reads one deployment in full for its plan, as ``plan`` does.
+
+Names here come from the Management Node (node, room, deployment names): they are data for
+the templates, which escape them; nothing here builds markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from backup_agent.catalog import Kind, RestorePoint, Run, iso, parse_iso
+from backup_agent.config import Deployment
+from backup_agent.errors import AgentError
+from backup_agent.jobs.env import Env
+from backup_agent.planner.clock import hours_text
+from backup_agent.service.status import age_text, autonomy
+from backup_agent.timefmt import human
+
+#: The kinds a card shows the newest of, in this order.
+CARD_KINDS = (Kind.CONFIG_BACKUP, Kind.ROOM_EXPORT, Kind.SNAPSHOT, Kind.CHECKPOINT, Kind.INVENTORY)
+CARD_SNAPSHOTS = 5  # agent snapshots on a card, the newest first
+PLAN_POINTS = 20  # the newest points of each kind the card's plan is made from
+MANAGEMENT_LOST = "management"
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A time as the console shows it: UTC, with how long ago (or how long until) it is."""
+
+    iso: str  # 2026-11-26T10:15:02Z, for <time datetime=...> and scripts
+    text: str  # 2026-11-26 10:15 UTC
+    relative: str  # "5 min ago", "in 3 days"
+    seconds: int  # now - then: negative in the future
+
+    @property
+    def future(self) -> bool:
+        return self.seconds < 0
+
+
+def moment(then: datetime, now: datetime) -> Moment:
+    """``then`` seen from ``now``."""
+    seconds = int((now - then).total_seconds())
+    relative = f"{age_text(then, now)} ago" if seconds >= 0 else f"in {age_text(now, then)}"
+    return Moment(iso(then), human(then), relative, seconds)
+
+
+def _maybe(text: str | None, now: datetime) -> Moment | None:
+    if not text:
+        return None
+    try:
+        return moment(parse_iso(text), now)
+    except ValueError:  # data kept by another agent's version; never a reason for a 500
+        return None
+
+
+@dataclass(frozen=True)
+class Management:
+    """The Management Node as the agent last found it (``up``, ``down`` or ``unknown``)."""
+
+    status: str
+    last_contact: Moment | None
+    last_error: str | None
+    last_error_at: Moment | None
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The autonomy clock; ``applies`` False with ``note`` saying why when it does not run."""
+
+    applies: bool
+    level: str  # none | warning | critical | expired
+    down_since: Moment | None = None
+    deadline: Moment | None = None
+    remaining_hours: float | None = None
+    remaining: str = ""  # "190.0 h left", "passed 2.0 h ago", "unknown"
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One restore point as a line of the console."""
+
+    id: str
+    kind: str
+    taken: Moment
+    verified: bool
+    version: str | None
+    node: str | None
+    size: int
+    expires: Moment | None = None
+    detail: str | None = None  # a checkpoint's readiness, a snapshot's reason
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One run: its job, when, how it ended and why."""
+
+    id: str
+    job: str
+    started: Moment
+    seconds: float | None
+    outcome: str  # completed | partially_failed | failed | running
+    reasons: tuple[str, ...]
+    actor: str | None = None  # the token's name of a run triggered through the web
+
+
+@dataclass(frozen=True)
+class PathLine:
+    """A restore path of a plan, without its steps (the card's top path)."""
+
+    number: int
+    kind: str
+    target: str
+    restore_point: str | None
+    ready: bool
+    blockers: tuple[str, ...]
+    loses: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An open alert of the daemon's alerter: its condition and state."""
+
+    key: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """A deployment's card on the index page."""
+
+    name: str
+    management: Management
+    clock: Clock
+    newest: tuple[tuple[str, Point | None], ...]
+    runs: tuple[RunLine, ...]
+    snapshots: tuple[Point, ...]
+    alerts: tuple[Alert, ...]
+    plan_priority: str | None = None
+    top_path: PathLine | None = None
+    plan_note: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def management(env: Env, deployment: Deployment, now: datetime) -> Management:
+    """Up when the last contact is the newest record, down when a failure is newer (or there
+    was only ever failure), unknown before the agent first tried."""
+    c = env.catalog.contact(deployment.name)
+    contact, error_at = c["last_contact"], c["last_error_at"]
+    status = ("unknown" if contact is None and error_at is None
+              else "down" if error_at is not None and (contact is None or error_at > contact)
+              else "up")
+    return Management(status, _maybe(contact, now), c["last_error"] if status == "down" else None,
+                      _maybe(error_at, now))
+
+
+def clock(env: Env, deployment: Deployment, mn: Management) -> Clock:
+    """The autonomy clock of ``status`` from the watch's record (only while it says down)."""
+    if mn.status == "unknown":
+        return Clock(False, "none", note="the agent has not tried the Management Node yet")
+    if mn.status == "up":
+        return Clock(False, "none", note="the Management Node answers: no autonomy clock runs")
+    data, note = autonomy(env, deployment, "down", None,
+                          mn.last_contact.iso if mn.last_contact else None)
+    if data is None:
+        return Clock(False, "critical", note=note)
+    return clock_of(data, env.clock(), note)
+
+
+def clock_of(data: Mapping[str, Any], now: datetime, note: str | None = None) -> Clock:
+    """A :class:`Clock` from the plan JSON's ``autonomy`` object."""
+    if not data.get("applies"):
+        return Clock(False, "none", _maybe(data.get("down_since"), now),
+                     note=note or "no Conferencing Node is left running, or the Management "
+                                  "Node answers")
+    hours = data.get("remaining_hours")
+    remaining = ("unknown (no last contact on record)" if hours is None
+                 else f"passed {hours_text(hours)} ago" if hours <= 0 else f"{hours_text(hours)} left")
+    return Clock(True, str(data["level"]), _maybe(data.get("down_since"), now),
+                 _maybe(data.get("deadline"), now), hours, remaining, note)
+
+
+def point(rp: RestorePoint, now: datetime) -> Point:
+    """A restore point as a line; sizes summed over its files."""
+    data = rp.data
+    detail = None
+    if rp.kind is Kind.CHECKPOINT:
+        detail = "ready to upgrade" if data.get("ready") else "; ".join(
+            str(r) for r in data.get("reasons", []) or ["not ready"])
+        if data.get("released_at"):
+            detail += f" (released {data['released_at']})"
+    elif rp.kind is Kind.SNAPSHOT and data.get("reason"):
+        detail = str(data["reason"])
+    expires = data.get("expires")
+    return Point(rp.id, str(rp.kind), moment(rp.taken_at, now), rp.verified, rp.version, rp.node,
+                 sum(f.size for f in rp.files),
+                 _maybe(expires, now) if isinstance(expires, str) else None, detail)
+
+
+def run_line(run: Run, now: datetime) -> RunLine:
+    seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    reasons = tuple(f"{item}: {why}" if why else item for item, why in run.failures())
+    actor = run.summary.get("actor") or run.summary.get("triggered_by")
+    return RunLine(run.id, run.job, moment(run.started_at, now), seconds,
+                   str(run.outcome) if run.outcome else "running", reasons,
+                   str(actor) if actor else None)
+
+
+def alerts_of(alerts: Iterable[Any], deployment: str) -> tuple[Alert, ...]:
+    """The open alerts of one deployment from the alerter's list (mappings or objects with
+    ``deployment``, ``key`` and ``state``)."""
+    out = []
+    for a in alerts:
+        get = a.get if isinstance(a, Mapping) else (lambda k, a=a: getattr(a, k, None))
+        if get("deployment") == deployment and get("state"):
+            out.append(Alert(str(get("key")), str(get("state"))))
+    return tuple(sorted(out, key=lambda a: a.key))
+
+
+def card(env: Env, deployment: Deployment, alerts: Iterable[Any] = ()) -> Card:
+    """The card of one deployment (a few indexed queries; see the module docstring)."""
+    now = env.clock()
+    mn = management(env, deployment, now)
+    newest = tuple((str(k), None if (rp := env.catalog.latest(deployment.name, k)) is None
+                    else point(rp, now)) for k in CARD_KINDS)
+    runs = sorted(env.catalog.latest_runs(deployment.name), key=lambda r: r.started_at, reverse=True)
+    snaps = env.catalog.restore_points(deployment.name, Kind.SNAPSHOT, limit=CARD_SNAPSHOTS)
+    priority, top, note = top_path(env, deployment)
+    shown = tuple(point(s, now) for s in snaps)
+    expired = tuple(f"agent snapshot {p.id} of {p.node} is past its expiry ({p.expires.text})"
+                    for p in shown if p.expires is not None and not p.expires.future)
+    return Card(deployment.name, mn, clock(env, deployment, mn), newest,
+                tuple(run_line(r, now) for r in runs), shown, alerts_of(alerts, deployment.name),
+                priority, top, note, expired)
+
+
+def top_path(env: Env, deployment: Deployment) -> tuple[str | None, PathLine | None, str | None]:
+    """The plan's first path for "the Management Node is lost" (priority, path, or why not),
+    from the catalog alone and its newest points: what the live ``plan --failed management``
+    builds its evidence with (``collect``), without the probes."""
+    from backup_agent.jobs.evidence import collect
+    from backup_agent.planner import make_plan, parse_evidence
+    from backup_agent.planner.runbook import recommended
+
+    since = None
+    if env.catalog.contact(deployment.name)["last_contact"] is None:
+        since = env.clock()  # never reached: plan as if lost now (the card says it is not known)
+    try:
+        evidence = collect(env, deployment, [MANAGEMENT_LOST], since, probe=False, deep=False,
+                           newest=PLAN_POINTS)
+        plan = make_plan(parse_evidence(evidence))
+    except AgentError as exc:
+        return None, None, str(exc)
+    chosen = recommended(plan)
+    if not chosen:
+        return plan.priority, None, "no restore path"
+    return plan.priority, path_line(chosen[0]), None
+
+
+def path_line(p: Any) -> PathLine:
+    return PathLine(p.number, p.kind, p.target, p.restore_point, p.ready, tuple(p.blockers),
+                    p.loses, p.estimated_minutes)
+
+
+def cards(env: Env, deployments: Iterable[Deployment], alerts: Iterable[Any] = ()) -> list[Card]:
+    """Every deployment's card; one whose card cannot be made says why on a card of its own."""
+    open_alerts = list(alerts)
+    out = []
+    for dep in deployments:
+        try:
+            out.append(card(env, dep, open_alerts))
+        except AgentError as exc:
+            now = env.clock()
+            out.append(Card(dep.name, Management("unknown", None, None, None),
+                            Clock(False, "none", note=str(exc)), (), (), (),
+                            alerts_of(open_alerts, dep.name), plan_note=str(exc),
+                            warnings=(f"{dep.name}: {exc} ({human(now)})",)))
+    return out
