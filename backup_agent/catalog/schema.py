@@ -74,11 +74,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX restore_points_newest_by_deployment
             ON restore_points (deployment, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
-    # Runs of one deployment (of one job) newest first by an index: the console's cards and
-    # the evidence's drills read the last few of 50 deployments on every page, and a daemon
-    # writes a watch run every few minutes (a sort of every run of the catalog before).
-    ("0006_runs_by_deployment", """
+    # The console's cards read the newest few of everything for 50 deployments on every page:
+    # runs of one deployment (of one job) newest first by an index (a daemon writes a watch
+    # run every few minutes; every run of the catalog was sorted before), and the newest
+    # points of one kind without walking past the other kinds (an inventory among 10,000
+    # points was a scan of all of them).
+    ("0006_console_read_indexes", """
         CREATE INDEX runs_by_deployment ON runs (deployment, started_at DESC);
         CREATE INDEX runs_by_deployment_job ON runs (deployment, job, started_at DESC);
+        CREATE INDEX restore_points_newest_by_kind
+            ON restore_points (deployment, kind, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
 ]

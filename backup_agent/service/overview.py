@@ -18,7 +18,9 @@ the templates, which escape them; nothing here builds markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +36,7 @@ from backup_agent.timefmt import human
 #: The kinds a card shows the newest of, in this order.
 CARD_KINDS = (Kind.CONFIG_BACKUP, Kind.ROOM_EXPORT, Kind.SNAPSHOT, Kind.CHECKPOINT, Kind.INVENTORY)
 CARD_SNAPSHOTS = 5  # agent snapshots on a card, the newest first
-PLAN_POINTS = 20  # the newest points of each kind the card's plan is made from
+PLAN_POINTS = 5  # the newest points of each kind the card's plan is made from
 MANAGEMENT_LOST = "management"
 
 
@@ -233,6 +235,38 @@ def alerts_of(alerts: Iterable[Any], deployment: str) -> tuple[Alert, ...]:
     return tuple(sorted(out, key=lambda a: a.key))
 
 
+class _Memo:
+    """The card's top path, remembered while what it is made of is unchanged.
+
+    The key holds what the plan is made of and can change: the newest point of each kind (and
+    whether it is verified), the newest drill, the Management Node's record, the configuration
+    object (a reload makes a new one). An older point verified or deleted does not change the
+    key, so an entry also expires after :data:`TOP_PATH_SECONDS`.
+    """
+
+    def __init__(self, seconds: float, size: int = 512) -> None:
+        self.seconds, self.size = seconds, size
+        self._entries: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.seconds:
+            return hit[1]
+        value = make()
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[key] = (now, value)
+        return value
+
+
+TOP_PATH_SECONDS = 30.0
+_TOP_PATHS = _Memo(TOP_PATH_SECONDS)
+
+
 def card(env: Env, deployment: Deployment, alerts: Iterable[Any] = ()) -> Card:
     """The card of one deployment (a few indexed queries; see the module docstring)."""
     now = env.clock()
@@ -241,7 +275,12 @@ def card(env: Env, deployment: Deployment, alerts: Iterable[Any] = ()) -> Card:
                     else point(rp, now)) for k in CARD_KINDS)
     runs = sorted(env.catalog.latest_runs(deployment.name), key=lambda r: r.started_at, reverse=True)
     snaps = env.catalog.restore_points(deployment.name, Kind.SNAPSHOT, limit=CARD_SNAPSHOTS)
-    priority, top, note = top_path(env, deployment)
+    drill = next((r for r in runs if r.job == "drill"), None)
+    key = (str(env.config.catalog_path), id(env.config), deployment.name, mn.status,
+           mn.last_contact.iso if mn.last_contact else None,
+           drill.id if drill else None, drill.outcome if drill else None,
+           tuple((k, p.id, p.verified) if p else (k,) for k, p in newest))
+    priority, top, note = _TOP_PATHS.get(key, lambda: top_path(env, deployment))
     shown = tuple(point(s, now) for s in snaps)
     expired = tuple(f"agent snapshot {p.id} of {p.node} is past its expiry ({p.expires.text})"
                     for p in shown if p.expires is not None and not p.expires.future)
