@@ -20,19 +20,22 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_agent import config as config_mod
 from backup_agent.catalog import Run, parse_iso
 from backup_agent.config import Config, Deployment
 from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
-from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
 from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
 from backup_agent.errors import AgentError, NotReadyError, StoreError
 from backup_agent.jobs.env import Env, utcnow
+
+if TYPE_CHECKING:
+    from backup_agent.web.server import WebServer
+    from backup_agent.web.state import WebState
 
 log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
@@ -85,7 +88,7 @@ class Daemon:
         self._hup = threading.Event()
         self.metrics = Metrics(utcnow)
         check_urls(config.service.alerts.urls)
-        self.http: HealthServer | None = None  # bound in serve(), once the storage lock is held
+        self.http: WebServer | None = None  # bound in serve(), once the storage lock is held
         self.env = jobs.open_env(config, self.abort)
         self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
                                state_file=config.storage_path / "alerts.json")
@@ -110,7 +113,10 @@ class Daemon:
             # who holds the storage path, not that the port is taken.
             d = self.config.service.daemon
             try:
-                self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+                from backup_agent.web.app import create_app  # FastAPI only when a daemon starts
+                from backup_agent.web.server import WebServer
+
+                self.http = WebServer(create_app(self.web_state()), d.host, d.port, d.web)
             except AgentError:
                 self.env.close()
                 raise
@@ -121,8 +127,8 @@ class Daemon:
             self._prime()
             self.scheduler.start()
             self._schedule()
-            log.info("daemon running: %d deployment(s), listening on http://%s, pid %d",
-                     len(self.config.deployments), self.http.address, os.getpid())
+            log.info("daemon running: %d deployment(s), listening on %s, pid %d",
+                     len(self.config.deployments), self.http.url, os.getpid())
             while not self.stopping.wait(0.2):
                 if self._hup.is_set():
                     self._hup.clear()
@@ -311,6 +317,19 @@ class Daemon:
             return self.config.service.alerts.stale_after
         backup = next((s for s in self.config.service.schedules.get(dep, ()) if s.job == "backup"), None)
         return (interval_of(backup) if backup else timedelta(days=1)) + timedelta(hours=2)
+
+    # -- the web app ----------------------------------------------------------------------
+    def web_state(self) -> WebState:
+        from backup_agent.web.state import Alert, WebState
+
+        return WebState(get_config=lambda: self.config, env=lambda: self.env,
+                        alerts=lambda: [Alert(*a) for a in self.alerter.firing()],
+                        trigger=self.trigger, health=self.health, ready=self.ready,
+                        metrics=self.metrics.render, now=utcnow, tls=self.config.service.daemon.web.tls)
+
+    def trigger(self, dep_name: str, job: str, actor: str) -> str:
+        """Queue ``job`` for ``dep_name`` now, on behalf of ``actor``; its run id."""
+        raise NotImplementedError("triggers come with the API")
 
     # -- probes ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
