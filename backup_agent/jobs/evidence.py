@@ -148,8 +148,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         if since is not None:
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
-    kept = [rp for rp in (_read_points(env, deployment, newest, mgr_name) if read_points else [])
-            if rp.taken_at <= cutoff]
+    kept = _read_points(env, deployment, newest, mgr_name, cutoff) if read_points else []
     found, unchecked = (snapshot_probes.probe_newest(
         [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
         if probe and deep else ({}, None))
@@ -174,16 +173,24 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     return evidence
 
 
-def _read_points(env: Env, deployment: Deployment, newest: int | None,
-                 management: str) -> list[RestorePoint]:
-    """Every live restore point, newest first; with ``newest``, N of each kind (and N of the
-    Management Node's snapshots, which others' snapshots could push out), each by the index."""
+def _read_points(env: Env, deployment: Deployment, newest: int | None, management: str,
+                 cutoff: datetime) -> list[RestorePoint]:
+    """The live restore points taken by ``cutoff``, newest first; with ``newest``, N of each
+    kind (and N of the Management Node's snapshots, which others' snapshots could push out),
+    each by the index, reading further back only past points newer than the cutoff."""
     if newest is None:
-        return env.catalog.restore_points(deployment.name)
-    read = [rp for kind in ("config-backup", "room-export", "snapshot")
-            for rp in env.catalog.restore_points(deployment.name, kind, limit=newest)]
-    read += env.catalog.restore_points(deployment.name, "snapshot", node=management, limit=newest)
-    unique = {rp.id: rp for rp in read}
+        return [rp for rp in env.catalog.restore_points(deployment.name) if rp.taken_at <= cutoff]
+    unique: dict[str, RestorePoint] = {}
+    for kind, node in (("config-backup", None), ("room-export", None), ("snapshot", None),
+                       ("snapshot", management)):
+        limit = newest
+        while True:
+            read = env.catalog.restore_points(deployment.name, kind, node=node, limit=limit)
+            kept = [rp for rp in read if rp.taken_at <= cutoff]
+            if len(kept) >= newest or len(read) < limit:
+                break
+            limit *= 4
+        unique.update((rp.id, rp) for rp in kept[:newest])
     return sorted(unique.values(), key=lambda rp: (rp.taken_at, rp.id), reverse=True)
 
 
