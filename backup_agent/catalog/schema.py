@@ -74,14 +74,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX restore_points_newest_by_deployment
             ON restore_points (deployment, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
-    # The console's cards read the newest few of everything for 50 deployments on every page:
-    # runs of one deployment (of one job) newest first by an index (a daemon writes a watch
-    # run every few minutes; every run of the catalog was sorted before), and the newest
-    # points of one kind without walking past the other kinds (an inventory among 10,000
-    # points was a scan of all of them).
-    ("0006_console_read_indexes", """
-        CREATE INDEX runs_by_deployment ON runs (deployment, started_at DESC);
-        CREATE INDEX runs_by_deployment_job ON runs (deployment, job, started_at DESC);
+    # Who started each run: "cli:USER", "schedule", "token:NAME" (catalog/actor.py); the runs
+    # of a deployment (of a job) newest first by an index: the API's status reads them often.
+    ("0006_run_actor", """
+        ALTER TABLE runs ADD COLUMN actor TEXT;
+        CREATE INDEX runs_by_deployment ON runs (deployment, started_at);
+        CREATE INDEX runs_by_deployment_job ON runs (deployment, job, started_at);
+    """),
+    # The console's cards read the newest point of each kind of 50 deployments on every page:
+    # by kind without walking past the other kinds (an inventory among 10,000 points of a
+    # deployment was a walk through all of them, by restore_points_newest_by_deployment).
+    ("0007_restore_points_newest_by_kind", """
         CREATE INDEX restore_points_newest_by_kind
             ON restore_points (deployment, kind, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),

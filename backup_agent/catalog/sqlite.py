@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backup_agent.catalog.actor import current_actor, take_reserved
 from backup_agent.catalog.records import (
     CopyRecord,
     FileRecord,
@@ -125,12 +126,20 @@ class SQLiteCatalog:
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, deployment: str, job: str, now: datetime) -> Run:
+        actor = current_actor()
+        if (reserved := take_reserved(deployment, job)) is not None:
+            with self._tx() as db:  # the trigger's row, made before the job started
+                taken = db.execute("UPDATE runs SET started_at=? WHERE id=? AND finished_at IS NULL",
+                                   (iso(now), reserved)).rowcount
+            if taken == 1:
+                return Run(id=reserved, deployment=deployment, job=job, started_at=now, actor=actor)
+
         def insert(db: sqlite3.Connection, rid: str) -> int:
-            return db.execute("INSERT OR IGNORE INTO runs (id, deployment, job, started_at) "
-                              "VALUES (?,?,?,?)", (rid, deployment, job, iso(now))).rowcount
+            return db.execute("INSERT OR IGNORE INTO runs (id, deployment, job, started_at, actor) "
+                              "VALUES (?,?,?,?,?)", (rid, deployment, job, iso(now), actor)).rowcount
 
         rid = self._insert_unique(f"run-{job}-{deployment}-{stamp(now, micro=True)}", insert)
-        return Run(id=rid, deployment=deployment, job=job, started_at=now)
+        return Run(id=rid, deployment=deployment, job=job, started_at=now, actor=actor)
 
     def finish_run(self, run: Run, now: datetime) -> Run:
         run.finished_at, run.outcome = now, run.decide()
@@ -142,9 +151,10 @@ class SQLiteCatalog:
         return run
 
     def runs(self, deployment: str | None = None, limit: int = 50,
-             job: str | None = None) -> list[Run]:
-        sql = "SELECT id, deployment, job, started_at, finished_at, outcome, summary FROM runs"
-        where = [(col, val) for col, val in (("deployment", deployment), ("job", job)) if val]
+             job: str | None = None, run_id: str | None = None) -> list[Run]:
+        sql = "SELECT id, deployment, job, started_at, finished_at, outcome, summary, actor FROM runs"
+        where = [(col, val) for col, val in (("deployment", deployment), ("job", job), ("id", run_id))
+                 if val]
         args: tuple[Any, ...] = tuple(val for _, val in where)
         if where:  # only fixed column names are interpolated
             sql += " WHERE " + " AND ".join(f"{col}=?" for col, _ in where)
@@ -153,7 +163,8 @@ class SQLiteCatalog:
         for r in rows:
             run = Run(id=r[0], deployment=r[1], job=r[2], started_at=parse_iso(r[3]),
                       finished_at=parse_iso(r[4]) if r[4] else None,
-                      outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]))
+                      outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]),
+                      actor=r[7])
             for item, outcome, reason in self._read(
                     "SELECT item, outcome, reason FROM run_items WHERE run_id=?", (run.id,)):
                 run.items[item] = (ItemState(outcome), reason)
@@ -164,11 +175,12 @@ class SQLiteCatalog:
         # SQLite's MAX() picks the row of the newest run in each group, by the index of 0006;
         # the items of all of them in one more query, not one query a run.
         rows = self._read("SELECT id, deployment, job, MAX(started_at), finished_at, outcome, "
-                          "summary FROM runs WHERE deployment=? GROUP BY job ORDER BY job",
+                          "summary, actor FROM runs WHERE deployment=? GROUP BY job ORDER BY job",
                           (deployment,))
         out = {r[0]: Run(id=r[0], deployment=r[1], job=r[2], started_at=parse_iso(r[3]),
                          finished_at=parse_iso(r[4]) if r[4] else None,
-                         outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]))
+                         outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]),
+                         actor=r[7])
                for r in rows}
         marks = ",".join("?" * len(out))
         for run_id, item, outcome, reason in self._read(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -180,6 +180,27 @@ def record_refusal(env: Env, dep: str, job: str, exc: AgentError) -> Run:
     return env.catalog.finish_run(run, env.clock())
 
 
+def record_not_started(env: Env, dep: str, job: str, reason: str) -> Run:
+    """A triggered run that never started (its lock held elsewhere, the daemon stopping)."""
+    run = env.catalog.start_run(dep, job, env.clock())  # takes over the trigger's row
+    run.item(job, "failed", f"not started: {reason}")
+    return env.catalog.finish_run(run, env.clock())
+
+
+def running_writer(env: Env, deployment: str, writers: Collection[str]) -> str | None:
+    """The id of the newest unfinished run of a writer job of the deployment, if any."""
+    return next((r.id for r in env.catalog.runs(deployment, limit=20)
+                 if r.finished_at is None and r.job in writers), None)
+
+
+def checkpoint(env: Env, dep: Deployment) -> Run:
+    """The pre-upgrade checkpoint with its defaults (no target version, nothing waived),
+    as ``backup-agent checkpoint create`` takes it; a trigger's job, never scheduled."""
+    from backup_agent.jobs.checkpoint import create
+
+    return create(env, dep)
+
+
 def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
     """Runs of a job left unfinished (a thread that never came back): failed with ``reason``."""
     for run in env.catalog.runs(deployment, limit=20, job=job):
@@ -189,4 +210,4 @@ def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
 
 
 JOBS: dict[str, JobFn] = {"backup": backup, "export": export, "retention": retention,
-                          "watch": watch, "verify": verify}
+                          "watch": watch, "verify": verify, "checkpoint": checkpoint}

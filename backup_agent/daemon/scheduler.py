@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from backup_agent import config as config_mod
 from backup_agent.catalog import Run, parse_iso
+from backup_agent.catalog.actor import reserved_left, started_by
 from backup_agent.config import Config, Deployment
 from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
 HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
+#: Jobs that hold the deployment's writer lock here: the schedule's and the checkpoint.
+LOCKED = SERIALISED | {"checkpoint"}
+SCHEDULE_ACTOR = "schedule"
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -96,6 +100,8 @@ class Daemon:
         self._active: dict[int, tuple[str, str, Env]] = {}
         self._retired: list[Env] = []  # environments of configurations replaced by a reload
         self._active_lock = threading.Lock()
+        self._pending: dict[str, str] = {}  # deployment -> run id of a trigger not done yet
+        self._trigger_lock = threading.Lock()
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -237,22 +243,33 @@ class Daemon:
                     self.metrics.last_success.labels(dep.name, job).set(finished.timestamp())
 
     # -- one run --------------------------------------------------------------------------
-    def run_job(self, dep_name: str, job: str) -> None:
+    def run_job(self, dep_name: str, job: str, actor: str = SCHEDULE_ACTOR,
+                reserved: str | None = None) -> None:
+        """One run; ``reserved`` is the id of the run row a trigger made for it (web/api.py)."""
         token = threading.get_ident()
         with self._active_lock:  # registered first: a reload must not close this env under it
             env, cfg = self.env, self.config
             self._active[token] = (dep_name, job, env)
         try:
-            dep = next((d for d in cfg.deployments if d.name == dep_name), None)
-            if dep is not None and not self.stopping.is_set():
-                self._run_locked(env, dep, job)
+            with started_by(actor, (reserved, dep_name, job) if reserved else None):
+                dep = next((d for d in cfg.deployments if d.name == dep_name), None)
+                if dep is not None and not self.stopping.is_set():
+                    self._run_locked(env, dep, job)
+                if reserved_left() is not None:  # the trigger's run never started: say why
+                    why = "the daemon is stopping" if self.stopping.is_set() else \
+                        "the deployment left the configuration"
+                    jobs.record_not_started(env, dep_name, job, why)
         finally:
             with self._active_lock:
                 self._active.pop(token, None)
+            if reserved is not None:
+                with self._trigger_lock:
+                    if self._pending.get(dep_name) == reserved:
+                        del self._pending[dep_name]
             self._close_retired()
 
     def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
-        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in SERIALISED else None
+        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in LOCKED else None
         while lock is not None and not lock.acquire(timeout=0.2):
             if self.stopping.is_set():
                 return
@@ -279,6 +296,8 @@ class Daemon:
             return jobs.JOBS[job](env, dep)
         except NotReadyError as exc:
             log.warning("%s %s not started: %s", job, dep.name, exc)
+            if reserved_left() is not None:  # a trigger's run: it ends failed, with the reason
+                return jobs.record_not_started(env, dep.name, job, str(exc))
             return None
         except AgentError as exc:
             log.error("%s %s: %s", job, dep.name, exc.for_daemon())
@@ -328,8 +347,30 @@ class Daemon:
                         metrics=self.metrics.render, now=utcnow, tls=self.config.service.daemon.web.tls)
 
     def trigger(self, dep_name: str, job: str, actor: str) -> str:
-        """Queue ``job`` for ``dep_name`` now, on behalf of ``actor``; its run id."""
-        raise NotImplementedError("triggers come with the API")
+        """Queue ``job`` for ``dep_name`` now, in the daemon's executor, on behalf of ``actor``.
+
+        Its run row is made here (outcome None) and its id returned, so the caller can follow
+        it at once; the job takes the row over when it starts. Busy when a writer of the
+        deployment runs or a trigger of it is queued.
+        """
+        from backup_agent.web.state import Busy
+
+        with self._trigger_lock:
+            if self.stopping.is_set():
+                raise NotReadyError("the daemon is stopping; no new runs")
+            if (pending := self._pending.get(dep_name)) is not None:
+                raise Busy(pending)
+            lock = self._writers.get(dep_name)
+            if lock is not None and lock.locked():
+                raise Busy(jobs.running_writer(self.env, dep_name, LOCKED))
+            with started_by(actor):
+                run = self.env.catalog.start_run(dep_name, job, utcnow())
+            self._pending[dep_name] = run.id
+        log.info("%s %s triggered by %s: run %s", job, dep_name, actor, run.id)
+        self.scheduler.add_job(self.run_job, args=(dep_name, job),
+                               kwargs={"actor": actor, "reserved": run.id},
+                               id=f"trigger:{run.id}", name=f"{job} {dep_name} ({actor})")
+        return run.id
 
     # -- probes ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:

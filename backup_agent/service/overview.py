@@ -118,7 +118,7 @@ class RunLine:
     seconds: float | None
     outcome: str  # completed | partially_failed | failed | running
     reasons: tuple[str, ...]
-    actor: str | None = None  # the token's name of a run triggered through the web
+    actor: str | None = None  # who started it (token:NAME, cli:USER), None for the schedule
 
 
 @dataclass(frozen=True)
@@ -218,10 +218,10 @@ def point(rp: RestorePoint, now: datetime) -> Point:
 def run_line(run: Run, now: datetime) -> RunLine:
     seconds = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     reasons = tuple(f"{item}: {why}" if why else item for item, why in run.failures())
-    actor = run.summary.get("actor") or run.summary.get("triggered_by")
+    actor = run.actor if run.actor and run.actor != "schedule" else None
     return RunLine(run.id, run.job, moment(run.started_at, now), seconds,
                    str(run.outcome) if run.outcome else "running", reasons,
-                   str(actor) if actor else None)
+                   actor)
 
 
 def alerts_of(alerts: Iterable[Any], deployment: str) -> tuple[Alert, ...]:

@@ -100,9 +100,27 @@ def probe(env: Env, deployment: Deployment) -> tuple[str, Live | None, str | Non
     return "up", live, None
 
 
-def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True) -> dict[str, Any]:
-    """The status of one deployment (JSON-ready), ``health`` and ``reasons`` included."""
-    status, live, why = probe(env, deployment) if probe_node else (NOT_PROBED, None, None)
+def watched(env: Env, deployment: Deployment) -> tuple[str, None, str | None]:
+    """The Management Node as the daemon's last ``watch`` run found it, without a probe:
+    ``up``, ``down`` with why, or "not probed" when it never ran."""
+    last = env.catalog.runs(deployment.name, limit=1, job="watch")
+    if not last:
+        return NOT_PROBED, None, None
+    if last[0].outcome == "completed":
+        return "up", None, None
+    failures = "; ".join(r for _, r in last[0].failures())
+    return "down", None, f"the watch of {iso(last[0].started_at)}: {failures or 'did not finish'}"
+
+
+def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True,
+                      watch: bool = False) -> dict[str, Any]:
+    """The status of one deployment (JSON-ready), ``health`` and ``reasons`` included.
+
+    ``watch`` (with ``probe_node=False``): the Management Node as the daemon's watch job last
+    recorded it, which starts the autonomy clock from the catalog alone (the web API).
+    """
+    status, live, why = probe(env, deployment) if probe_node else \
+        watched(env, deployment) if watch else (NOT_PROBED, None, None)
     # The contact is read after the probe, which records its answer as the last contact, and
     # "now" is taken after it too: a probe slower than a second made that contact "in the future".
     now = env.clock()
@@ -209,14 +227,14 @@ def _health(s: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def statuses(env: Env, deployments: list[Deployment], probe_node: bool = True,
-             ) -> list[dict[str, Any]]:
+             watch: bool = False) -> list[dict[str, Any]]:
     """The status of each deployment; one whose status cannot be assembled (a secret missing)
     is reported in its entry, ``error`` and health ``degraded``, and the others still are.
     With a single deployment its error is raised instead."""
     out: list[dict[str, Any]] = []
     for dep in deployments:
         try:
-            out.append(deployment_status(env, dep, probe_node))
+            out.append(deployment_status(env, dep, probe_node, watch))
         except AgentError as exc:
             if len(deployments) == 1:
                 raise

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backup_agent.errors import AgentError
+from backup_agent.errors import AgentError, EvidenceError, UsageError
 from backup_agent.web import auth
 from backup_agent.web.state import WebState
 
@@ -44,6 +44,7 @@ def create_app(state: WebState) -> FastAPI:
     _probes(app, state)
     app.include_router(auth.router)
     app.include_router(api.router)
+    _openapi(app)
     app.include_router(pages.router)
     _static(app)
     _handlers(app)
@@ -69,6 +70,18 @@ def _probes(app: FastAPI, state: WebState) -> None:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(state.metrics(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _openapi(app: FastAPI) -> None:
+    @app.get("/api/v1/openapi.json", include_in_schema=False)
+    def openapi(principal: Annotated[auth.Principal, Depends(auth.api_viewer)]) -> JSONResponse:
+        if app.openapi_schema is None:
+            schema = app.openapi()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "a token of [[daemon.tokens]] (or the console's session)"}}
+            schema["security"] = [{"bearer": []}]
+        return JSONResponse(app.openapi_schema)
 
 
 def _static(app: FastAPI) -> None:
@@ -108,7 +121,10 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AgentError)
     async def agent_error(request: Request, exc: AgentError) -> Response:
-        # The catalog or store failing: the message is written for users (one line, no secret).
+        # Messages are written for users (one line, no secret). A request the job refuses
+        # (a node that is not in the inventory, a bad time) is the caller's: 422.
+        if isinstance(exc, UsageError | EvidenceError):
+            return error(422, str(exc))
         log.error("%s %s: %s", request.method, request.url.path, exc.for_daemon())
         return error(503, exc.for_daemon())
 
