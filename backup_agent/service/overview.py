@@ -2,9 +2,9 @@
 
 Pure reads of the catalog and the configuration, never a live probe: a page that 50 people
 reload during a P1 must not hammer a Management Node that is already struggling. Whether the
-Management Node is up is what the agent last found (the watch job's record in the catalog's
-``contact`` row: the newer of the last contact and the last failure), and the autonomy clock
-runs from that record exactly as ``status`` computes it (:func:`service.status.autonomy`).
+Management Node is up is what the daemon's last watch run found (:func:`service.status.watched`,
+as the API says it), and the autonomy clock runs from the last contact exactly as ``status``
+computes it (:func:`service.status.autonomy`).
 
 Speed: the index page shows 50 deployments of 10,000 restore points each in well under
 100 ms, so a card is a handful of indexed queries (the newest point of each kind, the newest
@@ -30,7 +30,7 @@ from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env
 from backup_agent.planner.clock import hours_text
-from backup_agent.service.status import age_text, autonomy
+from backup_agent.service.status import age_text, autonomy, watched
 from backup_agent.timefmt import human
 
 #: The kinds a card shows the newest of, in this order.
@@ -161,21 +161,20 @@ class Card:
 
 
 def management(env: Env, deployment: Deployment, now: datetime) -> Management:
-    """Up when the last contact is the newest record, down when a failure is newer (or there
-    was only ever failure), unknown before the agent first tried."""
+    """As the daemon's last watch run found it (``status``'s :func:`watched`, the API's
+    answer too): up, down with why, or unknown before the first watch; the last contact from
+    the catalog's record of it."""
+    status, _, why = watched(env, deployment)
     c = env.catalog.contact(deployment.name)
-    contact, error_at = c["last_contact"], c["last_error_at"]
-    status = ("unknown" if contact is None and error_at is None
-              else "down" if error_at is not None and (contact is None or error_at > contact)
-              else "up")
-    return Management(status, _maybe(contact, now), c["last_error"] if status == "down" else None,
-                      _maybe(error_at, now))
+    return Management(status if status in ("up", "down") else "unknown",
+                      _maybe(c["last_contact"], now), why if status == "down" else None,
+                      _maybe(c["last_error_at"], now) if status == "down" else None)
 
 
 def clock(env: Env, deployment: Deployment, mn: Management) -> Clock:
     """The autonomy clock of ``status`` from the watch's record (only while it says down)."""
     if mn.status == "unknown":
-        return Clock(False, "none", note="the agent has not tried the Management Node yet")
+        return Clock(False, "none", note="the daemon's watch has not run yet")
     if mn.status == "up":
         return Clock(False, "none", note="the Management Node answers: no autonomy clock runs")
     data, note = autonomy(env, deployment, "down", None,

@@ -25,6 +25,8 @@ def test_a_card_after_a_backup_and_export_shows_up_newest_points_runs_and_the_to
     assert agent("--config", str(cfg), "export")[0] == 0
     with env_of(cfg) as env:
         dep = env.config.deployment("prod")
+        assert overview.cards(env, [dep])[0].management.status == "unknown", "no watch yet"
+        assert daemon_jobs.watch(env, dep).outcome == "completed"
         requests_before = sim.state.request_count if hasattr(sim.state, "request_count") else None
         [card] = overview.cards(env, [dep], [{"deployment": "prod", "key": "backup", "state": "failed"},
                                             {"deployment": "other", "key": "x", "state": "y"}])
@@ -34,7 +36,7 @@ def test_a_card_after_a_backup_and_export_shows_up_newest_points_runs_and_the_to
     newest = dict(card.newest)
     assert newest["config-backup"] is not None and newest["config-backup"].verified
     assert newest["room-export"] is not None and newest["snapshot"] is None
-    assert {r.job for r in card.runs} == {"backup", "export"}
+    assert {r.job for r in card.runs} == {"backup", "export", "watch"}
     assert all(r.outcome == "completed" for r in card.runs)
     assert card.alerts == (overview.Alert("backup", "failed"),)
     assert card.top_path is not None and card.top_path.kind == "restore-backup"
