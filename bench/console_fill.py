@@ -17,6 +17,7 @@ from pathlib import Path
 
 CNS = 10
 DOWN = 5  # deployments whose Management Node the watch found down
+JOBS = ("backup", "export", "retention", "verify", "watch", "audit")  # all off: a quiet daemon
 PASSWORD = "bench-admin-pw"  # the simulator's lab credential, not a secret
 
 
@@ -32,7 +33,8 @@ def config(tmp: Path, deployments: int, listen: str = "127.0.0.1:0", extra: str 
     for d in range(deployments):
         lines += ["[[deployments]]", f'name = "dep{d:02d}"', 'url = "https://127.0.0.1:9"',
                   f'password_file = "{tmp / "pw"}"', f'passphrase_file = "{tmp / "pw"}"',
-                  "[[deployments.nodes]]", 'name = "mgr"', 'role = "management"', ""]
+                  "[[deployments.nodes]]", 'name = "mgr"', 'role = "management"',
+                  "[deployments.schedule]", *(f'{job} = "off"' for job in JOBS), ""]
     cfg = tmp / "agent.toml"
     cfg.write_text("\n".join(lines))
     return cfg
