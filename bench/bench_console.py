@@ -123,7 +123,7 @@ def measure(port: int, path: str, requests: int) -> dict[str, float]:
         times.append(seconds)
     times.sort()
     return {"first": first, "median": statistics.median(times),
-            "p95": times[min(len(times) - 1, int(round(0.95 * len(times))) - 1)], "bytes": size}
+            "p95": times[min(len(times) - 1, round(0.95 * len(times)) - 1)], "bytes": size}
 
 
 if __name__ == "__main__":

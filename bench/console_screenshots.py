@@ -80,14 +80,14 @@ def main() -> None:
             us.state.set_management_down()
             time.sleep(6)  # a few watch runs find it down
             base = f"http://127.0.0.1:{daemon.port}"
-            with browser() as ctx:
+            with browser({"width": 1280, "height": 1600}) as ctx:
                 page = ctx.new_page()
                 page.goto(f"{base}/signin")
                 page.screenshot(path=str(out / "signin.png"))
                 sign_in(page, base, OPERATOR)
-                page.screenshot(path=str(out / "index.png"), full_page=True)
+                page.screenshot(path=str(out / "index.png"))
                 page.goto(f"{base}/deployments/prod-us")
-                page.screenshot(path=str(out / "deployment.png"), full_page=True)
+                page.screenshot(path=str(out / "deployment.png"))
             with browser(PHONE) as ctx:
                 page = ctx.new_page()
                 sign_in(page, base, OPERATOR)
