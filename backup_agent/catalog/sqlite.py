@@ -44,6 +44,23 @@ RESTORE_COLUMNS = ("id, deployment, path_number, kind, target, restore_point, st
                    "finished_at, state, path, options")
 
 
+# The newest run of each job of a deployment, by the index of 0006 alone: the jobs are found by
+# a skip-scan (the next job name after the last, one index seek each) and each one's newest run
+# by one more, where a GROUP BY walked every run of the deployment (2,000 a week of watches).
+# Times are to the second: two runs in one second are told apart by the id, whose microseconds
+# sort as they started.
+LATEST_RUNS = """
+    WITH RECURSIVE jobs(job) AS (
+        SELECT MIN(job) FROM runs WHERE deployment = ?1
+        UNION ALL
+        SELECT (SELECT MIN(job) FROM runs WHERE deployment = ?1 AND job > jobs.job)
+        FROM jobs WHERE jobs.job IS NOT NULL)
+    SELECT r.id, r.deployment, r.job, r.started_at, r.finished_at, r.outcome, r.summary, r.actor
+    FROM jobs JOIN runs r ON r.id = (SELECT id FROM runs WHERE deployment = ?1 AND job = jobs.job
+                                     ORDER BY started_at DESC, id DESC LIMIT 1)
+    ORDER BY r.job"""
+
+
 class SQLiteCatalog:
     """The :class:`~backup_agent.catalog.base.Catalog` in one SQLite file. One connection,
     serialised by a lock: writes are small and rare."""
@@ -172,11 +189,7 @@ class SQLiteCatalog:
         return out
 
     def latest_runs(self, deployment: str) -> list[Run]:
-        # SQLite's MAX() picks the row of the newest run in each group, by the index of 0006;
-        # the items of all of them in one more query, not one query a run.
-        rows = self._read("SELECT id, deployment, job, MAX(started_at), finished_at, outcome, "
-                          "summary, actor FROM runs WHERE deployment=? GROUP BY job ORDER BY job",
-                          (deployment,))
+        rows = self._read(LATEST_RUNS, (deployment,))
         out = {r[0]: Run(id=r[0], deployment=r[1], job=r[2], started_at=parse_iso(r[3]),
                          finished_at=parse_iso(r[4]) if r[4] else None,
                          outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]),

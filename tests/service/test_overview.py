@@ -125,3 +125,33 @@ def test_moments_say_ago_and_in() -> None:
                                                     "5 min ago")
     later = overview.moment(now + timedelta(days=3, hours=1), now)
     assert later.relative == "in 3 days" and later.future
+
+
+def test_status_reports_a_failed_backup_behind_a_day_of_watch_runs(cfg: Path) -> None:
+    from backup_agent.service.status import deployment_status
+
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with env_of(cfg) as env:
+        backup = env.catalog.start_run("prod", "backup", t0)
+        backup.item("config-backup", "failed", "disk full")
+        env.catalog.finish_run(backup, t0 + timedelta(seconds=30))
+        for i in range(288):  # a day of a daemon's watch, every 5 minutes
+            run = env.catalog.start_run("prod", "watch", t0 + timedelta(minutes=5 * (i + 1)))
+            run.item("probe", "ok")
+            env.catalog.finish_run(run, run.started_at)
+        status = deployment_status(env, env.config.deployment("prod"), probe_node=False, watch=True)
+    assert status["last_runs"]["backup"]["outcome"] == "failed"
+    assert any("the last backup" in r and "disk full" in r for r in status["reasons"]), status["reasons"]
+    assert status["management_node"] == "up"
+
+
+def test_latest_runs_tells_two_runs_of_one_second_apart_by_their_id(cfg: Path) -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with env_of(cfg) as env:
+        ids = []
+        for outcome in ("failed", "ok", "failed"):
+            run = env.catalog.start_run("prod", "backup", t0)
+            run.item("config-backup", outcome)
+            ids.append(env.catalog.finish_run(run, t0).id)
+        [newest] = env.catalog.latest_runs("prod")
+    assert newest.id == max(ids) and newest.outcome == "failed"
