@@ -58,7 +58,8 @@ def moment(then: datetime, now: datetime) -> Moment:
     """``then`` seen from ``now``."""
     seconds = int((now - then).total_seconds())
     relative = f"{age_text(then, now)} ago" if seconds >= 0 else f"in {age_text(now, then)}"
-    return Moment(iso(then), human(then), relative, seconds)
+    stamp = iso(then)  # human() from it: a page formats a thousand of these
+    return Moment(stamp, f"{stamp[:10]} {stamp[11:16]} UTC", relative, seconds)
 
 
 def _maybe(text: str | None, now: datetime) -> Moment | None:
