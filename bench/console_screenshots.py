@@ -82,8 +82,10 @@ def main() -> None:
             base = f"http://127.0.0.1:{daemon.port}"
             with browser({"width": 1280, "height": 1600}) as ctx:
                 page = ctx.new_page()
+                page.set_viewport_size({"width": 1280, "height": 480})
                 page.goto(f"{base}/signin")
                 page.screenshot(path=str(out / "signin.png"))
+                page.set_viewport_size({"width": 1280, "height": 1600})
                 sign_in(page, base, OPERATOR)
                 page.screenshot(path=str(out / "index.png"))
                 page.goto(f"{base}/deployments/prod-us")
