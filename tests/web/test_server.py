@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 
 from backup_agent.sim import Simulator
-from tests.daemon.conftest import Daemon, daemons
-from tests.web.apikit import sim, start
-
-__all__ = ["daemons", "sim"]
+from tests.daemon.conftest import Daemon
+from tests.web.apikit import start
 
 
 def test_probes_answer_as_before_without_a_token_and_the_rest_is_refused(
