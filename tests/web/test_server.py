@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from backup_agent.sim import Simulator
 from tests.daemon.conftest import Daemon
-from tests.web.apikit import start
+from tests.web.apikit import OPERATOR, assert_no_leak, start
 
 
 def test_probes_answer_as_before_without_a_token_and_the_rest_is_refused(
@@ -33,3 +35,65 @@ def test_probes_answer_as_before_without_a_token_and_the_rest_is_refused(
     assert missing.status == 404 and missing.json() == {"error": "not found"}
     assert web.daemon.stop() == 0
     assert "Traceback" not in web.daemon.stderr()
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (no openssl, no network)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backup-agent test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "console.crt", folder / "console.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+def test_tls_from_a_certificate_and_key_file_with_secure_cookies(sim: Simulator, tmp_path: Path,
+                                                                 daemons: list[Daemon]) -> None:
+    import http.client
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    client = ssl.create_default_context(cafile=str(cert))
+    web = start(tmp_path, sim.url, daemons, tls=client,
+                daemon_keys=f'tls_cert_file = "{cert.name}"\ntls_key_file = "{key.name}"\n')
+    assert web.get("/healthz", token=None).status == 200
+    assert web.get("/api/v1/deployments", token=OPERATOR).json()[0]["name"] == "prod"
+    assert web.get("/api/v1/deployments", token=None).status == 401
+    signin = web.signin(OPERATOR)
+    assert signin.status == 303 and "secure" in signin.headers["set-cookie"].lower()
+    # Plain HTTP on the TLS port gets no answer; a client that does not trust the certificate
+    # gets no connection.
+    plain = http.client.HTTPConnection("127.0.0.1", web.port, timeout=5)
+    try:
+        plain.request("GET", "/api/v1/deployments", headers={"Authorization": f"Bearer {OPERATOR}"})
+        assert plain.getresponse().status == 400
+    except (http.client.HTTPException, OSError):
+        pass
+    finally:
+        plain.close()
+    untrusted = http.client.HTTPSConnection("127.0.0.1", web.port, timeout=5,
+                                            context=ssl.create_default_context())
+    with pytest.raises(ssl.SSLError):
+        untrusted.request("GET", "/healthz")
+    untrusted.close()
+    assert web.daemon.stop() == 0
+    assert "listening on https://127.0.0.1:" in web.daemon.stderr()
+    assert_no_leak(web.daemon.stderr())
