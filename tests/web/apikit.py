@@ -46,12 +46,12 @@ class Answer:
 class Web:
     """A running daemon's web side."""
 
-    def __init__(self, daemon: Daemon, tls: ssl.SSLContext | None = None) -> None:
-        self.daemon, self.tls = daemon, tls
+    def __init__(self, daemon: Daemon, tls: ssl.SSLContext | None = None, port: int | None = None) -> None:
+        self.daemon, self.tls, self._port = daemon, tls, port
 
     @property
     def port(self) -> int:
-        return self.daemon.port
+        return self._port or self.daemon.port
 
     def call(self, method: str, path: str, token: str | None = None, body: bytes | None = None,
              headers: dict[str, str] | None = None, cookie: str | None = None) -> Answer:

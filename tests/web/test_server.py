@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,42 @@ def test_tls_from_a_certificate_and_key_file_with_secure_cookies(sim: Simulator,
     assert web.daemon.stop() == 0
     assert "listening on https://127.0.0.1:" in web.daemon.stderr()
     assert_no_leak(web.daemon.stderr())
+
+
+def test_a_bug_answers_500_as_json_and_logs_one_line_without_its_message(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from backup_agent import config as config_mod
+    from backup_agent.web.app import create_app
+    from backup_agent.web.server import WebServer
+    from backup_agent.web.state import WebState
+    from tests.jobs.conftest import write_config
+    from tests.web.apikit import Web
+
+    def broken() -> tuple[bool, dict[str, object]]:
+        raise RuntimeError("PIN 4711 and the passphrase hunter2")
+
+    cfg = config_mod.load(write_config(tmp_path, "http://127.0.0.1:9"))
+    state = WebState(get_config=lambda: cfg, env=lambda: None, alerts=list,  # type: ignore[arg-type,return-value]
+                     trigger=lambda *a: "", health=broken, ready=broken, metrics=lambda: b"")
+    server = WebServer(create_app(state), "127.0.0.1", 0)
+    server.start()
+    try:
+        web = Web(None, port=int(server.address.rsplit(":", 1)[1]))  # type: ignore[arg-type]
+        for _ in range(50):
+            try:
+                answer = web.get("/healthz", token=None)
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert answer.status == 500 and answer.json() == {"error": "internal error"}
+    finally:
+        server.stop()
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged == ["GET /healthz: internal error: RuntimeError"], logged
+    assert "4711" not in caplog.text and "hunter2" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_the_web_package_never_imports_the_cli() -> None:
+    from tests.test_layering import offences
+
+    assert offences("backup_agent.web", ("backup_agent.cli",)) == []
