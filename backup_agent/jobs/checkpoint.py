@@ -268,12 +268,16 @@ def age_warnings(env: Env, deployment: Deployment, now: datetime) -> list[str]:
     """A warning for each unreleased checkpoint whose snapshots are older than the
     deployment's ``checkpoint_max_age_days``: VMs should not run on snapshots for long."""
     limit = timedelta(days=deployment.checkpoint_max_age_days)
+    old = [rp for rp in env.catalog.restore_points(deployment.name, Kind.CHECKPOINT.value)
+           if not rp.data.get("released_at") and now - rp.taken_at > limit]
+    if not old:  # the usual case: no snapshot read (status reads this for every deployment)
+        return []
     live = {rp.id for rp in env.catalog.restore_points(deployment.name, Kind.SNAPSHOT.value)}
     out = []
-    for rp in env.catalog.restore_points(deployment.name, Kind.CHECKPOINT.value):
+    for rp in old:
         snaps = [str(p["id"]) for p in rp.data.get("parts", [])
                  if p.get("kind") == "snapshot" and p["id"] in live]
-        if rp.data.get("released_at") or not snaps or now - rp.taken_at <= limit:
+        if not snaps:
             continue
         out.append(f"checkpoint {rp.id}: its snapshots ({', '.join(snaps)}) are "
                    f"{(now - rp.taken_at).days} days old (over {limit.days}): once the upgrade "
