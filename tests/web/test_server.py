@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,19 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
+def _healthcheck() -> Any:
+    import importlib.machinery
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "container" / "backup-agent-healthcheck"
+    loader = importlib.machinery.SourceFileLoader("backup_agent_healthcheck", str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
 def test_tls_from_a_certificate_and_key_file_with_secure_cookies(sim: Simulator, tmp_path: Path,
                                                                  daemons: list[Daemon]) -> None:
     import http.client
@@ -96,6 +110,12 @@ def test_tls_from_a_certificate_and_key_file_with_secure_cookies(sim: Simulator,
     with pytest.raises(ssl.SSLError):
         untrusted.request("GET", "/healthz")
     untrusted.close()
+    # The image's HEALTHCHECK probes the TLS daemon over https.
+    check = _healthcheck()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BACKUP_AGENT_CONFIG", str(tmp_path / "agent.toml"))
+        env.setenv("BACKUP_AGENT_DAEMON_LISTEN", f"127.0.0.1:{web.port}")
+        assert check.check().startswith(f"healthy: https://127.0.0.1:{web.port}/healthz answered 200")
     assert web.daemon.stop() == 0
     assert "listening on https://127.0.0.1:" in web.daemon.stderr()
     assert_no_leak(web.daemon.stderr())
