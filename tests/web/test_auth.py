@@ -54,6 +54,13 @@ def test_signing_in_opens_a_strict_http_only_session(sim: Simulator, tmp_path: P
     assert_no_leak(web.daemon.stderr())
 
 
+def test_behind_an_https_proxy_the_cookie_is_secure(sim: Simulator, tmp_path: Path,
+                                                    daemons: list[Daemon]) -> None:
+    web = start(tmp_path, sim.url, daemons, daemon_keys="secure_cookie = true\n")
+    answer = web.signin(VIEWER)
+    assert answer.status == 303 and "; secure" in answer.headers["set-cookie"].lower()
+
+
 def test_a_wrong_token_at_sign_in_opens_nothing(sim: Simulator, tmp_path: Path, daemons: list[Daemon]) -> None:
     web = start(tmp_path, sim.url, daemons)
     for token in ("wrong-T0ken-xxxxxxxxxxxx", "", VIEWER[:-1]):
@@ -195,6 +202,7 @@ BAD_TOKENS: list[tuple[str, str]] = [
     ('[daemon]\ntls_cert_file = "token-ops"\ntls_key_file = "token-ops"\n', "not a usable certificate"),
     ('[daemon]\ntls_cert_file = "nope.pem"\ntls_key_file = "nope.key"\n', "does not exist"),
     ('[daemon]\nsession_idle = "forever"\n', "daemon.session_idle"),
+    ('[daemon]\nsecure_cookie = "yes"\n', "daemon.secure_cookie"),
 ]
 
 
