@@ -284,8 +284,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     db.close()
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
-                                "0004_offsite_copies", "0005_restore_point_read_indexes", "0006_run_actor",
-                                "0007_restore_points_newest_by_kind"]
+                                "0004_offsite_copies", "0005_restore_point_read_indexes", "0006_run_actor"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})

@@ -74,17 +74,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX restore_points_newest_by_deployment
             ON restore_points (deployment, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
-    # Who started each run: "cli:USER", "schedule", "token:NAME" (catalog/actor.py); the runs
-    # of a deployment (of a job) newest first by an index: the API's status reads them often.
+    # Who started each run: "cli:USER", "schedule", "token:NAME" (catalog/actor.py). And the
+    # reads the web API's status makes for every deployment, by index: the runs of a deployment
+    # (of a job) newest first, and the points of one kind newest first (0005's index by
+    # deployment scanned all 10,000 points of it to find no checkpoint).
     ("0006_run_actor", """
         ALTER TABLE runs ADD COLUMN actor TEXT;
         CREATE INDEX runs_by_deployment ON runs (deployment, started_at);
         CREATE INDEX runs_by_deployment_job ON runs (deployment, job, started_at);
-    """),
-    # The console's cards read the newest point of each kind of 50 deployments on every page:
-    # by kind without walking past the other kinds (an inventory among 10,000 points of a
-    # deployment was a walk through all of them, by restore_points_newest_by_deployment).
-    ("0007_restore_points_newest_by_kind", """
         CREATE INDEX restore_points_newest_by_kind
             ON restore_points (deployment, kind, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),

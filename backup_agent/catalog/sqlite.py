@@ -176,17 +176,18 @@ class SQLiteCatalog:
         if where:  # only fixed column names are interpolated
             sql += " WHERE " + " AND ".join(f"{col}=?" for col, _ in where)
         rows = self._read(sql + " ORDER BY started_at DESC LIMIT ?", (*args, limit))
-        out = []
-        for r in rows:
-            run = Run(id=r[0], deployment=r[1], job=r[2], started_at=parse_iso(r[3]),
-                      finished_at=parse_iso(r[4]) if r[4] else None,
-                      outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]),
-                      actor=r[7])
-            for item, outcome, reason in self._read(
-                    "SELECT item, outcome, reason FROM run_items WHERE run_id=?", (run.id,)):
-                run.items[item] = (ItemState(outcome), reason)
-            out.append(run)
-        return out
+        out = {r[0]: Run(id=r[0], deployment=r[1], job=r[2], started_at=parse_iso(r[3]),
+                         finished_at=parse_iso(r[4]) if r[4] else None,
+                         outcome=RunOutcome(r[5]) if r[5] else None, summary=json.loads(r[6]),
+                         actor=r[7]) for r in rows}
+        ids = list(out)
+        for start in range(0, len(ids), 500):  # the items of many runs in a few queries, not one each
+            chunk = ids[start:start + 500]
+            for rid, item, outcome, reason in self._read(
+                    "SELECT run_id, item, outcome, reason FROM run_items "  # noqa: S608 - only ?s
+                    f"WHERE run_id IN ({','.join('?' * len(chunk))}) ORDER BY run_id, item", chunk):
+                out[rid].items[item] = (ItemState(outcome), reason)
+        return list(out.values())
 
     def latest_runs(self, deployment: str) -> list[Run]:
         rows = self._read(LATEST_RUNS, (deployment,))

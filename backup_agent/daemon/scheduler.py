@@ -344,7 +344,8 @@ class Daemon:
         return WebState(get_config=lambda: self.config, env=lambda: self.env,
                         alerts=lambda: [Alert(*a) for a in self.alerter.firing()],
                         trigger=self.trigger, health=self.health, ready=self.ready,
-                        metrics=self.metrics.render, now=utcnow, tls=self.config.service.daemon.web.tls)
+                        metrics=self.metrics.render, now=utcnow,
+                        tls=self.config.service.daemon.web.cookie_secure)
 
     def trigger(self, dep_name: str, job: str, actor: str) -> str:
         """Queue ``job`` for ``dep_name`` now, in the daemon's executor, on behalf of ``actor``.

@@ -22,7 +22,8 @@ from backup_agent.errors import ConfigError
 ROLES = ("viewer", "operator")
 AUTH_MODES = ("token", "none")
 TOKEN_KEYS = {"name", "role", "token_file"}
-WEB_KEYS = {"tokens", "auth", "tls_cert_file", "tls_key_file", "session_idle", "session_max"}
+WEB_KEYS = {"tokens", "auth", "tls_cert_file", "tls_key_file", "session_idle", "session_max",
+            "secure_cookie"}
 SESSION_IDLE, SESSION_MAX = timedelta(hours=8), timedelta(hours=12)
 MIN_TOKEN_CHARS = 16
 
@@ -42,10 +43,15 @@ class WebSettings:
     tls_key_file: Path | None = None
     session_idle: timedelta = SESSION_IDLE
     session_max: timedelta = SESSION_MAX
+    secure_cookie: bool = False  # behind a proxy that terminates HTTPS (TLS here implies it)
 
     @property
     def tls(self) -> bool:
         return self.tls_cert_file is not None
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.tls or self.secure_cookie
 
 
 def is_loopback(host: str) -> bool:
@@ -72,8 +78,11 @@ def parse_web(raw: Mapping[str, Any], host: str, base: Path | None) -> WebSettin
         _check_tls(cert, key)
     idle, most = (parse_duration(raw[k], f"daemon.{k}") if k in raw else d
                   for k, d in (("session_idle", SESSION_IDLE), ("session_max", SESSION_MAX)))
+    secure = raw.get("secure_cookie", False)
+    if not isinstance(secure, bool):
+        raise ConfigError(f"daemon.secure_cookie: expected true or false, got {secure!r}")
     return WebSettings(tokens=tokens, auth=str(auth), tls_cert_file=cert, tls_key_file=key,
-                       session_idle=idle, session_max=most)
+                       session_idle=idle, session_max=most, secure_cookie=secure)
 
 
 def _tokens(raw: Any, base: Path | None) -> tuple[TokenSpec, ...]:

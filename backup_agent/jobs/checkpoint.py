@@ -268,15 +268,16 @@ def age_warnings(env: Env, deployment: Deployment, now: datetime) -> list[str]:
     """A warning for each unreleased checkpoint whose snapshots are older than the
     deployment's ``checkpoint_max_age_days``: VMs should not run on snapshots for long."""
     limit = timedelta(days=deployment.checkpoint_max_age_days)
-    live: set[str] | None = None  # read only for a checkpoint old enough to warn of
+    old = [rp for rp in env.catalog.restore_points(deployment.name, Kind.CHECKPOINT.value)
+           if not rp.data.get("released_at") and now - rp.taken_at > limit]
+    if not old:  # the usual case: no snapshot read (status reads this for every deployment)
+        return []
+    live = {rp.id for rp in env.catalog.restore_points(deployment.name, Kind.SNAPSHOT.value)}
     out = []
-    for rp in env.catalog.restore_points(deployment.name, Kind.CHECKPOINT.value):
-        parts = [str(p["id"]) for p in rp.data.get("parts", []) if p.get("kind") == "snapshot"]
-        if rp.data.get("released_at") or not parts or now - rp.taken_at <= limit:
-            continue
-        if live is None:  # every snapshot of the deployment: 3,000 rows read on every status
-            live = {s.id for s in env.catalog.restore_points(deployment.name, Kind.SNAPSHOT.value)}
-        if not (snaps := [p for p in parts if p in live]):
+    for rp in old:
+        snaps = [str(p["id"]) for p in rp.data.get("parts", [])
+                 if p.get("kind") == "snapshot" and p["id"] in live]
+        if not snaps:
             continue
         out.append(f"checkpoint {rp.id}: its snapshots ({', '.join(snaps)}) are "
                    f"{(now - rp.taken_at).days} days old (over {limit.days}): once the upgrade "

@@ -12,6 +12,7 @@ ends call it through :mod:`backup_agent.service.evidence`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,6 @@ from backup_agent.jobs.env import Env
 log = logging.getLogger(__name__)
 PLATFORMS = {"vmware": "vmware", "hyperv": "hyperv", "aws": "aws", "azure": "azure", "gcp": "gcp"}
 MANAGEMENT = "management"
-INVENTORIES_TRIED = 10  # a damaged newest inventory falls back to an older one, this far
-DRILLS_READ = 200  # the last drill runs whose measured times become the planner's estimates
 
 
 def platform_of(env: Env, deployment: Deployment, node: str) -> str:
@@ -195,14 +194,22 @@ def _read_points(env: Env, deployment: Deployment, newest: int | None, managemen
 
 
 def _inventory(env: Env, deployment: Deployment) -> tuple[RestorePoint | None, dict[str, Any]]:
-    """The newest inventory that can be read; a damaged file must not stop a plan in a P1.
-    The newest few are tried, not every inventory of the catalog read on every plan."""
-    for rp in env.catalog.restore_points(deployment.name, "inventory", limit=INVENTORIES_TRIED):
+    """The newest inventory that can be read; a damaged file must not stop a plan in a P1."""
+    for rp in _newest_first(env, deployment.name, "inventory"):
         try:
             return rp, inventory_job.load(env, rp)
         except AgentError as exc:
             log.warning("cannot read inventory %s, trying an older one: %s", rp.id, exc)
     return None, {}
+
+
+def _newest_first(env: Env, deployment: str, kind: str) -> Iterator[RestorePoint]:
+    """The newest point of ``kind`` alone, the others only if asked for: reading every
+    inventory (thousands) when the newest one reads was most of what a status took."""
+    newest = env.catalog.restore_points(deployment, kind, limit=1)
+    yield from newest
+    if newest:
+        yield from env.catalog.restore_points(deployment, kind)[1:]
 
 
 def _check_declared(env: Env, deployment: Deployment, down_since: datetime) -> None:
@@ -268,10 +275,10 @@ def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None]) -> dict[st
 
 
 def _drills(env: Env, deployment: Deployment) -> list[dict[str, Any]]:
-    # The last drills, not the drills among the last runs: a daemon's watch runs every few
-    # minutes, and 200 of them pushed a week-old drill out of the plan's estimates.
     out = []
-    for run in env.catalog.runs(deployment.name, limit=DRILLS_READ, job="drill"):
+    # Drills by the job's index: among the last 200 runs of any job, a daemon's watch (every
+    # 5 min) pushed them out within a day.
+    for run in env.catalog.runs(deployment.name, limit=200, job="drill"):
         if run.outcome == "completed":
             for path in run.summary.get("paths", []):
                 out.append({"kind": path["kind"], "minutes": path["minutes"],

@@ -43,6 +43,16 @@ def deployment(request: Request, name: str) -> Deployment:
     return found
 
 
+@router.get("/session", response_model=m.SessionOut)
+def session(request: Request, principal: Viewer) -> dict[str, Any]:
+    """Who the request is: the token's name and role, and the CSRF token a signed-in page's
+    script sends as X-CSRF-Token (null for a bearer token, which needs none)."""
+    from backup_agent.web.auth import csrf_token
+
+    return {"name": principal.name, "role": principal.role, "via": principal.via,
+            "csrf_token": csrf_token(request) or None}
+
+
 @router.get("/deployments", response_model=list[m.DeploymentSummary])
 def deployments(request: Request, principal: Viewer) -> list[dict[str, Any]]:
     """Every deployment of agent.toml, with its nodes."""

@@ -52,6 +52,10 @@ def _principal(request: Request) -> Principal:
     state = web_state(request)
     web = state.config.service.daemon.web
     header = request.headers.get("authorization")
+    if web.auth == "none":  # loopback only: a header is not needed, nor refused
+        scheme, _, token = (header or "").partition(" ")
+        found = authenticate(web, token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        return found or Principal("local", "operator", "none")
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -60,8 +64,6 @@ def _principal(request: Request) -> Principal:
         if found is None:
             raise Unauthenticated("wrong token")
         return found
-    if web.auth == "none":
-        return Principal("local", "operator", "none")
     sid = request.cookies.get(SESSION_COOKIE)
     if sid:
         session = state.sessions.get(sid, web, state.now())

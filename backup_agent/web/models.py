@@ -25,6 +25,13 @@ class BusyBody(BaseModel):
     run_id: str | None
 
 
+class SessionOut(BaseModel):
+    name: str
+    role: str
+    via: str  # token (a bearer header), session (the console's cookie), none (auth = "none")
+    csrf_token: str | None
+
+
 class NodeSummary(BaseModel):
     name: str
     role: str

@@ -52,7 +52,7 @@ class WebState:
     ready: Check
     metrics: Callable[[], bytes]
     now: Callable[[], datetime] = utcnow
-    tls: bool = False
+    tls: bool = False  # cookies are Secure: TLS here, or [daemon] secure_cookie behind a proxy
     sessions: Sessions = field(default_factory=Sessions)
     extra: dict[str, Any] = field(default_factory=dict)  # room for the console's caches
 

@@ -46,12 +46,12 @@ class Answer:
 class Web:
     """A running daemon's web side."""
 
-    def __init__(self, daemon: Daemon, tls: ssl.SSLContext | None = None) -> None:
-        self.daemon, self.tls = daemon, tls
+    def __init__(self, daemon: Daemon, tls: ssl.SSLContext | None = None, port: int | None = None) -> None:
+        self.daemon, self.tls, self._port = daemon, tls, port
 
     @property
     def port(self) -> int:
-        return self.daemon.port
+        return self._port or self.daemon.port
 
     def call(self, method: str, path: str, token: str | None = None, body: bytes | None = None,
              headers: dict[str, str] | None = None, cookie: str | None = None) -> Answer:
@@ -110,7 +110,7 @@ def start(tmp_path: Path, url: str, daemons: list[Daemon], daemon_keys: str = ""
           tls: ssl.SSLContext | None = None) -> Web:
     tables = f'[daemon]\nlisten = "127.0.0.1:0"\ngrace_seconds = 2\n{daemon_keys}\n'
     tables += token_tables(tmp_path) if tokens is None else tokens
-    cfg = daemon_config(tmp_path, url, schedule=schedule or OFF, tables=tables)
+    cfg = daemon_config(tmp_path, url, schedule={**OFF, **(schedule or {})}, tables=tables)
     d = Daemon(cfg)
     daemons.append(d)
     if tls is None:
@@ -129,3 +129,39 @@ def sim() -> Iterator[Simulator]:
     with Simulator(SimOptions(rooms=20, conferencing_nodes=2, password=PASSWORD,
                               backup_request_seconds=0.05)) as s:
         yield s
+
+
+def catalog_rows(tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tables a request could change: compared before and after (the
+    daemon's own watch runs, every second in some tests, left out)."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "var" / "catalog.db")
+    not_watch = {"runs": " WHERE job != 'watch'", "run_items": " WHERE run_id NOT LIKE 'run-watch-%'"}
+    try:
+        return {t: sorted(db.execute(f"SELECT * FROM {t}{not_watch.get(t, '')}").fetchall(),  # noqa: S608
+                          key=repr)
+                for t in ("runs", "run_items", "restore_points", "files", "restores")}
+    finally:
+        db.close()
+
+
+SECRETS = (OPERATOR, VIEWER, PASSWORD)
+
+
+def assert_no_leak(*texts: str) -> None:
+    """No token, no password, no traceback in what the daemon answered or logged."""
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, "a secret leaked"
+        assert "Traceback" not in text and 'File "' not in text, text[-2000:]
+
+
+def wait_run(web: Web, run_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = web.get(f"/api/v1/runs/{run_id}").json()
+        if run["outcome"] is not None:
+            return dict(run)
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
