@@ -30,8 +30,8 @@ from backup_agent.config import Deployment
 from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env
 from backup_agent.planner.clock import hours_text
+from backup_agent.planner.paths import RestorePath
 from backup_agent.service.status import age_text, autonomy, watched
-from backup_agent.timefmt import human
 
 #: The kinds a card shows the newest of, in this order.
 CARD_KINDS = (Kind.CONFIG_BACKUP, Kind.ROOM_EXPORT, Kind.SNAPSHOT, Kind.CHECKPOINT, Kind.INVENTORY)
@@ -312,7 +312,7 @@ def top_path(env: Env, deployment: Deployment) -> tuple[str | None, PathLine | N
     return plan.priority, path_line(chosen[0]), None
 
 
-def path_line(p: Any) -> PathLine:
+def path_line(p: RestorePath) -> PathLine:
     return PathLine(p.number, p.kind, p.target, p.restore_point, p.ready, tuple(p.blockers),
                     p.loses, p.estimated_minutes)
 
@@ -324,10 +324,9 @@ def cards(env: Env, deployments: Iterable[Deployment], alerts: Iterable[Any] = (
     for dep in deployments:
         try:
             out.append(card(env, dep, open_alerts))
-        except AgentError as exc:
-            now = env.clock()
+        except AgentError as exc:  # the catalog or store failing: said on the card
             out.append(Card(dep.name, Management("unknown", None, None, None),
                             Clock(False, "none", note=str(exc)), (), (), (),
                             alerts_of(open_alerts, dep.name), plan_note=str(exc),
-                            warnings=(f"{dep.name}: {exc} ({human(now)})",)))
+                            warnings=(str(exc),)))
     return out
