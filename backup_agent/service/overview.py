@@ -317,6 +317,19 @@ def path_line(p: RestorePath) -> PathLine:
                     p.loses, p.estimated_minutes)
 
 
+URGENCY = {"expired": 0, "critical": 1, "warning": 2}
+
+
+def urgent_first(shown: list[Card]) -> list[Card]:
+    """The cards a P1 call looks for first: the autonomy clock by level (expired, critical,
+    running), then a Management Node down, then the rest, each group in agent.toml's order."""
+    def rank(c: Card) -> int:
+        if c.clock.applies or c.clock.level == "critical":
+            return URGENCY.get(c.clock.level, 2)
+        return 3 if c.management.status == "down" else 4
+    return sorted(shown, key=rank)  # stable: agent.toml's order within a rank
+
+
 def cards(env: Env, deployments: Iterable[Deployment], alerts: Iterable[Any] = ()) -> list[Card]:
     """Every deployment's card; one whose card cannot be made says why on a card of its own."""
     open_alerts = list(alerts)

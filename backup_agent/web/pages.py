@@ -51,7 +51,7 @@ def index(request: Request, principal: Viewer) -> Response:
     state = web_state(request)
     env = state.env()
     now = env.clock()
-    cards = overview.cards(env, state.config.deployments, state.alerts())
+    cards = overview.urgent_first(overview.cards(env, state.config.deployments, state.alerts()))
     return render(request, "index.html", cards=cards, csrf=csrf_token(request),
                   now=overview.moment(now, now), refresh=REFRESH_SECONDS)
 

@@ -155,3 +155,13 @@ def test_latest_runs_tells_two_runs_of_one_second_apart_by_their_id(cfg: Path) -
             ids.append(env.catalog.finish_run(run, t0).id)
         [newest] = env.catalog.latest_runs("prod")
     assert newest.id == max(ids) and newest.outcome == "failed"
+
+
+def test_cards_with_a_running_clock_come_first_by_level() -> None:
+    def card(name: str, status: str, level: str = "none", applies: bool = False) -> overview.Card:
+        return overview.Card(name, overview.Management(status, None, None, None),
+                             overview.Clock(applies, level), (), (), (), ())
+
+    shown = [card("a", "up"), card("b", "down"), card("c", "down", "warning", True),
+             card("d", "unknown"), card("e", "down", "expired", True), card("f", "down", "critical", True)]
+    assert [c.name for c in overview.urgent_first(shown)] == ["e", "f", "c", "b", "a", "d"]
