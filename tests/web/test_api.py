@@ -289,3 +289,18 @@ def test_schedule_and_cli_runs_say_who_started_them(tmp_path: Path, daemons: lis
     assert json.loads(out)["actor"] in (f"cli:{user}", "cli")
     [export] = web.get("/api/v1/deployments/prod/runs?job=export").json()
     assert export["actor"] == json.loads(out)["actor"]
+
+
+def test_a_trigger_that_cannot_start_ends_failed_with_the_reason(tmp_path: Path, daemons: list[Daemon],
+                                                                 sim: Simulator) -> None:
+    web = start(tmp_path, sim.url, daemons)
+    (tmp_path / "pw").unlink()  # the deployment's password file is gone: the run is refused
+    accepted = web.post_json("/api/v1/deployments/prod/backup")
+    assert accepted.status == 202
+    run = wait_run(web, accepted.json()["run_id"])
+    assert run["outcome"] == "failed" and run["actor"] == "token:ops-team"
+    [(item, reason)] = [(i["item"], i["reason"]) for i in run["items"]]
+    assert item == "backup" and "pw" in reason, reason
+    assert [r["id"] for r in web.get("/api/v1/deployments/prod/runs").json()] == [run["id"]]
+    assert web.post_json("/api/v1/deployments/prod/backup").status == 202, "not left busy"
+    assert_no_leak(web.daemon.stderr())
