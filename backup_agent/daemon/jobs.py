@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -187,10 +187,36 @@ def record_not_started(env: Env, dep: str, job: str, reason: str) -> Run:
     return env.catalog.finish_run(run, env.clock())
 
 
-def running_writer(env: Env, deployment: str, writers: Collection[str]) -> str | None:
-    """The id of the newest unfinished run of a writer job of the deployment, if any."""
-    return next((r.id for r in env.catalog.runs(deployment, limit=20)
-                 if r.finished_at is None and r.job in writers), None)
+def held_elsewhere(env: Env, deployment: str) -> bool:
+    """Whether another process (a command-line run, a restore) holds the deployment's run or
+    restore lock now. Probed with a shared flock taken and dropped at once: nothing is
+    written; a run starting in that instant is refused as if one ran (and says to retry)."""
+    import fcntl
+    import os
+
+    from backup_agent.jobs.runner import lock_name, restore_lock_name
+
+    for name in (lock_name(deployment), restore_lock_name(deployment)):
+        try:
+            fd = os.open(env.config.storage_path / "locks" / f"{name}.lock", os.O_RDONLY)
+        except OSError:
+            continue  # never taken: nobody holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # drops the shared lock with the descriptor
+    return False
+
+
+def running_writer(env: Env, deployment: str) -> str | None:
+    """The id of the newest unfinished run (or restore) of the deployment that writes."""
+    run = next((r.id for r in env.catalog.runs(deployment, limit=20)
+                if r.finished_at is None and r.job not in ("watch", "audit")), None)
+    if run is None and (restores := env.catalog.restores(deployment, limit=1, unfinished=True)):
+        return restores[0].id if restores[0].state == "running" else None
+    return run
 
 
 def checkpoint(env: Env, dep: Deployment) -> Run:

@@ -362,8 +362,8 @@ class Daemon:
             if (pending := self._pending.get(dep_name)) is not None:
                 raise Busy(pending)
             lock = self._writers.get(dep_name)
-            if lock is not None and lock.locked():
-                raise Busy(jobs.running_writer(self.env, dep_name, LOCKED))
+            if (lock is not None and lock.locked()) or jobs.held_elsewhere(self.env, dep_name):
+                raise Busy(jobs.running_writer(self.env, dep_name))
             with started_by(actor):
                 run = self.env.catalog.start_run(dep_name, job, utcnow())
             self._pending[dep_name] = run.id

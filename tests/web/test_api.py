@@ -289,3 +289,43 @@ def test_schedule_and_cli_runs_say_who_started_them(tmp_path: Path, daemons: lis
     assert json.loads(out)["actor"] in (f"cli:{user}", "cli")
     [export] = web.get("/api/v1/deployments/prod/runs?job=export").json()
     assert export["actor"] == json.loads(out)["actor"]
+
+
+def test_a_trigger_that_cannot_start_ends_failed_with_the_reason(tmp_path: Path, daemons: list[Daemon],
+                                                                 sim: Simulator) -> None:
+    web = start(tmp_path, sim.url, daemons)
+    (tmp_path / "pw").unlink()  # the deployment's password file is gone: the run is refused
+    accepted = web.post_json("/api/v1/deployments/prod/backup")
+    assert accepted.status == 202
+    run = wait_run(web, accepted.json()["run_id"])
+    assert run["outcome"] == "failed" and run["actor"] == "token:ops-team"
+    [(item, reason)] = [(i["item"], i["reason"]) for i in run["items"]]
+    assert item == "backup" and "pw" in reason, reason
+    assert [r["id"] for r in web.get("/api/v1/deployments/prod/runs").json()] == [run["id"]]
+    assert web.post_json("/api/v1/deployments/prod/backup").status == 202, "not left busy"
+    assert_no_leak(web.daemon.stderr())
+
+
+def test_a_command_line_run_holding_the_deployment_is_409_with_its_run(tmp_path: Path, daemons: list[Daemon],
+                                                                       sim: Simulator) -> None:
+    from backup_agent import config as config_mod
+    from backup_agent.catalog.actor import started_by
+    from backup_agent.jobs.env import Env
+
+    web = start(tmp_path, sim.url, daemons)
+    env = Env.open(config_mod.load(tmp_path / "agent.toml"))
+    try:
+        with env.lock("run-prod", "backup"), started_by("cli:someone"):
+            cli_run = env.catalog.start_run("prod", "backup", env.clock())
+            for job in TRIGGERS:
+                busy = web.post_json(f"/api/v1/deployments/prod/{job}")
+                assert busy.status == 409 and busy.json()["run_id"] == cli_run.id, busy.text
+            assert web.get(f"/api/v1/runs/{cli_run.id}").json()["actor"] == "cli:someone"
+            cli_run.item("backup", "ok")
+            env.catalog.finish_run(cli_run, env.clock())
+        with env.lock("restore-prod", "restore"):
+            assert web.post_json("/api/v1/deployments/prod/export").status == 409
+    finally:
+        env.close()
+    accepted = web.post_json("/api/v1/deployments/prod/backup")
+    assert accepted.status == 202 and wait_run(web, accepted.json()["run_id"])["outcome"] == "completed"

@@ -158,3 +158,15 @@ def test_the_web_package_never_imports_the_cli() -> None:
     from tests.test_layering import offences
 
     assert offences("backup_agent.web", ("backup_agent.cli",)) == []
+
+
+def test_the_command_line_and_the_daemon_module_pay_for_no_web_framework() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from backup_agent.cli.main import build_parser; build_parser(); "
+            "import backup_agent.daemon.scheduler, backup_agent.config; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'fastapi', 'starlette', 'uvicorn', 'jinja2', 'pydantic', 'multipart'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", "FastAPI is imported only when the daemon starts"
