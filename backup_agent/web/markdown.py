@@ -29,7 +29,7 @@ def inline(text: str) -> Markup:
 
 
 def to_html(markdown: str) -> Markup:
-    """The runbook as HTML: ``#`` becomes ``<h2>`` (the page has its own ``<h1>``)."""
+    """The runbook as HTML: ``#`` becomes ``<h3>`` (it sits in the page's "Plan" section)."""
     html: list[str] = []
     open_list: str | None = None
     code: list[str] | None = None
@@ -56,7 +56,8 @@ def to_html(markdown: str) -> Markup:
         numbered = _NUMBERED.fullmatch(line)
         if 1 <= heading <= 4 and line[heading:heading + 1] == " ":
             close_list()
-            html.append(f"<h{heading + 1}>{inline(line[heading + 1:])}</h{heading + 1}>")
+            level = heading + 2  # under the page's <h1> and its section's <h2>
+            html.append(f"<h{level}>{inline(line[heading + 1:])}</h{level}>")
         elif line.startswith("- ") or numbered:
             kind = "ol" if numbered else "ul"
             if open_list != kind:

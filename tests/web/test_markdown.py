@@ -11,8 +11,8 @@ def test_the_runbook_forms_become_elements() -> None:
                    "1. **Confirm** (manual): run `backup-agent status`\n2. **Restore** (automated): x\n\n"
                    "```\nFAILED_1='--failed a --failed b'\n```\n")
     assert "<p><strong>Deadline soon.</strong></p>" in html
-    assert "<h2>Restore plan for prod: P2</h2>" in html and "<h3>Do this</h3>" in html
-    assert "<h4>Path 1: restore-backup → mgr (ready, ~90 min)</h4>" in html
+    assert "<h3>Restore plan for prod: P2</h3>" in html and "<h4>Do this</h4>" in html
+    assert "<h5>Path 1: restore-backup → mgr (ready, ~90 min)</h5>" in html
     assert "<ul>\n<li>Restore point: <code>cb-1</code></li>\n</ul>" in html
     assert "<ol>\n<li><strong>Confirm</strong> (manual): run <code>backup-agent status</code></li>" in html
     assert "<pre><code>FAILED_1=&#39;--failed a --failed b&#39;</code></pre>" in html
