@@ -285,7 +285,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
                                 "0004_offsite_copies", "0005_restore_point_read_indexes",
-                                "0006_run_read_indexes", "0007_backup_passphrase_ref"]
+                                "0006_run_read_indexes", "0007_backup_passphrase_ref", "0008_run_actor"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})
@@ -293,6 +293,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
                                    "ab" * 32, 1234)]
     [run] = cat.runs("prod")
     assert run.outcome is RunOutcome.PARTIALLY_FAILED and run.failures() == [("inventory", "locked")]
+    assert run.actor is None  # started before runs recorded who started them
     assert cat.contact("prod")["last_contact"] == "2026-11-26T10:00:00Z"
     restore = Journal(cat).get("restore-prod-20261126T110000Z")
     assert restore.state == "interrupted" and restore.first_open_step() == 2

@@ -20,24 +20,31 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_agent import config as config_mod
 from backup_agent.catalog import Run, parse_iso
+from backup_agent.catalog.actor import reserved_left, started_by
 from backup_agent.config import Config, Deployment
 from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
-from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
 from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
 from backup_agent.errors import AgentError, CatalogError, NotReadyError, StoreError
 from backup_agent.jobs.env import Env, utcnow
 
+if TYPE_CHECKING:
+    from backup_agent.web.server import WebServer
+    from backup_agent.web.state import WebState
+
 log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
 HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
 STORAGE_RETRY = 2.0  # seconds between tries of a storage volume that cannot be written
+#: Jobs that hold the deployment's writer lock here: the schedule's and the checkpoint.
+LOCKED = SERIALISED | {"checkpoint"}
+SCHEDULE_ACTOR = "schedule"
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -86,7 +93,7 @@ class Daemon:
         self._hup = threading.Event()
         self.metrics = Metrics(utcnow)
         check_urls(config.service.alerts.urls)
-        self.http: HealthServer | None = None  # bound in serve(), once the storage lock is held
+        self.http: WebServer | None = None  # bound in serve(), once the storage lock is held
         self.storage_problem: str | None = None  # why it waits for the storage, while it waits
         try:
             self.env = jobs.open_env(config, self.abort)
@@ -101,6 +108,8 @@ class Daemon:
         self._active: dict[int, tuple[str, str, Env]] = {}
         self._retired: list[Env] = []  # environments of configurations replaced by a reload
         self._active_lock = threading.Lock()
+        self._pending: dict[str, str] = {}  # deployment -> run id of a trigger not done yet
+        self._trigger_lock = threading.Lock()
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -130,8 +139,8 @@ class Daemon:
             self._prime()
             self.scheduler.start()
             self._schedule()
-            log.info("daemon running: %d deployment(s), listening on http://%s, pid %d",
-                     len(self.config.deployments), self.http.address, os.getpid())
+            log.info("daemon running: %d deployment(s), listening on %s, pid %d",
+                     len(self.config.deployments), self.http.url, os.getpid())
             while not self.stopping.wait(0.2):
                 if self._hup.is_set():
                     self._hup.clear()
@@ -145,7 +154,10 @@ class Daemon:
     def _listen(self) -> None:
         d = self.config.service.daemon
         try:
-            self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+            from backup_agent.web.app import create_app  # FastAPI only when a daemon starts
+            from backup_agent.web.server import WebServer
+
+            self.http = WebServer(create_app(self.web_state()), d.host, d.port, d.web)
         except AgentError:
             if self.env is not None:
                 self.env.close()
@@ -284,22 +296,33 @@ class Daemon:
                     self.metrics.last_success.labels(dep.name, job).set(finished.timestamp())
 
     # -- one run --------------------------------------------------------------------------
-    def run_job(self, dep_name: str, job: str) -> None:
+    def run_job(self, dep_name: str, job: str, actor: str = SCHEDULE_ACTOR,
+                reserved: str | None = None) -> None:
+        """One run; ``reserved`` is the id of the run row a trigger made for it (web/api.py)."""
         token = threading.get_ident()
         with self._active_lock:  # registered first: a reload must not close this env under it
             env, cfg = self.env, self.config
             self._active[token] = (dep_name, job, env)
         try:
-            dep = next((d for d in cfg.deployments if d.name == dep_name), None)
-            if dep is not None and not self.stopping.is_set():
-                self._run_locked(env, dep, job)
+            with started_by(actor, (reserved, dep_name, job) if reserved else None):
+                dep = next((d for d in cfg.deployments if d.name == dep_name), None)
+                if dep is not None and not self.stopping.is_set():
+                    self._run_locked(env, dep, job)
+                if reserved_left() is not None:  # the trigger's run never started: say why
+                    why = "the daemon is stopping" if self.stopping.is_set() else \
+                        "the deployment left the configuration"
+                    jobs.record_not_started(env, dep_name, job, why)
         finally:
             with self._active_lock:
                 self._active.pop(token, None)
+            if reserved is not None:
+                with self._trigger_lock:
+                    if self._pending.get(dep_name) == reserved:
+                        del self._pending[dep_name]
             self._close_retired()
 
     def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
-        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in SERIALISED else None
+        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in LOCKED else None
         while lock is not None and not lock.acquire(timeout=0.2):
             if self.stopping.is_set():
                 return
@@ -326,6 +349,8 @@ class Daemon:
             return jobs.JOBS[job](env, dep)
         except NotReadyError as exc:
             log.warning("%s %s not started: %s", job, dep.name, exc)
+            if reserved_left() is not None:  # a trigger's run: it ends failed, with the reason
+                return jobs.record_not_started(env, dep.name, job, str(exc))
             return None
         except AgentError as exc:
             log.error("%s %s: %s", job, dep.name, exc.for_daemon())
@@ -364,6 +389,47 @@ class Daemon:
             return self.config.service.alerts.stale_after
         backup = next((s for s in self.config.service.schedules.get(dep, ()) if s.job == "backup"), None)
         return (interval_of(backup) if backup else timedelta(days=1)) + timedelta(hours=2)
+
+    # -- the web app ----------------------------------------------------------------------
+    def web_state(self) -> WebState:
+        from backup_agent.web.state import Alert, WebState
+
+        return WebState(get_config=lambda: self.config, env=self._open_env,
+                        alerts=lambda: [Alert(*a) for a in self.alerter.firing()],
+                        trigger=self.trigger, health=self.health, ready=self.ready,
+                        metrics=self.metrics.render, now=utcnow,
+                        tls=self.config.service.daemon.web.cookie_secure)
+
+    def _open_env(self) -> Env:
+        if self.env is None:  # serve() waits for the storage volume: the API answers 503
+            raise NotReadyError(f"waiting for the storage: {self.storage_problem}")
+        return self.env
+
+    def trigger(self, dep_name: str, job: str, actor: str) -> str:
+        """Queue ``job`` for ``dep_name`` now, in the daemon's executor, on behalf of ``actor``.
+
+        Its run row is made here (outcome None) and its id returned, so the caller can follow
+        it at once; the job takes the row over when it starts. Busy when a writer of the
+        deployment runs or a trigger of it is queued.
+        """
+        from backup_agent.web.state import Busy
+
+        with self._trigger_lock:
+            if self.stopping.is_set():
+                raise NotReadyError("the daemon is stopping; no new runs")
+            if (pending := self._pending.get(dep_name)) is not None:
+                raise Busy(pending)
+            env, lock = self._open_env(), self._writers.get(dep_name)
+            if (lock is not None and lock.locked()) or jobs.held_elsewhere(env, dep_name):
+                raise Busy(jobs.running_writer(env, dep_name))
+            with started_by(actor):
+                run = env.catalog.start_run(dep_name, job, utcnow())
+            self._pending[dep_name] = run.id
+        log.info("%s %s triggered by %s: run %s", job, dep_name, actor, run.id)
+        self.scheduler.add_job(self.run_job, args=(dep_name, job),
+                               kwargs={"actor": actor, "reserved": run.id},
+                               id=f"trigger:{run.id}", name=f"{job} {dep_name} ({actor})")
+        return run.id
 
     # -- probes ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
