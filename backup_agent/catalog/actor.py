@@ -62,6 +62,14 @@ def take_reserved(deployment: str, job: str) -> str | None:
     return held.run_id
 
 
+def reserved_for(deployment: str, job: str) -> str | None:
+    """The reserved run id for this deployment and job not taken over yet, without taking it."""
+    held = _RESERVED.get()
+    if held is None or held.taken or (held.deployment, held.job) != (deployment, job):
+        return None
+    return held.run_id
+
+
 def reserved_left() -> str | None:
     """The reserved run id when no job took it over (the job never started)."""
     held = _RESERVED.get()
