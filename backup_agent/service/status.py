@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 HEALTH_ORDER = (HEALTHY, DEGRADED, DOWN)
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
+#: The jobs whose newest run status shows however long ago it was (others: when recent).
+KNOWN_JOBS = ("backup", "export", "retention", "verify", "watch", "audit", "checkpoint",
+              "snapshot", "drill", "copy", "harvest")
 #: Jobs whose last run must have completed for a deployment to be healthy.
 GUARDED_JOBS = ("backup", "export")
 #: Seconds per request of the probe, which makes one attempt: refused or closed connections
@@ -144,7 +147,7 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True,
     if old_checkpoints := age_warnings(env, deployment, now):
         out["warnings"] = [*out.get("warnings", []), *old_checkpoints]
     out["newest"] = _newest(env, deployment, now)
-    out["last_runs"] = _last_runs(env.catalog.runs(deployment.name, limit=100), now)
+    out["last_runs"] = _last_runs(_newest_runs(env, deployment), now)
     out["health"], out["reasons"] = _health(out)
     return out
 
@@ -157,6 +160,15 @@ def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
                                              "age": age_text(rp.taken_at, now),
                                              "age_seconds": age_seconds(rp.taken_at, now)}
     return out
+
+
+def _newest_runs(env: Env, deployment: Deployment) -> list[Run]:
+    """The recent runs, and the newest of each known job by the job's index: among the last
+    100 runs of any job, a daemon's watch (every 5 min) pushed out a failed backup in 8 h."""
+    recent = env.catalog.runs(deployment.name, limit=20)
+    seen = {r.job for r in recent}
+    return recent + [r for job in KNOWN_JOBS if job not in seen
+                     for r in env.catalog.runs(deployment.name, limit=1, job=job)]
 
 
 def _last_runs(runs: list[Run], now: datetime) -> dict[str, dict[str, Any]]:
