@@ -106,7 +106,9 @@ def probe(env: Env, deployment: Deployment) -> tuple[str, Live | None, str | Non
 def watched(env: Env, deployment: Deployment) -> tuple[str, None, str | None]:
     """The Management Node as the daemon's last ``watch`` run found it, without a probe:
     ``up``, ``down`` with why, or "not probed" when it never ran."""
-    last = env.catalog.runs(deployment.name, limit=1, job="watch")
+    # The last watch that finished: the one running now (outcome None, every few seconds in
+    # a busy daemon) says nothing yet, and read as "did not finish" it flipped a node down.
+    last = [r for r in env.catalog.runs(deployment.name, limit=3, job="watch") if r.finished_at][:1]
     if not last:
         return NOT_PROBED, None, None
     if last[0].outcome == "completed":

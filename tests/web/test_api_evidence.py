@@ -63,3 +63,23 @@ def test_a_failed_backup_stays_in_the_status_under_a_day_of_watch_runs(sim: Simu
     status = web.get("/api/v1/deployments/prod/status", token=VIEWER).json()
     assert status["last_runs"]["backup"]["outcome"] == "failed"
     assert any("disk full" in r for r in status["reasons"]) and status["health"] != "healthy"
+
+
+def test_a_watch_still_running_does_not_turn_the_node_down(sim: Simulator, tmp_path: Path,
+                                                           daemons: list[Daemon]) -> None:
+    web = start(tmp_path, sim.url, daemons)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def iso(t: datetime) -> str:
+        return t.isoformat().replace("+00:00", "Z")
+
+    with sqlite3.connect(tmp_path / "var" / "catalog.db") as db:
+        db.execute("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome) VALUES "
+                   "('run-watch-prod-1', 'prod', 'watch', ?, ?, 'completed')",
+                   (iso(now - timedelta(minutes=5)), iso(now - timedelta(minutes=5))))
+        db.execute("INSERT INTO runs (id, deployment, job, started_at) VALUES "
+                   "('run-watch-prod-2', 'prod', 'watch', ?)", (iso(now),))
+        db.execute("INSERT INTO contacts (deployment, last_contact) VALUES ('prod', ?)",
+                   (iso(now - timedelta(minutes=5)),))
+    status = web.get("/api/v1/deployments/prod/status", token=VIEWER).json()
+    assert status["management_node"] == "up", status
