@@ -353,3 +353,36 @@ def test_a_lost_management_node_shows_in_the_status_with_its_clock_and_alert(tmp
             assert time.monotonic() < deadline, status["alerts"]
             time.sleep(0.2)
             status = web.get("/api/v1/status").json()
+
+
+def test_reloads_while_the_console_reads_lose_no_request(tmp_path: Path, daemons: list[Daemon],
+                                                         sim: Simulator) -> None:
+    import signal
+    import threading
+
+    web = start(tmp_path, sim.url, daemons)
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for path in ("/api/v1/status", "/api/v1/deployments/prod/runs",
+                         "/api/v1/deployments/prod/restore-points"):
+                answers.append(web.get(path, token=VIEWER).status)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for n in range(5):
+            web.daemon.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while web.daemon.stderr().count("configuration reloaded") <= n:
+                assert time.monotonic() < deadline, web.daemon.stderr()
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert len(answers) > 30 and set(answers) == {200}, sorted(set(answers))
+    assert_no_leak(web.daemon.stderr())
