@@ -353,10 +353,14 @@ def test_restore_points_are_read_newest_first_by_an_index(tmp_path: Path) -> Non
 
 
 def test_runs_record_who_started_them_and_a_reserved_row_is_taken_over_once(tmp_path: Path) -> None:
+    import contextvars
+
     from backup_agent.catalog.actor import reserved_left, started_by
 
     cat = open_catalog(tmp_path / "catalog.db")
-    assert cat.start_run("prod", "watch", T0).actor is None  # nobody said: recorded as unknown
+    # Nobody said (a fresh context: the CLI's main, run in this process before, says "cli"):
+    # recorded as unknown.
+    assert contextvars.Context().run(cat.start_run, "prod", "watch", T0).actor is None
     with started_by("token:ops-team"):
         reserved = cat.start_run("prod", "backup", T0)
     with started_by("token:ops-team", (reserved.id, "prod", "backup")):
