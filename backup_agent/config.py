@@ -7,6 +7,7 @@ secret's value. Secrets come from ``<name>_env`` (an environment variable) or
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -136,6 +137,18 @@ class Config:
     service: ServiceSettings = field(default_factory=ServiceSettings)  # daemon, alerts, retention
     copies: tuple[CopyConfig, ...] = ()  # [[storage.copies]]: off-site stores
     encryption: EncryptionConfig | None = None  # [encryption]: age recipients
+
+    @property
+    def prunes(self) -> bool:
+        """Whether any retention is written: ``[retention]`` or a copy's own ``retention``."""
+        return self.service.retention.configured or any(c.retention for c in self.copies)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant: one line each (config load, ``config check``)."""
+        from backup_agent.offsite_config import PLAINTEXT_WARNING
+
+        return [PLAINTEXT_WARNING] if self.copies and self.encryption is None else []
 
     def copy(self, name: str) -> CopyConfig:
         for c in self.copies:
@@ -458,4 +471,7 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{p}: not a usable TOML value: {str(exc)[:120]}") from None
     from backup_agent.daemon.environ import apply_env
 
-    return parse(apply_env(data, os.environ), p)
+    cfg = parse(apply_env(data, os.environ), p)
+    for warning in cfg.warnings:
+        logging.getLogger(__name__).warning("%s: %s", p, warning)
+    return cfg

@@ -3,6 +3,12 @@
 Parsed by :func:`backup_agent.config.parse`; errors name the table and the key, never a
 secret's value. A recipient that is not an age public key is a configuration error at load,
 not a copy that fails at night.
+
+A copy's ``retention`` table has the keys of ``[retention]`` (rules, per-kind tables) and
+``remove_last_copy``. When written it replaces the main policy whole for that copy (the most
+specific table wins, as in ``[retention]``); when absent the copy inherits the main policy of
+each deployment and kind. ``remove_last_copy`` (default false) lets the copy's retention delete
+the last verified copy of a restore point whose local bytes are gone.
 """
 
 from __future__ import annotations
@@ -13,17 +19,25 @@ from typing import Any
 
 from backup_agent.config import NAME_RE, Secret, _Reader
 from backup_agent.errors import ConfigError
+from backup_agent.retention.settings import Table, parse_table
 
 COPY_TYPES = ("s3", "azure-blob", "gcs")
 LOCK_MODES = ("governance", "compliance")
 COPY_KEYS = {
     "s3": {"bucket", "prefix", "region", "endpoint_url", "access_key_id_env",
            "access_key_id_file", "secret_access_key_env", "secret_access_key_file",
-           "object_lock"},
+           "object_lock", "retention"},
     "azure-blob": {"container", "prefix", "account_url", "connection_string_env",
-                   "connection_string_file", "sas_token_env", "sas_token_file"},
-    "gcs": {"bucket", "prefix", "project", "endpoint_url", "credentials_file"},
+                   "connection_string_file", "sas_token_env", "sas_token_file", "retention"},
+    "gcs": {"bucket", "prefix", "project", "endpoint_url", "credentials_file", "retention"},
 }
+# Room exports and inventories hold PINs, aliases and addresses: off-site only encrypted, as
+# restic would (it has no plaintext mode). Without [encryption] they stay local, said once here.
+NOT_ENCRYPTED = ("not encrypted: [encryption] recipients are needed to copy room exports "
+                 "and inventories off-site")
+PLAINTEXT_WARNING = ("storage.copies: room exports and inventories are not copied off-site: "
+                     "[encryption] recipients are needed to copy them (config backups, encrypted "
+                     "by the Management Node, are copied)")
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
 
@@ -39,6 +53,8 @@ class CopyConfig:
     secrets: dict[str, Secret] = field(default_factory=dict)
     lock_mode: str | None = None
     lock_days: int | None = None
+    retention: Table | None = None  # None: the main [retention] applies
+    remove_last_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,8 +100,22 @@ def _parse_copy(where: str, raw: Any) -> CopyConfig:
     settings = {k: r.get(k, str) for k in ("region", "endpoint_url", "account_url", "project",
                                           "credentials_file") if k in raw}
     mode, days = _lock(where, r.get("object_lock", dict)) if ctype == "s3" else (None, None)
+    retention, last = _retention(f"{where}.retention", r.get("retention", dict))
     return CopyConfig(name=name, type=ctype, bucket=bucket, prefix=prefix, settings=settings,
-                      secrets=secrets, lock_mode=mode, lock_days=days)
+                      secrets=secrets, lock_mode=mode, lock_days=days, retention=retention,
+                      remove_last_copy=last)
+
+
+def _retention(where: str, raw: dict[str, Any] | None) -> tuple[Table | None, bool]:
+    if raw is None:
+        return None, False
+    last = raw.get("remove_last_copy", False)
+    if not isinstance(last, bool):
+        raise ConfigError(f"{where}.remove_last_copy: expected true or false, got {last!r}")
+    rules = {k: v for k, v in raw.items() if k != "remove_last_copy"}
+    if not rules and "remove_last_copy" in raw:
+        return None, last  # the main policy, with the copy's say on the last copy
+    return parse_table(where, rules), last
 
 
 def _prefix(where: str, prefix: str) -> str:

@@ -284,7 +284,8 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     db.close()
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
-                                "0004_offsite_copies", "0005_restore_point_read_indexes", "0006_run_actor"]
+                                "0004_offsite_copies", "0005_restore_point_read_indexes",
+                                "0006_run_actor", "0007_backup_passphrase_ref"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})
@@ -374,3 +375,11 @@ def test_runs_record_who_started_them_and_a_reserved_row_is_taken_over_once(tmp_
     assert row.actor == "token:ops-team" and row.started_at == T0 + timedelta(seconds=2)
     assert {r.actor for r in cat.runs("prod")} == {None, "token:ops-team"}
     cat.close()
+
+
+def test_each_catalog_has_its_own_random_passphrase_salt(tmp_path: Path) -> None:
+    one, two = open_catalog(tmp_path / "a.db"), open_catalog(tmp_path / "b.db")
+    assert len(one.passphrase_salt()) == 32 and one.passphrase_salt() != two.passphrase_salt()
+    salt = one.passphrase_salt()
+    one.close()
+    assert open_catalog(tmp_path / "a.db").passphrase_salt() == salt, "made once, kept"

@@ -98,6 +98,14 @@ class Catalog(Protocol):
         """Record the verdict of reading one copy back."""
         ...
 
+    def remove_copies(self, rp_id: str, store: str) -> None:
+        """Forget every copy of ``rp_id`` in ``store`` (retention deleted the objects)."""
+        ...
+
+    def passphrase_salt(self) -> bytes:
+        """This catalog's random salt for passphrase fingerprints (not a secret)."""
+        ...
+
     # -- contact ----------------------------------------------------------------------------
     def record_contact(self, deployment: str, now: datetime, error: str | None = None) -> None:
         """Remember the last time the Management Node answered (or the last failure)."""

@@ -68,7 +68,7 @@ ITEM_OUTCOMES = tuple(s.value for s in ItemState)
 STEP_STATES = tuple(s.value for s in StepState if s is not StepState.PENDING)
 RESTORE_STATES = tuple(s.value for s in RestoreState)
 # Restore point data the agent keeps for itself, not shown by `list` (a passphrase verifier).
-INTERNAL_DATA = frozenset({"passphrase_check"})
+INTERNAL_DATA = frozenset({"passphrase_check", "passphrase_ref"})
 
 
 @dataclass(frozen=True)

@@ -85,4 +85,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX restore_points_newest_by_kind
             ON restore_points (deployment, kind, taken_at DESC, id DESC) WHERE deleted_at IS NULL;
     """),
+    # Which passphrase each config backup needs is recorded by reference with a fingerprint
+    # keyed by this catalog's random salt (never the passphrase): made once, here.
+    ("0007_backup_passphrase_ref", """
+        CREATE TABLE catalog_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO catalog_keys (name, value) VALUES ('passphrase_salt', lower(hex(randomblob(32))));
+    """),
 ]

@@ -277,6 +277,14 @@ class SQLiteCatalog:
             db.execute("UPDATE copies SET verified=?, checked_at=? WHERE restore_point_id=? "
                        "AND store=? AND name=?", (int(verified), iso(now), rp_id, store, name))
 
+    def remove_copies(self, rp_id: str, store: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM copies WHERE restore_point_id=? AND store=?", (rp_id, store))
+
+    def passphrase_salt(self) -> bytes:
+        rows = self._read("SELECT value FROM catalog_keys WHERE name='passphrase_salt'")
+        return bytes.fromhex(rows[0][0])
+
     # -- contact ----------------------------------------------------------------------------
     def record_contact(self, deployment: str, now: datetime, error: str | None = None) -> None:
         with self._tx() as db:

@@ -13,6 +13,7 @@ from backup_agent.catalog import iso
 from backup_agent.cli.common import Context, add_json
 from backup_agent.config import Config, Secret
 from backup_agent.jobs.env import utcnow
+from backup_agent.offsite_config import CopyConfig
 from backup_agent.retention import KINDS
 
 
@@ -46,7 +47,7 @@ def effective(cfg: Config) -> dict[str, Any]:
                                "no [retention] configured: nothing is pruned"})
         schedules = {}
         for s in svc.schedules.get(dep.name, ()):
-            off = s.off or (s.job == "retention" and not retention.configured)
+            off = s.off or (s.job == "retention" and not cfg.prunes)
             nxt = None if off else next_run(s, now)
             schedules[s.job] = {"schedule": s.expr, "from": s.source,
                                 "next_run": iso(nxt) if nxt else None}
@@ -69,11 +70,27 @@ def effective(cfg: Config) -> dict[str, Any]:
                    "stale_after": str(svc.alerts.stale_after) if svc.alerts.stale_after else None,
                    "timeout": svc.alerts.timeout, "retries": svc.alerts.retries},
         "retention_configured": retention.configured,
+        "copies": [{"name": c.name, "type": c.type, "bucket": c.bucket, "prefix": c.prefix,
+                    "object_lock": ({"mode": c.lock_mode, "days": c.lock_days}
+                                    if c.lock_mode else None),
+                    "retention": _copy_retention(c)} for c in cfg.copies],
+        "encryption": ({"recipients": len(cfg.encryption.recipients),
+                        "identity_file": cfg.encryption.identity_file} if cfg.encryption else None),
+        "warnings": cfg.warnings,
         "providers": {name: {"type": p.type, **p.settings,
                              **{k: _secret(s) for k, s in p.secrets.items()}}
                       for name, p in cfg.providers.items()},
         "deployments": deployments,
     }
+
+
+def _copy_retention(c: CopyConfig) -> dict[str, Any]:
+    table = c.retention
+    if table is None:
+        return {"from": "retention (inherited)", "remove_last_copy": c.remove_last_copy}
+    return {"rules": table.rules.to_dict() if table.rules else None,
+            "kinds": {k: p.to_dict() for k, p in table.kinds.items()},
+            "remove_last_copy": c.remove_last_copy}
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -93,6 +110,11 @@ def _text(d: dict[str, Any]) -> str:
                                       else "none: the API and the console refuse every request"))]
     urls = d["alerts"]["urls"]
     lines.append(f"alerts: {', '.join(urls)}" if urls else "alerts: none configured")
+    lines += [f"WARNING: {w}" for w in d["warnings"]]
+    for c in d["copies"]:
+        lock = c["object_lock"]
+        lines.append(f"copy {c['name']}: {c['type']} {c['bucket']}/{c['prefix']}"
+                     + (f", object lock {lock['mode']} {lock['days']} d" if lock else ""))
     if not d["retention_configured"]:
         lines.append("retention: no [retention] configured: nothing is pruned")
     for dep in d["deployments"]:

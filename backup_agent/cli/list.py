@@ -34,22 +34,31 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.deployment:
         cfg.deployment(args.deployment)  # an unknown name is an error, not an empty list
+    from backup_agent.jobs.copy_retention import copies_text, copies_view
+
     env = open_env(ctx)
     try:
         points = env.catalog.restore_points(args.deployment, args.kind)
+        copies = copies_view(env, points) if cfg.copies else {}
         # The JSON records only for --json: the text needs no file locations.
-        data = [row(rp, env.store.location) for rp in points] if args.json else points
+        data = ([{**row(rp, env.store.location), **({"copies": copies.get(rp.id, [])}
+                                                   if cfg.copies else {})} for rp in points]
+                if args.json else points)
     finally:
         env.close()
 
     def text() -> str:
         if not points:
             return "no restore points yet (run `backup-agent backup` or `export`)"
-        rows = [f"{'ID':34} {'KIND':14} {'DEPLOYMENT':12} {'TAKEN':21} {'VERSION':8} {'VERIFY':7} SIZE"]
+        rows = [f"{'ID':34} {'KIND':14} {'DEPLOYMENT':12} {'TAKEN':21} {'VERSION':8} {'VERIFY':7} SIZE"
+                + ("  COPIES" if cfg.copies else "")]
         for rp in points:
-            size = sum(f.size for f in rp.files)
+            size = f"{sum(f.size for f in rp.files):,}"
+            if rp.data.get("local_bytes_removed"):
+                size = "off-site only"
             rows.append(f"{rp.id:34} {rp.kind:14} {rp.deployment:12} {iso(rp.taken_at):21} "
-                        f"{rp.version or '-':8} {verify_state(rp):7} {size:,}")
+                        f"{rp.version or '-':8} {verify_state(rp):7} {size}"
+                        + (f"  {copies_text(copies.get(rp.id, []))}" if cfg.copies else ""))
         return "\n".join(rows)
 
     ctx.emit(data, text)

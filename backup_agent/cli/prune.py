@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     cfg = ctx.config
     deps = [cfg.deployment(args.deployment)] if args.deployment else list(cfg.deployments)
-    configured = cfg.service.retention.configured
+    configured = cfg.prunes
     if not configured and not args.dry_run:
         raise UsageError("no [retention] table in the configuration: nothing is pruned "
                          "(prune --dry-run shows what is kept)")
@@ -47,12 +47,21 @@ def _text(r: dict[str, Any]) -> str:
     verb = "would remove" if r["dry_run"] else "removed"
     lines = [f"{r['deployment']}:" + ("" if r["configured"] else " no [retention] configured, "
                                       "nothing is pruned")]
-    for p in r["points"]:
-        action = "keep  " if p["action"] == "keep" else "REMOVE"
-        lines.append(f"  {action} {p['id']:40} {p['kind']:14} {p['taken_at']}  "
-                     f"{'rule: ' if p['action'] == 'keep' else ''}{', '.join(p['reasons'])}")
-    removed = [p for p in r["points"] if p["action"] == "remove"]
-    lines.append(f"  {len(r['points']) - len(removed)} kept, {len(removed)} {verb}")
+    stores = list(dict.fromkeys(p["store"] for p in r["points"]))
+    for store in stores:
+        points = [p for p in r["points"] if p["store"] == store]
+        if store != "local" or len(stores) > 1:
+            lines.append(f" {store}:")
+        for p in points:
+            action = "keep  " if p["action"] == "keep" else "REMOVE"
+            why = ', '.join(p['reasons'])
+            rule = "" if p["action"] == "remove" or "locked_until" in p or why.startswith("last") \
+                else "rule: "
+            lines.append(f"  {action} {p['id']:40} {p['kind']:14} {p['taken_at']}  {rule}{why}")
+        removed = [p for p in points if p["action"] == "remove"]
+        locked = sum("locked_until" in p for p in points)
+        lines.append(f"  {len(points) - len(removed)} kept, {len(removed)} {verb}"
+                     + (f", {locked} locked" if locked else ""))
     if r["run"]:
         lines += [f"  failed: {i['item']}: {i['reason']}" for i in r["run"]["items"]
                   if i["outcome"] == "failed"]

@@ -49,6 +49,8 @@ def _when(stamp: str | None, age: str | None, suffix: str = "ago") -> str:
 
 def render(s: dict[str, Any]) -> str:
     """One deployment's status: the clock first (the most urgent), then health and why."""
+    from backup_agent.jobs.copy_retention import copies_text
+
     if "error" in s:
         return f"{s['deployment']}: error: {s['error']}\n  health: {s['health'].upper()}"
     lines = [f"{s['deployment']}: Management Node {s['management_node']}, "
@@ -75,8 +77,9 @@ def render(s: dict[str, Any]) -> str:
                          + (f" ({node['why']}{since})" if node.get("why") else since))
     lines += [f"  WARNING: {w}" for w in s.get("warnings", [])]
     for kind, rp in s["newest"].items():
+        copies = f", copies: {copies_text(rp['copies'])}" if rp and "copies" in rp else ""
         lines.append(f"  newest {kind:14} "
-                     + (f"{rp['id']} ({rp['taken_at']}, {rp['age']} old)" if rp else "none"))
+                     + (f"{rp['id']} ({rp['taken_at']}, {rp['age']} old{copies})" if rp else "none"))
     for job, r in s["last_runs"].items():
         lines.append(f"  last {job:10} {r['outcome']} at {_when(r['at'], r.get('age'))}"
                      + (f" — {'; '.join(r['failures'])}" if r["failures"] else ""))

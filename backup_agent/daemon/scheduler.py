@@ -220,7 +220,7 @@ class Daemon:
         now = utcnow()
         for dep in self.config.deployments:
             for sched in self.config.service.schedules.get(dep.name, ()):
-                if sched.off or (sched.job == "retention" and not self.config.service.retention.configured):
+                if sched.off or (sched.job == "retention" and not self.config.prunes):
                     continue
                 trigger = trigger_for(sched)
                 self.scheduler.add_job(self.run_job, trigger, args=(dep.name, sched.job),

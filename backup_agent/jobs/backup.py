@@ -32,6 +32,8 @@ def passphrase_of(deployment: Deployment) -> str:
 def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> None:
     """Create, download and verify one config backup; record it as a restore point."""
     secret = passphrase_of(deployment)
+    source = deployment.passphrase
+    assert source is not None  # passphrase_of read it
     client = env.client(deployment)
     info = client.find_new_backup(client.create_backup(secret))
     rp_id = env.catalog.new_id("cb", deployment.name, now)
@@ -45,7 +47,9 @@ def config_backup(env: Env, deployment: Deployment, run: Run, now: datetime) -> 
             id=rp_id, kind=Kind.CONFIG_BACKUP, deployment=deployment.name, taken_at=now,
             version=info.version, build=info.build, verified=True, run_id=run.id,
             data={"filename": info.filename, "created_on_node": info.date,
-                  "passphrase_check": passphrase.verifier(secret)},
+                  "passphrase_check": passphrase.verifier(secret),
+                  "passphrase_ref": passphrase.reference(source, secret,
+                                                         env.catalog.passphrase_salt())},
             files=[FileRecord(info.filename, rel, sha, size)],
         ))
     run.item("config-backup", "ok")

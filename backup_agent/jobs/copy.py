@@ -4,8 +4,9 @@ A file is copied once per store and recorded in the catalog with the stored obje
 one not yet recorded (never tried, or failed: an upload cut half-way leaves nothing visible
 and nothing recorded) is tried again by the next run. Room exports, inventories and the other
 agent-made files are age-encrypted on the way (config backups are already encrypted by the
-Management Node); without ``[encryption]`` they are not copied off-site at all, and the run
-says so. After a restore point's files, its manifest (:mod:`backup_agent.jobs.manifest`).
+Management Node); without ``[encryption]`` they are not copied off-site at all: a skipped
+run item says so (and config load warns). After a restore point's files, its manifest
+(:mod:`backup_agent.jobs.manifest`).
 It runs in the run frame (:func:`backup_agent.jobs.runner.frame`: the deployment's lock,
 interruption, outcome) without the Management Node, and retries an object by the one retry
 policy (:mod:`providers.retry`) before it gives up on it for the run.
@@ -26,7 +27,7 @@ from backup_agent.errors import AgentError, ConfigError, StoreError, StoreUnavai
 from backup_agent.jobs import manifest
 from backup_agent.jobs.env import Env
 from backup_agent.jobs.runner import frame
-from backup_agent.offsite_config import CopyConfig, EncryptionConfig
+from backup_agent.offsite_config import NOT_ENCRYPTED, CopyConfig, EncryptionConfig
 from backup_agent.store import Store, hash_stream, open_copy_store
 from backup_agent.store.base import CHUNK
 from backup_agent.store.layout import MANIFEST, manifest_key
@@ -101,11 +102,10 @@ def copy_to(env: Env, dep: Deployment, run: Run, target: CopyConfig, remote: Sto
             continue
         done = {c.name for c in env.catalog.copies(target.name, rp.id)}
         item = f"{target.name}:{rp.id}"
-        if MANIFEST in done:
-            continue
+        if MANIFEST in done or target.name in (rp.data.get("copies_removed") or {}):
+            continue  # copied, or removed from this store by its retention: not sent again
         if rp.kind not in PLAIN_KINDS and env.config.encryption is None:
-            run.item(item, "skipped", "not copied off-site: it holds PINs and addresses, and "
-                     "[encryption] recipients are not configured")
+            run.item(item, "skipped", NOT_ENCRYPTED)
             continue
         if down:
             run.item(item, "failed", f"not tried: {down} (retried next run)")

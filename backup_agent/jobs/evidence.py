@@ -20,7 +20,7 @@ from backup_agent.catalog import RestorePoint, iso, parse_iso
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, Hint, UsageError
 from backup_agent.jobs import inventory as inventory_job
-from backup_agent.jobs import probe, snapshot_probes, snapshots
+from backup_agent.jobs import passphrase, probe, snapshot_probes, snapshots
 from backup_agent.jobs.env import Env
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,8 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     found, unchecked = (snapshot_probes.probe_newest(
         [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
         if probe and deep else ({}, None))
-    points = [p for rp in kept if (p := _point(env, rp, found)) is not None]
+    keys = passphrase.Availability(deployment)
+    points = [p for rp in kept if (p := _point(env, rp, found, keys)) is not None]
     evidence: dict[str, Any] = {
         "deployment": deployment.name, "now": iso(now),
         "software_version": inv.get("software_version") or _live_version(live)
@@ -230,7 +231,8 @@ def _newest_version(points: list[dict[str, Any]]) -> str | None:
     return next((p["version"] for p in points if p.get("version")), None)
 
 
-def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None]) -> dict[str, Any] | None:
+def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None],
+           keys: passphrase.Availability) -> dict[str, Any] | None:
     base: dict[str, Any] = {"kind": rp.kind, "id": rp.id, "taken_at": iso(rp.taken_at)}
     verified = rp.verified
     if rp.kind in ("config-backup", "room-export") and env.config.copies:
@@ -242,6 +244,8 @@ def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None]) -> dict[st
         verified = source is not None or (rp.verified and not missing(env, rp))
     if rp.kind == "config-backup":
         point = {**base, "version": rp.version, "verified": verified}
+        if why := keys.problem(rp):  # the passphrase it needs is gone: not a restore point
+            point["passphrase"] = {"available": False, "reason": why}
         return {**point, "build": rp.build} if rp.build else point
     if rp.kind == "room-export":
         return {**base, "version": rp.version, "rooms": rp.data.get("rooms")}

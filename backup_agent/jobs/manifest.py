@@ -34,6 +34,10 @@ def build(rp: RestorePoint, copies: list[CopyRecord], enc: EncryptionConfig | No
         "deployment": rp.deployment, "taken_at": iso(rp.taken_at), "version": rp.version,
         "build": rp.build, "encryption": "age" if enc else None, "files": files,
     }
+    if isinstance(ref := rp.data.get("passphrase_ref"), dict):
+        # In clear: which passphrase the backup needs, by reference and fingerprint, so a
+        # support engineer with the bucket alone knows which one to find.
+        doc["passphrase_ref"] = ref
     if enc is not None:
         from backup_agent.crypto import seal
 
@@ -59,7 +63,9 @@ def parse(raw: bytes, where: str, enc: EncryptionConfig | None,
                           taken_at=parse_iso(doc["taken_at"]), version=doc.get("version"),
                           build=doc.get("build"), node=private.get("node"),
                           provider=private.get("provider"), verified=False,
-                          data={**private.get("data", {}), "rebuilt_from_copy": True},
+                          data={**private.get("data", {}), "rebuilt_from_copy": True,
+                                **({"passphrase_ref": doc["passphrase_ref"]}
+                                   if isinstance(doc.get("passphrase_ref"), dict) else {})},
                           files=files)
         return rp, list(doc["files"])
     except (ValueError, KeyError, TypeError) as exc:

@@ -158,6 +158,9 @@ def _fetch(ctx: StepContext, n: int, rp: RestorePoint, checks: list[Check]) -> N
 
 
 def _passphrase(ctx: StepContext, n: int, rp: RestorePoint, checks: list[Check]) -> None:
+    if why := verifier.Availability(ctx.deployment).problem(rp):  # recorded by reference
+        checks.append(Check(n, "passphrase is the backup's", False, why))
+        return
     try:
         secret = passphrase_of(ctx.deployment)
     except AgentError as exc:

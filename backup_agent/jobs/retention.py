@@ -5,14 +5,20 @@ this run (still whole), then hidden from the catalog, then its bytes are deleted
 store (or its snapshot through its provider), then marked gone. A crash before the row is
 hidden leaves the point; after, it leaves nothing visible, and the next run sweeps the bytes a
 hidden row still names. Never a row without its bytes.
+
+A restore point with a complete copy in a configured ``[[storage.copies]]`` store keeps its row
+when its local bytes go (``local_removed_by``): it is still a restore point, served from the
+copy, until the copies' own retention (:mod:`backup_agent.jobs.copy_retention`) removes the
+last of them in the same run or a later one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_agent.catalog import RestorePoint, Run, iso, parse_iso
 from backup_agent.config import Deployment
@@ -20,6 +26,10 @@ from backup_agent.errors import AgentError
 from backup_agent.jobs.env import Env, provider_errors
 from backup_agent.jobs.runner import frame
 from backup_agent.retention import KINDS, Point, Result, apply, keep_unexpired
+
+if TYPE_CHECKING:
+    from backup_agent.offsite_config import CopyConfig
+    from backup_agent.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +40,17 @@ class Decision:
     keep: bool
     reasons: list[str]
     policy: str
+    store: str | None = None  # None: the local store; else the [[storage.copies]] name
+    locked_until: datetime | None = None  # an Object Lock keeps it (the rules would remove it)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.rp.id, "kind": self.rp.kind, "taken_at": iso(self.rp.taken_at),
-                "action": "keep" if self.keep else "remove", "reasons": self.reasons,
-                "policy": self.policy, "pinned": bool(self.rp.data.get("pinned"))}
+        out = {"id": self.rp.id, "kind": self.rp.kind, "taken_at": iso(self.rp.taken_at),
+               "action": "keep" if self.keep else "remove", "reasons": self.reasons,
+               "policy": self.policy, "pinned": bool(self.rp.data.get("pinned")),
+               "store": self.store or "local"}
+        if self.locked_until is not None:
+            out["locked_until"] = iso(self.locked_until)
+        return out
 
 
 def point_of(rp: RestorePoint) -> Point:
@@ -50,7 +66,9 @@ def decide(env: Env, deployment: Deployment, now: datetime) -> list[Decision]:
     settings = env.config.service.retention
     out: list[Decision] = []
     for kind in KINDS:
-        rps = env.catalog.restore_points(deployment.name, kind)
+        # Points whose local bytes retention already removed are the copies' business now.
+        rps = [rp for rp in env.catalog.restore_points(deployment.name, kind)
+               if not rp.data.get("local_removed_by")]
         if not rps:
             continue
         policy, source = settings.resolve(deployment.name, kind)
@@ -66,27 +84,40 @@ def decide(env: Env, deployment: Deployment, now: datetime) -> list[Decision]:
     return out
 
 
-def prune(env: Env, deployment: Deployment, dry_run: bool = False) -> tuple[list[Decision], Run | None]:
-    """Decide, and unless ``dry_run`` remove what the policy does not keep, as one run.
+def configured(env: Env) -> bool:
+    """Whether any retention is written: ``[retention]`` or a copy's own ``retention``."""
+    return env.config.prunes
+
+
+def prune(env: Env, deployment: Deployment, dry_run: bool = False,
+          open_remote: Callable[[CopyConfig], Store] | None = None,
+          ) -> tuple[list[Decision], Run | None]:
+    """Decide, and unless ``dry_run`` remove what the policies do not keep, as one run: the
+    local store's points first, then each copy store's by its own policy.
 
     The run is in the run frame: it holds the deployment's lock (no backup or export of it
     meanwhile) and ends with an outcome from its items, interrupted or not. It needs no
-    Management Node.
+    Management Node. A copy an Object Lock keeps is a skipped item ("locked until DATE").
     """
+    from backup_agent.jobs import copy_retention
+
     now = env.clock()
     decisions = decide(env, deployment, now)
-    if dry_run or not env.config.service.retention.configured:
-        return decisions, None
     doomed = [d.rp for d in decisions if not d.keep]
-    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed)],
+    plan = copy_retention.Plan(env, deployment, now, {rp.id for rp in doomed}, open_remote)
+    if dry_run or not configured(env):
+        return decisions + plan.decisions, None
+    with frame(env, deployment, "retention", ["plan", *(rp.id for rp in doomed), *plan.items],
                needs_api=False) as run:
         run.item("plan", "ok")
         for rp in doomed:
             _remove_item(env, run, rp)
         _sweep(env, deployment.name, run)
+        plan.apply(run)
         run.summary.update(kept=sum(d.keep for d in decisions),
-                           removed=[rp.id for rp in doomed if run.items[rp.id][0] == "ok"])
-    return decisions, run
+                           removed=[rp.id for rp in doomed if run.items[rp.id][0] == "ok"],
+                           copies_removed=plan.removed)
+    return decisions + plan.decisions, run
 
 
 def _remove_item(env: Env, run: Run, rp: RestorePoint) -> None:
@@ -100,7 +131,15 @@ def _remove_item(env: Env, run: Run, rp: RestorePoint) -> None:
 
 
 def remove(env: Env, rp: RestorePoint, run_id: str) -> None:
-    """Remove one restore point: hide the row, then delete what it names (see the module doc)."""
+    """Remove one restore point: hide the row, then delete what it names (see the module doc).
+    With a complete off-site copy, only its local bytes go and the row stays."""
+    from backup_agent.jobs.copy_retention import held_by
+
+    if rp.kind != "snapshot" and held_by(env, rp):
+        env.catalog.update_data(rp.id, local_removed_by=run_id)
+        _delete_bytes(env, rp)
+        env.catalog.update_data(rp.id, local_bytes_removed=True)
+        return
     env.catalog.update_data(rp.id, removed_by=run_id)
     env.catalog.mark_deleted(rp.id, env.clock())
     _delete_bytes(env, rp)
@@ -132,7 +171,17 @@ def _delete_snapshot(env: Env, rp: RestorePoint) -> None:
 
 
 def _sweep(env: Env, deployment: str, run: Run) -> None:
-    """Finish removals an earlier run began and did not end (a crash after hiding the row)."""
+    """Finish removals an earlier run began and did not end (a crash after hiding the row, or
+    after marking the local bytes of a copied point as going)."""
+    live = [rp for rp in env.catalog.restore_points(deployment)
+            if rp.data.get("local_removed_by") and not rp.data.get("local_bytes_removed")]
+    for rp in live:
+        try:
+            _delete_bytes(env, rp)
+            env.catalog.update_data(rp.id, local_bytes_removed=True)
+            run.item(f"sweep {rp.id}", "ok")
+        except AgentError as exc:
+            run.item(f"sweep {rp.id}", "failed", str(exc))
     for rp in env.catalog.restore_points(deployment, deleted=True):
         if not rp.data.get("removed_by") or rp.data.get("bytes_removed"):
             continue

@@ -29,6 +29,10 @@ Optional extensions beyond design.md (all may be absent):
 - ``copy`` on a config backup or room export: ``{"store": "offsite-s3", "bytes": 5242880}``,
   its local bytes are gone and that off-site copy (read back fine) has them; the estimate
   includes the download.
+- ``passphrase`` on a config backup: ``{"available": false, "reason": "..."}`` when the backup
+  passphrase it was made with is no longer the agent's (the reference it was recorded with does
+  not resolve, or resolves to another passphrase): it is no restore point, and its path, when
+  shown, is blocked with that reason.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class RestorePoint:
     rooms: int | None = None
     copy_store: str | None = None  # fetched from this off-site store first
     copy_bytes: int | None = None
+    passphrase_missing: str | None = None  # why the passphrase it needs is not available
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,8 @@ def _point_dict(p: RestorePoint) -> dict[str, Any]:
         "build": p.build, "verified": p.verified, "node": p.node, "provider": p.provider,
         "available": p.available, "rooms": p.rooms,
         "copy": {"store": p.copy_store, "bytes": p.copy_bytes} if p.copy_store else None,
+        "passphrase": ({"available": False, "reason": p.passphrase_missing}
+                       if p.passphrase_missing else None),
     })
 
 
@@ -307,8 +314,20 @@ def _restore_points(data: Mapping[str, Any]) -> tuple[RestorePoint, ...]:
             available=_bool(obj, "available", where),
             rooms=_rooms(obj, where),
             **_copy(obj, where),
+            passphrase_missing=_passphrase(obj, where),
         ))
     return tuple(points)
+
+
+def _passphrase(obj: Mapping[str, Any], where: str) -> str | None:
+    raw = _get(obj, "passphrase", where, required=False)
+    if raw is None:
+        return None
+    info = _object(raw, f"{where}.passphrase")
+    if _bool(info, "available", f"{where}.passphrase") is not False:
+        return None
+    return _str(info, "reason", f"{where}.passphrase", required=False) or (
+        "the backup passphrase it needs is not available")
 
 
 def _drills(data: Mapping[str, Any]) -> tuple[Drill, ...]:

@@ -243,6 +243,8 @@ def restore_backup(f: Facts, backup: RestorePoint) -> Draft:
     blockers = []
     if not backup.verified:
         blockers.append(f"config backup {backup.id} is not verified (hash and passphrase unchecked)")
+    if backup.passphrase_missing:
+        blockers.append(backup.passphrase_missing)
     if backup.version is None:
         blockers.append(f"config backup {backup.id} has no recorded version: the fresh Management "
                         "Node must run the backup's version")

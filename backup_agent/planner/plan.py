@@ -78,7 +78,8 @@ def _management_drafts(f: Facts) -> list[Draft]:
     drafts = [paths.revert_snapshot(f, s)
               for s in _pick(f.mn_snapshots, lambda p: p.available and p.provider)]
     drafts += [paths.restore_backup(f, b)
-               for b in _pick(f.backups, lambda p: p.verified and p.version)]
+               for b in _pick(f.backups, lambda p: p.verified and p.version
+                              and not p.passphrase_missing)]
     return sorted(drafts, key=_rank_key)
 
 

@@ -49,6 +49,20 @@ class RetentionSettings:
                 return policy, source
         return None, "none"
 
+    def resolve_copy(self, copy: str, table: Table | None, deployment: str,
+                     kind: str) -> tuple[Policy | None, str]:
+        """The policy for ``kind`` of ``deployment`` on copy store ``copy``: the copy's own
+        ``retention`` table whole when it has one (kind table, then its rules), else the main
+        policy (``resolve``), inherited."""
+        if table is None:
+            policy, source = self.resolve(deployment, kind)
+            return policy, source if policy is None else f"{source} (inherited)"
+        where = f"storage.copies.{copy}.retention"
+        for policy, source in ((table.kinds.get(kind), f"{where}.{kind}"), (table.rules, where)):
+            if policy is not None:
+                return policy, source
+        return None, "none"
+
 
 def parse_table(where: str, raw: Any) -> Table:
     if not isinstance(raw, Mapping):

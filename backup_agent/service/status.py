@@ -155,12 +155,23 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True,
 
 
 def _newest(env: Env, deployment: Deployment, now: datetime) -> dict[str, Any]:
+    from backup_agent.jobs.copy_retention import copies_view
+    from backup_agent.jobs.passphrase import Availability
+
     out: dict[str, Any] = {}
-    for kind in KINDS:
-        rp = env.catalog.latest(deployment.name, kind)
+    keys = Availability(deployment)
+    latest = {kind: env.catalog.latest(deployment.name, kind) for kind in KINDS}
+    copies = copies_view(env, [rp for rp in latest.values() if rp]) if env.config.copies else None
+    for kind, rp in latest.items():
         out[kind] = None if rp is None else {**rp.to_dict(env.store.location),
                                              "age": age_text(rp.taken_at, now),
                                              "age_seconds": age_seconds(rp.taken_at, now)}
+        if rp is None:
+            continue
+        if why := keys.problem(rp):
+            out[kind]["passphrase"] = {"available": False, "reason": why}
+        if copies is not None:  # each off-site copy, and its lock's end
+            out[kind]["copies"] = copies.get(rp.id, [])
     return out
 
 
@@ -235,6 +246,8 @@ def _health(s: dict[str, Any]) -> tuple[str, list[str]]:
                             f"{failed}")
     if s["newest"]["config-backup"] is None:
         degraded.append("no config backup yet (run `backup-agent backup`)")
+    elif missing := s["newest"]["config-backup"].get("passphrase"):
+        degraded.append(missing["reason"])
     reasons = down + degraded
     return (DOWN if down else DEGRADED if degraded else HEALTHY), reasons
 

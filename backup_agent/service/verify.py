@@ -53,9 +53,12 @@ def verify_point(env: Env, rp: RestorePoint) -> Verified:
     """Re-hash ``rp``'s files; record a change of state, and every failure with its reasons.
 
     A checkpoint has no files: its ``verified`` is its readiness (its parts are checked each
-    as a restore point of its own), which no re-hash changes.
+    as a restore point of its own), which no re-hash changes. Nor has a point whose local
+    bytes retention removed (``local_bytes_removed``), kept for its off-site copies.
     """
-    if rp.kind == "checkpoint":
+    if rp.kind == "checkpoint" or rp.data.get("local_bytes_removed"):
+        # Its local bytes were removed by retention on purpose: its copies are checked by
+        # ``verify --store``.
         return Verified(rp.id, rp.kind, rp.deployment)
     problems = tuple(f"{f.name}: {p}" for f in rp.files if (p := _check(env, f.key, f.size,
                                                                         f.sha256)))

@@ -128,6 +128,11 @@ class S3Store(Store):
             raise self.error("reading", key, exc) from None
         return head
 
+    def retained_until(self, key: str) -> datetime | None:
+        """The Object Lock retain-until date of the object, None when unlocked or missing."""
+        until = (self.head(key) or {}).get("ObjectLockRetainUntilDate")
+        return until if isinstance(until, datetime) else None
+
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         from botocore.exceptions import BotoCoreError, ClientError
 

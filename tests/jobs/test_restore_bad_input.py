@@ -55,7 +55,8 @@ def test_passphrase_wrong_is_refused_before_upload(agent: Runner, cfg: Path, fre
     (tmp_path / "pp").write_text("a-different-passphrase")
     served = fresh.state.requests_served
     code, _, err = _restore(agent, cfg, fresh)
-    assert code == 4 and "not the one" in err and "passphrase" in err
+    # The backup's recorded reference says so before the plan offers it (no scrypt check needed).
+    assert code == 4 and "is now a different passphrase" in err and "passphrase" in err
     _unchanged(fresh, err)
     assert fresh.state.requests_served - served <= 3, "only status and room count, no upload"
 
@@ -65,7 +66,8 @@ def test_passphrase_wrong_without_a_recorded_check_the_node_refuses(
     cat = open_catalog(tmp_path / "var" / "catalog.db")
     rp = cat.latest("prod", "config-backup")
     assert rp is not None
-    cat.update_data(rp.id, passphrase_check=None)  # a backup made before checks were recorded
+    # A backup made before checks and references were recorded.
+    cat.update_data(rp.id, passphrase_check=None, passphrase_ref=None)
     cat.close()
     (tmp_path / "pp").write_text("a-different-passphrase")
     code, _, err = _restore(agent, cfg, fresh)

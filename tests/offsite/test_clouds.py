@@ -98,3 +98,68 @@ def test_a_write_only_sas_copies_and_verify_reports_it(agent: Runner, sim: Any, 
     signature = sas.split("sig=")[1].split("&")[0]
     assert signature not in out + err and "sig=" not in out + err, "the SAS token is a secret"
     assert agent("--config", str(cfg), "verify", "--store", "offsite-azure")[1].count("sig=") == 0
+
+
+def test_copy_retention_on_azure_and_gcs_never_drops_both_last_copies(
+        agent: Runner, sim: Any, azurite: str, gcs_emulator: str, tmp_path: Path,
+        age_keys: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The main policy keeps one; Azure inherits it, GCS has its own. The old point goes locally
+    and from Azure (GCS still has it), and GCS keeps the last verified copy."""
+    from tests.jobs.test_retention import backups_at
+
+    cfg = clouds_config(tmp_path, sim.url, azurite, gcs_emulator, age_keys, monkeypatch)
+    text = cfg.read_text().replace('\n[encryption]', '\n[storage.copies.retention]\nkeep_last = 1\n'
+                                   '\n[encryption]')
+    cfg.write_text(text + "\n[retention]\nkeep_last = 1\n")
+    old, new = backups_at(cfg, [2, 1])
+    assert agent("--config", str(cfg), "copy")[0] == 0
+    code, out, err = agent("--config", str(cfg), "prune", "--json")
+    assert code == 0, (out, err)
+    result = json.loads(out)[0]
+    got = {(p["store"], p["id"]): p for p in result["points"] if p["kind"] == "config-backup"}
+    assert got[("local", old)]["action"] == "remove"
+    assert got[("offsite-azure", old)]["action"] == "remove"
+    assert got[("offsite-azure", old)]["policy"] == "retention (inherited)"
+    assert got[("offsite-gcs", old)]["reasons"][0].startswith("last verified copy")
+    assert got[("offsite-gcs", new)]["policy"] == "storage.copies.offsite-gcs.retention"
+    assert result["run"]["summary"]["copies_removed"] == {"offsite-azure": [old]}
+    from backup_agent import config
+    from backup_agent.jobs.env import Env
+    from backup_agent.store import open_copy_store
+
+    env = Env.open(config.load(cfg))
+    try:
+        azure = open_copy_store(env.config.copy("offsite-azure"))
+        gcs = open_copy_store(env.config.copy("offsite-gcs"))
+        assert not [o for o in azure.list() if f"/{old}/" in o.key]
+        assert [o for o in gcs.list() if f"/{old}/" in o.key]
+        assert {c.store for c in env.catalog.copies(rp_id=old)} == {"offsite-gcs"}
+    finally:
+        env.close()
+    code, out, err = agent("--config", str(cfg), "evidence", "--failed", "management")
+    assert code == 0, err
+    point = next(p for p in json.loads(out)["restore_points"] if p["id"] == old)
+    assert point["verified"] and point["copy"]["store"] == "offsite-gcs", \
+        "gone locally and from Azure, still offered from GCS"
+
+
+def test_a_copy_store_taken_out_of_the_config_does_not_count_as_a_copy(
+        agent: Runner, sim: Any, azurite: str, gcs_emulator: str, tmp_path: Path,
+        age_keys: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.jobs.test_retention import backups_at
+
+    cfg = clouds_config(tmp_path, sim.url, azurite, gcs_emulator, age_keys, monkeypatch)
+    cfg.write_text(cfg.read_text() + "\n[retention]\nkeep_last = 1\n")
+    # Other days than the test above: the session shares its container and bucket, and a
+    # restore point id is its time.
+    old, _new = backups_at(cfg, [6, 5])
+    assert agent("--config", str(cfg), "copy")[0] == 0
+    text = cfg.read_text()
+    start = text.index('\n[[storage.copies]]\nname = "offsite-gcs"')
+    cfg.write_text(text[:start] + "\n" + text[text.index("\n[encryption]"):])
+    code, out, err = agent("--config", str(cfg), "prune", "--json")
+    assert code == 0, (out, err)
+    got = {(p["store"], p["id"]): p for p in json.loads(out)[0]["points"]}
+    assert got[("offsite-azure", old)]["action"] == "keep"
+    assert got[("offsite-azure", old)]["reasons"][0].startswith("last verified copy")
+    assert ("offsite-gcs", old) not in got

@@ -63,3 +63,52 @@ def test_two_copies_with_one_name_and_an_unknown_copy_are_refused() -> None:
         parse(doc([S3, S3]))
     with pytest.raises(ConfigError, match=r"no \[\[storage.copies\]\] store named 'x'"):
         parse(doc([S3])).copy("x")
+
+
+@pytest.mark.parametrize(("retention", "message"), [
+    ({}, "storage.copies.offsite-s3.retention: must be a table|an empty retention policy"),
+    ({"keep_daly": 3}, "storage.copies.offsite-s3.retention: unknown key 'keep_daly'"),
+    ({"keep_last": 0}, "storage.copies.offsite-s3.retention.keep_last: expected a whole number"),
+    ({"keep_last": 1, "remove_last_copy": "yes"}, "remove_last_copy: expected true or false"),
+    ({"room-export": {}}, "storage.copies.offsite-s3.retention.room-export: an empty retention"),
+])
+def test_bad_copy_retention_is_a_config_error(retention: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(doc([{**S3, "retention": retention}]))
+
+
+def test_a_copy_retention_table_parses_and_resolves_whole() -> None:
+    cfg = parse({**doc([{**S3, "retention": {"keep_daily": 30, "inventory": {"keep_last": 2},
+                                             "remove_last_copy": True}}]),
+                 "retention": {"keep_last": 3}})
+    copy = cfg.copy("offsite-s3")
+    assert copy.remove_last_copy and copy.retention is not None
+    settings = cfg.service.retention
+    policy, source = settings.resolve_copy(copy.name, copy.retention, "prod", "config-backup")
+    assert policy is not None and policy.keep_daily == 30 and policy.keep_last is None
+    assert source == "storage.copies.offsite-s3.retention"
+    assert settings.resolve_copy(copy.name, copy.retention, "prod", "inventory")[1] == \
+        "storage.copies.offsite-s3.retention.inventory"
+    policy, source = settings.resolve_copy(copy.name, None, "prod", "config-backup")
+    assert policy is not None and policy.keep_last == 3 and source == "retention (inherited)"
+
+
+def test_config_check_shows_each_copy_its_retention_and_the_plaintext_warning() -> None:
+    from backup_agent.cli.config_cmd import effective
+
+    cfg = parse({**doc([{**S3, "retention": {"keep_daily": 30}}]), "retention": {"keep_last": 3}})
+    data = effective(cfg)
+    [copy] = data["copies"]
+    assert copy["retention"]["rules"] == {"keep_daily": 30} and copy["object_lock"]["days"] == 30
+    assert data["warnings"] == [
+        "storage.copies: room exports and inventories are not copied off-site: [encryption] "
+        "recipients are needed to copy them (config backups, encrypted by the Management Node, "
+        "are copied)"]
+    keyed = effective(parse(doc([S3], {"recipients": [GOOD_RECIPIENT]})))
+    assert keyed["warnings"] == [] and keyed["copies"][0]["retention"]["from"] == \
+        "retention (inherited)"
+    # A copy's own retention alone is retention configured: prune and the daemon's job run.
+    only_copy = parse(doc([{**S3, "retention": {"keep_last": 2}}]))
+    assert only_copy.prunes and not parse(doc([S3])).prunes
+    assert effective(only_copy)["deployments"][0]["schedule"]["retention"]["next_run"] is not None
+    assert effective(parse(doc([S3])))["deployments"][0]["schedule"]["retention"]["next_run"] is None

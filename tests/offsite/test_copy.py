@@ -79,8 +79,22 @@ def test_without_encryption_only_config_backups_leave(agent: Runner, sim: Any, s
     code, out, err = agent("--config", str(cfg), "copy", "--json")
     assert code == 0, err
     skipped = [i for i in json.loads(out)["items"] if i["outcome"] == "skipped"]
-    assert skipped and all("[encryption] recipients are not configured" in i["reason"]
-                           for i in skipped)
+    assert {i["item"].split(":")[1].split("-")[0] for i in skipped} == {"re", "inv"}
+    assert all(i["reason"] == "not encrypted: [encryption] recipients are needed to copy room "
+               "exports and inventories off-site" for i in skipped)
+    # Said at config load too, one line on stderr, and by `config check`.
+    warned = [line for line in err.splitlines() if "are not copied off-site" in line]
+    assert len(warned) == 1 and "[encryption] recipients are needed" in warned[0], err
+    code, out, err = agent("--config", str(cfg), "config", "check")
+    assert code == 0 and "WARNING: storage.copies: room exports and inventories are not copied " \
+        "off-site: [encryption] recipients are needed" in out, (out, err)
+    code, out, _ = agent("--config", str(cfg), "config", "check", "--json")
+    assert len(json.loads(out)["warnings"]) == 1
+    keyed = offsite_config(tmp_path / "keyed", sim.url, s3.endpoint,
+                           encryption=("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+                                       tmp_path / "id"))
+    code, out, _ = agent("--config", str(keyed), "config", "check", "--json")
+    assert code == 0 and json.loads(out)["warnings"] == []
     kinds = {k.split("/")[2] for k in objects(s3)}
     assert kinds == {"config-backup"}
 

@@ -59,3 +59,31 @@ def test_an_unreadable_manifest_is_reported_not_fatal(agent: Runner, sim: Any, s
     assert code == 3, (out, err)
     assert "unreadable: prod/inventory/inv-x/backup-agent-manifest.json" in out
     assert len(listing(agent, new)) == len(listing(agent, old))
+
+
+def test_the_manifest_names_the_passphrase_by_reference_and_a_rebuilt_catalog_judges_it(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+    from tests.jobs.conftest import PASSPHRASE
+    from tests.offsite.test_copy import objects
+
+    old = copied(agent, sim, s3, tmp_path, age_keys)
+    stored = objects(s3)
+    assert all(PASSPHRASE.encode() not in body for body in stored.values())
+    manifest = next(json.loads(body) for key, body in stored.items()
+                    if "/config-backup/" in key and key.endswith("backup-agent-manifest.json"))
+    ref = manifest["passphrase_ref"]
+    assert ref["config"] == "deployments.prod.passphrase_file" and len(ref["fingerprint"]) == 64
+    # A new host without the identity: the reference comes from the manifest in clear.
+    new = offsite_config(tmp_path / "new", sim.url, s3.endpoint, encryption=None)
+    assert agent("--config", str(new), "catalog", "rebuild", "--from", "offsite-s3")[0] == 0
+    backup = manifest["id"]
+    code, out, _ = agent("--config", str(new), "evidence", "--failed", "management")
+    assert code == 0
+    assert "passphrase" not in next(p for p in json.loads(out)["restore_points"] if p["id"] == backup)
+    (tmp_path / "new" / "pp").write_text("Not-The-Same-Passphrase")
+    code, out, _ = agent("--config", str(new), "evidence", "--failed", "management")
+    assert code == 0
+    point = next(p for p in json.loads(out)["restore_points"] if p["id"] == backup)
+    assert point["passphrase"]["available"] is False, point
+    assert PASSPHRASE not in out and "Not-The-Same-Passphrase" not in out
+    assert old.exists()

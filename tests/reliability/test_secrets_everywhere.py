@@ -14,7 +14,7 @@ from tests.jobs.restore_helpers import config_with_nodes
 COMMANDS = [("backup",), ("export",), ("list",), ("list", "--json"), ("verify",),
             ("status",), ("status", "--json"), ("evidence",), ("plan",),
             ("plan", "--failed", "management", "--json"), ("drill",), ("restore", "--journal"),
-            ("snapshot", "list")]
+            ("snapshot", "list"), ("prune", "--dry-run", "--json")]
 
 
 def _everything_written(storage: Path) -> bytes:
