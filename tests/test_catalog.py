@@ -353,6 +353,30 @@ def test_restore_points_are_read_newest_first_by_an_index(tmp_path: Path) -> Non
     db.close()
 
 
+def test_runs_record_who_started_them_and_a_reserved_row_is_taken_over_once(tmp_path: Path) -> None:
+    import contextvars
+
+    from backup_agent.catalog.actor import reserved_left, started_by
+
+    cat = open_catalog(tmp_path / "catalog.db")
+    # Nobody said (a fresh context: the CLI's main, run in this process before, says "cli"):
+    # recorded as unknown.
+    assert contextvars.Context().run(cat.start_run, "prod", "watch", T0).actor is None
+    with started_by("token:ops-team"):
+        reserved = cat.start_run("prod", "backup", T0)
+    with started_by("token:ops-team", (reserved.id, "prod", "backup")):
+        other = cat.start_run("prod", "export", T0 + timedelta(seconds=1))  # another job: its own row
+        assert reserved_left() == reserved.id
+        taken = cat.start_run("prod", "backup", T0 + timedelta(seconds=2))
+        again = cat.start_run("prod", "backup", T0 + timedelta(seconds=3))  # taken once only
+        assert reserved_left() is None
+    assert taken.id == reserved.id and other.id != reserved.id and again.id != reserved.id
+    [row] = cat.runs(run_id=reserved.id)
+    assert row.actor == "token:ops-team" and row.started_at == T0 + timedelta(seconds=2)
+    assert {r.actor for r in cat.runs("prod")} == {None, "token:ops-team"}
+    cat.close()
+
+
 def test_each_catalog_has_its_own_random_passphrase_salt(tmp_path: Path) -> None:
     one, two = open_catalog(tmp_path / "a.db"), open_catalog(tmp_path / "b.db")
     assert len(one.passphrase_salt()) == 32 and one.passphrase_salt() != two.passphrase_salt()

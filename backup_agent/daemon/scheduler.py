@@ -42,6 +42,7 @@ log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
 HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
 STORAGE_RETRY = 2.0  # seconds between tries of a storage volume that cannot be written
+RETIRED_GRACE = 60.0  # seconds a replaced configuration's Env stays open for web requests
 #: Jobs that hold the deployment's writer lock here: the schedule's and the checkpoint.
 LOCKED = SERIALISED | {"checkpoint"}
 SCHEDULE_ACTOR = "schedule"
@@ -106,7 +107,9 @@ class Daemon:
                                state_file=config.storage_path / "alerts.json")
         self._writers: dict[str, threading.Lock] = {}
         self._active: dict[int, tuple[str, str, Env]] = {}
-        self._retired: list[Env] = []  # environments of configurations replaced by a reload
+        # Environments of configurations replaced by a reload, with when: closed once no job
+        # uses them and RETIRED_GRACE has passed (a web request may still be reading one).
+        self._retired: list[tuple[float, Env]] = []
         self._active_lock = threading.Lock()
         self._pending: dict[str, str] = {}  # deployment -> run id of a trigger not done yet
         self._trigger_lock = threading.Lock()
@@ -227,8 +230,10 @@ class Daemon:
         self.alerter.close(timeout=5.0)
         if self.http is not None:
             self.http.stop()
-        if not left and self.env is not None:
-            self.env.close()
+        if not left:
+            self._close_retired(force=True)
+            if self.env is not None:
+                self.env.close()
         log.info("daemon stopped")
         return len(left)
 
@@ -256,7 +261,7 @@ class Daemon:
                         self.http.address if self.http else "?")
         fresh = jobs.open_env(new, self.abort)  # the agent's log is the process's: it stays
         with self._active_lock:
-            self._retired.append(self.env)  # running jobs keep theirs; closed once they are done
+            self._retired.append((time.monotonic(), self.env))  # running jobs keep theirs
             self.config, self.env = new, fresh
         self._close_retired()
         self.alerter.settings = new.service.alerts
@@ -275,7 +280,7 @@ class Daemon:
                 self.scheduler.add_job(self.run_job, trigger, args=(dep.name, sched.job),
                                        id=f"{dep.name}:{sched.job}", name=f"{sched.job} {dep.name}",
                                        next_run_time=self._first_run(dep.name, sched, trigger, now))
-        self.scheduler.add_job(self.ready, "interval", seconds=HEALTH_TICK, id="health")
+        self.scheduler.add_job(self._tick, "interval", seconds=HEALTH_TICK, id="health")
 
     def _first_run(self, dep: str, sched: Schedule, trigger: Any, now: datetime) -> datetime:
         """Now when the job is overdue (never ran, or a fire time passed since it last ran)."""
@@ -334,11 +339,13 @@ class Daemon:
         if run is not None:
             self._after(env, dep, run)
 
-    def _close_retired(self) -> None:
+    def _close_retired(self, force: bool = False) -> None:
         with self._active_lock:
             busy = {id(env) for _, _, env in self._active.values()}
-            done = [env for env in self._retired if id(env) not in busy]
-            self._retired = [env for env in self._retired if id(env) in busy]
+            due = time.monotonic() - RETIRED_GRACE
+            done = [env for at, env in self._retired if id(env) not in busy and (force or at <= due)]
+            closing = {id(env) for env in done}
+            self._retired = [(at, env) for at, env in self._retired if id(env) not in closing]
         for env in done:
             env.close()
 
@@ -382,6 +389,10 @@ class Daemon:
             found = [cond]
         for key, state, message in found:
             self.alerter.set(dep.name, key, state, message)
+
+    def _tick(self) -> None:
+        self.ready()
+        self._close_retired()
 
     def stale_after(self, dep: str) -> timedelta:
         """``[alerts] stale_after``, or the backup schedule's interval plus two hours."""

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 HEALTH_ORDER = (HEALTHY, DEGRADED, DOWN)
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
+#: The jobs whose newest run status shows however long ago it was (others: when recent).
+KNOWN_JOBS = ("backup", "export", "retention", "verify", "watch", "audit", "checkpoint",
+              "snapshot", "drill", "copy", "harvest")
 #: Jobs whose last run must have completed for a deployment to be healthy.
 GUARDED_JOBS = ("backup", "export")
 #: Seconds per request of the probe, which makes one attempt: refused or closed connections

@@ -62,12 +62,13 @@ def deployments(request: Request, principal: Viewer) -> list[dict[str, Any]]:
 
 @router.get("/status", response_model=m.AllStatus)
 def status_all(request: Request, principal: Viewer) -> dict[str, Any]:
-    """Every deployment's status, from the catalog (no probe), and the worst health."""
+    """Every deployment's status, from the catalog (no probe), the worst health, open alerts."""
     from backup_agent.service.status import statuses, worst
 
     state = web_state(request)
     found = statuses(state.env(), list(state.config.deployments), probe_node=False, watch=True)
-    return {"health": worst([s["health"] for s in found]), "deployments": found}
+    return {"health": worst([s["health"] for s in found]), "deployments": found,
+            "alerts": [{"deployment": a.deployment, "key": a.key, "state": a.state} for a in state.alerts()]}
 
 
 @router.get("/deployments/{name}/status", response_model=m.DeploymentStatus)

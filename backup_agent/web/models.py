@@ -86,9 +86,16 @@ class DeploymentStatus(Open):
     reasons: list[str]
 
 
+class AlertOut(BaseModel):
+    deployment: str
+    key: str  # failed-backup, stale, autonomy, store... (README: alerts)
+    state: str
+
+
 class AllStatus(BaseModel):
     health: str  # the worst of the deployments'
     deployments: list[DeploymentStatus]
+    alerts: list[AlertOut]  # the daemon's open alerts
 
 
 class Accepted(BaseModel):

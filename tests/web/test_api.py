@@ -89,6 +89,7 @@ def test_the_documents_have_their_shapes(site: tuple[Web, Path, Simulator]) -> N
     assert status["newest"]["config-backup"]["verified"] is True
     everyone = web.get("/api/v1/status").json()
     assert everyone["health"] == "healthy" and [s["deployment"] for s in everyone["deployments"]] == ["prod"]
+    assert everyone["alerts"] == []
     points = web.get("/api/v1/deployments/prod/restore-points").json()
     assert {p["kind"] for p in points} >= {"config-backup", "room-export", "inventory"}
     only = web.get("/api/v1/deployments/prod/restore-points?kind=room-export&limit=1").json()
@@ -329,3 +330,59 @@ def test_a_command_line_run_holding_the_deployment_is_409_with_its_run(tmp_path:
         env.close()
     accepted = web.post_json("/api/v1/deployments/prod/backup")
     assert accepted.status == 202 and wait_run(web, accepted.json()["run_id"])["outcome"] == "completed"
+
+
+def test_a_lost_management_node_shows_in_the_status_with_its_clock_and_alert(tmp_path: Path,
+                                                                            daemons: list[Daemon]) -> None:
+    with Simulator(SimOptions(rooms=5, conferencing_nodes=2, password=PASSWORD,
+                              backup_request_seconds=0.05)) as lost:
+        web = start(tmp_path, lost.url, daemons, schedule={"watch": "@every 1s"})
+        accepted = web.post_json("/api/v1/deployments/prod/backup")
+        assert wait_run(web, accepted.json()["run_id"])["outcome"] == "completed"
+        assert web.get("/api/v1/deployments/prod/status").json()["management_node"] == "up"
+        lost.stop()
+        deadline = time.monotonic() + 60
+        while (status := web.get("/api/v1/status").json())["deployments"][0]["management_node"] != "down":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        prod = status["deployments"][0]
+        assert prod["health"] == "down" and prod["autonomy"]["applies"] is True
+        assert prod["autonomy"]["deadline"] and prod["autonomy"]["remaining_hours"] > 0
+        assert "the watch of" in prod["management_probe"]
+        while {"deployment": "prod", "key": "autonomy", "state": "started"} not in status["alerts"]:
+            assert time.monotonic() < deadline, status["alerts"]
+            time.sleep(0.2)
+            status = web.get("/api/v1/status").json()
+
+
+def test_reloads_while_the_console_reads_lose_no_request(tmp_path: Path, daemons: list[Daemon],
+                                                         sim: Simulator) -> None:
+    import signal
+    import threading
+
+    web = start(tmp_path, sim.url, daemons)
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for path in ("/api/v1/status", "/api/v1/deployments/prod/runs",
+                         "/api/v1/deployments/prod/restore-points"):
+                answers.append(web.get(path, token=VIEWER).status)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for n in range(5):
+            web.daemon.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while web.daemon.stderr().count("configuration reloaded") <= n:
+                assert time.monotonic() < deadline, web.daemon.stderr()
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert len(answers) > 30 and set(answers) == {200}, sorted(set(answers))
+    assert_no_leak(web.daemon.stderr())
