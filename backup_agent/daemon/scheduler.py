@@ -9,16 +9,12 @@ missed while the daemon was down runs once at start when it is overdue.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +25,7 @@ from backup_agent.config import Config, Deployment
 from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
 from backup_agent.daemon.metrics import Metrics
+from backup_agent.daemon.process import limit_malloc_arenas, storage_lock
 from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
 from backup_agent.errors import AgentError, CatalogError, NotReadyError, StoreError
@@ -46,43 +43,6 @@ RETIRED_GRACE = 60.0  # seconds a replaced configuration's Env stays open for we
 #: Jobs that hold the deployment's writer lock here: the schedule's and the checkpoint.
 LOCKED = SERIALISED | {"checkpoint"}
 SCHEDULE_ACTOR = "schedule"
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's per-thread malloc arenas before the job threads start.
-
-    Every thread that ever ran a job otherwise keeps an arena of its own for the life of the
-    daemon: 40-50 MB of idle RSS at 10 deployments (bench/bench_daemon.py). Nothing on a libc
-    without mallopt.
-    """
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-8, arenas)  # M_ARENA_MAX
-
-
-@contextmanager
-def storage_lock(storage: Path) -> Iterator[None]:
-    """One daemon per storage path; a second one is refused with the holder's pid."""
-    path = storage / "locks" / "daemon.lock"
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
-    except OSError as exc:
-        raise StoreError(f"cannot take the daemon lock {path}: {exc.strerror or exc}") from exc
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = fh.read().strip() or "unknown"
-            raise NotReadyError(f"another backup-agent daemon (pid {holder}) already runs on "
-                                f"storage path {storage}; stop it first") from None
-        fh.truncate(0)
-        fh.write(str(os.getpid()))
-        fh.flush()
-        yield
 
 
 class Daemon:
