@@ -185,7 +185,7 @@ class SQLiteCatalog:
         for start in range(0, len(ids), 500):  # the items of many runs in a few queries, not one each
             chunk = ids[start:start + 500]
             for rid, item, outcome, reason in self._read(
-                    "SELECT run_id, item, outcome, reason FROM run_items "  # noqa: S608 - only ?s
+                    "SELECT run_id, item, outcome, reason FROM run_items "  # noqa: S608 - only ?s  # nosec B608
                     f"WHERE run_id IN ({','.join('?' * len(chunk))}) ORDER BY run_id, item", chunk):
                 out[rid].items[item] = (ItemState(outcome), reason)
         return list(out.values())
@@ -199,7 +199,7 @@ class SQLiteCatalog:
                for r in rows}
         marks = ",".join("?" * len(out))
         for run_id, item, outcome, reason in self._read(
-                f"SELECT run_id, item, outcome, reason FROM run_items WHERE run_id IN ({marks})",  # noqa: S608
+                f"SELECT run_id, item, outcome, reason FROM run_items WHERE run_id IN ({marks})",  # noqa: S608  # nosec B608
                 list(out)) if out else ():
             out[run_id].items[item] = (ItemState(outcome), reason)
         return list(out.values())
@@ -219,9 +219,9 @@ class SQLiteCatalog:
         with self._tx() as db:
             total = db.execute("SELECT count(*) FROM runs WHERE deployment=?",
                                (deployment,)).fetchone()[0]
-            old = db.execute(f"SELECT count(*) FROM ({past})", args).fetchone()[0]  # noqa: S608
+            old = db.execute(f"SELECT count(*) FROM ({past})", args).fetchone()[0]  # noqa: S608  # nosec B608
             if dry_run:
-                removed = db.execute(f"SELECT count(*) FROM ({doomed})", args).fetchone()[0]  # noqa: S608
+                removed = db.execute(f"SELECT count(*) FROM ({doomed})", args).fetchone()[0]  # noqa: S608  # nosec B608
             else:
                 db.execute("DROP TABLE IF EXISTS temp.doomed_runs")
                 db.execute(f"CREATE TEMP TABLE doomed_runs AS {doomed}", args)
