@@ -285,7 +285,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
     cat = open_catalog(tmp_path / "catalog.db")
     assert cat.migrations() == ["0001_initial", "0002_restore_journal", "0003_restore_point_ids",
                                 "0004_offsite_copies", "0005_restore_point_read_indexes",
-                                "0006_run_read_indexes", "0007_backup_passphrase_ref"]
+                                "0006_run_read_indexes", "0007_backup_passphrase_ref", "0008_run_actor"]
     rp = cat.restore_point("cb-prod-20261126T100000Z")
     assert (rp.kind, rp.version, rp.verified, rp.data) == (Kind.CONFIG_BACKUP, "38.1", True,
                                                            {"filename": "b.tar"})
@@ -293,6 +293,7 @@ def test_a_catalog_made_by_the_previous_code_opens_and_reads(tmp_path: Path) -> 
                                    "ab" * 32, 1234)]
     [run] = cat.runs("prod")
     assert run.outcome is RunOutcome.PARTIALLY_FAILED and run.failures() == [("inventory", "locked")]
+    assert run.actor is None  # started before runs recorded who started them
     assert cat.contact("prod")["last_contact"] == "2026-11-26T10:00:00Z"
     restore = Journal(cat).get("restore-prod-20261126T110000Z")
     assert restore.state == "interrupted" and restore.first_open_step() == 2
@@ -350,6 +351,30 @@ def test_restore_points_are_read_newest_first_by_an_index(tmp_path: Path) -> Non
             "ORDER BY taken_at DESC, id DESC"))
         assert "restore_points_newest" in plan and "TEMP B-TREE" not in plan, plan
     db.close()
+
+
+def test_runs_record_who_started_them_and_a_reserved_row_is_taken_over_once(tmp_path: Path) -> None:
+    import contextvars
+
+    from backup_agent.catalog.actor import reserved_left, started_by
+
+    cat = open_catalog(tmp_path / "catalog.db")
+    # Nobody said (a fresh context: the CLI's main, run in this process before, says "cli"):
+    # recorded as unknown.
+    assert contextvars.Context().run(cat.start_run, "prod", "watch", T0).actor is None
+    with started_by("token:ops-team"):
+        reserved = cat.start_run("prod", "backup", T0)
+    with started_by("token:ops-team", (reserved.id, "prod", "backup")):
+        other = cat.start_run("prod", "export", T0 + timedelta(seconds=1))  # another job: its own row
+        assert reserved_left() == reserved.id
+        taken = cat.start_run("prod", "backup", T0 + timedelta(seconds=2))
+        again = cat.start_run("prod", "backup", T0 + timedelta(seconds=3))  # taken once only
+        assert reserved_left() is None
+    assert taken.id == reserved.id and other.id != reserved.id and again.id != reserved.id
+    [row] = cat.runs(run_id=reserved.id)
+    assert row.actor == "token:ops-team" and row.started_at == T0 + timedelta(seconds=2)
+    assert {r.actor for r in cat.runs("prod")} == {None, "token:ops-team"}
+    cat.close()
 
 
 def test_each_catalog_has_its_own_random_passphrase_salt(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ class Catalog(Protocol):
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, deployment: str, job: str, now: datetime) -> Run:
-        """Record a new run of ``job``, with an id of its own."""
+        """Record a new run of ``job``, with an id of its own, started by the actor of
+        :mod:`backup_agent.catalog.actor` (or take over the row reserved there for it)."""
         ...
 
     def finish_run(self, run: Run, now: datetime) -> Run:
@@ -44,8 +45,12 @@ class Catalog(Protocol):
         ...
 
     def runs(self, deployment: str | None = None, limit: int = 50,
-             job: str | None = None) -> list[Run]:
-        """Runs (of ``job`` when given), newest first, with their items."""
+             job: str | None = None, run_id: str | None = None) -> list[Run]:
+        """Runs (of ``job``, or the one ``run_id``, when given), newest first, with their items."""
+        ...
+
+    def latest_runs(self, deployment: str) -> list[Run]:
+        """The newest run of each job of ``deployment``, with its items, by job name."""
         ...
 
     def prune_runs(self, deployment: str, before: datetime, keep_last: int,

@@ -168,6 +168,7 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     # The items that make the restore points the run exists for (empty: every item counts).
     purpose: frozenset[str] = field(default_factory=frozenset)
+    actor: str | None = None  # who started it: cli:USER, schedule, token:NAME (None: before 0006)
 
     def item(self, name: str, outcome: str, reason: str | None = None) -> None:
         """Record how item ``name`` ended (an :class:`ItemState` or its string)."""
@@ -199,6 +200,7 @@ class Run:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at) if self.finished_at else None,
             "outcome": str(self.outcome) if self.outcome else None,
+            "actor": self.actor,
             "items": [{"item": n, "outcome": str(o), "reason": r}
                       for n, (o, r) in self.items.items()],
             "summary": self.summary,

@@ -89,4 +89,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE catalog_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO catalog_keys (name, value) VALUES ('passphrase_salt', lower(hex(randomblob(32))));
     """),
+    # Who started each run: "cli:USER", "schedule", "token:NAME" (catalog/actor.py). The reads
+    # the web API's status makes for every deployment are 0006's indexes.
+    ("0008_run_actor", """
+        ALTER TABLE runs ADD COLUMN actor TEXT;
+    """),
 ]

@@ -27,7 +27,10 @@ retention = "@every 2s"
 verify = "@every 3s"
 audit = "@every 3s"
 """
-TABLES = '[daemon]\nlisten = "127.0.0.1:0"\ngrace_seconds = 5\n\n[retention]\nkeep_last = 3\n\n'
+# auth = "none": the demo's console on loopback without a token (a real one signs in with
+# [[daemon.tokens]]; see docs/console.md).
+TABLES = ('[daemon]\nlisten = "127.0.0.1:0"\ngrace_seconds = 5\nauth = "none"\n\n'
+          '[retention]\nkeep_last = 3\n\n')
 
 
 def daemon_config(text: str) -> str:
@@ -47,6 +50,7 @@ def show(cfg_path: Path, out: TextIO, seconds: float = 6.0) -> None:
             time.sleep(seconds)
             ready = _get(port, "/readyz")
             metrics = _get(port, "/metrics")
+            console = _get(port, "/")
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)
@@ -54,6 +58,11 @@ def show(cfg_path: Path, out: TextIO, seconds: float = 6.0) -> None:
     for line in metrics.splitlines():
         if line.startswith(("backup_agent_runs_total", "backup_agent_restore_points{")):
             out.write(f"  {line}\n")
+    cards = re.findall(r'data-deployment="([^"]*)"', console)
+    out.write(f"- the web console at http://127.0.0.1:{port}/ showed {len(cards)} deployment "
+              f"card(s){': ' + ', '.join(cards) if cards else ''} (Management Node, autonomy "
+              "clock, newest restore points, last runs, the plan if the Management Node is lost; "
+              "keep `backup-agent run` going and open it in a browser)\n")
     out.write(f"- SIGTERM: the daemon stopped, exit code {code}\n")
 
 

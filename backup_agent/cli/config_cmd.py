@@ -63,7 +63,9 @@ def effective(cfg: Config) -> dict[str, Any]:
     return {
         "config": str(cfg.path) if cfg.path else None,
         "storage": {"path": str(cfg.storage_path)},
-        "daemon": {"listen": svc.daemon.listen, "grace_seconds": svc.daemon.grace_seconds},
+        "daemon": {"listen": svc.daemon.listen, "grace_seconds": svc.daemon.grace_seconds,
+                   "auth": svc.daemon.web.auth, "tls": svc.daemon.web.tls,
+                   "tokens": [{"name": t.name, "role": t.role} for t in svc.daemon.web.tokens]},
         "alerts": {"urls": [u.split("://", 1)[0] + "://(masked)" for u in svc.alerts.urls],
                    "stale_after": str(svc.alerts.stale_after) if svc.alerts.stale_after else None,
                    "timeout": svc.alerts.timeout, "retries": svc.alerts.retries},
@@ -102,7 +104,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _text(d: dict[str, Any]) -> str:
     lines = [f"configuration {d['config']}: valid", f"storage.path {d['storage']['path']}",
-             f"daemon.listen {d['daemon']['listen']}, grace {d['daemon']['grace_seconds']:g} s"]
+             f"daemon.listen {d['daemon']['listen']}, grace {d['daemon']['grace_seconds']:g} s",
+             "daemon.tokens: " + (", ".join(f"{t['name']} ({t['role']})" for t in d["daemon"]["tokens"])
+                                  or ("none (auth = \"none\")" if d["daemon"]["auth"] == "none"
+                                      else "none: the API and the console refuse every request"))]
     urls = d["alerts"]["urls"]
     lines.append(f"alerts: {', '.join(urls)}" if urls else "alerts: none configured")
     lines += [f"WARNING: {w}" for w in d["warnings"]]

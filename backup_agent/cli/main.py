@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import time
@@ -114,6 +115,12 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
+def cli_actor() -> str:
+    """``cli:USER`` as the catalog records a run started here (``cli`` when unknown)."""
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+    return f"cli:{user[:64]}" if user and user.isprintable() and ":" not in user else "cli"
+
+
 def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
     """Run one command; its exit code. ``sleep`` is what clients wait between retries with."""
     parser = build_parser()
@@ -122,6 +129,9 @@ def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = 
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     setup_logging(args.verbose)
+    from backup_agent.catalog.actor import set_actor  # not for --help: it loads sqlite3
+
+    set_actor(cli_actor())
     try:
         with sigterm_raises():
             return int(args.func(args, Context(args, sleep=sleep)) or 0)

@@ -22,7 +22,6 @@ from backup_agent.cli.common import (
     open_env,
 )
 from backup_agent.errors import EvidenceError, StoreError, UsageError
-from backup_agent.planner import make_plan, parse_evidence, to_markdown
 from backup_agent.privfiles import read_bounded, write_private
 from backup_agent.untrusted import untrusted_json
 
@@ -82,22 +81,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.evidence and (args.failed or args.down_since or args.deployment):
         raise UsageError("--evidence FILE replays a situation: drop --deployment, --failed and "
                          "--down-since")
-    data = read_evidence(args.evidence) if args.evidence else live_evidence(args, ctx)
-    unchecked = data.get("snapshot_probes")
-    plan = make_plan(parse_evidence(data))
-    markdown = to_markdown(plan)
+    from backup_agent.service.evidence import plan_document
+
+    data, markdown = plan_document(read_evidence(args.evidence) if args.evidence
+                                   else live_evidence(args, ctx))
     if args.markdown:
         try:
             write_private(Path(args.markdown), markdown.encode("utf-8"))
         except StoreError as exc:
             raise UsageError(f"--markdown {args.markdown}: {exc}") from None
-    data = plan.to_dict()
-    for path, number in zip(data["paths"], (p.number for p in plan.paths), strict=True):
-        path["number"] = number  # what `restore --path N` takes, as the runbook shows it
-    if isinstance(unchecked, dict):
-        data["snapshot_probes"] = unchecked
-        markdown += (f"\nNot checked at their providers: {unchecked.get('not_checked')} older "
-                     f"snapshot(s) ({', '.join(unchecked.get('not_checked_ids') or [])}...): "
-                     f"{unchecked.get('why')}.\n")
     ctx.emit(data, markdown)
     return 0

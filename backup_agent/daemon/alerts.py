@@ -65,6 +65,11 @@ class Alerter:
         if self.settings.enabled:
             self._queue.put(notice)
 
+    def firing(self) -> list[tuple[str, str, str]]:
+        """The open alerts: (deployment, key, state), sorted."""
+        with self._lock:
+            return sorted((d, k, v) for (d, k), v in self._states.items() if v is not None)
+
     def _load(self) -> dict[tuple[str, str], str | None]:
         """What was firing when the daemon last stopped: a restart does not notify it again."""
         if self._file is None:

@@ -185,6 +185,53 @@ def record_refusal(env: Env, dep: str, job: str, exc: AgentError) -> Run:
     return env.catalog.finish_run(run, env.clock())
 
 
+def record_not_started(env: Env, dep: str, job: str, reason: str) -> Run:
+    """A triggered run that never started (its lock held elsewhere, the daemon stopping)."""
+    run = env.catalog.start_run(dep, job, env.clock())  # takes over the trigger's row
+    run.item(job, "failed", f"not started: {reason}")
+    return env.catalog.finish_run(run, env.clock())
+
+
+def held_elsewhere(env: Env, deployment: str) -> bool:
+    """Whether another process (a command-line run, a restore) holds the deployment's run or
+    restore lock now. Probed with a shared flock taken and dropped at once: nothing is
+    written; a run starting in that instant is refused as if one ran (and says to retry)."""
+    import fcntl
+    import os
+
+    from backup_agent.jobs.runner import lock_name, restore_lock_name
+
+    for name in (lock_name(deployment), restore_lock_name(deployment)):
+        try:
+            fd = os.open(env.config.storage_path / "locks" / f"{name}.lock", os.O_RDONLY)
+        except OSError:
+            continue  # never taken: nobody holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # drops the shared lock with the descriptor
+    return False
+
+
+def running_writer(env: Env, deployment: str) -> str | None:
+    """The id of the newest unfinished run (or restore) of the deployment that writes."""
+    run = next((r.id for r in env.catalog.runs(deployment, limit=20)
+                if r.finished_at is None and r.job not in ("watch", "audit")), None)
+    if run is None and (restores := env.catalog.restores(deployment, limit=1, unfinished=True)):
+        return restores[0].id if restores[0].state == "running" else None
+    return run
+
+
+def checkpoint(env: Env, dep: Deployment) -> Run:
+    """The pre-upgrade checkpoint with its defaults (no target version, nothing waived),
+    as ``backup-agent checkpoint create`` takes it; a trigger's job, never scheduled."""
+    from backup_agent.jobs.checkpoint import create
+
+    return create(env, dep)
+
+
 def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
     """Runs of a job left unfinished (a thread that never came back): failed with ``reason``."""
     for run in env.catalog.runs(deployment, limit=20, job=job):
@@ -194,4 +241,4 @@ def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
 
 
 JOBS: dict[str, JobFn] = {"backup": backup, "export": export, "retention": retention,
-                          "watch": watch, "verify": verify}
+                          "watch": watch, "verify": verify, "checkpoint": checkpoint}

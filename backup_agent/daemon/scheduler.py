@@ -9,72 +9,40 @@ missed while the daemon was down runs once at start when it is overdue.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup_agent import config as config_mod
 from backup_agent.catalog import Run, parse_iso
+from backup_agent.catalog.actor import reserved_left, started_by
 from backup_agent.config import Config, Deployment
 from backup_agent.daemon import conditions, jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
-from backup_agent.daemon.http import HealthServer
 from backup_agent.daemon.metrics import Metrics
+from backup_agent.daemon.process import limit_malloc_arenas, storage_lock
 from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
 from backup_agent.daemon.triggers import interval_of, trigger_for
 from backup_agent.errors import AgentError, CatalogError, NotReadyError, StoreError
 from backup_agent.jobs.env import Env, utcnow
 
+if TYPE_CHECKING:
+    from backup_agent.web.server import WebServer
+    from backup_agent.web.state import WebState
+
 log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
 HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
 STORAGE_RETRY = 2.0  # seconds between tries of a storage volume that cannot be written
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's per-thread malloc arenas before the job threads start.
-
-    Every thread that ever ran a job otherwise keeps an arena of its own for the life of the
-    daemon: 40-50 MB of idle RSS at 10 deployments (bench/bench_daemon.py). Nothing on a libc
-    without mallopt.
-    """
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-8, arenas)  # M_ARENA_MAX
-
-
-@contextmanager
-def storage_lock(storage: Path) -> Iterator[None]:
-    """One daemon per storage path; a second one is refused with the holder's pid."""
-    path = storage / "locks" / "daemon.lock"
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
-    except OSError as exc:
-        raise StoreError(f"cannot take the daemon lock {path}: {exc.strerror or exc}") from exc
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = fh.read().strip() or "unknown"
-            raise NotReadyError(f"another backup-agent daemon (pid {holder}) already runs on "
-                                f"storage path {storage}; stop it first") from None
-        fh.truncate(0)
-        fh.write(str(os.getpid()))
-        fh.flush()
-        yield
+RETIRED_GRACE = 60.0  # seconds a replaced configuration's Env stays open for web requests
+#: Jobs that hold the deployment's writer lock here: the schedule's and the checkpoint.
+LOCKED = SERIALISED | {"checkpoint"}
+SCHEDULE_ACTOR = "schedule"
 
 
 class Daemon:
@@ -86,7 +54,7 @@ class Daemon:
         self._hup = threading.Event()
         self.metrics = Metrics(utcnow)
         check_urls(config.service.alerts.urls)
-        self.http: HealthServer | None = None  # bound in serve(), once the storage lock is held
+        self.http: WebServer | None = None  # bound in serve(), once the storage lock is held
         self.storage_problem: str | None = None  # why it waits for the storage, while it waits
         try:
             self.env = jobs.open_env(config, self.abort)
@@ -99,8 +67,12 @@ class Daemon:
                                state_file=config.storage_path / "alerts.json")
         self._writers: dict[str, threading.Lock] = {}
         self._active: dict[int, tuple[str, str, Env]] = {}
-        self._retired: list[Env] = []  # environments of configurations replaced by a reload
+        # Environments of configurations replaced by a reload, with when: closed once no job
+        # uses them and RETIRED_GRACE has passed (a web request may still be reading one).
+        self._retired: list[tuple[float, Env]] = []
         self._active_lock = threading.Lock()
+        self._pending: dict[str, str] = {}  # deployment -> run id of a trigger not done yet
+        self._trigger_lock = threading.Lock()
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -130,8 +102,8 @@ class Daemon:
             self._prime()
             self.scheduler.start()
             self._schedule()
-            log.info("daemon running: %d deployment(s), listening on http://%s, pid %d",
-                     len(self.config.deployments), self.http.address, os.getpid())
+            log.info("daemon running: %d deployment(s), listening on %s, pid %d",
+                     len(self.config.deployments), self.http.url, os.getpid())
             while not self.stopping.wait(0.2):
                 if self._hup.is_set():
                     self._hup.clear()
@@ -145,7 +117,10 @@ class Daemon:
     def _listen(self) -> None:
         d = self.config.service.daemon
         try:
-            self.http = HealthServer(d.host, d.port, self.health, self.ready, self.metrics.render)
+            from backup_agent.web.app import create_app  # FastAPI only when a daemon starts
+            from backup_agent.web.server import WebServer
+
+            self.http = WebServer(create_app(self.web_state()), d.host, d.port, d.web)
         except AgentError:
             if self.env is not None:
                 self.env.close()
@@ -215,8 +190,10 @@ class Daemon:
         self.alerter.close(timeout=5.0)
         if self.http is not None:
             self.http.stop()
-        if not left and self.env is not None:
-            self.env.close()
+        if not left:
+            self._close_retired(force=True)
+            if self.env is not None:
+                self.env.close()
         log.info("daemon stopped")
         return len(left)
 
@@ -244,7 +221,7 @@ class Daemon:
                         self.http.address if self.http else "?")
         fresh = jobs.open_env(new, self.abort)  # the agent's log is the process's: it stays
         with self._active_lock:
-            self._retired.append(self.env)  # running jobs keep theirs; closed once they are done
+            self._retired.append((time.monotonic(), self.env))  # running jobs keep theirs
             self.config, self.env = new, fresh
         self._close_retired()
         self.alerter.settings = new.service.alerts
@@ -263,7 +240,7 @@ class Daemon:
                 self.scheduler.add_job(self.run_job, trigger, args=(dep.name, sched.job),
                                        id=f"{dep.name}:{sched.job}", name=f"{sched.job} {dep.name}",
                                        next_run_time=self._first_run(dep.name, sched, trigger, now))
-        self.scheduler.add_job(self.ready, "interval", seconds=HEALTH_TICK, id="health")
+        self.scheduler.add_job(self._tick, "interval", seconds=HEALTH_TICK, id="health")
 
     def _first_run(self, dep: str, sched: Schedule, trigger: Any, now: datetime) -> datetime:
         """Now when the job is overdue (never ran, or a fire time passed since it last ran)."""
@@ -284,22 +261,33 @@ class Daemon:
                     self.metrics.last_success.labels(dep.name, job).set(finished.timestamp())
 
     # -- one run --------------------------------------------------------------------------
-    def run_job(self, dep_name: str, job: str) -> None:
+    def run_job(self, dep_name: str, job: str, actor: str = SCHEDULE_ACTOR,
+                reserved: str | None = None) -> None:
+        """One run; ``reserved`` is the id of the run row a trigger made for it (web/api.py)."""
         token = threading.get_ident()
         with self._active_lock:  # registered first: a reload must not close this env under it
             env, cfg = self.env, self.config
             self._active[token] = (dep_name, job, env)
         try:
-            dep = next((d for d in cfg.deployments if d.name == dep_name), None)
-            if dep is not None and not self.stopping.is_set():
-                self._run_locked(env, dep, job)
+            with started_by(actor, (reserved, dep_name, job) if reserved else None):
+                dep = next((d for d in cfg.deployments if d.name == dep_name), None)
+                if dep is not None and not self.stopping.is_set():
+                    self._run_locked(env, dep, job)
+                if reserved_left() is not None:  # the trigger's run never started: say why
+                    why = "the daemon is stopping" if self.stopping.is_set() else \
+                        "the deployment left the configuration"
+                    jobs.record_not_started(env, dep_name, job, why)
         finally:
             with self._active_lock:
                 self._active.pop(token, None)
+            if reserved is not None:
+                with self._trigger_lock:
+                    if self._pending.get(dep_name) == reserved:
+                        del self._pending[dep_name]
             self._close_retired()
 
     def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
-        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in SERIALISED else None
+        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in LOCKED else None
         while lock is not None and not lock.acquire(timeout=0.2):
             if self.stopping.is_set():
                 return
@@ -311,11 +299,13 @@ class Daemon:
         if run is not None:
             self._after(env, dep, run)
 
-    def _close_retired(self) -> None:
+    def _close_retired(self, force: bool = False) -> None:
         with self._active_lock:
             busy = {id(env) for _, _, env in self._active.values()}
-            done = [env for env in self._retired if id(env) not in busy]
-            self._retired = [env for env in self._retired if id(env) in busy]
+            due = time.monotonic() - RETIRED_GRACE
+            done = [env for at, env in self._retired if id(env) not in busy and (force or at <= due)]
+            closing = {id(env) for env in done}
+            self._retired = [(at, env) for at, env in self._retired if id(env) not in closing]
         for env in done:
             env.close()
 
@@ -326,6 +316,8 @@ class Daemon:
             return jobs.JOBS[job](env, dep)
         except NotReadyError as exc:
             log.warning("%s %s not started: %s", job, dep.name, exc)
+            if reserved_left() is not None:  # a trigger's run: it ends failed, with the reason
+                return jobs.record_not_started(env, dep.name, job, str(exc))
             return None
         except AgentError as exc:
             log.error("%s %s: %s", job, dep.name, exc.for_daemon())
@@ -358,12 +350,57 @@ class Daemon:
         for key, state, message in found:
             self.alerter.set(dep.name, key, state, message)
 
+    def _tick(self) -> None:
+        self.ready()
+        self._close_retired()
+
     def stale_after(self, dep: str) -> timedelta:
         """``[alerts] stale_after``, or the backup schedule's interval plus two hours."""
         if self.config.service.alerts.stale_after is not None:
             return self.config.service.alerts.stale_after
         backup = next((s for s in self.config.service.schedules.get(dep, ()) if s.job == "backup"), None)
         return (interval_of(backup) if backup else timedelta(days=1)) + timedelta(hours=2)
+
+    # -- the web app ----------------------------------------------------------------------
+    def web_state(self) -> WebState:
+        from backup_agent.web.state import Alert, WebState
+
+        return WebState(get_config=lambda: self.config, env=self._open_env,
+                        alerts=lambda: [Alert(*a) for a in self.alerter.firing()],
+                        trigger=self.trigger, health=self.health, ready=self.ready,
+                        metrics=self.metrics.render, now=utcnow,
+                        tls=self.config.service.daemon.web.cookie_secure)
+
+    def _open_env(self) -> Env:
+        if self.env is None:  # serve() waits for the storage volume: the API answers 503
+            raise NotReadyError(f"waiting for the storage: {self.storage_problem}")
+        return self.env
+
+    def trigger(self, dep_name: str, job: str, actor: str) -> str:
+        """Queue ``job`` for ``dep_name`` now, in the daemon's executor, on behalf of ``actor``.
+
+        Its run row is made here (outcome None) and its id returned, so the caller can follow
+        it at once; the job takes the row over when it starts. Busy when a writer of the
+        deployment runs or a trigger of it is queued.
+        """
+        from backup_agent.web.state import Busy
+
+        with self._trigger_lock:
+            if self.stopping.is_set():
+                raise NotReadyError("the daemon is stopping; no new runs")
+            if (pending := self._pending.get(dep_name)) is not None:
+                raise Busy(pending)
+            env, lock = self._open_env(), self._writers.get(dep_name)
+            if (lock is not None and lock.locked()) or jobs.held_elsewhere(env, dep_name):
+                raise Busy(jobs.running_writer(env, dep_name))
+            with started_by(actor):
+                run = env.catalog.start_run(dep_name, job, utcnow())
+            self._pending[dep_name] = run.id
+        log.info("%s %s triggered by %s: run %s", job, dep_name, actor, run.id)
+        self.scheduler.add_job(self.run_job, args=(dep_name, job),
+                               kwargs={"actor": actor, "reserved": run.id},
+                               id=f"trigger:{run.id}", name=f"{job} {dep_name} ({actor})")
+        return run.id
 
     # -- probes ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from backup_agent.daemon.web_settings import WEB_KEYS, WebSettings, parse_web
 from backup_agent.duration import parse_duration
 from backup_agent.errors import ConfigError
 from backup_agent.retention.settings import RetentionSettings, parse_retention
@@ -50,6 +51,7 @@ class DaemonSettings:
     host: str = "127.0.0.1"
     port: int = 9464
     grace_seconds: float = 60.0
+    web: WebSettings = field(default_factory=WebSettings)  # tokens, auth, TLS: web_settings.py
 
     @property
     def listen(self) -> str:
@@ -116,8 +118,8 @@ def _schedules(name: str, raw: Any) -> tuple[Schedule, ...]:
     return tuple(out)
 
 
-def _daemon(raw: Any) -> DaemonSettings:
-    raw = _table("daemon", raw, {"listen", "grace_seconds"})
+def _daemon(raw: Any, base: Path | None) -> DaemonSettings:
+    raw = _table("daemon", raw, {"listen", "grace_seconds", *WEB_KEYS})
     listen = raw.get("listen", DEFAULT_LISTEN)
     host, sep, port = str(listen).rpartition(":") if isinstance(listen, str) else ("", "", "")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -125,7 +127,9 @@ def _daemon(raw: Any) -> DaemonSettings:
     grace = raw.get("grace_seconds", 60)
     if not isinstance(grace, int | float) or isinstance(grace, bool) or not 0 <= grace <= 3600:
         raise ConfigError(f"daemon.grace_seconds: expected seconds from 0 to 3600, got {grace!r}")
-    return DaemonSettings(host=host.strip("[]"), port=int(port), grace_seconds=float(grace))
+    host = host.strip("[]")
+    return DaemonSettings(host=host, port=int(port), grace_seconds=float(grace),
+                          web=parse_web(raw, host, base))
 
 
 def _alerts(raw: Any, base: Path | None) -> AlertSettings:
@@ -184,7 +188,7 @@ def parse_service(data: Mapping[str, Any], deployments: Sequence[Mapping[str, An
     ``base`` the directory relative file names are read from (agent.toml's)."""
     named = [(str(d["name"]), d) for d in deployments]
     return ServiceSettings(
-        daemon=_daemon(data.get("daemon")),
+        daemon=_daemon(data.get("daemon"), base),
         alerts=_alerts(data.get("alerts"), base),
         retention=parse_retention(data.get("retention"),
                                   {n: d["retention"] for n, d in named if "retention" in d}),

@@ -12,6 +12,7 @@ ends call it through :mod:`backup_agent.service.evidence`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -95,11 +96,13 @@ def _autonomy_start(env: Env, deployment: Deployment, cns: list[dict[str, Any]])
 
 def collect(env: Env, deployment: Deployment, failed: list[str],
             down_since: datetime | None, probe: bool = True, deep: bool = True,
-            read_points: bool = True) -> dict[str, Any]:
+            read_points: bool = True, newest: int | None = None) -> dict[str, Any]:
     """Evidence for one deployment; ``probe=False`` uses the catalog alone.
 
     ``read_points=False`` leaves ``restore_points`` empty: the autonomy clock (``status``) needs
-    none, and reading 10,000 of them was most of what ``status`` took.
+    none, and reading 10,000 of them was most of what ``status`` took. ``newest=N`` reads only
+    the newest N of each kind, and of the Management Node's snapshots: enough for the top path
+    of a summary (the console's cards, 50 deployments a page), not for the full plan.
 
     ``deep=False`` skips the slow probes (each snapshot at its provider, the rooms against
     the newest export) and keeps the Management Node probe: what ``status`` needs.
@@ -144,8 +147,7 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
         if since is not None:
             management["down_since"] = iso(since)
     cutoff = parse_iso(management["down_since"]) if "down_since" in management else now
-    kept = [rp for rp in (env.catalog.restore_points(deployment.name) if read_points else [])
-            if rp.taken_at <= cutoff]
+    kept = _read_points(env, deployment, newest, mgr_name, cutoff) if read_points else []
     found, unchecked = (snapshot_probes.probe_newest(
         [rp for rp in kept if rp.kind == "snapshot"], lambda rp: snapshots.probe(env, rp))
         if probe and deep else ({}, None))
@@ -171,14 +173,44 @@ def collect(env: Env, deployment: Deployment, failed: list[str],
     return evidence
 
 
+def _read_points(env: Env, deployment: Deployment, newest: int | None, management: str,
+                 cutoff: datetime) -> list[RestorePoint]:
+    """The live restore points taken by ``cutoff``, newest first; with ``newest``, N of each
+    kind (and N of the Management Node's snapshots, which others' snapshots could push out),
+    each by the index, reading further back only past points newer than the cutoff."""
+    if newest is None:
+        return [rp for rp in env.catalog.restore_points(deployment.name) if rp.taken_at <= cutoff]
+    unique: dict[str, RestorePoint] = {}
+    for kind, node in (("config-backup", None), ("room-export", None), ("snapshot", None),
+                       ("snapshot", management)):
+        limit = newest
+        while True:
+            read = env.catalog.restore_points(deployment.name, kind, node=node, limit=limit)
+            kept = [rp for rp in read if rp.taken_at <= cutoff]
+            if len(kept) >= newest or len(read) < limit:
+                break
+            limit *= 4
+        unique.update((rp.id, rp) for rp in kept[:newest])
+    return sorted(unique.values(), key=lambda rp: (rp.taken_at, rp.id), reverse=True)
+
+
 def _inventory(env: Env, deployment: Deployment) -> tuple[RestorePoint | None, dict[str, Any]]:
     """The newest inventory that can be read; a damaged file must not stop a plan in a P1."""
-    for rp in env.catalog.restore_points(deployment.name, "inventory"):
+    for rp in _newest_first(env, deployment.name, "inventory"):
         try:
             return rp, inventory_job.load(env, rp)
         except AgentError as exc:
             log.warning("cannot read inventory %s, trying an older one: %s", rp.id, exc)
     return None, {}
+
+
+def _newest_first(env: Env, deployment: str, kind: str) -> Iterator[RestorePoint]:
+    """The newest point of ``kind`` alone, the others only if asked for: reading every
+    inventory (thousands) when the newest one reads was most of what a status took."""
+    newest = env.catalog.restore_points(deployment, kind, limit=1)
+    yield from newest
+    if newest:
+        yield from env.catalog.restore_points(deployment, kind)[1:]
 
 
 def _check_declared(env: Env, deployment: Deployment, down_since: datetime) -> None:
@@ -248,8 +280,10 @@ def _point(env: Env, rp: RestorePoint, found: dict[str, bool | None],
 
 def _drills(env: Env, deployment: Deployment) -> list[dict[str, Any]]:
     out = []
-    for run in env.catalog.runs(deployment.name, limit=200):
-        if run.job == "drill" and run.outcome == "completed":
+    # Drills by the job's index: among the last 200 runs of any job, a daemon's watch (every
+    # 5 min) pushed them out within a day.
+    for run in env.catalog.runs(deployment.name, limit=200, job="drill"):
+        if run.outcome == "completed":
             for path in run.summary.get("paths", []):
                 out.append({"kind": path["kind"], "minutes": path["minutes"],
                             "at": iso(run.started_at)})

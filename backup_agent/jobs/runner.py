@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from backup_agent.catalog import Run
+from backup_agent.catalog.actor import reserved_for
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
 from backup_agent.jobs import orphans
@@ -103,8 +104,9 @@ def _end_killed(env: Env, deployment: str, job: str) -> None:
     """Runs of ``job`` left without an outcome end failed now. Every run of it holds this
     deployment's run lock, which is held here: the process of an unfinished one is gone
     (SIGKILL, power loss), and its run would otherwise stay without an outcome for ever."""
+    mine = reserved_for(deployment, job)  # the row a trigger made for this run: not a dead one
     for stale in env.catalog.runs(deployment, limit=20, job=job):
-        if stale.finished_at is None:
+        if stale.finished_at is None and stale.id != mine:
             stale.item(job, "failed", KILLED)
             env.catalog.finish_run(stale, env.clock())
             log.warning("%s %s: run %s had no outcome: %s", job, deployment, stale.id, KILLED)

@@ -21,3 +21,21 @@ def build_evidence(env: Env, deployment: str | None, failed: list[str],
     from backup_agent.jobs.evidence import collect
 
     return collect(env, env.config.deployment(deployment), failed, down_since, probe=probe)
+
+
+def plan_document(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The plan for evidence ``data`` as ``plan --json`` prints it, and its Markdown runbook."""
+    from backup_agent.planner import make_plan, parse_evidence, to_markdown
+
+    unchecked = data.get("snapshot_probes")
+    plan = make_plan(parse_evidence(data))
+    markdown = to_markdown(plan)
+    out = plan.to_dict()
+    for path, number in zip(out["paths"], (p.number for p in plan.paths), strict=True):
+        path["number"] = number  # what `restore --path N` takes, as the runbook shows it
+    if isinstance(unchecked, dict):
+        out["snapshot_probes"] = unchecked
+        markdown += (f"\nNot checked at their providers: {unchecked.get('not_checked')} older "
+                     f"snapshot(s) ({', '.join(unchecked.get('not_checked_ids') or [])}...): "
+                     f"{unchecked.get('why')}.\n")
+    return out, markdown

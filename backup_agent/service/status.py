@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 HEALTH_ORDER = (HEALTHY, DEGRADED, DOWN)
 KINDS = ("config-backup", "room-export", "inventory", "snapshot")
+#: The jobs whose newest run status shows however long ago it was (others: when recent).
+KNOWN_JOBS = ("backup", "export", "retention", "verify", "watch", "audit", "checkpoint",
+              "snapshot", "drill", "copy", "harvest")
 #: Jobs whose last run must have completed for a deployment to be healthy.
 GUARDED_JOBS = ("backup", "export")
 #: Seconds per request of the probe, which makes one attempt: refused or closed connections
@@ -100,9 +103,29 @@ def probe(env: Env, deployment: Deployment) -> tuple[str, Live | None, str | Non
     return "up", live, None
 
 
-def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True) -> dict[str, Any]:
-    """The status of one deployment (JSON-ready), ``health`` and ``reasons`` included."""
-    status, live, why = probe(env, deployment) if probe_node else (NOT_PROBED, None, None)
+def watched(env: Env, deployment: Deployment) -> tuple[str, None, str | None]:
+    """The Management Node as the daemon's last ``watch`` run found it, without a probe:
+    ``up``, ``down`` with why, or "not probed" when it never ran."""
+    # The last watch that finished: the one running now (outcome None, every few seconds in
+    # a busy daemon) says nothing yet, and read as "did not finish" it flipped a node down.
+    last = [r for r in env.catalog.runs(deployment.name, limit=3, job="watch") if r.finished_at][:1]
+    if not last:
+        return NOT_PROBED, None, None
+    if last[0].outcome == "completed":
+        return "up", None, None
+    failures = "; ".join(r for _, r in last[0].failures())
+    return "down", None, f"the watch of {iso(last[0].started_at)}: {failures or 'did not finish'}"
+
+
+def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True,
+                      watch: bool = False) -> dict[str, Any]:
+    """The status of one deployment (JSON-ready), ``health`` and ``reasons`` included.
+
+    ``watch`` (with ``probe_node=False``): the Management Node as the daemon's watch job last
+    recorded it, which starts the autonomy clock from the catalog alone (the web API).
+    """
+    status, live, why = probe(env, deployment) if probe_node else \
+        watched(env, deployment) if watch else (NOT_PROBED, None, None)
     # The contact is read after the probe, which records its answer as the last contact, and
     # "now" is taken after it too: a probe slower than a second made that contact "in the future".
     now = env.clock()
@@ -114,7 +137,7 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
                            "management_node": status}
     if why:
         out["management_probe"] = why
-    out["autonomy"], note = _autonomy(env, deployment, status, live, contact["last_contact"])
+    out["autonomy"], note = autonomy(env, deployment, status, live, contact["last_contact"])
     if live is not None:  # node health and the live audits (jobs/probe.py)
         from backup_agent.jobs.probe import node_view
         out["nodes"] = node_view(live)
@@ -126,7 +149,9 @@ def deployment_status(env: Env, deployment: Deployment, probe_node: bool = True)
     if old_checkpoints := age_warnings(env, deployment, now):
         out["warnings"] = [*out.get("warnings", []), *old_checkpoints]
     out["newest"] = _newest(env, deployment, now)
-    out["last_runs"] = _last_runs(env.catalog.runs(deployment.name, limit=100), now)
+    # The newest run of each job, however many watch runs came since (the last 100 runs of a
+    # daemon are 8 hours of watches: a failed daily backup fell out of the health check).
+    out["last_runs"] = _last_runs(env.catalog.latest_runs(deployment.name), now)
     out["health"], out["reasons"] = _health(out)
     return out
 
@@ -167,9 +192,10 @@ def _last_runs(runs: list[Run], now: datetime) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _autonomy(env: Env, deployment: Deployment, status: str, live: Live | None,
-              last_contact: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The autonomy clock when the probe says up or down; else ``None`` and why not."""
+def autonomy(env: Env, deployment: Deployment, status: str, live: Live | None,
+             last_contact: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The autonomy clock when the probe (or the watch's record: the console) says up or
+    down; else ``None`` and why not."""
     if status == NOT_PROBED:
         return None, ("not probed: no autonomy clock is shown; it runs only while the "
                       "Management Node is down, from its last contact")
@@ -221,14 +247,14 @@ def _health(s: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def statuses(env: Env, deployments: list[Deployment], probe_node: bool = True,
-             ) -> list[dict[str, Any]]:
+             watch: bool = False) -> list[dict[str, Any]]:
     """The status of each deployment; one whose status cannot be assembled (a secret missing)
     is reported in its entry, ``error`` and health ``degraded``, and the others still are.
     With a single deployment its error is raised instead."""
     out: list[dict[str, Any]] = []
     for dep in deployments:
         try:
-            out.append(deployment_status(env, dep, probe_node))
+            out.append(deployment_status(env, dep, probe_node, watch))
         except AgentError as exc:
             if len(deployments) == 1:
                 raise

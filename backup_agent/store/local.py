@@ -177,7 +177,10 @@ class LocalStore(Store):
         return sorted(found, key=lambda i: i.key)
 
     def delete(self, key: str) -> None:
-        p = self._path(key)
+        self._unlink(key, self._path(key))
+
+    def _unlink(self, key: str, p: Path) -> None:
+        """Remove ``p`` (the file of ``key``; gone already is fine) and the emptied directories."""
         try:
             p.unlink()
         except FileNotFoundError:
@@ -219,15 +222,7 @@ class LocalStore(Store):
         parent, _, name = key.rpartition("/")
         if not TEMPORARY.fullmatch(name):
             raise StoreError(f"refusing to remove {key!r}: not a temporary of the store")
-        p = (self._path(parent) if parent else self.root) / name
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            # bandit B608: a message, not SQL
-            raise StoreError(f"cannot delete {key} from the store: {exc.strerror or exc}") from exc  # nosec B608
-        self._remove_empty(p.parent)
+        self._unlink(key, (self._path(parent) if parent else self.root) / name)
 
     def location(self, key: str) -> str:
         # The root resolved once, not every key's path (a listing of 10,000 restore points

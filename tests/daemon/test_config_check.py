@@ -30,7 +30,8 @@ def test_config_check_prints_the_effective_configuration_with_defaults_and_masks
     assert data["retention_configured"] is False
     assert data["alerts"]["urls"] == ["json://(masked)", "mailto://(masked)"]
     assert dep["password"].startswith("file ") and dep["password"].endswith("(masked)")
-    assert data["daemon"] == {"listen": "127.0.0.1:9464", "grace_seconds": 60.0}
+    assert data["daemon"] == {"listen": "127.0.0.1:9464", "grace_seconds": 60.0, "auth": "token",
+                              "tls": False, "tokens": []}
     code, text, _ = agent("--config", str(cfg), "config", "check")
     assert "retention: no [retention] configured: nothing is pruned" in text
     for secret in ("T0K3N", "pw-Secret9", PASSWORD, PASSPHRASE):
@@ -53,7 +54,8 @@ def test_environment_overrides_every_table_and_deployment_keys(
     assert code == 0, err
     data = json.loads(out)
     [dep] = data["deployments"]
-    assert data["daemon"] == {"listen": "0.0.0.0:9999", "grace_seconds": 5.0}
+    assert data["daemon"] == {"listen": "0.0.0.0:9999", "grace_seconds": 5.0, "auth": "token",
+                              "tls": False, "tokens": []}
     assert dep["schedule"]["backup"]["schedule"] == "@every 6h"
     assert dep["timeout"] == 12.0
     assert data["providers"]["lab-hv"]["url"] == "http://10.0.0.9:8080"

@@ -24,3 +24,4 @@ def test_demo_plans_and_drills_under_a_minute(agent: Runner) -> None:
     service = out.split("The agent as a service:")[1]
     assert '"ok": true' in service and "SIGTERM: the daemon stopped, exit code 0" in service
     assert 'backup_agent_runs_total{deployment="demo",job="backup",outcome="completed"}' in service
+    assert "/ showed 1 deployment card(s): demo" in service, service

@@ -1,0 +1,1 @@
+"""The daemon's web side: the console's pages and the JSON API under ``/api/v1`` (FastAPI)."""
