@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from backup_agent import config as config_mod
@@ -70,19 +70,29 @@ JOBS = (
     Job("drill", ("drill", "--json"), "drill", None, None),
 )
 #: column -> (proxy fault, how many times); the others are applied by the cell itself.
-NODE_FAULTS = {"5xx once": ("503", 1), "429 once": ("429", 1), "5xx always": ("503", 10**6),
-               "cut mid-body": ("cut", 10**6), "garbage answer": ("garbage", 10**6),
-               "stalled past timeout": ("stall", 10**6), "trickle past deadline": ("trickle", 10**6)}
-FAULTS = ("none", "node down", *NODE_FAULTS, "store unwritable", "disk full", "catalog locked",
-          "SIGTERM", "SIGKILL")
+NODE_FAULTS = {"5xx once": ("503", 1), "429 once": ("429", 1),
+               "429 no Retry-After": ("429-bare", 1), "Retry-After past cap": ("429-long", 10**6),
+               "5xx always": ("503", 10**6), "cut mid-body": ("cut", 10**6),
+               "garbage answer": ("garbage", 10**6), "stalled past timeout": ("stall", 10**6),
+               "trickle past deadline": ("trickle", 10**6)}
+#: Faults on the Management Node's address itself: every request of the run meets them.
+ADDRESS_FAULTS = ("TLS failure", "DNS failure")
+#: Faults on the hypervisor of the sim provider (the checkpoint's snapshots).
+PROVIDER_FAULTS = ("provider task failing", "provider timeout")
+FAULTS = ("none", "node down", *NODE_FAULTS, "wrong sha256", *ADDRESS_FAULTS, "store unwritable",
+          "disk full", "catalog locked", *PROVIDER_FAULTS, "SIGTERM", "SIGKILL")
 NA = "n/a"
+#: A host name that never resolves (RFC 6761 reserves ``.invalid``).
+UNRESOLVABLE = "https://mgr01.backup-agent.invalid"
 #: Why a cell is not run (shown in the table's notes).
 NOT_APPLICABLE = {
     ("export", "trickle past deadline"): "a JSON page has the 600 s whole-answer deadline",
     ("restore", "trickle past deadline"): "the upload's answer is a few bytes",
 }
 TAGS = (  # first match wins: (pattern in the reason or stderr, tag)
-    ("interrupted", "interrupted"), ("no data within|no answer within", "timeout"), ("cannot connect|connection refused|unreachable", "unreachable"),
+    ("interrupted", "interrupted"), (r"\bTLS\b", "TLS"), ("host name not found", "DNS"),
+    (r"asks to wait \d+ s", "Retry-After cap"), (r"snapshot \S+ of \S+ failed", "task failed"),
+    (r"snapshot \S+ of \S+ not done after", "provider timeout"), ("no data within|no answer within", "timeout"), ("cannot connect|connection refused|unreachable", "unreachable"),
     ("deadline", "deadline"), ("timed out|timeout", "timeout"), ("HTTP 503", "HTTP 503"),
     ("HTTP 429", "HTTP 429"), ("File too large|No space|disk full", "disk full"),
     (r"Not a directory|\bstore\b", "store"), (r"\bmissing\b", "missing"), ("sha256|hash", "wrong hash"),
@@ -102,6 +112,8 @@ class Cell:
     seconds: float = 0.0
     unchanged: bool = False
     stderr: str = ""
+    run_seconds: float = 0.0  # the agent's run alone
+    handshakes: int = 0  # connections opened to the proxy (counted when it serves TLS)
 
     def text(self) -> str:
         if self.exit is None:
@@ -120,9 +132,16 @@ def tag_of(text: str) -> str:
 def applies(job: Job, fault: str) -> bool:
     if (job.name, fault) in NOT_APPLICABLE:
         return False
-    if fault in NODE_FAULTS or fault in ("SIGTERM", "SIGKILL"):
+    if fault in NODE_FAULTS or fault in ADDRESS_FAULTS or fault in ("SIGTERM", "SIGKILL"):
         return job.path is not None
+    if fault in PROVIDER_FAULTS:
+        return job.name == "checkpoint"
     return True
+
+
+def stored_corrupt(job: Job, fault: str) -> bool:
+    """Wrong sha256 for a job that downloads no backup: its stored files no longer hash."""
+    return fault == "wrong sha256" and job.path != DOWNLOAD
 
 
 def closed_port_url() -> str:
@@ -131,7 +150,8 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...]) -> Path:
+def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...],
+                 provider_timeout: float | None = None) -> Path:
     """agent.toml: deployment ``prod`` at ``url``, its nodes on the sim provider at ``sim_url``."""
     (where / "pw").write_text(PASSWORD + "\n")
     (where / "pp").write_text(PASSPHRASE)
@@ -145,6 +165,8 @@ def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...]) ->
                   'provider = "simhv"', f'vm = "{name}"']
     lines += ["[providers.simhv]", 'type = "sim"', f'url = "{sim_url}"',
               f'password_file = "{where / "pw"}"']
+    if provider_timeout is not None:
+        lines.append(f"timeout = {provider_timeout}")
     cfg = where / "agent.toml"
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
@@ -262,26 +284,33 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     shutil.copytree(b.seed, where, ignore=shutil.ignore_patterns("agent.toml"))
     with ExitStack() as stack:
         # A node of the cell's own (the same seeded deployment): two backups taken of one
-        # simulator in the same second race for one file name.
-        sim = stack.enter_context(Simulator(b.opts)) if job.path and not job.target else b.sim
+        # simulator in the same second race for one file name. A provider that times out:
+        # its snapshots take longer than the provider's timeout (1 s).
+        opts = replace(b.opts, snapshot_seconds=3.0) if fault == "provider timeout" else b.opts
+        sim = stack.enter_context(Simulator(opts)) if job.path and not job.target else b.sim
+        if fault == "provider task failing":
+            sim.hypervisor.fail_next(100, "the datastore is full")
         target = sim.url
         if job.target:
             target = stack.enter_context(Simulator(SimOptions(empty=True, password=PASSWORD))).url
         if fault == "node down":
             target = closed_port_url()
-        proxy = None
-        if fault in NODE_FAULTS or fault in ("SIGTERM", "SIGKILL") or fault == "none":
-            kind, count = NODE_FAULTS.get(fault, ("hold", 10**6) if "SIG" in fault else (None, 0))
-            proxy = stack.enter_context(FaultProxy(target, kind, job.path or "/api/", count))
+        proxy = _proxy(stack, job, fault, target)
+        if proxy is not None:
             target = proxy.url
+        if fault == "DNS failure":
+            target = UNRESOLVABLE
         argv = list(job.argv)
         if job.target:
             argv += ["--path", b.restore_path, "--target-url", target]
-        cfg = write_config(where, sim.url if job.target else target, sim.url, b.nodes)
+        cfg = write_config(where, sim.url if job.target else target, sim.url, b.nodes,
+                           1.0 if fault == "provider timeout" else None)
         before, runs_before = _state(where, job)
         moved = _store_unwritable(where, job) if fault == "store unwritable" else None
+        corrupted = _corrupt_store(where) if stored_corrupt(job, fault) else {}
         if fault == "catalog locked":
             stack.enter_context(_catalog_locked(where, 2.0))
+        started = time.monotonic()
         p = cli(cfg, *argv, fsize=(200 << 10) if fault == "disk full" else None)
         if fault in ("SIGTERM", "SIGKILL") and proxy is not None:
             if proxy.held.wait(60):
@@ -289,9 +318,11 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
             else:
                 cell.problems.append("the run never reached the faulted request")
         out, err = p.communicate(timeout=120)
+        cell.run_seconds = time.monotonic() - started
         cell.stderr = err
         made, runs = _state(where, job)
         if proxy is not None:  # the fault is over
+            cell.handshakes = proxy.handshakes
             proxy.fault = None
             proxy.release(drop=True)
         if fault == "SIGKILL":
@@ -299,6 +330,9 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     if moved is not None:
         moved[0].unlink()
         moved[1].rename(moved[0])
+    for f, data in corrupted.items():  # the store as it was, for the checks after the cell
+        if f.exists():
+            f.write_bytes(data)
     cell.exit = p.returncode
     new = runs[len(runs_before):]
     if fault == "SIGKILL":  # nothing in the process can record a kill
@@ -312,6 +346,35 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     _check(cell, job, where, out, err, made - before)
     cell.seconds = time.monotonic() - t0
     return cell
+
+
+def _proxy(stack: ExitStack, job: Job, fault: str, target: str) -> FaultProxy | None:
+    """The fault-injecting proxy in front of the node, for the faults it serves."""
+    if fault in NODE_FAULTS:
+        kind, count = NODE_FAULTS[fault]
+    elif fault in ("SIGTERM", "SIGKILL"):
+        kind, count = "hold", 10**6
+    elif fault == "wrong sha256" and not stored_corrupt(job, fault):
+        kind, count = "corrupt", 10**6
+    elif fault in ("none", "TLS failure"):
+        kind, count = None, 0
+    else:
+        return None
+    return stack.enter_context(FaultProxy(target, kind, job.path or "/api/", count,
+                                          tls=fault == "TLS failure"))
+
+
+def _corrupt_store(where: Path) -> dict[Path, bytes]:
+    """Flip bytes in the middle of every stored file (config backups, room exports): each no
+    longer hashes to what the catalog recorded. Returns the original bytes to put back."""
+    originals = {}
+    for f in sorted((where / "var" / "store").rglob("*")):
+        if f.is_file() and not f.name.startswith(".") and f.stat().st_size:
+            data = f.read_bytes()
+            mid = len(data) // 2
+            f.write_bytes(data[:mid] + bytes(x ^ 0xFF for x in data[mid:mid + 16]) + data[mid + 16:])
+            originals[f] = data
+    return originals
 
 
 def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str, sim: str) -> None:
@@ -378,8 +441,8 @@ def render(cells: list[Cell]) -> str:
     by = {(c.job, c.fault): c.text() for c in cells}
     lines = ["| job | " + " | ".join(FAULTS) + " |", "|---" * (len(FAULTS) + 1) + "|"]
     lines += ["| " + " | ".join([j.name, *(by[(j.name, f)] for f in FAULTS)]) + " |" for j in JOBS]
-    lines += ["", "Not run (n/a): faults on the Management Node for jobs that do not reach it; "
-              "store unwritable is a file where the store's directory must be; "
+    lines += ["", "Not run (n/a): faults on the Management Node or its address for jobs that do "
+              "not reach it; provider faults for jobs that take no snapshot; "
               + "; ".join(f"{f} for {j}: {why}" for (j, f), why in NOT_APPLICABLE.items()) + "."]
     return "\n".join(lines)
 
