@@ -14,9 +14,10 @@ answer), ``stall`` (nothing for longer than the client's timeout), ``trickle`` (
 answer, 64 bytes every 0.3 s: each read arrives within the timeout, the whole answer never
 within its deadline), ``hold`` (the answer held until ``release()``: a signal lands mid-run).
 
-``tls=True`` serves HTTPS with a throwaway self-signed certificate that no client trusts (the
-URL is ``https://``); ``handshakes`` counts the connections a client opened, so a test can
-tell one refused handshake from a retry storm.
+``tls="untrusted"`` serves HTTPS with a throwaway self-signed certificate that no client
+trusts (the URL is ``https://``); ``tls="wrong host"`` with one for another host name, whose
+``ca_file`` a client may trust. ``handshakes`` counts the connections a client opened, so a
+test can tell one refused handshake from a retry storm.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from backup_agent.sim.tls import self_signed, server_context
+from backup_agent.sim.tls import LOOPBACK, self_signed, server_context
 
 FAULTS = ("503", "429", "429-bare", "429-long", "cut", "corrupt", "garbage", "stall", "trickle",
           "hold")
@@ -144,7 +145,7 @@ class FaultProxy:
     """``with FaultProxy(sim.url, "cut", "system_backup") as p: p.url``."""
 
     def __init__(self, upstream: str, fault: str | None = None, path: str = "/api/",
-                 count: int = 10**6, stall_seconds: float = 1.5, tls: bool = False) -> None:
+                 count: int = 10**6, stall_seconds: float = 1.5, tls: str | None = None) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
         up = urlsplit(upstream)
@@ -157,10 +158,14 @@ class FaultProxy:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.proxy = self
         self._certs: tempfile.TemporaryDirectory[str] | None = None
-        if tls:
+        self.ca_file: Path | None = None
+        if tls is not None:
+            if tls not in ("untrusted", "wrong host"):
+                raise ValueError(f"unknown tls {tls!r}")
             self._certs = tempfile.TemporaryDirectory(prefix="faultproxy-tls-")
-            cert, key = self_signed(Path(self._certs.name), datetime.now(UTC))
-            self.httpd.tls = server_context(cert, key)
+            names = ("mgr01.elsewhere.example",) if tls == "wrong host" else LOOPBACK
+            self.ca_file, key = self_signed(Path(self._certs.name), datetime.now(UTC), names)
+            self.httpd.tls = server_context(self.ca_file, key)
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)

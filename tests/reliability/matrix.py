@@ -76,7 +76,7 @@ NODE_FAULTS = {"5xx once": ("503", 1), "429 once": ("429", 1),
                "garbage answer": ("garbage", 10**6), "stalled past timeout": ("stall", 10**6),
                "trickle past deadline": ("trickle", 10**6)}
 #: Faults on the Management Node's address itself: every request of the run meets them.
-ADDRESS_FAULTS = ("TLS failure", "DNS failure")
+ADDRESS_FAULTS = ("TLS untrusted", "TLS wrong host", "DNS failure")
 #: Faults on the hypervisor of the sim provider (the checkpoint's snapshots).
 PROVIDER_FAULTS = ("provider task failing", "provider timeout")
 FAULTS = ("none", "node down", *NODE_FAULTS, "wrong sha256", *ADDRESS_FAULTS, "store unwritable",
@@ -151,7 +151,8 @@ def closed_port_url() -> str:
 
 
 def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...],
-                 provider_timeout: float | None = None) -> Path:
+                 provider_timeout: float | None = None, ca_bundle: str | Path | None = None,
+                 ) -> Path:
     """agent.toml: deployment ``prod`` at ``url``, its nodes on the sim provider at ``sim_url``."""
     (where / "pw").write_text(PASSWORD + "\n")
     (where / "pp").write_text(PASSPHRASE)
@@ -159,6 +160,8 @@ def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...],
              "[[deployments]]", 'name = "prod"', f'url = "{url}"',
              f'password_file = "{where / "pw"}"', f'passphrase_file = "{where / "pp"}"',
              "retries = 1", "timeout = 1"]
+    if ca_bundle is not None:  # the CA is trusted: what fails is the name on the certificate
+        lines.append(f'ca_bundle = "{ca_bundle}"')
     for i, name in enumerate(nodes):
         lines += ["[[deployments.nodes]]", f'name = "{name}"',
                   f'role = "{"management" if i == 0 else "conferencing"}"',
@@ -303,8 +306,11 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
         argv = list(job.argv)
         if job.target:
             argv += ["--path", b.restore_path, "--target-url", target]
+        ca = None
+        if proxy is not None and proxy.ca_file is not None and fault == "TLS wrong host":
+            ca = shutil.copy(proxy.ca_file, where / "ca.pem")  # outlives the proxy's own
         cfg = write_config(where, sim.url if job.target else target, sim.url, b.nodes,
-                           1.0 if fault == "provider timeout" else None)
+                           1.0 if fault == "provider timeout" else None, ca)
         before, runs_before = _state(where, job)
         moved = _store_unwritable(where, job) if fault == "store unwritable" else None
         corrupted = _corrupt_store(where) if stored_corrupt(job, fault) else {}
@@ -356,12 +362,12 @@ def _proxy(stack: ExitStack, job: Job, fault: str, target: str) -> FaultProxy | 
         kind, count = "hold", 10**6
     elif fault == "wrong sha256" and not stored_corrupt(job, fault):
         kind, count = "corrupt", 10**6
-    elif fault in ("none", "TLS failure"):
+    elif fault in ("none", "TLS untrusted", "TLS wrong host"):
         kind, count = None, 0
     else:
         return None
-    return stack.enter_context(FaultProxy(target, kind, job.path or "/api/", count,
-                                          tls=fault == "TLS failure"))
+    tls = fault[len("TLS "):] if fault.startswith("TLS ") else None
+    return stack.enter_context(FaultProxy(target, kind, job.path or "/api/", count, tls=tls))
 
 
 def _corrupt_store(where: Path) -> dict[Path, bytes]:

@@ -16,7 +16,8 @@ RECOVERS = ("none", "5xx once", "429 once", "429 no Retry-After", "catalog locke
 BREAKS = ("5xx always", "cut mid-body", "garbage answer", "stalled past timeout",  # or a wait
           "trickle past deadline")                                                # gets through
 #: Faults that fail the run at once, with their reason's tag: no retry could help.
-FAST = {"Retry-After past cap": "Retry-After cap", "TLS failure": "TLS", "DNS failure": "DNS",
+FAST = {"Retry-After past cap": "Retry-After cap", "TLS untrusted": "TLS", "TLS wrong host": "TLS",
+        "DNS failure": "DNS",
         "provider task failing": "task failed", "provider timeout": "provider timeout"}
 #: Jobs that read a stored file's bytes: wrong ones are refused, named as such.
 READS_STORED = ("verify", "restore", "drill")
@@ -41,9 +42,13 @@ def test_cell(cells: dict[tuple[str, str], matrix.Cell], job: str, fault: str) -
         assert c.tag == FAST[fault], f"the reason is named: {c.text()}\n{c.stderr}"
         # Fail fast: not 5 waits of 120 s, not a retry storm (the retry policy: retries = 1).
         assert c.run_seconds < 20, f"{c.run_seconds:.1f} s"
-        if fault == "TLS failure":
-            assert c.handshakes <= 4, f"{c.handshakes} TLS handshakes: a retry storm"
+        if fault.startswith("TLS"):
+            # The inventory's five reads go at once: five handshakes, none retried.
+            assert c.handshakes <= 6, f"{c.handshakes} TLS handshakes: a retry storm"
             assert sum("TLS" in line for line in _own_lines(c.stderr)) == 1, c.stderr
+        if fault == "TLS wrong host":  # the CA is trusted: the hint must not blame ca_bundle
+            line = next(line for line in _own_lines(c.stderr) if "TLS" in line)
+            assert "not for this host" in line and "ca_bundle" not in line, line
     elif fault == "wrong sha256":
         # A download is not recorded (checked for every cell); a stored file is refused.
         if j.path == matrix.DOWNLOAD or job in READS_STORED:
