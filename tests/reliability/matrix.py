@@ -41,6 +41,7 @@ from backup_agent.jobs.env import Env
 from backup_agent.service.verify import verify
 from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSPHRASE, PASSWORD
+from tests.reliability import matrix_copy
 from tests.reliability.faultproxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,7 @@ class Job:
     made: str | None  # the restore-point kind a completed run makes
     path: str | None  # where a node fault lands; None: the job reaches no Management Node
     target: bool = False  # the node is the restore's --target-url, not the deployment's
+    store: bool = False  # the far side is the off-site store (matrix_copy), not the node
 
 
 JOBS = (
@@ -68,6 +70,7 @@ JOBS = (
     Job("restore", ("restore", "--failed", "management", "--yes", "--json"), "restore", None,
         "backup_restore", target=True),
     Job("drill", ("drill", "--json"), "drill", None, None),
+    Job("copy", ("copy", "--json"), "copy", None, matrix_copy.PATH, store=True),
 )
 #: column -> (proxy fault, how many times); the others are applied by the cell itself.
 NODE_FAULTS = {"5xx once": ("503", 1), "429 once": ("429", 1),
@@ -82,12 +85,18 @@ PROVIDER_FAULTS = ("provider task failing", "provider timeout")
 FAULTS = ("none", "node down", *NODE_FAULTS, "wrong sha256", *ADDRESS_FAULTS, "store unwritable",
           "disk full", "catalog locked", *PROVIDER_FAULTS, "SIGTERM", "SIGKILL")
 NA = "n/a"
+#: The cells that take longest (a deadline or the store's own retries): started first.
+SLOW = ("Retry-After past cap", "trickle past deadline", "stalled past timeout", "5xx always",
+        "node down", "garbage answer", "SIGKILL", "provider timeout")
 #: A host name that never resolves (RFC 6761 reserves ``.invalid``).
 UNRESOLVABLE = "https://mgr01.backup-agent.invalid"
 #: Why a cell is not run (shown in the table's notes).
 NOT_APPLICABLE = {
     ("export", "trickle past deadline"): "a JSON page has the 600 s whole-answer deadline",
     ("restore", "trickle past deadline"): "the upload's answer is a few bytes",
+    ("copy", "stalled past timeout"): "the S3 client's read timeout is 60 s",
+    ("copy", "trickle past deadline"): "the S3 client's read timeout is 60 s",
+    ("copy", "TLS wrong host"): "an S3 copy has no ca_bundle setting",
 }
 TAGS = (  # first match wins: (pattern in the reason or stderr, tag)
     ("interrupted", "interrupted"), (r"\bTLS\b", "TLS"), ("host name not found", "DNS"),
@@ -95,9 +104,10 @@ TAGS = (  # first match wins: (pattern in the reason or stderr, tag)
     (r"snapshot \S+ of \S+ not done after", "provider timeout"), ("no data within|no answer within", "timeout"), ("cannot connect|connection refused|unreachable", "unreachable"),
     ("deadline", "deadline"), ("timed out|timeout", "timeout"), ("HTTP 503", "HTTP 503"),
     ("HTTP 429", "HTTP 429"), ("File too large|No space|disk full", "disk full"),
-    (r"Not a directory|\bstore\b", "store"), (r"\bmissing\b", "missing"), ("sha256|hash", "wrong hash"),
+    (r"Not a directory|\bstore\b", "store"), (r"\bmissing\b", "missing"), ("sha256|hash|no longer matches", "wrong hash"),
     ("cut|incomplete|IncompleteRead|ended after|closed|reset|Connection aborted", "cut"),
     ("JSON|not valid|unexpected|answer", "bad answer"), ("locked", "locked"),
+    (r"HTTP 5\d\d", "HTTP 5xx"),
 )
 
 
@@ -152,7 +162,7 @@ def closed_port_url() -> str:
 
 def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...],
                  provider_timeout: float | None = None, ca_bundle: str | Path | None = None,
-                 ) -> Path:
+                 copy: tuple[str, str] | None = None) -> Path:
     """agent.toml: deployment ``prod`` at ``url``, its nodes on the sim provider at ``sim_url``."""
     (where / "pw").write_text(PASSWORD + "\n")
     (where / "pp").write_text(PASSPHRASE)
@@ -170,6 +180,8 @@ def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...],
               f'password_file = "{where / "pw"}"']
     if provider_timeout is not None:
         lines.append(f"timeout = {provider_timeout}")
+    if copy is not None:  # (endpoint, bucket)
+        lines += matrix_copy.section(where, *copy)
     cfg = where / "agent.toml"
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
@@ -211,13 +223,14 @@ class Bench:
     seed: Path
     restore_path: str
     nodes: tuple[str, ...]
+    moto: str | None  # moto_server's URL (the copy row's off-site store)
 
 
 @contextmanager
 def bench(workdir: Path) -> Iterator[Bench]:
     opts = SimOptions(rooms=60, aliases_per_room=2, conferencing_nodes=2, password=PASSWORD,
                       backup_request_seconds=0.05, backup_padding_bytes=256 << 10)
-    with Simulator(opts) as sim:
+    with Simulator(opts) as sim, matrix_copy.moto() as moto:
         seed = workdir / "seed"
         seed.mkdir()
         nodes = (opts.management_name, *(w["name"] for w in sim.state.worker_status()))
@@ -225,7 +238,7 @@ def bench(workdir: Path) -> Iterator[Bench]:
         for job in ("backup", "backup", "export"):
             code, _, err = run(cfg, job)
             assert code == 0, err
-        yield Bench(sim, opts, seed, restore_path(cfg), nodes)
+        yield Bench(sim, opts, seed, restore_path(cfg), nodes, moto)
 
 
 def _db(where: Path) -> sqlite3.Connection:
@@ -290,10 +303,17 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
         # simulator in the same second race for one file name. A provider that times out:
         # its snapshots take longer than the provider's timeout (1 s).
         opts = replace(b.opts, snapshot_seconds=3.0) if fault == "provider timeout" else b.opts
-        sim = stack.enter_context(Simulator(opts)) if job.path and not job.target else b.sim
+        own = job.path is not None and not (job.target or job.store)
+        sim = stack.enter_context(Simulator(opts)) if own else b.sim
         if fault == "provider task failing":
             sim.hypervisor.fail_next(100, "the datastore is full")
         target = sim.url
+        bucket = None
+        if job.store:
+            if b.moto is None:
+                cell.problems.append("moto_server is not installed (pip install 'moto[server]')")
+                return cell
+            target, bucket = b.moto, matrix_copy.new_bucket(b.moto)
         if job.target:
             target = stack.enter_context(Simulator(SimOptions(empty=True, password=PASSWORD))).url
         if fault == "node down":
@@ -309,8 +329,9 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
         ca = None
         if proxy is not None and proxy.ca_file is not None and fault == "TLS wrong host":
             ca = shutil.copy(proxy.ca_file, where / "ca.pem")  # outlives the proxy's own
-        cfg = write_config(where, sim.url if job.target else target, sim.url, b.nodes,
-                           1.0 if fault == "provider timeout" else None, ca)
+        cfg = write_config(where, sim.url if job.target or job.store else target, sim.url, b.nodes,
+                           1.0 if fault == "provider timeout" else None, ca,
+                           (target, bucket) if bucket else None)
         before, runs_before = _state(where, job)
         moved = _store_unwritable(where, job) if fault == "store unwritable" else None
         corrupted = _corrupt_store(where) if stored_corrupt(job, fault) else {}
@@ -331,8 +352,10 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
             cell.handshakes = proxy.handshakes
             proxy.fault = None
             proxy.release(drop=True)
+        direct = (b.moto, bucket) if b.moto and bucket else None  # the store, no fault
         if fault == "SIGKILL":
-            _next_run_completes(cell, job, where, b, target if job.target else sim.url, sim.url)
+            _next_run_completes(cell, job, where, b, target if job.target else sim.url, sim.url,
+                                direct)
     if moved is not None:
         moved[0].unlink()
         moved[1].rename(moved[0])
@@ -349,6 +372,8 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
         cell.tag = "" if cell.outcome == "completed" else tag_of(reasons or err)
     elif p.returncode:
         cell.tag = tag_of(err)
+    if direct is not None:  # the checks read the store directly, the fault gone
+        write_config(where, sim.url, sim.url, b.nodes, copy=direct)
     _check(cell, job, where, out, err, made - before)
     cell.seconds = time.monotonic() - t0
     return cell
@@ -383,13 +408,14 @@ def _corrupt_store(where: Path) -> dict[Path, bytes]:
     return originals
 
 
-def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str, sim: str) -> None:
+def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str, sim: str,
+                        copy: tuple[str, str] | None) -> None:
     """After a SIGKILL the next run, with the fault gone, must succeed (a restore resumes)."""
     if job.target:
         cfg = write_config(where, sim, sim, b.nodes)
         argv = ["restore", "--resume", "--yes", "--target-url", url]
     else:
-        cfg, argv = write_config(where, url, sim, b.nodes), list(job.argv)
+        cfg, argv = write_config(where, url, sim, b.nodes, copy=copy), list(job.argv)
     code, _, err = run(cfg, *argv)
     if code != 0:
         cell.problems.append(f"the run after the kill failed: {err[-300:]}")
@@ -420,11 +446,24 @@ def _check(cell: Cell, job: Job, where: Path, out: str, err: str, made: int) -> 
     if cell.fault != "SIGKILL" and job.run_job and job.run_job != "restore" and cell.exit is not None and cell.outcome is None \
             and cell.exit == 0:
         cell.problems.append("exit 0 and no run recorded")
+    if job.store:
+        _check_copies(cell, cfg)
     bad = _verify(cfg)
     if job.name == "prune" and bad:  # hidden first, then deleted: the next prune deletes
         run(cfg, "prune")            # what this one could not
         bad = _verify(cfg)
     cell.problems += [f"after the cell: {b}" for b in bad]
+
+
+def _check_copies(cell: Cell, cfg: Path) -> None:
+    """Every copy the catalog records is in the store and hashes; a completed copy made some."""
+    code, out, err = run(cfg, "verify", "--store", matrix_copy.STORE, "--read-data", "--json")
+    if code != 0:
+        cell.problems.append(f"verify --store: exit {code}: {(out + err)[-300:]}")
+    with Env.open(config_mod.load(cfg)) as env:
+        recorded = env.catalog.copies(matrix_copy.STORE)
+    if cell.outcome == "completed" and not recorded:
+        cell.problems.append("copy completed but no copy recorded")
 
 
 def _verify(cfg: Path) -> list[str]:
@@ -440,7 +479,11 @@ def run_matrix(workers: int = 6, only: str | None = None) -> list[Cell]:
             ThreadPoolExecutor(workers) as pool:
         cells = [(job, fault) for job in JOBS for fault in FAULTS
                  if only is None or only in f"{job.name}:{fault}"]
-        return list(pool.map(lambda jf: run_cell(b, jf[0], jf[1], Path(tmp)), cells))
+        # The slowest first, so that none of them starts last and holds the whole run.
+        order = sorted(cells, key=lambda jf: (jf[1] not in SLOW, not jf[0].store))
+        done = dict(zip(order, pool.map(lambda jf: run_cell(b, jf[0], jf[1], Path(tmp)), order),
+                        strict=True))
+        return [done[jf] for jf in cells]
 
 
 def render(cells: list[Cell]) -> str:
