@@ -473,7 +473,7 @@ def _verify(cfg: Path) -> list[str]:
         return bad + [f"orphan {o.key}" for o in orphans.find(env, "prod")]
 
 
-def run_matrix(workers: int = 6, only: str | None = None) -> list[Cell]:
+def run_matrix(workers: int = 8, only: str | None = None) -> list[Cell]:
     """Every cell (or those whose ``job:fault`` contains ``only``), ``workers`` at a time."""
     with tempfile.TemporaryDirectory(prefix="fault-matrix-") as tmp, bench(Path(tmp)) as b, \
             ThreadPoolExecutor(workers) as pool:
@@ -510,7 +510,8 @@ def write_docs(table: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.reliability.matrix", description=__doc__)
     ap.add_argument("--write-docs", action="store_true", help=f"write the table into {DOC.name}")
-    ap.add_argument("--workers", type=int, default=6)
+    ap.add_argument("--workers", type=int, default=8, help="cells at once (most of a copy "
+                    "cell's time is its retries' pauses)")
     ap.add_argument("--only", metavar="JOB:FAULT", help="only the cells whose JOB:FAULT contains this")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
