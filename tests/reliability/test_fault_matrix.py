@@ -36,7 +36,7 @@ def test_cell(cells: dict[tuple[str, str], matrix.Cell], job: str, fault: str) -
         assert c.exit == 0 and c.outcome == "completed", c.text()
     elif j.store and fault == "Retry-After past cap":  # the S3 client ignores Retry-After:
         assert c.exit != 0 and c.outcome == "failed" and c.tag == "HTTP 429", c.text()
-        assert c.run_seconds < 60, f"{c.run_seconds:.1f} s"  # its own retries, then failed
+        assert c.run_seconds < 120, f"{c.run_seconds:.1f} s"  # its retries, then failed
     elif fault in RECOVERS or (fault == "node down" and j.path is None):
         assert c.exit == 0 and c.outcome in ("completed", None), c.text()
     elif fault in BREAKS or fault == "node down":
@@ -46,7 +46,8 @@ def test_cell(cells: dict[tuple[str, str], matrix.Cell], job: str, fault: str) -
         assert c.exit not in (0, None) and c.outcome != "completed", c.text()
         assert c.tag == FAST[fault], f"the reason is named: {c.text()}\n{c.stderr}"
         # Fail fast: not 5 waits of 120 s, not a retry storm (the retry policy: retries = 1).
-        assert c.run_seconds < 20, f"{c.run_seconds:.1f} s"
+        # Measured 1-3 s alone, up to 21 s with the matrix under a load average of 7.
+        assert c.run_seconds < 60, f"{c.run_seconds:.1f} s"
         if fault.startswith("TLS"):
             # The inventory's five reads go at once: five handshakes, none retried.
             assert c.handshakes <= 6, f"{c.handshakes} TLS handshakes: a retry storm"
