@@ -370,6 +370,10 @@ class Transport:
 
     def _tls_message(self, exc: Exception) -> str:
         text = str(exc)
+        if "mismatch, certificate is not valid for" in text:  # trusted, but for another name
+            return (f"deployment {self.name}: TLS to {self.origin}: the certificate is not for "
+                    "this host (hostname mismatch): url must use a name or address the "
+                    "certificate lists")
         why = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else "TLS failed"
         hint = ("check that ca_bundle is the CA that signed it" if self.deployment.ca_bundle
                 else "set ca_bundle to the CA that signed it (verify_tls = false only for labs)")

@@ -123,7 +123,14 @@ def load(env: Env, rp: RestorePoint) -> dict[str, Any]:
 
         ensure_local(env, rp)  # e.g. a new host, its catalog rebuilt from an off-site store
     try:
-        data: dict[str, Any] = json.loads(env.store.read_bytes(rp.files[0].key))
+        f = rp.files[0]
+        body = env.store.read_bytes(f.key)
+        # Plans, drills and restores act on this document: bytes that are not what was
+        # recorded (even as valid JSON) must not steer them.
+        if hashlib.sha256(body).hexdigest() != f.sha256:
+            raise StoreError(f"{rp.id}: its inventory.json is not what was recorded (sha256 "
+                             "mismatch); see `backup-agent verify`")
+        data: dict[str, Any] = json.loads(body)
     except (ValueError, IndexError) as exc:
         raise StoreError(f"{rp.id}: its inventory.json is unreadable ({exc}); "
                          "see `backup-agent verify`") from exc

@@ -17,14 +17,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
-def self_signed(directory: Path, now: dt.datetime) -> tuple[Path, Path]:
-    """Write a certificate for 127.0.0.1/::1/localhost and its key; return their paths."""
+
+def self_signed(directory: Path, now: dt.datetime,
+                names: tuple[str, ...] = LOOPBACK) -> tuple[Path, Path]:
+    """Write a certificate for ``names`` (host names or IP addresses; default the loopback
+    ones) and its key; return their paths."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backup-agent simulator")])
-    san = x509.SubjectAlternativeName([
-        x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1"))])
+    san = x509.SubjectAlternativeName([_general_name(n) for n in names])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
@@ -43,6 +45,13 @@ def self_signed(directory: Path, now: dt.datetime) -> tuple[Path, Path]:
                                            serialization.NoEncryption()))
     os.chmod(key_path, 0o600)
     return cert_path, key_path
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:

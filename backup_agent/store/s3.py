@@ -39,6 +39,23 @@ class Lock:
     days: int
 
 
+def _tls_failed(exc: Exception) -> bool:
+    from botocore.exceptions import SSLError
+
+    return isinstance(exc, SSLError)
+
+
+def _connect_reason(exc: Exception) -> str:
+    """What a connection failure was, in the words of the Management Node client's errors."""
+    text = f"{exc} {getattr(exc, 'kwargs', {}).get('error', '')}"
+    if any(s in text for s in ("Name or service not known", "nodename nor servname",
+                               "Temporary failure in name resolution", "NameResolution")):
+        return "host name not found"
+    if "refused" in text.lower():
+        return "connection refused"
+    return "cannot connect or the connection was lost"
+
+
 def _code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -78,8 +95,15 @@ class S3Store(Store):
         what = code or type(exc).__name__
         verb = {"writing": "write", "reading": "read", "listing": "list", "deleting": "delete",
                 "aborting": "abort the upload of", "locking": "lock"}.get(doing, doing)
-        message = f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: {what}"
-        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
+        message = f"{self.name}: cannot {verb} {key} in bucket {self.bucket!r}: "
+        if _tls_failed(exc):  # a certificate does not get better by asking again
+            return StoreUnavailable(message + "TLS to the endpoint failed (certificate verify "
+                                    "failed or not for this host)")
+        why = f"HTTP {what}" if what.isdigit() else what
+        if what in UNREACHABLE:
+            why += f" ({_connect_reason(exc)})"
+            return StoreUnavailable(message + why, transient=True)
+        return StoreError(message + why)
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)

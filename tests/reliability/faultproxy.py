@@ -6,11 +6,18 @@ its answer, except the requests whose path contains ``path``: the first ``count`
 that matters to the job (the backup download, the room list, the restore upload), after the
 job has started and has done its first requests through the same proxy.
 
-Faults: ``503`` and ``429`` (``Retry-After: 1``) answers, ``cut`` (the upstream's headers, half
-its body, then the connection closed), ``garbage`` (200 with 4 KiB of bytes that are not the
+Faults: ``503`` and ``429`` (``Retry-After: 1``) answers, ``429-bare`` (no ``Retry-After``),
+``429-long`` (``Retry-After: 3600``, past any sane cap), ``cut`` (the upstream's headers, half
+its body, then the connection closed), ``corrupt`` (the upstream's answer with bytes flipped
+in its middle: same length, another sha256), ``garbage`` (200 with 4 KiB of bytes that are not the
 answer), ``stall`` (nothing for longer than the client's timeout), ``trickle`` (the upstream's
 answer, 64 bytes every 0.3 s: each read arrives within the timeout, the whole answer never
 within its deadline), ``hold`` (the answer held until ``release()``: a signal lands mid-run).
+
+``tls="untrusted"`` serves HTTPS with a throwaway self-signed certificate that no client
+trusts (the URL is ``https://``); ``tls="wrong host"`` with one for another host name, whose
+``ca_file`` a client may trust. ``handshakes`` counts the connections a client opened, so a
+test can tell one refused handshake from a retry storm.
 """
 
 from __future__ import annotations
@@ -18,13 +25,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import socket
+import ssl
+import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-FAULTS = ("503", "429", "cut", "garbage", "stall", "trickle", "hold")
+from backup_agent.sim.tls import LOOPBACK, self_signed, server_context
+
+FAULTS = ("503", "429", "429-bare", "429-long", "cut", "corrupt", "garbage", "stall", "trickle",
+          "hold")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -50,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         proxy = self.server.proxy
         fault = proxy.take(self.path)
-        if fault in ("503", "429", "garbage"):
+        if fault in ("503", "429", "429-bare", "429-long", "garbage"):
             return self._canned(fault)
         if fault == "stall":
             time.sleep(proxy.stall_seconds)
@@ -63,6 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return None
         status, headers, data = proxy.forward(self.command, self.path, dict(self.headers), body)
+        if fault == "corrupt" and data:
+            mid = len(data) // 2
+            data = data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 16]) + data[mid + 16:]
         self.send_response(status)
         for k, v in headers:
             if k.lower() not in _HOP:
@@ -87,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _canned(self, fault: str) -> None:
         status, body, extra = {"503": (503, b'{"error": "busy"}', {}),
                                "429": (429, b'{"error": "slow down"}', {"Retry-After": "1"}),
+                               "429-bare": (429, b'{"error": "slow down"}', {}),
+                               "429-long": (429, b'{"error": "slow down"}', {"Retry-After": "3600"}),
                                "garbage": (200, os.urandom(4096), {})}[fault]
         self.send_response(status)
         for k, v in {"Content-Type": "application/json", **extra}.items():
@@ -100,6 +120,23 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     proxy: FaultProxy
 
+    tls: ssl.SSLContext | None = None
+    handshakes = 0
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        if self.tls is None:
+            return sock, addr
+        self.handshakes += 1
+        sock.settimeout(5)  # a client that never finishes its handshake cannot hold the proxy
+        try:  # a refused handshake raises here: socketserver drops the connection
+            wrapped = self.tls.wrap_socket(sock, server_side=True)
+            wrapped.settimeout(None)
+            return wrapped, addr
+        except OSError:
+            sock.close()
+            raise
+
     def handle_error(self, request: object, client_address: object) -> None:
         """A client hanging up on a fault is what the matrix wants."""
 
@@ -108,7 +145,7 @@ class FaultProxy:
     """``with FaultProxy(sim.url, "cut", "system_backup") as p: p.url``."""
 
     def __init__(self, upstream: str, fault: str | None = None, path: str = "/api/",
-                 count: int = 10**6, stall_seconds: float = 1.5) -> None:
+                 count: int = 10**6, stall_seconds: float = 1.5, tls: str | None = None) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
         up = urlsplit(upstream)
@@ -120,7 +157,17 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.proxy = self
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._certs: tempfile.TemporaryDirectory[str] | None = None
+        self.ca_file: Path | None = None
+        if tls is not None:
+            if tls not in ("untrusted", "wrong host"):
+                raise ValueError(f"unknown tls {tls!r}")
+            self._certs = tempfile.TemporaryDirectory(prefix="faultproxy-tls-")
+            names = ("mgr01.elsewhere.example",) if tls == "wrong host" else LOOPBACK
+            self.ca_file, key = self_signed(Path(self._certs.name), datetime.now(UTC), names)
+            self.httpd.tls = server_context(self.ca_file, key)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def take(self, path: str) -> str | None:
@@ -157,3 +204,10 @@ class FaultProxy:
         with contextlib.suppress(Exception):
             self.httpd.shutdown()
         self.httpd.server_close()
+        if self._certs is not None:
+            self._certs.cleanup()
+
+    @property
+    def handshakes(self) -> int:
+        """Connections opened to a ``tls`` proxy (each a handshake the client tried)."""
+        return self.httpd.handshakes
