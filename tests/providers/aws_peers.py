@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from tests.peers.process import serving
 
 REGION = "eu-west-1"
 KEYS = {"access_key_id": "testing", "secret_access_key": "testing"}
@@ -97,26 +98,8 @@ def moto_server() -> Iterator[str]:
         pytest.skip("moto_server not installed (pip install 'moto[server]')")
     port = free_port()
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on port {port}")
-                time.sleep(0.1)
+    with serving([*cmd, "-H", "127.0.0.1", "-p", str(port)], port, "moto_server", env=env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def reset(url: str) -> None:

@@ -12,15 +12,15 @@ import importlib.util
 import itertools
 import shutil
 import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
+
+from tests.peers.process import serving
 
 STORE = "offsite"
 PREFIX = "prod/"
@@ -41,26 +41,16 @@ def moto() -> Iterator[str | None]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on port {port}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+
+    def ready() -> bool:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+            return True
+        except OSError:
+            return False
+    with serving([*cmd, "-H", "127.0.0.1", "-p", str(port)], port, "moto_server", ready=ready):
+        yield url
 
 
 def new_bucket(url: str) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.peers.process import serving
 from tests.providers.aws_peers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,26 +33,10 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("Azurite is not installed (bash tests/peers/install-azurite.sh)")
     port = free_port()
     data = tmp_path_factory.mktemp("azurite")
-    proc = subprocess.Popen([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                             "--location", str(data), "--silent", "--skipApiVersionCheck",
-                             "--loose"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"azurite did not start on port {port}")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+                  str(data), "--silent", "--skipApiVersionCheck", "--loose"],
+                 port, "azurite", timeout=60) as url:
+        yield url
 
 
 def new_container(url: str, name: str) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.peers.process import serving
 from tests.providers.aws_peers import free_port
 
 _buckets = (f"copies-{n}" for n in itertools.count())
@@ -25,26 +23,9 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(exe).exists():
         pytest.skip("gcp-storage-emulator is not installed (pip install -e '.[test]')")
     port = free_port()
-    proc = subprocess.Popen([exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
-                             "--quiet"], cwd=tmp_path_factory.mktemp("gcs"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gcp-storage-emulator did not start on port {port}")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving([exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
+                 port, "gcp-storage-emulator", cwd=tmp_path_factory.mktemp("gcs")) as url:
+        yield url
 
 
 def new_bucket(url: str) -> str:
