@@ -156,16 +156,7 @@ def _next_path(transport: Transport, nxt: Any) -> str:
 
 def _dedup(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Objects in order, each ``resource_uri`` once (pages shift when objects are added)."""
-    seen: set[str] = set()
-    out = []
-    for obj in objects:
-        uri = obj.get("resource_uri")
-        if isinstance(uri, str):
-            if uri in seen:
-                continue
-            seen.add(uri)
-        out.append(obj)
-    return out
+    return _fresh(objects, set())
 
 
 def iter_concurrent(transport: Transport, resource: str, params: dict[str, Any] | None = None,
@@ -216,6 +207,7 @@ def iter_concurrent(transport: Transport, resource: str, params: dict[str, Any] 
 
 
 def _fresh(objects: list[dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
+    """The objects whose ``resource_uri`` is not in ``seen`` yet, in order; ``seen`` grows."""
     out = []
     for obj in objects:
         uri = obj.get("resource_uri")
