@@ -54,19 +54,21 @@ class Moment:
         return self.seconds < 0
 
 
-def moment(then: datetime, now: datetime) -> Moment:
-    """``then`` seen from ``now``."""
+def moment(then: datetime, now: datetime, *, nearest: bool = False) -> Moment:
+    """``then`` seen from ``now``. A future time rounds to the nearest unit (a deadline 13.99
+    days away is "in 14 days"), a past one floors unless ``nearest``, as ages are said."""
     seconds = int((now - then).total_seconds())
-    relative = f"{age_text(then, now)} ago" if seconds >= 0 else f"in {age_text(now, then)}"
+    relative = (f"{age_text(then, now, nearest=nearest)} ago" if seconds >= 0
+                else f"in {age_text(now, then, nearest=True)}")
     stamp = iso(then)  # human() from it: a page formats a thousand of these
     return Moment(stamp, f"{stamp[:10]} {stamp[11:16]} UTC", relative, seconds)
 
 
-def _maybe(text: str | None, now: datetime) -> Moment | None:
+def _maybe(text: str | None, now: datetime, *, nearest: bool = False) -> Moment | None:
     if not text:
         return None
     try:
-        return moment(parse_iso(text), now)
+        return moment(parse_iso(text), now, nearest=nearest)
     except ValueError:  # data kept by another agent's version; never a reason for a 500
         return None
 
@@ -195,7 +197,8 @@ def clock_of(data: Mapping[str, Any], now: datetime, note: str | None = None) ->
     remaining = ("unknown (no last contact on record)" if hours is None
                  else f"passed {hours_text(hours)} ago" if hours <= 0 else f"{hours_text(hours)} left")
     return Clock(True, str(data["level"]), _maybe(data.get("down_since"), now),
-                 _maybe(data.get("deadline"), now), hours, remaining, note)
+                 # rounded either side of it, as hours_text rounds "passed 2.0 h ago"
+                 _maybe(data.get("deadline"), now, nearest=True), hours, remaining, note)
 
 
 def point(rp: RestorePoint, now: datetime) -> Point:

@@ -26,6 +26,7 @@ even when that contact was a minute ago.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -54,19 +55,28 @@ PROBE_TIMEOUT = 2.0
 NOT_PROBED = "not probed"
 
 
-def age_text(then: datetime, now: datetime) -> str:
-    """How long ago ``then`` was, as a person says it: ``just now``, ``5 min``, ``9 days``."""
+def age_text(then: datetime, now: datetime, *, nearest: bool = False) -> str:
+    """How long ago ``then`` was, as a person says it: ``just now``, ``5 min``, ``9 days``.
+
+    Ages floor ("9 days" until the tenth day is complete), as people say them. ``nearest``
+    rounds each unit instead, the way :func:`backup_agent.planner.clock.hours_text` rounds
+    hours: a deadline shown beside "336.0 h left" must read "14 days", not "13 days"."""
     seconds = (now - then).total_seconds()
     if seconds < 0:
         return "in the future (check the clocks)"
-    if seconds < 60:
+    cut: Callable[[float], int] = _rounded if nearest else int
+    if cut(seconds / 60) < 1:
         return "under a minute"
     if seconds < 3600:
-        return f"{int(seconds // 60)} min"
+        return f"{cut(seconds / 60)} min"
     if seconds < 48 * 3600:
-        return f"{int(seconds // 3600)} h"
-    days = int(seconds // 86400)
-    return f"{days} days"
+        return f"{cut(seconds / 3600)} h"
+    return f"{cut(seconds / 86400)} days"
+
+
+def _rounded(value: float) -> int:
+    """Half up, as people round (``round`` would make 13.5 days "14" and 12.5 days "12")."""
+    return int(value + 0.5)
 
 
 def age_seconds(then: datetime, now: datetime) -> int:

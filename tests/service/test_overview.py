@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from backup_agent import config as config_mod
 from backup_agent.catalog import Kind, RestorePoint
 from backup_agent.daemon import jobs as daemon_jobs
@@ -59,6 +61,9 @@ def test_the_watch_record_down_starts_the_clock_without_probing(
     assert card.clock.applies and card.clock.level == "warning"
     assert card.clock.deadline is not None and card.clock.deadline.future
     assert card.clock.remaining.endswith("h left")
+    # Contact was seconds ago: "336.0 h left" must sit beside "in 14 days", not "in 13 days".
+    assert card.clock.remaining == "336.0 h left", card.clock.remaining
+    assert card.clock.deadline.relative == "in 14 days", card.clock.deadline.relative
     watch = next(r for r in card.runs if r.job == "watch")
     assert watch.outcome == "failed" and watch.reasons and watch.reasons[0].startswith("probe:")
 
@@ -165,3 +170,20 @@ def test_cards_with_a_running_clock_come_first_by_level() -> None:
     shown = [card("a", "up"), card("b", "down"), card("c", "down", "warning", True),
              card("d", "unknown"), card("e", "down", "expired", True), card("f", "down", "critical", True)]
     assert [c.name for c in overview.urgent_first(shown)] == ["e", "f", "c", "b", "a", "d"]
+
+
+@pytest.mark.parametrize(("hours", "left", "relative"), [
+    (335.99, "336.0 h left", "in 14 days"), (335.5, "335.5 h left", "in 14 days"),
+    (324.4, "324.4 h left", "in 14 days"), (323.4, "323.4 h left", "in 13 days"),
+    (47.9, "47.9 h left", "in 48 h"), (5.96, "6.0 h left", "in 6 h"),
+    (0.999, "60 min left", "in 60 min"), (0.25, "15 min left", "in 15 min"),
+    (-1.97, "passed 2.0 h ago", "2 h ago")])
+def test_the_clocks_hours_and_its_deadline_say_the_same_rounded_time(
+        hours: float, left: str, relative: str) -> None:
+    """Both texts round to the nearest unit shown; a floored deadline read a day short."""
+    now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    deadline = now + timedelta(hours=hours)
+    clock = overview.clock_of({"applies": True, "level": "warning", "remaining_hours": hours,
+                               "deadline": deadline.strftime("%Y-%m-%dT%H:%M:%SZ")}, now)
+    assert clock.deadline is not None
+    assert (clock.remaining, clock.deadline.relative) == (left, relative)

@@ -51,6 +51,17 @@ def test_ages(seconds: int, says: str) -> None:
     assert age_text(now - timedelta(seconds=seconds), now) == says
 
 
+@pytest.mark.parametrize(("seconds", "floored", "nearest"), [
+    (29, "under a minute", "under a minute"), (59, "under a minute", "1 min"),
+    (5 * 60 + 40, "5 min", "6 min"), (5 * 3600 + 1800, "5 h", "6 h"),
+    (14 * 86400 - 30, "13 days", "14 days"), (int(12.5 * 86400), "12 days", "13 days")])
+def test_ages_floor_unless_rounded_to_the_nearest(seconds: int, floored: str, nearest: str) -> None:
+    """Status floors ages; the console rounds a deadline as its hours are rounded."""
+    now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    then = now - timedelta(seconds=seconds)
+    assert (age_text(then, now), age_text(then, now, nearest=True)) == (floored, nearest)
+
+
 def test_down_is_11_within_a_few_seconds(agent: Runner, tmp_path: Path, sim: Simulator) -> None:
     """With the node down the old status spent ~15 s in retries, and exited 0."""
     cfg = write_config(tmp_path, sim.url, retries=5, timeout=30)  # the defaults
