@@ -35,9 +35,12 @@ class Catalog(Protocol):
         ...
 
     # -- runs -------------------------------------------------------------------------------
-    def start_run(self, deployment: str, job: str, now: datetime) -> Run:
+    def start_run(self, deployment: str, job: str, now: datetime, *,
+                  reserved_by: str | None = None) -> Run:
         """Record a new run of ``job``, with an id of its own, started by the actor of
-        :mod:`backup_agent.catalog.actor` (or take over the row reserved there for it)."""
+        :mod:`backup_agent.catalog.actor` (or take over the row reserved there for it).
+        ``reserved_by``: the row is a reservation of that live process (summary
+        ``reserved_by`` until the run finishes), in the same insert."""
         ...
 
     def finish_run(self, run: Run, now: datetime) -> Run:

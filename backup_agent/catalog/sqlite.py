@@ -144,7 +144,8 @@ class SQLiteCatalog:
         return [r[0] for r in self._read("SELECT name FROM migrations ORDER BY name")]
 
     # -- runs -------------------------------------------------------------------------------
-    def start_run(self, deployment: str, job: str, now: datetime) -> Run:
+    def start_run(self, deployment: str, job: str, now: datetime, *,
+                  reserved_by: str | None = None) -> Run:
         actor = current_actor()
         if (reserved := take_reserved(deployment, job)) is not None:
             with self._tx() as db:  # the trigger's row, made before the job started
@@ -153,9 +154,12 @@ class SQLiteCatalog:
             if taken == 1:
                 return Run(id=reserved, deployment=deployment, job=job, started_at=now, actor=actor)
 
+        summary = json.dumps({"reserved_by": reserved_by} if reserved_by else {})
+
         def insert(db: sqlite3.Connection, rid: str) -> int:
-            return db.execute("INSERT OR IGNORE INTO runs (id, deployment, job, started_at, actor) "
-                              "VALUES (?,?,?,?,?)", (rid, deployment, job, iso(now), actor)).rowcount
+            return db.execute("INSERT OR IGNORE INTO runs (id, deployment, job, started_at, actor, "
+                              "summary) VALUES (?,?,?,?,?,?)",
+                              (rid, deployment, job, iso(now), actor, summary)).rowcount
 
         rid = self._insert_unique(f"run-{job}-{deployment}-{stamp(now, micro=True)}", insert)
         return Run(id=rid, deployment=deployment, job=job, started_at=now, actor=actor)

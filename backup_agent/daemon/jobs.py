@@ -236,6 +236,7 @@ def finish_orphans(env: Env, deployment: str, job: str, reason: str) -> None:
     """Runs of a job left unfinished (a thread that never came back): failed with ``reason``."""
     for run in env.catalog.runs(deployment, limit=20, job=job):
         if run.finished_at is None:
+            run.summary.pop("reserved_by", None)  # a trigger's row: the mark ends with it
             run.item(job, "failed", reason)
             env.catalog.finish_run(run, env.clock())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +28,20 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
 
 
+def _lock_path(storage: Path) -> Path:
+    return storage / "locks" / "daemon.lock"
+
+
 @contextmanager
-def storage_lock(storage: Path) -> Iterator[None]:
-    """One daemon per storage path; a second one is refused with the holder's pid."""
-    path = storage / "locks" / "daemon.lock"
+def storage_lock(storage: Path) -> Iterator[str]:
+    """One daemon per storage path; a second one is refused with the holder's pid.
+
+    Yields the holder's mark, ``PID NANOSECONDS`` (also the lock file's text): the owner a
+    trigger's reserved run records. Another process tells a live owner with
+    :func:`live_daemon`; the time keeps a restarted daemon apart from its predecessor even
+    where both are pid 1 (a container).
+    """
+    path = _lock_path(storage)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
@@ -40,10 +51,30 @@ def storage_lock(storage: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = fh.read().strip() or "unknown"
+            holder = (fh.read().split() or ["unknown"])[0]
             raise NotReadyError(f"another backup-agent daemon (pid {holder}) already runs on "
                                 f"storage path {storage}; stop it first") from None
+        mark = f"{os.getpid()} {time.time_ns()}"
         fh.truncate(0)
-        fh.write(str(os.getpid()))
+        fh.write(mark)
         fh.flush()
-        yield
+        yield mark
+
+
+def live_daemon(storage: Path) -> str | None:
+    """The mark of the daemon holding ``storage``'s lock now (see :func:`storage_lock`), None
+    when no process holds it. Probed with a shared flock taken and dropped at once; from
+    the daemon's own process too (another open file description conflicts with its lock)."""
+    try:
+        fd = os.open(_lock_path(storage), os.O_RDONLY)
+    except OSError:
+        return None  # never taken: no daemon ever ran here
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 100).decode("ascii", "replace").strip() or None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

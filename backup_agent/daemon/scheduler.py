@@ -56,6 +56,7 @@ class Daemon:
         check_urls(config.service.alerts.urls)
         self.http: WebServer | None = None  # bound in serve(), once the storage lock is held
         self.storage_problem: str | None = None  # why it waits for the storage, while it waits
+        self.owner: str | None = None  # the storage lock's mark once held: triggers record it
         try:
             self.env = jobs.open_env(config, self.abort)
         except (StoreError, CatalogError) as exc:
@@ -141,7 +142,7 @@ class Daemon:
         while True:
             held = contextlib.ExitStack()
             try:
-                held.enter_context(storage_lock(self.config.storage_path))
+                self.owner = held.enter_context(storage_lock(self.config.storage_path))
                 if self.env is None:
                     self.env = jobs.open_env(self.config, self.abort)
                 return held
@@ -393,8 +394,10 @@ class Daemon:
             env, lock = self._open_env(), self._writers.get(dep_name)
             if (lock is not None and lock.locked()) or jobs.held_elsewhere(env, dep_name):
                 raise Busy(jobs.running_writer(env, dep_name))
-            with started_by(actor):
-                run = env.catalog.start_run(dep_name, job, utcnow())
+            if self.owner is None:
+                raise NotReadyError("waiting for the storage lock; no new runs yet")
+            with started_by(actor):  # marked ours: another process's run leaves it alone
+                run = env.catalog.start_run(dep_name, job, utcnow(), reserved_by=self.owner)
             self._pending[dep_name] = run.id
         log.info("%s %s triggered by %s: run %s", job, dep_name, actor, run.id)
         self.scheduler.add_job(self.run_job, args=(dep_name, job),

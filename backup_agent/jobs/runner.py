@@ -35,6 +35,7 @@ from typing import TypeVar
 from backup_agent.catalog import Run
 from backup_agent.catalog.actor import reserved_for
 from backup_agent.config import Deployment
+from backup_agent.daemon.process import live_daemon
 from backup_agent.errors import AgentError, ApiError, AuthError, ConnectError, StoreError
 from backup_agent.jobs import orphans
 from backup_agent.jobs.env import Env
@@ -103,10 +104,20 @@ KILLED = "interrupted: the process ended before it recorded an outcome (killed o
 def _end_killed(env: Env, deployment: str, job: str) -> None:
     """Runs of ``job`` left without an outcome end failed now. Every run of it holds this
     deployment's run lock, which is held here: the process of an unfinished one is gone
-    (SIGKILL, power loss), and its run would otherwise stay without an outcome for ever."""
+    (SIGKILL, power loss), and its run would otherwise stay without an outcome for ever.
+
+    Except a trigger's reserved row whose daemon still holds the storage lock: its job is
+    queued there and takes the row over when it starts (then it meets this lock, or ends
+    the row "not started"). The row of a daemon that died or was replaced ends here."""
     mine = reserved_for(deployment, job)  # the row a trigger made for this run: not a dead one
+    live: str | None = None
     for stale in env.catalog.runs(deployment, limit=20, job=job):
         if stale.finished_at is None and stale.id != mine:
+            if (owner := stale.summary.get("reserved_by")) is not None:
+                live = live or live_daemon(env.config.storage_path)
+                if owner == live:
+                    continue
+                del stale.summary["reserved_by"]  # its owner is gone: only what ended it stays
             stale.item(job, "failed", KILLED)
             env.catalog.finish_run(stale, env.clock())
             log.warning("%s %s: run %s had no outcome: %s", job, deployment, stale.id, KILLED)
