@@ -124,3 +124,42 @@ def test_the_live_daemons_mark_is_seen_from_its_own_process_too(tmp_path: Path) 
     with storage_lock(tmp_path) as mark:
         assert live_daemon(tmp_path) == mark and mark.split()[0] == str(os.getpid())
     assert live_daemon(tmp_path) is None, "released with its holder"
+
+
+def test_a_queued_trigger_meeting_a_cli_run_ends_not_started_and_triggers_meanwhile_are_409(
+        tmp_path: Path, daemons: list[Daemon]) -> None:
+    """The CLI run holds the deployment: the queued trigger's job is refused at its lock and
+    says so in its own row; a trigger meanwhile answers 409 with the run that holds it."""
+    from backup_agent.sim import SimOptions
+
+    with Simulator(SimOptions(rooms=5, conferencing_nodes=1, password=PASSWORD,
+                              latency_ms=800)) as slow:  # the CLI's backup: several seconds
+        web = start(tmp_path, slow.url, daemons)
+        cfg = cli_config(tmp_path)
+        run_id, pw = reserve(web, tmp_path)
+        cli = subprocess.Popen([sys.executable, "-m", "backup_agent.cli.main", "--config", str(cfg),
+                                "backup"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        try:
+            cli_run = wait_for(lambda: next(iter(set(backup_runs(tmp_path)) - {run_id}), None),
+                               what="the CLI's run")
+            busy = web.post_json("/api/v1/deployments/prod/export")
+            assert busy.status == 409 and busy.json()["run_id"] == run_id, "the queued trigger"
+            release_secret(pw)
+            run = wait_run(web, run_id)
+            [reason] = [i["reason"] for i in run["items"]]
+            assert run["outcome"] == "failed" and reason.startswith("not started:"), run
+            assert "already running" in reason, reason
+            # the trigger's own row is released just after its outcome is written
+            busy = wait_for(lambda: (a := web.post_json("/api/v1/deployments/prod/export"))
+                            .json().get("run_id") != run_id and a, what="the trigger released")
+            assert busy.status == 409 and busy.json()["run_id"] == cli_run, busy.text
+            assert backup_runs(tmp_path)[cli_run][0] is None, "all of it while the CLI ran"
+            _, err = cli.communicate(timeout=60)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.communicate()
+        assert cli.returncode == 0, err
+        assert backup_runs(tmp_path)[cli_run][0] == "completed"
+        assert web.daemon.stop() == 0
