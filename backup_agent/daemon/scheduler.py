@@ -1,4 +1,6 @@
-"""``backup-agent run``: schedules, locks, signals, reload, and the runs' aftermath.
+"""``backup-agent run``: the daemon's life cycle (storage lock, port, signals, reload,
+shutdown), its schedules and its probes. What runs a job, and the API's trigger, is
+:mod:`backup_agent.daemon.runs` (the :class:`Daemon` is a :class:`~backup_agent.daemon.runs.Runs`).
 
 A job never overlaps itself (APScheduler's ``max_instances=1``) nor, for the jobs that write
 restore points, another writer of its deployment (a lock per deployment; the run frame's file
@@ -14,21 +16,20 @@ import os
 import signal
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from backup_agent import config as config_mod
-from backup_agent.catalog import Run, parse_iso
-from backup_agent.catalog.actor import reserved_left, started_by
-from backup_agent.config import Config, Deployment
-from backup_agent.daemon import conditions, jobs
+from backup_agent.config import Config
+from backup_agent.daemon import jobs
 from backup_agent.daemon.alerts import Alerter, check_urls
 from backup_agent.daemon.metrics import Metrics
 from backup_agent.daemon.process import limit_malloc_arenas, storage_lock
-from backup_agent.daemon.settings import JOBS, SERIALISED, Schedule
-from backup_agent.daemon.triggers import interval_of, trigger_for
-from backup_agent.errors import AgentError, CatalogError, NotReadyError, StoreError
+from backup_agent.daemon.runs import Runs
+from backup_agent.daemon.settings import JOBS, Schedule
+from backup_agent.daemon.triggers import trigger_for
+from backup_agent.errors import AgentError, CatalogError, StoreError
 from backup_agent.jobs.env import Env, utcnow
 
 if TYPE_CHECKING:
@@ -39,14 +40,11 @@ log = logging.getLogger("backup_agent.daemon")
 SETTLE_SECONDS = 10.0  # after the grace period: how long aborted runs get to record themselves
 HEALTH_TICK = 15  # seconds between the daemon's own store and catalog checks
 STORAGE_RETRY = 2.0  # seconds between tries of a storage volume that cannot be written
-RETIRED_GRACE = 60.0  # seconds a replaced configuration's Env stays open for web requests
-#: Jobs that hold the deployment's writer lock here: the schedule's and the checkpoint.
-LOCKED = SERIALISED | {"checkpoint"}
-SCHEDULE_ACTOR = "schedule"
 
 
-class Daemon:
+class Daemon(Runs):
     def __init__(self, config: Config, alert_backoff: float = 1.0) -> None:
+        super().__init__()
         self.config = config
         self.started = utcnow()
         self.abort = threading.Event()
@@ -66,14 +64,6 @@ class Daemon:
             self.storage_problem = str(exc)
         self.alerter = Alerter(config.service.alerts, self.metrics.sent, backoff=alert_backoff,
                                state_file=config.storage_path / "alerts.json")
-        self._writers: dict[str, threading.Lock] = {}
-        self._active: dict[int, tuple[str, str, Env]] = {}
-        # Environments of configurations replaced by a reload, with when: closed once no job
-        # uses them and RETIRED_GRACE has passed (a web request may still be reading one).
-        self._retired: list[tuple[float, Env]] = []
-        self._active_lock = threading.Lock()
-        self._pending: dict[str, str] = {}  # deployment -> run id of a trigger not done yet
-        self._trigger_lock = threading.Lock()
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -261,106 +251,9 @@ class Daemon:
                 if (finished := jobs.last_success(self.env, dep.name, job)) is not None:
                     self.metrics.last_success.labels(dep.name, job).set(finished.timestamp())
 
-    # -- one run --------------------------------------------------------------------------
-    def run_job(self, dep_name: str, job: str, actor: str = SCHEDULE_ACTOR,
-                reserved: str | None = None) -> None:
-        """One run; ``reserved`` is the id of the run row a trigger made for it (web/api.py)."""
-        token = threading.get_ident()
-        with self._active_lock:  # registered first: a reload must not close this env under it
-            env, cfg = self.env, self.config
-            self._active[token] = (dep_name, job, env)
-        try:
-            with started_by(actor, (reserved, dep_name, job) if reserved else None):
-                dep = next((d for d in cfg.deployments if d.name == dep_name), None)
-                if dep is not None and not self.stopping.is_set():
-                    self._run_locked(env, dep, job)
-                if reserved_left() is not None:  # the trigger's run never started: say why
-                    why = "the daemon is stopping" if self.stopping.is_set() else \
-                        "the deployment left the configuration"
-                    jobs.record_not_started(env, dep_name, job, why)
-        finally:
-            with self._active_lock:
-                self._active.pop(token, None)
-            if reserved is not None:
-                with self._trigger_lock:
-                    if self._pending.get(dep_name) == reserved:
-                        del self._pending[dep_name]
-            self._close_retired()
-
-    def _run_locked(self, env: Env, dep: Deployment, job: str) -> None:
-        lock = self._writers.setdefault(dep.name, threading.Lock()) if job in LOCKED else None
-        while lock is not None and not lock.acquire(timeout=0.2):
-            if self.stopping.is_set():
-                return
-        try:
-            run = self._call(env, dep, job)
-        finally:
-            if lock is not None:
-                lock.release()
-        if run is not None:
-            self._after(env, dep, run)
-
-    def _close_retired(self, force: bool = False) -> None:
-        with self._active_lock:
-            busy = {id(env) for _, _, env in self._active.values()}
-            due = time.monotonic() - RETIRED_GRACE
-            done = [env for at, env in self._retired if id(env) not in busy and (force or at <= due)]
-            closing = {id(env) for env in done}
-            self._retired = [(at, env) for at, env in self._retired if id(env) not in closing]
-        for env in done:
-            env.close()
-
-    def _call(self, env: Env, dep: Deployment, job: str) -> Run | None:
-        try:
-            if job == "audit":
-                return jobs.audit(env, dep, self.stale_after(dep.name), self.started)
-            return jobs.JOBS[job](env, dep)
-        except NotReadyError as exc:
-            log.warning("%s %s not started: %s", job, dep.name, exc)
-            if reserved_left() is not None:  # a trigger's run: it ends failed, with the reason
-                return jobs.record_not_started(env, dep.name, job, str(exc))
-            return None
-        except AgentError as exc:
-            log.error("%s %s: %s", job, dep.name, exc.for_daemon())
-            return jobs.record_refusal(env, dep.name, job, exc)
-        except (KeyboardInterrupt, Exception) as exc:
-            # The run frame recorded the run (interrupted, or an internal error) before this;
-            # a job outside it (verify, audit) left its run open: it ends here, failed.
-            reason = "interrupted: the daemon stopped" if isinstance(exc, KeyboardInterrupt) \
-                else f"internal error: {type(exc).__name__}"
-            if not isinstance(exc, KeyboardInterrupt):
-                log.error("%s %s: %s", job, dep.name, reason)
-            jobs.finish_orphans(env, dep.name, job, reason)
-            runs = env.catalog.runs(dep.name, limit=1, job=job)
-            return runs[0] if runs else None
-
-    def _after(self, env: Env, dep: Deployment, run: Run) -> None:
-        duration = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
-        log.info("%s %s: %s in %.1f s", run.job, dep.name, run.outcome, duration)
-        self.metrics.observe(run)
-        if run.job != "watch":
-            self.metrics.catalog(dep.name, env.catalog.restore_points(dep.name))
-            found = conditions.from_run(run)
-        else:
-            up = run.outcome == "completed"
-            last = env.catalog.contact(dep.name)["last_contact"]
-            critical = timedelta(hours=self.config.service.alerts.critical_hours)
-            deadline, cond = conditions.autonomy(up, parse_iso(last) if last else None, utcnow(), critical)
-            self.metrics.contact(dep.name, up, deadline)
-            found = [cond]
-        for key, state, message in found:
-            self.alerter.set(dep.name, key, state, message)
-
     def _tick(self) -> None:
         self.ready()
         self._close_retired()
-
-    def stale_after(self, dep: str) -> timedelta:
-        """``[alerts] stale_after``, or the backup schedule's interval plus two hours."""
-        if self.config.service.alerts.stale_after is not None:
-            return self.config.service.alerts.stale_after
-        backup = next((s for s in self.config.service.schedules.get(dep, ()) if s.job == "backup"), None)
-        return (interval_of(backup) if backup else timedelta(days=1)) + timedelta(hours=2)
 
     # -- the web app ----------------------------------------------------------------------
     def web_state(self) -> WebState:
@@ -371,39 +264,6 @@ class Daemon:
                         trigger=self.trigger, health=self.health, ready=self.ready,
                         metrics=self.metrics.render, now=utcnow,
                         tls=self.config.service.daemon.web.cookie_secure)
-
-    def _open_env(self) -> Env:
-        if self.env is None:  # serve() waits for the storage volume: the API answers 503
-            raise NotReadyError(f"waiting for the storage: {self.storage_problem}")
-        return self.env
-
-    def trigger(self, dep_name: str, job: str, actor: str) -> str:
-        """Queue ``job`` for ``dep_name`` now, in the daemon's executor, on behalf of ``actor``.
-
-        Its run row is made here (outcome None) and its id returned, so the caller can follow
-        it at once; the job takes the row over when it starts. Busy when a writer of the
-        deployment runs or a trigger of it is queued.
-        """
-        from backup_agent.web.state import Busy
-
-        with self._trigger_lock:
-            if self.stopping.is_set():
-                raise NotReadyError("the daemon is stopping; no new runs")
-            if (pending := self._pending.get(dep_name)) is not None:
-                raise Busy(pending)
-            env, lock = self._open_env(), self._writers.get(dep_name)
-            if (lock is not None and lock.locked()) or jobs.held_elsewhere(env, dep_name):
-                raise Busy(jobs.running_writer(env, dep_name))
-            if self.owner is None:
-                raise NotReadyError("waiting for the storage lock; no new runs yet")
-            with started_by(actor):  # marked ours: another process's run leaves it alone
-                run = env.catalog.start_run(dep_name, job, utcnow(), reserved_by=self.owner)
-            self._pending[dep_name] = run.id
-        log.info("%s %s triggered by %s: run %s", job, dep_name, actor, run.id)
-        self.scheduler.add_job(self.run_job, args=(dep_name, job),
-                               kwargs={"actor": actor, "reserved": run.id},
-                               id=f"trigger:{run.id}", name=f"{job} {dep_name} ({actor})")
-        return run.id
 
     # -- probes ---------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
