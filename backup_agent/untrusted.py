@@ -4,11 +4,15 @@
 ``Infinity`` (not JSON, and they poison every comparison after), integers of more than 4,300
 digits (a ``ValueError`` from deep inside the decoder) and deep nesting (a ``RecursionError``,
 which escapes every ``except ValueError``). Here each is a ``ValueError`` with a short message.
+
+A number too large for a float (``1e999``) is refused too: ``json.loads`` makes it infinity,
+which would be written out as no JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
 from itertools import chain
 from typing import Any
@@ -18,6 +22,13 @@ MAX_DEPTH = 64  # far deeper than any real answer or evidence file
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is out of a float's range")
+    return number
 
 
 def _depth(doc: Any, limit: int) -> int:
@@ -38,12 +49,12 @@ def _depth(doc: Any, limit: int) -> int:
 def untrusted_json(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Decode ``text``; ``json.JSONDecodeError`` or ``ValueError`` for what cannot be used."""
     try:
-        doc = json.loads(text, parse_constant=_refuse_constant)
+        doc = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
     except RecursionError:  # the C decoder's own bound (the recursion limit) was reached
         raise ValueError(f"nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError:
         raise
-    except ValueError as exc:  # more than 4,300 digits
+    except ValueError as exc:  # more than 4,300 digits, or out of a float's range
         raise ValueError(str(exc).split(";")[0][:120]) from None
     if _depth(doc, max_depth) > max_depth:
         raise ValueError(f"nested deeper than {max_depth} levels")

@@ -7,6 +7,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backup_agent.untrusted import MAX_DEPTH, untrusted_json
 
@@ -62,3 +64,32 @@ def test_unsafe_char_fast_path_agrees_with_the_categories() -> None:
         expected = c if unicodedata.category(c) in refused else None
         assert unsafe_char(f"prod/room-export/x{c}y/rooms.json") == expected, hex(code)
     assert unsafe_char("prod/room-export/re-prod-20261201T000000Z/rooms.json") is None
+
+
+def test_a_float_out_of_range_is_refused_not_infinity() -> None:
+    """``1e999`` decodes to infinity in ``json.loads``: it would be written back as
+    ``Infinity``, which no JSON reader takes."""
+    for text in ("1e999", '{"a": [-1e999]}', '{"a": 1e999, "b": "\\ud800"}'):
+        with pytest.raises(ValueError, match="out of a float's range"):
+            untrusted_json(text)
+    assert untrusted_json("1e-999") == 0.0
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON, st.booleans())
+def test_what_is_usable_comes_back_as_json_loads_reads_it(doc: object, ascii_only: bool) -> None:
+    """Any document of finite numbers (big integers, lone surrogates, any text) comes back
+    as ``json.loads`` reads it, key order and number types included, from text or bytes."""
+    text = json.dumps(doc, ensure_ascii=ascii_only)
+    expected = json.loads(text)
+    got = untrusted_json(text)
+    assert got == expected and repr(got) == repr(expected)
+    if "\\ud8" not in text.lower() and "\\udc" not in text.lower():  # bytes: UTF-8 only
+        assert repr(untrusted_json(text.encode())) == repr(expected)

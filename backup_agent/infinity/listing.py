@@ -24,6 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Any
 
+import requests
+
 from backup_agent.errors import ApiError
 from backup_agent.infinity.http import Transport
 
@@ -36,7 +38,18 @@ MAX_PAGES = 20_000
 
 def get_page(transport: Transport, path: str, params: dict[str, Any] | None = None) -> Page:
     """One page of a list resource, with its envelope checked."""
-    answer = transport.get_json(path, params)
+    return parse_page(transport, path, fetch_page(transport, path, params))
+
+
+def fetch_page(transport: Transport, path: str,
+               params: dict[str, Any] | None = None) -> requests.Response:
+    """One page of a list resource, read whole but not decoded (:func:`parse_page` does)."""
+    return transport.request("GET", path, params=params)
+
+
+def parse_page(transport: Transport, path: str, resp: requests.Response) -> Page:
+    """The (meta, objects) of a page :func:`fetch_page` read, with its envelope checked."""
+    answer = transport.decode(resp, path)
     if not isinstance(answer, dict) or not isinstance(answer.get("objects"), list) \
             or not isinstance(answer.get("meta"), dict):
         raise ApiError(f"deployment {transport.name}: {path.split('?')[0]} did not answer a list "
@@ -179,20 +192,25 @@ def iter_concurrent(transport: Transport, resource: str, params: dict[str, Any] 
         granted = meta["limit"]
     metas, count = [meta], 0
     offsets = iter(range(len(objects), total, granted))
+
+    def ask(offset: int) -> Future[requests.Response]:
+        return pool.submit(fetch_page, transport, resource, {**base, "limit": granted, "offset": offset})
+
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="infinity-list") as pool:
         # The next pages asked for before the first is handed over: the consumer's work on
         # it (naming its references lists other resources) no longer delays the rest.
-        ahead: deque[Future[Page]] = deque(
-            pool.submit(get_page, transport, resource, {**base, "limit": granted, "offset": o})
-            for o in islice(offsets, 2 * max(1, workers)))
+        ahead = deque(ask(o) for o in islice(offsets, 2 * max(1, workers)))
         try:
             count += len(page := _fresh(objects, seen))
             yield page
             while ahead:
-                meta, objects = ahead.popleft().result()
+                resp = ahead.popleft().result()
                 for o in islice(offsets, 1):
-                    ahead.append(pool.submit(get_page, transport, resource,
-                                             {**base, "limit": granted, "offset": o}))
+                    ahead.append(ask(o))
+                # Decoded here, in the consumer's thread, not in the thread that read it: a
+                # page's decode holds the GIL for milliseconds, and a consumer doing CPU work
+                # waited for the listing threads' decodes each time it let go of the GIL.
+                meta, objects = parse_page(transport, resource, resp)
                 metas.append(meta)
                 count += len(page := _fresh(objects, seen))
                 yield page

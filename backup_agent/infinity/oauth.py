@@ -11,13 +11,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from typing import TYPE_CHECKING, Any
 
 from backup_agent.errors import SecretError
+
+if TYPE_CHECKING:  # imported where a key is read: 30 ms of every start for a node with a password
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 300  # seconds; the assertion is used at once, keep it short-lived
@@ -26,6 +25,9 @@ EARLY_REFRESH = 60.0  # refresh this long before the token runs out (clock skew,
 
 def load_private_key(pem: str, label: str) -> ec.EllipticCurvePrivateKey:
     """Parse an EC private key (PEM); errors name ``label`` and never show the key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
         key = load_pem_private_key(pem.encode("utf-8") + b"\n", password=None)
     except (ValueError, TypeError):
@@ -38,6 +40,8 @@ def load_private_key(pem: str, label: str) -> ec.EllipticCurvePrivateKey:
 def make_assertion(client_id: str, key: ec.EllipticCurvePrivateKey, token_url: str,
                    now: float, jti: str | None = None) -> str:
     """The signed ES256 client assertion for one token request made at ``now`` (epoch seconds)."""
+    import jwt
+
     claims = {
         "iss": client_id,
         "sub": client_id,

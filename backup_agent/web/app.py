@@ -115,6 +115,10 @@ def _handlers(app: FastAPI) -> None:
     async def unauthenticated(request: Request, exc: auth.Unauthenticated) -> Response:
         return error(401, exc.reason, {"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(auth.TooManyFailures)
+    async def too_many(request: Request, exc: auth.TooManyFailures) -> Response:
+        return error(429, str(exc), {"Retry-After": str(exc.retry_after)})
+
     @app.exception_handler(auth.SignInFirst)
     async def sign_in_first(request: Request, exc: auth.SignInFirst) -> Response:
         return auth.redirect_to_signin(exc.next_path)

@@ -7,7 +7,8 @@ in constant time. Signing in with a token at ``POST /signin`` opens a server-sid
 at ``POST /signout``, when the daemon restarts, or when its token leaves the configuration.
 Each session has a CSRF token that every state-changing page request must carry. With
 ``auth = "none"`` (loopback only) everyone is the operator ``local``, and a per-process CSRF
-token still guards the forms.
+token still guards the forms. Wrong tokens are counted per client address
+(:mod:`backup_agent.web.ratelimit`): past ten in five minutes, that address gets 429.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from backup_agent.web.ratelimit import TooManyFailures
 from backup_agent.web.sessions import Principal, Session, authenticate
 from backup_agent.web.state import WebState
 
-__all__ = ["Principal", "api_operator", "api_viewer", "check_csrf", "csrf_token", "page_operator",
-           "page_viewer", "router"]
+__all__ = ["Principal", "TooManyFailures", "api_operator", "api_viewer", "check_csrf",
+           "csrf_token", "page_operator", "page_viewer", "router"]
 
 SESSION_COOKIE = "backup_agent_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -60,8 +62,10 @@ def _principal(request: Request) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be \"Bearer TOKEN\"")
+        state.failures.check(client_address(request))
         found = authenticate(web, token.strip())
         if found is None:
+            state.failures.failed(client_address(request))
             raise Unauthenticated("wrong token")
         return found
     sid = request.cookies.get(SESSION_COOKIE)
@@ -74,6 +78,11 @@ def _principal(request: Request) -> Principal:
     if not web.tokens:
         raise Unauthenticated("no token is configured: add [[daemon.tokens]] to agent.toml")
     raise Unauthenticated("a token is required (Authorization: Bearer TOKEN)")
+
+
+def client_address(request: Request) -> str:
+    """Where the request came from, as the rate limit counts it."""
+    return request.client.host if request.client else "?"
 
 
 def api_viewer(request: Request) -> Principal:
@@ -158,8 +167,17 @@ def signin(request: Request, token: Annotated[str, Form(max_length=4096)] = "",
     from backup_agent.web.templating import render
 
     state = web_state(request)
+    try:
+        state.failures.check(client_address(request))
+    except TooManyFailures as exc:
+        refused = render(request, "signin.html", status_code=429, next=safe_next(next),
+                         error=f"Too many wrong tokens from this address. Try again in "
+                               f"{exc.retry_after} s.")
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     principal = authenticate(state.config.service.daemon.web, token.strip()) if token.strip() else None
     if principal is None:
+        state.failures.failed(client_address(request))
         return render(request, "signin.html", status_code=401, next=safe_next(next),
                       error="That token is not valid.")
     sid, _ = state.sessions.open(principal, state.now())

@@ -13,6 +13,7 @@ from typing import Any
 
 from backup_agent.config import Config
 from backup_agent.jobs.env import Env, utcnow
+from backup_agent.web.ratelimit import Failures
 from backup_agent.web.sessions import Sessions
 
 Check = Callable[[], tuple[bool, dict[str, Any]]]
@@ -54,6 +55,7 @@ class WebState:
     now: Callable[[], datetime] = utcnow
     tls: bool = False  # cookies are Secure: TLS here, or [daemon] secure_cookie behind a proxy
     sessions: Sessions = field(default_factory=Sessions)
+    failures: Failures = field(default_factory=Failures)  # wrong tokens, per client address
     extra: dict[str, Any] = field(default_factory=dict)  # room for the console's caches
 
     @property

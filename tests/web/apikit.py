@@ -54,12 +54,16 @@ class Web:
         return self._port or self.daemon.port
 
     def call(self, method: str, path: str, token: str | None = None, body: bytes | None = None,
-             headers: dict[str, str] | None = None, cookie: str | None = None) -> Answer:
+             headers: dict[str, str] | None = None, cookie: str | None = None,
+             source: str | None = None) -> Answer:
+        """One request; ``source``: the loopback address it comes from (127.0.0.2, say)."""
         conn: http.client.HTTPConnection
+        where = (source, 0) if source else None
         if self.tls is not None:
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls,
+                                               source_address=where)
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=where)
         hdrs = dict(headers or {})
         if token is not None:
             hdrs["Authorization"] = f"Bearer {token}"
@@ -87,11 +91,11 @@ class Web:
         headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
         return self.call("POST", path, token, body=body, headers=headers, **kw)
 
-    def signin(self, token: str, next_path: str = "/") -> Answer:
+    def signin(self, token: str, next_path: str = "/", source: str | None = None) -> Answer:
         from urllib.parse import urlencode
 
         return self.call("POST", "/signin", body=urlencode({"token": token, "next": next_path}).encode(),
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}, source=source)
 
 
 def token_tables(tmp_path: Path, tokens: dict[str, tuple[str, str]] | None = None) -> str:
