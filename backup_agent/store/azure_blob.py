@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,15 +84,9 @@ class AzureBlobStore(ObjectStore):
         return ObjectInfo(key, int(props.size), props.last_modified,
                           (props.metadata or {}).get("sha256"))
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
-        from azure.core.exceptions import AzureError
-
-        try:
-            found = [ObjectInfo(b.name[len(self.prefix):], int(b.size), b.last_modified)
-                     for b in self.container.list_blobs(name_starts_with=self.prefix + prefix)]
-        except AzureError as exc:
-            raise self.error("listing", prefix or "/", exc) from None
-        return sorted(found, key=lambda i: i.key)
+    def _listing(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
+        for b in self.container.list_blobs(name_starts_with=prefix):
+            yield b.name, int(b.size), b.last_modified
 
     def delete(self, key: str) -> None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError

@@ -11,6 +11,7 @@ large one's is in its manifest. A bucket retention policy that refuses a delete 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,16 +93,9 @@ class GCSStore(ObjectStore):
         updated = blob.updated or datetime.now(UTC)
         return ObjectInfo(key, int(blob.size or 0), updated, (blob.metadata or {}).get("sha256"))
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
-        from google.api_core.exceptions import GoogleAPIError
-
-        try:
-            found = [ObjectInfo(b.name[len(self.prefix):], int(b.size or 0),
-                                b.updated or datetime.now(UTC))
-                     for b in self.bucket.list_blobs(prefix=self.prefix + prefix)]
-        except GoogleAPIError as exc:
-            raise self.error("listing", prefix or "/", exc) from None
-        return sorted(found, key=lambda i: i.key)
+    def _listing(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
+        for b in self.bucket.list_blobs(prefix=prefix):
+            yield b.name, int(b.size or 0), b.updated or datetime.now(UTC)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import Forbidden, GoogleAPIError, NotFound

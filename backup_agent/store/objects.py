@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, BinaryIO, Protocol, TypeVar
 
 from backup_agent.errors import StoreError, StoreUnavailable
@@ -67,10 +68,11 @@ class SdkStream(io.RawIOBase):
 
 
 class ObjectStore(Store, ABC):
-    """A store whose objects one SDK call opens or describes: it names only that call, the
-    SDK's exceptions and how a not-found answer tells a missing container from an object."""
+    """A store whose objects one SDK call opens, describes or lists: it names only that call,
+    the SDK's exceptions and how a not-found answer tells a missing container from an object."""
 
     name: str
+    prefix: str  # before every key, in the container (bucket)
 
     @abstractmethod
     def error(self, doing: str, key: str, exc: Exception) -> StoreError:
@@ -92,6 +94,10 @@ class ObjectStore(Store, ABC):
     def _describe(self, key: str) -> ObjectInfo:
         """The object's size, mtime and sha256 (from its metadata) as the SDK gives them."""
 
+    @abstractmethod
+    def _listing(self, prefix: str) -> Iterable[tuple[str, int, datetime]]:
+        """(full name, size, mtime) of the objects whose full name starts with ``prefix``."""
+
     def open(self, key: str) -> BinaryIO:
         raw = self._ask(key, self._download)
         if raw is None:
@@ -100,6 +106,15 @@ class ObjectStore(Store, ABC):
 
     def stat(self, key: str) -> ObjectInfo | None:
         return self._ask(key, self._describe)
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        _, failed = self._sdk_errors()
+        try:
+            found = [ObjectInfo(name[len(self.prefix):], size, mtime)
+                     for name, size, mtime in self._listing(self.prefix + prefix)]
+        except failed as exc:
+            raise self.error("listing", prefix or "/", exc) from None
+        return sorted(found, key=lambda i: i.key)
 
     def _ask(self, key: str, call: Callable[[str], T | None]) -> T | None:
         missing, failed = self._sdk_errors()
