@@ -25,6 +25,10 @@ T = TypeVar("T")
 BUFFER = 1024 * 1024
 
 
+# What is being done, as "cannot ..." says it ("writing" less its "ing" read "cannot writ").
+_VERBS = {"reading": "read", "writing": "write", "deleting": "delete", "listing": "list"}
+
+
 def failure(name: str, place: str, doing: str, key: str, what: object, *, gone: bool,
             denied: object | None) -> StoreError:
     """One line for a failed SDK call: ``place`` is "container 'x'" or "bucket 'x'";
@@ -34,7 +38,7 @@ def failure(name: str, place: str, doing: str, key: str, what: object, *, gone: 
     if denied is not None:
         return StoreUnavailable(f"{name}: access denied {doing} {key} in {place} ({denied}): "
                                 "check the credentials' permissions")
-    message = f"{name}: cannot {doing.removesuffix('ing')} {key} in {place}: {what}"
+    message = f"{name}: cannot {_VERBS.get(doing, doing)} {key} in {place}: {what}"
     return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
 
 
