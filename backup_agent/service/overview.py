@@ -125,20 +125,6 @@ class RunLine:
 
 
 @dataclass(frozen=True)
-class PathLine:
-    """A restore path of a plan, without its steps (the card's top path)."""
-
-    number: int
-    kind: str
-    target: str
-    restore_point: str | None
-    ready: bool
-    blockers: tuple[str, ...]
-    loses: str
-    minutes: int
-
-
-@dataclass(frozen=True)
 class Alert:
     """An open alert of the daemon's alerter: its condition and state."""
 
@@ -158,7 +144,7 @@ class Card:
     snapshots: tuple[Point, ...]
     alerts: tuple[Alert, ...]
     plan_priority: str | None = None
-    top_path: PathLine | None = None
+    top_path: RestorePath | None = None  # the planner's own record; the card omits its steps
     plan_note: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -292,7 +278,7 @@ def card(env: Env, deployment: Deployment, alerts: Iterable[Any] = ()) -> Card:
                 priority, top, note, expired)
 
 
-def top_path(env: Env, deployment: Deployment) -> tuple[str | None, PathLine | None, str | None]:
+def top_path(env: Env, deployment: Deployment) -> tuple[str | None, RestorePath | None, str | None]:
     """The plan's first path for "the Management Node is lost" (priority, path, or why not),
     from the catalog alone and its newest points: what the live ``plan --failed management``
     builds its evidence with (``collect``), without the probes."""
@@ -312,12 +298,7 @@ def top_path(env: Env, deployment: Deployment) -> tuple[str | None, PathLine | N
     chosen = recommended(plan)
     if not chosen:
         return plan.priority, None, "no restore path"
-    return plan.priority, path_line(chosen[0]), None
-
-
-def path_line(p: RestorePath) -> PathLine:
-    return PathLine(p.number, p.kind, p.target, p.restore_point, p.ready, tuple(p.blockers),
-                    p.loses, p.estimated_minutes)
+    return plan.priority, chosen[0], None
 
 
 URGENCY = {"expired": 0, "critical": 1, "warning": 2}

@@ -14,22 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backup_agent.catalog import KINDS, Restore, Run
+from backup_agent.catalog import KINDS, JournalStep, Restore, Run
 from backup_agent.config import Deployment
 from backup_agent.errors import AgentError, UsageError
 from backup_agent.jobs.env import Env
-from backup_agent.service.overview import (
-    Card,
-    Moment,
-    PathLine,
-    Point,
-    RunLine,
-    card,
-    moment,
-    path_line,
-    point,
-    run_line,
-)
+from backup_agent.planner.paths import RestorePath
+from backup_agent.service.overview import Card, Moment, Point, RunLine, card, moment, point, run_line
 from backup_agent.timefmt import parse_iso
 
 POINTS_SHOWN = 200  # restore points on the page, the newest first
@@ -46,17 +36,8 @@ class Plan:
     down_since: str | None
     priority: str | None = None
     runbook: str | None = None
-    paths: tuple[PathLine, ...] = ()
+    paths: tuple[RestorePath, ...] = ()
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Step:
-    number: int
-    title: str
-    state: str
-    automated: bool
-    detail: str | None
 
 
 @dataclass(frozen=True)
@@ -71,7 +52,7 @@ class RestoreLine:
     state: str
     started: Moment
     finished: Moment | None
-    steps: tuple[Step, ...]
+    steps: tuple[JournalStep, ...]  # the catalog's own records, in order
 
 
 @dataclass(frozen=True)
@@ -149,12 +130,11 @@ def plan(env: Env, deployment: Deployment, failed: tuple[str, ...], down_since: 
     except AgentError as exc:
         return Plan(failed, down_since, error=str(exc))
     return Plan(failed, down_since, made.priority, to_markdown(made),
-                tuple(path_line(p) for p in made.paths))
+                tuple(made.paths))
 
 
 def restore_line(r: Restore, now: datetime) -> RestoreLine:
-    steps = tuple(Step(s.number, s.title, str(s.state), s.automated, s.detail)
-                  for _, s in sorted(r.steps.items()))
+    steps = tuple(s for _, s in sorted(r.steps.items()))
     return RestoreLine(r.id, r.path_number, r.kind, r.target, r.restore_point, str(r.state),
                        moment(r.started_at, now), moment(r.finished_at, now) if r.finished_at else None,
                        steps)

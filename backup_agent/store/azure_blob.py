@@ -11,20 +11,19 @@ azure-storage-blob is imported here only, when such a store is opened.
 from __future__ import annotations
 
 import base64
-import io
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from backup_agent.errors import StoreError
-from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
+from backup_agent.store.base import ObjectInfo, already_exists, check_key
+from backup_agent.store.objects import ObjectStore, SdkStream, failure
 from backup_agent.store.parted import (
     DEFAULT_PART,
-    UNREACHABLE,
     ObjectLocked,
     PartedSink,
-    StoreUnavailable,
 )
 
 LOCKED = ("BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold")
@@ -32,7 +31,7 @@ DENIED = ("AuthorizationPermissionMismatch", "AuthorizationFailure",
           "AuthenticationFailed", "AuthorizationResourceTypeMismatch")
 
 
-class AzureBlobStore(Store):
+class AzureBlobStore(ObjectStore):
     """Blobs in ``container`` under ``prefix``."""
 
     def __init__(self, container: str, prefix: str = "", *, connection_string: str | None = None,
@@ -52,16 +51,10 @@ class AzureBlobStore(Store):
     def error(self, doing: str, key: str, exc: Exception) -> StoreError:
         code = str(getattr(exc, "error_code", "") or "")
         status = getattr(exc, "status_code", None)
-        if code == "ContainerNotFound":
-            return StoreUnavailable(f"{self.name}: container {self.container_name!r} does not exist")
-        if code in DENIED or status == 403:
-            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in container "
-                                    f"{self.container_name!r} ({code or status}): check the "
-                                    "credentials' permissions")
-        what = code or type(exc).__name__
-        message = (f"{self.name}: cannot {doing.removesuffix('ing')} {key} in container "
-                   f"{self.container_name!r}: {what}")
-        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
+        denied = (code or status) if code in DENIED or status == 403 else None
+        return failure(self.name, f"container {self.container_name!r}", doing, key,
+                       code or type(exc).__name__, gone=code == "ContainerNotFound",
+                       denied=denied)
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -72,42 +65,28 @@ class AzureBlobStore(Store):
     def writer(self, key: str, hashed: bool = True) -> AzureSink:
         return AzureSink(self, key, hashed)
 
-    def open(self, key: str) -> BinaryIO:
+    def _sdk_errors(self) -> tuple[type[Exception], type[Exception]]:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        try:
-            chunks = self.blob(key).download_blob(max_concurrency=1).chunks()
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", "") == "ContainerNotFound":
-                raise self.error("reading", key, exc) from None
-            raise StoreError(f"cannot read {key} from {self.name}: no such object") from None
-        except AzureError as exc:
-            raise self.error("reading", key, exc) from None
-        return io.BufferedReader(_Chunks(chunks, self, key), buffer_size=1024 * 1024)
+        return ResourceNotFoundError, AzureError
 
-    def stat(self, key: str) -> ObjectInfo | None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+    def _place_gone(self, exc: Exception) -> bool:
+        return getattr(exc, "error_code", "") == "ContainerNotFound"
 
-        try:
-            props = self.blob(key).get_blob_properties()
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", "") == "ContainerNotFound":
-                raise self.error("reading", key, exc) from None
-            return None
-        except AzureError as exc:
-            raise self.error("reading", key, exc) from None
+    def _download(self, key: str) -> SdkStream:
+        from azure.core.exceptions import AzureError
+
+        chunks = self.blob(key).download_blob(max_concurrency=1).chunks()
+        return SdkStream(_Chunks(chunks).read, (AzureError,), self, key)
+
+    def _describe(self, key: str) -> ObjectInfo:
+        props = self.blob(key).get_blob_properties()
         return ObjectInfo(key, int(props.size), props.last_modified,
                           (props.metadata or {}).get("sha256"))
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
-        from azure.core.exceptions import AzureError
-
-        try:
-            found = [ObjectInfo(b.name[len(self.prefix):], int(b.size), b.last_modified)
-                     for b in self.container.list_blobs(name_starts_with=self.prefix + prefix)]
-        except AzureError as exc:
-            raise self.error("listing", prefix or "/", exc) from None
-        return sorted(found, key=lambda i: i.key)
+    def _listing(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
+        for b in self.container.list_blobs(name_starts_with=prefix):
+            yield b.name, int(b.size), b.last_modified
 
     def delete(self, key: str) -> None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -177,25 +156,15 @@ class AzureSink(PartedSink):
         self._blocks = []
 
 
-class _Chunks(io.RawIOBase):
-    """A blob download's chunks as a raw stream; a connection cut is a StoreError."""
+class _Chunks:
+    """A blob download's chunks, read as a file is: at most ``n`` bytes a call."""
 
-    def __init__(self, chunks: Any, store: AzureBlobStore, key: str) -> None:
-        self._it, self._store, self._key = iter(chunks), store, key
+    def __init__(self, chunks: Any) -> None:
+        self._it = iter(chunks)
         self._left = b""
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        from azure.core.exceptions import AzureError
-
+    def read(self, n: int) -> bytes:
         if not self._left:
-            try:
-                self._left = next(self._it, b"")
-            except AzureError as exc:
-                raise self._store.error("reading", self._key, exc) from None
-        n = min(len(buf), len(self._left))
-        buf[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
+            self._left = next(self._it, b"")
+        data, self._left = self._left[:n], self._left[n:]
+        return data

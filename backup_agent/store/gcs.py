@@ -11,15 +11,15 @@ large one's is in its manifest. A bucket retention policy that refuses a delete 
 from __future__ import annotations
 
 import contextlib
-import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any
 
 from backup_agent.errors import StoreError
-from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
+from backup_agent.store.base import ObjectInfo, already_exists, check_key
+from backup_agent.store.objects import ObjectStore, SdkStream, failure
 from backup_agent.store.parted import (
     DEFAULT_PART,
-    UNREACHABLE,
     ObjectLocked,
     PartedSink,
     StoreUnavailable,
@@ -28,7 +28,7 @@ from backup_agent.store.parted import (
 QUANTUM = 256 * 1024  # resumable chunks are multiples of this
 
 
-class GCSStore(Store):
+class GCSStore(ObjectStore):
     """Objects in ``bucket`` under ``prefix``."""
 
     def __init__(self, bucket: str, prefix: str = "", *, project: str | None = None,
@@ -55,16 +55,9 @@ class GCSStore(Store):
     def error(self, doing: str, key: str, exc: Exception) -> StoreError:
         code = getattr(exc, "code", None)
         text = str(getattr(exc, "message", "") or exc)
-        if code == 404 and "bucket" in text.lower():
-            return StoreUnavailable(f"{self.name}: bucket {self.bucket_name!r} does not exist")
-        if code in (401, 403):
-            return StoreUnavailable(f"{self.name}: access denied {doing} {key} in bucket "
-                                    f"{self.bucket_name!r} ({code}): check the credentials' "
-                                    "permissions")
-        what = code or type(exc).__name__
-        message = (f"{self.name}: cannot {doing.removesuffix('ing')} {key} in bucket "
-                   f"{self.bucket_name!r}: {what}")
-        return StoreUnavailable(message, transient=True) if what in UNREACHABLE else StoreError(message)
+        return failure(self.name, f"bucket {self.bucket_name!r}", doing, key,
+                       code or type(exc).__name__, gone=code == 404 and "bucket" in text.lower(),
+                       denied=code if code in (401, 403) else None)
 
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -75,44 +68,34 @@ class GCSStore(Store):
     def writer(self, key: str, hashed: bool = True) -> GCSSink:
         return GCSSink(self, check_key(key), hashed)
 
-    def open(self, key: str) -> BinaryIO:
+    def _sdk_errors(self) -> tuple[type[Exception], type[Exception]]:
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+
+        return NotFound, GoogleAPIError
+
+    def _place_gone(self, exc: Exception) -> bool:
+        return "bucket" in str(exc).lower() and not self.bucket.exists()
+
+    def _download(self, key: str) -> SdkStream | None:
         from google.api_core.exceptions import GoogleAPIError, NotFound
 
         if self.stat(key) is None:
-            raise StoreError(f"cannot read {key} from {self.name}: no such object")
+            return None
         try:
             reader = self.blob(key).open("rb", chunk_size=1024 * 1024)
-        except NotFound:
-            raise StoreError(f"cannot read {key} from {self.name}: no such object") from None
-        except GoogleAPIError as exc:
-            raise self.error("reading", key, exc) from None
-        return io.BufferedReader(_Reader(reader, self, key), buffer_size=1024 * 1024)
-
-    def stat(self, key: str) -> ObjectInfo | None:
-        from google.api_core.exceptions import GoogleAPIError, NotFound
-
-        blob = self.blob(key)
-        try:
-            blob.reload()
-        except NotFound as exc:
-            if "bucket" in str(exc).lower() and not self.bucket.exists():
-                raise self.error("reading", key, exc) from None
+        except NotFound:  # gone since the stat: the object, not the bucket
             return None
-        except GoogleAPIError as exc:
-            raise self.error("reading", key, exc) from None
+        return SdkStream(reader.read, (GoogleAPIError, OSError), self, key, close=reader.close)
+
+    def _describe(self, key: str) -> ObjectInfo:
+        blob = self.blob(key)
+        blob.reload()
         updated = blob.updated or datetime.now(UTC)
         return ObjectInfo(key, int(blob.size or 0), updated, (blob.metadata or {}).get("sha256"))
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
-        from google.api_core.exceptions import GoogleAPIError
-
-        try:
-            found = [ObjectInfo(b.name[len(self.prefix):], int(b.size or 0),
-                                b.updated or datetime.now(UTC))
-                     for b in self.bucket.list_blobs(prefix=self.prefix + prefix)]
-        except GoogleAPIError as exc:
-            raise self.error("listing", prefix or "/", exc) from None
-        return sorted(found, key=lambda i: i.key)
+    def _listing(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
+        for b in self.bucket.list_blobs(prefix=prefix):
+            yield b.name, int(b.size or 0), b.updated or datetime.now(UTC)
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import Forbidden, GoogleAPIError, NotFound
@@ -207,27 +190,3 @@ class GCSSink(PartedSink):
         if session is not None:
             with contextlib.suppress(Exception):
                 self.store.http.delete(session, timeout=30)
-
-
-class _Reader(io.RawIOBase):
-    """A blob reader as a raw stream; transport errors become StoreErrors."""
-
-    def __init__(self, reader: Any, store: GCSStore, key: str) -> None:
-        self._reader, self._store, self._key = reader, store, key
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        from google.api_core.exceptions import GoogleAPIError
-
-        try:
-            data = self._reader.read(len(buf))
-        except (GoogleAPIError, OSError) as exc:
-            raise self._store.error("reading", self._key, exc) from None
-        buf[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._reader.close()
-        super().close()

@@ -12,24 +12,23 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import secrets
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written, commit_digest
+from backup_agent.store.sinks import HashingSink
 
 #: The hidden name :class:`AtomicFile` writes under until its commit.
 TEMPORARY = re.compile(r"\..+\.tmp-[0-9a-f]{8}")
 
 
-class AtomicFile:
+class AtomicFile(HashingSink):
     """A :class:`~backup_agent.store.base.Sink` on a local temporary file.
 
     A writer that already hashes every byte it writes (the backup download does, on a thread
@@ -38,24 +37,18 @@ class AtomicFile:
     """
 
     def __init__(self, key: str, final: Path, hashed: bool = True) -> None:
-        self.key = key
+        super().__init__(key, hashed)
         self.final = final
-        self.hashed = hashed
         self.tmp = final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._fh = os.fdopen(fd, "wb")
-        self._digest = hashlib.sha256()
-        self.size = 0
-        self.committed = False
 
     def write(self, data: bytes) -> int:
         try:
             written = self._fh.write(data)
         except OSError as exc:
             raise self._store_error(exc) from exc
-        if self.hashed:
-            self._digest.update(data)
-        self.size += len(data)
+        self._count(data)
         return written
 
     def restart(self) -> None:
@@ -64,14 +57,7 @@ class AtomicFile:
             self._fh.truncate(0)
         except OSError as exc:
             raise self._store_error(exc) from exc
-        self._digest = hashlib.sha256()
-        self.size = 0
-
-    @property
-    def sha256(self) -> str:
-        if not self.hashed:
-            raise StoreError("this sink does not hash: its writer's digest goes to commit()")
-        return self._digest.hexdigest()
+        self._forget()
 
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
                sha256: str | None = None) -> ObjectInfo:
@@ -104,6 +90,7 @@ class AtomicFile:
         return ObjectInfo(self.key, self.size, datetime.now(UTC), got)
 
     def abort(self) -> None:
+        super().abort()
         if not self._fh.closed:
             # Closing flushes the buffer, which fails again on a full disk: the file goes anyway.
             with contextlib.suppress(OSError):
@@ -116,14 +103,6 @@ class AtomicFile:
             return StoreError(f"disk full writing {self.final.name} under {self.final.parent}; "
                               "free space or move [storage] path, nothing was kept")
         return StoreError(f"cannot write {self.final}: {exc.strerror or exc}")
-
-    def __enter__(self) -> AtomicFile:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if not self.committed:
-            self.abort()
 
 
 class LocalStore(Store):

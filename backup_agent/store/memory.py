@@ -7,73 +7,44 @@ object. Thread-safe: jobs write the files of one restore point from several thre
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import BinaryIO
 
 from backup_agent.errors import StoreError
-from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key, check_written, commit_digest
+from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
+from backup_agent.store.sinks import HashingSink
 
 
-class MemorySink:
+class MemorySink(HashingSink):
     """A write buffered in memory; published into its store on commit."""
 
     def __init__(self, key: str, publish: Callable[[str, bytes, str], ObjectInfo],
                  hashed: bool) -> None:
-        self.key, self.hashed = key, hashed
+        super().__init__(key, hashed)
         self._publish = publish
         self._buf = io.BytesIO()
-        self._digest = hashlib.sha256()
-        self.size = 0
-        self.committed = self.aborted = False
 
     def write(self, data: bytes) -> int:
-        if self.committed or self.aborted:
-            raise StoreError(f"{self.key}: write after the sink was closed")
+        self._refuse_closed()
         self._buf.write(data)
-        if self.hashed:
-            self._digest.update(data)
-        self.size += len(data)
+        self._count(data)
         return len(data)
 
     def restart(self) -> None:
         self._buf = io.BytesIO()
-        self._digest = hashlib.sha256()
-        self.size = 0
-
-    @property
-    def sha256(self) -> str:
-        if not self.hashed:
-            raise StoreError("this sink does not hash: its writer's digest goes to commit()")
-        return self._digest.hexdigest()
+        self._forget()
 
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
                sha256: str | None = None) -> ObjectInfo:
-        got = commit_digest(self, self.key, sha256)
-        try:
-            check_written(self.key, self.size, got, expected_size, expected_sha256)
-            info = self._publish(self.key, self._buf.getvalue(), got)
-        except BaseException:
-            self.abort()
-            raise
-        self.committed = True
-        return info
+        return self._commit_checked(lambda got: self._publish(self.key, self._buf.getvalue(), got),
+                                    expected_size, expected_sha256, sha256)
 
     def abort(self) -> None:
-        self.aborted = True
+        super().abort()
         self._buf = io.BytesIO()
-
-    def __enter__(self) -> MemorySink:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if not self.committed:
-            self.abort()
 
 
 class MemoryStore(Store):

@@ -9,34 +9,29 @@ uploaded in one request at commit instead.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from abc import ABC, abstractmethod
-from types import TracebackType
 
-from backup_agent.errors import ObjectLocked, StoreError, StoreUnavailable
-from backup_agent.store.base import ObjectInfo, check_written, commit_digest
+from backup_agent.errors import ObjectLocked, StoreUnavailable
+from backup_agent.store.base import ObjectInfo
+from backup_agent.store.sinks import HashingSink
 
 __all__ = ["UNREACHABLE", "ObjectLocked", "PartedSink", "StoreUnavailable"]
 
 DEFAULT_PART = 8 * 1024 * 1024
-
-
 
 # Transport errors of the SDKs that mean the endpoint is not reachable at all.
 UNREACHABLE = ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError",
                "ServiceRequestError", "ConnectionError", "ConnectionRefusedError")
 
 
-class PartedSink(ABC):
+class PartedSink(HashingSink, ABC):
     """A :class:`~backup_agent.store.base.Sink` that sends full parts as they fill."""
 
     def __init__(self, key: str, hashed: bool, part_size: int = DEFAULT_PART) -> None:
-        self.key, self.hashed, self.part_size = key, hashed, part_size
+        super().__init__(key, hashed)
+        self.part_size = part_size
         self._buf = bytearray()
-        self._digest = hashlib.sha256()
         self._parts = 0
-        self.size = 0
-        self.committed = self.aborted = False
 
     # -- what each store implements ---------------------------------------------------------
     @abstractmethod
@@ -57,12 +52,9 @@ class PartedSink(ABC):
 
     # -- the Sink contract ------------------------------------------------------------------
     def write(self, data: bytes) -> int:
-        if self.committed or self.aborted:
-            raise StoreError(f"{self.key}: write after the sink was closed")
+        self._refuse_closed()
         self._buf += data
-        if self.hashed:
-            self._digest.update(data)
-        self.size += len(data)
+        self._count(data)
         while len(self._buf) >= self.part_size:
             part = bytes(self._buf[:self.part_size])
             del self._buf[:self.part_size]
@@ -78,33 +70,22 @@ class PartedSink(ABC):
         if self._parts:
             self._drop()
         self._buf = bytearray()
-        self._digest = hashlib.sha256()
-        self._parts = self.size = 0
-
-    @property
-    def sha256(self) -> str:
-        if not self.hashed:
-            raise StoreError("this sink does not hash: its writer's digest goes to commit()")
-        return self._digest.hexdigest()
+        self._parts = 0
+        self._forget()
 
     def commit(self, expected_size: int | None = None, expected_sha256: str | None = None,
                sha256: str | None = None) -> ObjectInfo:
-        got = commit_digest(self, self.key, sha256)
-        try:
-            check_written(self.key, self.size, got, expected_size, expected_sha256)
-            if self._parts:
-                if self._buf:
-                    self._parts += 1
-                    self._send_part(self._parts, bytes(self._buf))
-                info = self._finish(got)
-            else:
-                info = self._put_whole(bytes(self._buf), got)
-        except BaseException:
-            self.abort()
-            raise
-        self.committed = True
+        info = self._commit_checked(self._publish, expected_size, expected_sha256, sha256)
         self._buf = bytearray()
         return info
+
+    def _publish(self, sha256: str) -> ObjectInfo:
+        if not self._parts:
+            return self._put_whole(bytes(self._buf), sha256)
+        if self._buf:
+            self._parts += 1
+            self._send_part(self._parts, bytes(self._buf))
+        return self._finish(sha256)
 
     def abort(self) -> None:
         if self.aborted or self.committed:
@@ -116,10 +97,3 @@ class PartedSink(ABC):
             with contextlib.suppress(Exception):
                 self._drop()
 
-    def __enter__(self) -> PartedSink:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if not self.committed:
-            self.abort()

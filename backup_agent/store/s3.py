@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from backup_agent.errors import StoreError
 from backup_agent.store.base import ObjectInfo, Store, already_exists, check_key
+from backup_agent.store.objects import BUFFER, SdkStream
 from backup_agent.store.parted import (
     DEFAULT_PART,
     UNREACHABLE,
@@ -129,7 +130,8 @@ class S3Store(Store):
             raise self.error("reading", key, exc) from None
         except BotoCoreError as exc:
             raise self.error("reading", key, exc) from None
-        return io.BufferedReader(_Body(body, self, key), buffer_size=1024 * 1024)
+        return io.BufferedReader(SdkStream(body.read, (BotoCoreError, OSError), self, key,
+                                           close=body.close), buffer_size=BUFFER)
 
     def stat(self, key: str) -> ObjectInfo | None:
         head = self.head(key)
@@ -288,27 +290,3 @@ class S3Sink(PartedSink):
         if self._upload is not None:
             upload, self._upload, self._etags = self._upload, None, []
             self._call("aborting", self.store.client.abort_multipart_upload, UploadId=upload)
-
-
-class _Body(io.RawIOBase):
-    """A GetObject body as a raw stream; a connection cut mid-read is a StoreError."""
-
-    def __init__(self, body: Any, store: S3Store, key: str) -> None:
-        self._body, self._store, self._key = body, store, key
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        from botocore.exceptions import BotoCoreError
-
-        try:
-            data = self._body.read(len(buf))
-        except (BotoCoreError, OSError) as exc:
-            raise self._store.error("reading", self._key, exc) from None
-        buf[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._body.close()
-        super().close()

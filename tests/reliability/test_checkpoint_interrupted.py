@@ -13,7 +13,7 @@ from backup_agent.jobs import checkpoint
 from backup_agent.jobs.env import Env
 from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSWORD
-from tests.reliability import matrix
+from tests.reliability import matrix_cell
 from tests.reliability.faultproxy import FaultProxy
 
 
@@ -23,14 +23,14 @@ def test_sigterm_mid_checkpoint_records_it_not_ready_with_its_parts(tmp_path: Pa
     with Simulator(opts) as sim, \
             FaultProxy(sim.url, "hold", "configuration/v1/conference/") as proxy:
         nodes = (opts.management_name, *(w["name"] for w in sim.state.worker_status()))
-        cfg = matrix.write_config(tmp_path, proxy.url, sim.url, nodes)
-        p = matrix.cli(cfg, "checkpoint", "create", "--json")
+        cfg = matrix_cell.write_config(tmp_path, proxy.url, sim.url, nodes)
+        p = matrix_cell.cli(cfg, "checkpoint", "create", "--json")
         assert proxy.held.wait(60), "the checkpoint reached its room export"
         p.send_signal(signal.SIGTERM)  # after the inventory and the config backup
         out, err = p.communicate(timeout=60)
         proxy.release(drop=True)
     assert p.returncode == 130 and "Traceback" not in err, err
-    code, out, err = matrix.run(cfg, "checkpoint", "list", "--json")
+    code, out, err = matrix_cell.run(cfg, "checkpoint", "list", "--json")
     assert code == 0, err
     [ckpt] = json.loads(out)
     assert ckpt["ready"] is False

@@ -1,17 +1,18 @@
-"""The fault matrix (``matrix.py``): every job against every fault, each cell a real run of
-the agent's process against the simulator through a fault-injecting proxy. The whole matrix
-runs once for this module; each cell is a test of its own, and the table in
-docs/reliability.md must be what the matrix produced (regenerate it with
-``python -m tests.reliability.matrix --write-docs``)."""
+"""The fault matrix (``matrix.py``; its jobs and faults in ``matrix_table.py``): every job
+against every fault, each cell a real run of the agent's process against the simulator
+through a fault-injecting proxy. The whole matrix runs once for this module; each cell is a
+test of its own, and the table in docs/reliability.md must be what the matrix produced
+(regenerate it with ``python -m tests.reliability.matrix --write-docs``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.reliability import matrix
+from tests.reliability import matrix, matrix_table
 
-CELLS = [(j.name, f) for j in matrix.JOBS for f in matrix.FAULTS if matrix.applies(j, f)]
-JOBS = {j.name: j for j in matrix.JOBS}
+CELLS = [(j.name, f) for j in matrix_table.JOBS for f in matrix_table.FAULTS
+         if matrix_table.applies(j, f)]
+JOBS = {j.name: j for j in matrix_table.JOBS}
 RECOVERS = ("none", "5xx once", "429 once", "429 no Retry-After", "catalog locked")  # a retry
 BREAKS = ("5xx always", "cut mid-body", "garbage answer", "stalled past timeout",  # or a wait
           "trickle past deadline")                                                # gets through
@@ -24,12 +25,12 @@ READS_STORED = ("verify", "restore", "drill", "copy")
 
 
 @pytest.fixture(scope="module")
-def cells() -> dict[tuple[str, str], matrix.Cell]:
+def cells() -> dict[tuple[str, str], matrix_table.Cell]:
     return {(c.job, c.fault): c for c in matrix.run_matrix()}
 
 
 @pytest.mark.parametrize(("job", "fault"), CELLS, ids=[f"{j}-{f}" for j, f in CELLS])
-def test_cell(cells: dict[tuple[str, str], matrix.Cell], job: str, fault: str) -> None:
+def test_cell(cells: dict[tuple[str, str], matrix_table.Cell], job: str, fault: str) -> None:
     c, j = cells[(job, fault)], JOBS[job]
     assert c.problems == [], c.problems
     if j.store and fault == "cut mid-body":  # the S3 client sends the PUT again (idempotent)
@@ -59,7 +60,7 @@ def test_cell(cells: dict[tuple[str, str], matrix.Cell], job: str, fault: str) -
             assert "not for this host" in line and "ca_bundle" not in line, line
     elif fault == "wrong sha256":
         # A download is not recorded (checked for every cell); a stored file is refused.
-        if j.path == matrix.DOWNLOAD or job in READS_STORED:
+        if j.path == matrix_table.DOWNLOAD or job in READS_STORED:
             assert c.exit != 0 and c.outcome != "completed" and c.tag == "wrong hash", c.text()
         else:  # export takes a new one; prune needs no bytes
             assert c.exit == 0 and c.outcome == "completed", c.text()
@@ -79,7 +80,7 @@ def _own_lines(stderr: str) -> list[str]:
 
 
 def test_the_table_in_the_docs_is_what_the_matrix_produces(
-        cells: dict[tuple[str, str], matrix.Cell]) -> None:
-    produced = matrix.render([cells[(j.name, f)] for j in matrix.JOBS for f in matrix.FAULTS])
+        cells: dict[tuple[str, str], matrix_table.Cell]) -> None:
+    produced = matrix.render([cells[(j.name, f)] for j in matrix_table.JOBS for f in matrix_table.FAULTS])
     assert matrix.doc_table(matrix.DOC.read_text()) == produced, \
         "docs/reliability.md is stale: python -m tests.reliability.matrix --write-docs"

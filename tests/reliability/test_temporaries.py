@@ -14,7 +14,7 @@ from backup_agent.jobs import runner
 from backup_agent.jobs.env import Env
 from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSWORD, write_config
-from tests.reliability import matrix
+from tests.reliability import matrix_cell, matrix_table
 from tests.reliability.faultproxy import FaultProxy
 
 
@@ -25,10 +25,10 @@ def _temporaries(store: Path) -> list[Path]:
 def test_a_write_killed_midway_is_swept_by_the_next_run(tmp_path: Path) -> None:
     opts = SimOptions(rooms=20, password=PASSWORD, backup_request_seconds=0.05,
                       backup_padding_bytes=64 << 10)
-    with Simulator(opts) as sim, FaultProxy(sim.url, "trickle", matrix.DOWNLOAD) as proxy:
+    with Simulator(opts) as sim, FaultProxy(sim.url, "trickle", matrix_table.DOWNLOAD) as proxy:
         cfg = write_config(tmp_path, proxy.url)
         store = tmp_path / "var" / "store"
-        p = matrix.cli(cfg, "backup")
+        p = matrix_cell.cli(cfg, "backup")
         deadline = time.monotonic() + 60
         while not _temporaries(store) and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.02)
@@ -39,14 +39,14 @@ def test_a_write_killed_midway_is_swept_by_the_next_run(tmp_path: Path) -> None:
         keys = [t.relative_to(store).as_posix() for t in temps]
 
         proxy.fault = None
-        code, out, _ = matrix.run(cfg, "verify")
+        code, out, _ = matrix_cell.run(cfg, "verify")
         assert all(f"orphan: {k}" in out for k in keys), out
-        code, out, err = matrix.run(cfg, "backup", "--json")
+        code, out, err = matrix_cell.run(cfg, "backup", "--json")
         assert code == 0, err
         assert set(keys) <= set(json.loads(out)["summary"]["orphans_removed"])
         assert "a hidden temporary of a write that never finished" in err
         assert _temporaries(store) == []
-        code, out, _ = matrix.run(cfg, "verify")
+        code, out, _ = matrix_cell.run(cfg, "verify")
         assert code == 0 and "orphan" not in out, out
     with Env.open(config_mod.load(cfg)) as env:
         runs = env.catalog.runs("prod", job="backup")  # both may have started in one second
