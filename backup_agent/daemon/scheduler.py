@@ -87,6 +87,11 @@ class Daemon(Runs):
                 self._listen()
             assert self.http is not None
             if self.storage_problem is not None:  # it waited
+                # The agent log could not be opened at start: it lives on this volume.
+                from backup_agent.jobs.env import log_path
+                from backup_agent.logsetup import use_file_log
+
+                use_file_log(log_path(self.config))
                 log.info("the storage can be written again")
                 self.storage_problem = None
                 self.ready()  # the store alert resolves now, not at the next health tick

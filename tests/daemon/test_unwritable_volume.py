@@ -73,7 +73,14 @@ def test_the_daemon_waits_up_for_an_unwritable_volume_and_recovers(
     wait_for(lambda: [r for r in runs(tmp_path) if r[0] == "backup" and r[3] == "completed"],
              what="a backup once the volume is writable")
     assert webhook.titles().count("ALERT prod: store not-writable") == 1
+    # The agent log, which could not be opened on the volume at start, is written now.
+    agent_log = volume / "logs" / "agent.log"
+    wait_for(lambda: agent_log.exists() and "the storage can be written again"
+             in agent_log.read_text(), what="the agent log once writable")
     assert d.stop() == 0
+    text = agent_log.read_text()
+    assert "daemon running" in text and "daemon stopped" in text, text
+    assert agent_log.stat().st_mode & 0o777 == 0o600
 
 
 def test_sigterm_while_waiting_stops_cleanly(sim: Simulator, tmp_path: Path, volume: Path,
