@@ -22,9 +22,12 @@ def table(rows: list[dict[str, object]]) -> str:
     m = rows[-1]["machine"] if rows else {}
     assert isinstance(m, dict)
     flags = " ".join(m.get("flags") or []) or "none"
+    machines = [r.get("machine") for r in rows]
+    loads = sorted(float(mm["load"]) for mm in machines if isinstance(mm, dict) and "load" in mm)
+    load = f"{loads[0]:.1f} to {loads[-1]:.1f} across the rows" if loads else "unknown"
     head = (f"Measured {datetime.now(UTC):%Y-%m-%d} on {m.get('cpu')}, {m.get('cores')} cores "
             f"(flags: {flags}; sha_ni {'yes' if 'sha_ni' in flags else 'no'}), Python "
-            f"{m.get('python')}, load {m.get('load')} (a shared machine).\n\n")
+            f"{m.get('python')}, load {load} (a shared machine).\n\n")
     lines = ["| what | command | figure | target |", "|---|---|---|---|"]
     lines += [f"| {r['what']} | `{r['command']}` | {r['figure']} | {r['target']} |" for r in rows]
     return head + "\n".join(lines) + "\n"
