@@ -43,6 +43,10 @@ MAX_ERROR_BYTES = 64 << 10  # an error answer's body, read only to quote 200 cha
 READ_CHUNK = 64 << 10
 REQUEST_DEADLINE = 600.0  # seconds for one whole answer, however slowly it trickles in
 DOWNLOAD_MIN_RATE = 64 << 10  # bytes/s a download may not fall below on average
+# bytes/s an API answer may not fall below on average once it has had the client's timeout:
+# a page of 500 rooms trickled at 200 bytes a second each read within the timeout, and took
+# the whole 600 s (a plan on a P1 call waited ten minutes for one probe).
+ANSWER_MIN_RATE = 16 << 10
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 Body = Callable[[], Any]  # builds a fresh request body for each attempt (streams are one-shot)
@@ -164,7 +168,8 @@ class Transport:
             try:
                 started = self.clock()
                 resp._content = b"".join(self.read_chunks(
-                    resp, MAX_ANSWER_BYTES, started + REQUEST_DEADLINE, what))
+                    resp, MAX_ANSWER_BYTES, started + REQUEST_DEADLINE, what,
+                    min_rate=ANSWER_MIN_RATE))
                 resp._content_consumed = True  # type: ignore[attr-defined]
                 return resp
             except requests.exceptions.RequestException as exc:
@@ -181,14 +186,20 @@ class Transport:
             attempt += 1
 
     def read_chunks(self, resp: requests.Response, limit: int, deadline: float,
-                    what: str, cut: bool = False) -> Iterator[bytes]:
+                    what: str, cut: bool = False, min_rate: float | None = None) -> Iterator[bytes]:
         """The decoded body of ``resp`` chunk by chunk; an ApiError past ``limit`` bytes (or,
-        with ``cut``, just its first ``limit`` bytes) or past the monotonic ``deadline`` (a
-        node trickling a byte a second is not waited for)."""
+        with ``cut``, just its first ``limit`` bytes), past the monotonic ``deadline`` (a
+        node trickling a byte a second is not waited for), or, with ``min_rate``, once it
+        arrives slower than that on average after the client's timeout."""
         total = 0
         read = getattr(resp.raw, "read1", None) or resp.raw.read
+        start = self.clock()
         while True:
             self.check_deadline(deadline, what, total)
+            if min_rate is not None:
+                # The deadline the bytes read so far earn: the timeout, plus their time at min_rate.
+                self.check_deadline(start + self.timeout + total / min_rate, what, total,
+                                    f", under {min_rate / 1024:.0f} KiB/s on average")
             try:
                 chunk = read(READ_CHUNK, decode_content=True)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -204,11 +215,11 @@ class Transport:
                                f"bytes; refusing the rest")
             yield chunk
 
-    def check_deadline(self, deadline: float, what: str, total: int) -> None:
+    def check_deadline(self, deadline: float, what: str, total: int, why: str = "") -> None:
         """An ApiError once the monotonic ``deadline`` has passed with ``what`` still arriving."""
         if self.clock() > deadline:
             raise ApiError(f"deployment {self.name}: {what} was still arriving after its "
-                           f"deadline ({total} bytes read): the Management Node or the "
+                           f"deadline ({total} bytes read{why}): the Management Node or the "
                            f"network is far too slow")
 
     @contextmanager

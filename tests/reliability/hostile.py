@@ -146,6 +146,20 @@ def trickle(seconds_per_byte: float, body: bytes) -> Attack:
     return attack
 
 
+def paced(chunk: int, seconds: float, body: bytes) -> Attack:
+    """``body`` ``chunk`` bytes at a time, one every ``seconds``: slow, but steady."""
+    def attack(h: Raw, node: HostileNode) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        for i in range(0, len(body), chunk):
+            h.wfile.write(body[i:i + chunk])
+            h.wfile.flush()
+            time.sleep(seconds)
+    return attack
+
+
 def endless_next() -> Attack:
     def attack(h: Raw, node: HostileNode) -> None:
         n = len(node.seen)

@@ -56,7 +56,6 @@ SLOW = ("Retry-After past cap", "trickle past deadline", "stalled past timeout",
 UNRESOLVABLE = "https://mgr01.backup-agent.invalid"
 #: Why a cell is not run (shown in the table's notes).
 NOT_APPLICABLE = {
-    ("export", "trickle past deadline"): "a JSON page has the 600 s whole-answer deadline",
     ("restore", "trickle past deadline"): "the upload's answer is a few bytes",
     ("copy", "stalled past timeout"): "the S3 client's read timeout is 60 s",
     ("copy", "trickle past deadline"): "the S3 client's read timeout is 60 s",

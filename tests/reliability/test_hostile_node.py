@@ -80,6 +80,26 @@ def test_a_trickling_answer_meets_its_deadline(client: Any, monkeypatch: pytest.
         assert time.monotonic() - t0 < 6
 
 
+def test_an_answer_below_the_minimum_rate_fails_soon_after_the_timeout(client: Any) -> None:
+    """A page trickled at 100 bytes a second, each read within the timeout, took the whole
+    600 s deadline; it fails once it has had the timeout and fallen under 16 KiB/s."""
+    assert http_mod.REQUEST_DEADLINE == 600.0  # not lowered here: the rate is what ends it
+    body = hostile.page([{"id": 1, "resource_uri": "/x/1/", "description": "d" * 5000}])
+    with HostileNode(hostile.trickle(0.01, body)) as node:
+        t0 = time.monotonic()
+        with pytest.raises(ApiError, match=r"deadline .*under 16 KiB/s on average"):
+            client(node.url, timeout=1.0).conferences()
+        assert time.monotonic() - t0 < 5
+
+
+def test_a_slow_steady_answer_above_the_minimum_rate_arrives(client: Any) -> None:
+    """100 KB at about 40 KB/s (2.5 s, past a 1 s timeout) is slow, not broken."""
+    objects = [{"id": i, "resource_uri": f"/x/{i}/", "description": "d" * 1000} for i in range(100)]
+    with HostileNode(hostile.paced(10_000, 0.25, hostile.page(objects))) as node:
+        got = client(node.url, timeout=1.0).conferences()
+    assert len(got) == 100
+
+
 def test_a_download_is_cut_at_the_listed_size(client: Any) -> None:
     def serve(h: hostile.Raw, node: HostileNode) -> None:
         h.answer(200, b"x" * (5 << 20), {"Content-Type": "application/octet-stream"})
