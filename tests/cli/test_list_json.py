@@ -131,3 +131,17 @@ def test_each_stored_time_is_shown_as_to_dict_shows_it_or_refused_alike(tmp_path
         assert cat.point_records() == want
     finally:
         cat.close()
+
+
+def test_records_written_in_pieces_are_the_same_text() -> None:
+    """``--json`` writes a list of records a thousand at a time (list --json at 100,000 points
+    held its text twice over): across the pieces' edges the text is one record per line."""
+    import json as _json
+
+    from backup_agent.cli.common import _record_pieces, to_json
+
+    for n in (1, 999, 1000, 1001, 2500):
+        records = [{"id": f"rp-{i}", "size": i, "name": "zoë", "when": None} for i in range(n)]
+        expected = "[\n  " + ",\n  ".join(_json.dumps(r) for r in records) + "\n]"
+        assert to_json(records) == "".join(_record_pieces(records, batch=1000)) == expected
+        assert _json.loads(expected) == records
