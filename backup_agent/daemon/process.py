@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from backup_agent.errors import NotReadyError, StoreError
+from backup_agent import filelock
+from backup_agent.errors import NotReadyError
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -41,23 +42,12 @@ def storage_lock(storage: Path) -> Iterator[str]:
     :func:`live_daemon`; the time keeps a restarted daemon apart from its predecessor even
     where both are pid 1 (a container).
     """
-    path = _lock_path(storage)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
-    except OSError as exc:
-        raise StoreError(f"cannot take the daemon lock {path}: {exc.strerror or exc}") from exc
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = (fh.read().split() or ["unknown"])[0]
-            raise NotReadyError(f"another backup-agent daemon (pid {holder}) already runs on "
-                                f"storage path {storage}; stop it first") from None
-        mark = f"{os.getpid()} {time.time_ns()}"
-        fh.truncate(0)
-        fh.write(mark)
-        fh.flush()
+    def refused(held: str) -> NotReadyError:
+        return NotReadyError(f"another backup-agent daemon (pid {(held.split() or ['unknown'])[0]}) "
+                             f"already runs on storage path {storage}; stop it first")
+
+    mark = f"{os.getpid()} {time.time_ns()}"
+    with filelock.held(_lock_path(storage), mark, refused, "the daemon lock"):
         yield mark
 
 

@@ -10,7 +10,6 @@ explicitly.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -23,9 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from backup_agent import filelock
 from backup_agent.catalog import Catalog, open_catalog
 from backup_agent.config import Config, Deployment
-from backup_agent.errors import ConfigError, NotReadyError, ProviderError, StoreError
+from backup_agent.errors import ConfigError, NotReadyError, ProviderError
 from backup_agent.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -163,31 +163,13 @@ class Env:
         holder dies, so a crash never leaves it stuck. ``holder`` (what is running) is written
         into it with the pid, for the message of the one refused, which calls the lock ``what``.
         """
-        path = self.config.storage_path / "locks" / f"{name}.lock"
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            fh = os.fdopen(fd, "a+")
-        except OSError as exc:
-            raise StoreError(f"cannot take the lock {path}: {exc.strerror or exc}") from exc
-        with fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                held = fh.read().strip() or "another process"
-                raise NotReadyError(f"{what or name} is already running ({held}); "
-                                    "wait for it or stop it first") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"{holder}, pid {os.getpid()}" if holder else f"pid {os.getpid()}")
-            fh.flush()
-            try:
-                yield
-            finally:
-                fh.seek(0)
-                fh.truncate()
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        def refused(held: str) -> NotReadyError:
+            return NotReadyError(f"{what or name} is already running ({held or 'another process'}); "
+                                 "wait for it or stop it first")
+
+        mine = f"{holder}, pid {os.getpid()}" if holder else f"pid {os.getpid()}"
+        with filelock.held(self.config.storage_path / "locks" / f"{name}.lock", mine, refused):
+            yield
 
     def client(self, deployment: Deployment) -> InfinityClient:
         """The deployment's Management Node client (one per deployment per Env)."""

@@ -192,21 +192,17 @@ def _delete_snapshot(env: Env, rp: RestorePoint) -> None:
 def _sweep(env: Env, deployment: str, run: Run) -> None:
     """Finish removals an earlier run began and did not end (a crash after hiding the row, or
     after marking the local bytes of a copied point as going)."""
-    live = [rp for rp in env.catalog.restore_points(deployment)
-            if rp.data.get("local_removed_by") and not rp.data.get("local_bytes_removed")]
-    for rp in live:
-        try:
-            _delete_bytes(env, rp)
-            env.catalog.update_data(rp.id, local_bytes_removed=True)
-            run.item(f"sweep {rp.id}", "ok")
-        except AgentError as exc:
-            run.item(f"sweep {rp.id}", "failed", str(exc))
-    for rp in env.catalog.restore_points(deployment, deleted=True):
-        if not rp.data.get("removed_by") or rp.data.get("bytes_removed"):
-            continue
-        try:
-            _delete_bytes(env, rp)
-            env.catalog.update_data(rp.id, bytes_removed=True)
-            run.item(f"sweep {rp.id}", "ok")
-        except AgentError as exc:
-            run.item(f"sweep {rp.id}", "failed", str(exc))
+    # (the points, what marks a removal begun, what marks its bytes gone)
+    for points, begun, done in ((env.catalog.restore_points(deployment), "local_removed_by",
+                                 "local_bytes_removed"),
+                                (env.catalog.restore_points(deployment, deleted=True),
+                                 "removed_by", "bytes_removed")):
+        for rp in points:
+            if not rp.data.get(begun) or rp.data.get(done):
+                continue
+            try:
+                _delete_bytes(env, rp)
+                env.catalog.update_data(rp.id, **{done: True})
+                run.item(f"sweep {rp.id}", "ok")
+            except AgentError as exc:
+                run.item(f"sweep {rp.id}", "failed", str(exc))

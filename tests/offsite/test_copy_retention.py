@@ -238,18 +238,22 @@ retention.prune(env, env.config.deployment(), open_remote=remote)
 """
 
 
-def test_a_crash_while_removing_leaves_the_copy_recorded_and_the_next_run_finishes(
-        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
+def crash_pruning(cfg: Path, where: str) -> None:
+    """A prune in a process of its own that dies (exit 9) deleting ``where``'s bytes."""
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", CRASH, str(cfg), where],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, check=False)
+    assert done.returncode == 9, done.stderr
+
+
+def test_a_crash_while_removing_leaves_the_copy_recorded_and_the_next_run_finishes(
+        agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
     cfg = with_retention(tmp_path, sim, s3, age_keys, "keep_last = 5", "keep_last = 1")
     old, new = backups_at(cfg, [2, 1])
     copy(agent, cfg)
-    done = subprocess.run([sys.executable, "-c", CRASH, str(cfg), "copy"], cwd=root,
-                          capture_output=True, check=False)
-    assert done.returncode == 9, done.stderr
+    crash_pruning(cfg, "copy")
     assert copies_of(cfg, old) == {"offsite-s3"}, "nothing forgotten that is still there"
     assert not any(k.endswith("manifest.json") for k in in_bucket(s3, old)), "manifest first"
     code, result, err = prune(agent, cfg)
@@ -261,16 +265,10 @@ def test_a_crash_while_removing_leaves_the_copy_recorded_and_the_next_run_finish
 
 def test_a_crash_removing_the_local_bytes_of_a_copied_point_is_swept(
         agent: Runner, sim: Any, s3: Any, tmp_path: Path, age_keys: tuple[str, Path]) -> None:
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
     cfg = with_retention(tmp_path, sim, s3, age_keys, "keep_last = 1", "keep_last = 5")
     old, _new = backups_at(cfg, [2, 1])
     copy(agent, cfg)
-    done = subprocess.run([sys.executable, "-c", CRASH, str(cfg), "local"], cwd=root,
-                          capture_output=True, check=False)
-    assert done.returncode == 9, done.stderr
+    crash_pruning(cfg, "local")
     assert old in {p["id"] for p in listing(agent, cfg)}, "still a restore point (its copy)"
     code, result, err = prune(agent, cfg)
     assert code == 0, err

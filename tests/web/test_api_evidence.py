@@ -12,13 +12,22 @@ from tests.daemon.conftest import Daemon
 from tests.web.apikit import VIEWER, start
 
 
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def watch_runs(db: sqlite3.Connection, now: datetime, count: int) -> None:
+    """``count`` completed watch runs, one every 5 minutes back from ``now``."""
+    db.executemany("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome, actor) "
+                   "VALUES (?,?,?,?,?,'completed','schedule')",
+                   [(f"run-watch-prod-{i}", "prod", "watch", iso(now - timedelta(minutes=5 * i)),
+                     iso(now - timedelta(minutes=5 * i))) for i in range(count)])
+
+
 def test_a_drill_stays_in_the_evidence_under_a_day_of_watch_runs(sim: Simulator, tmp_path: Path,
                                                                  daemons: list[Daemon]) -> None:
     web = start(tmp_path, sim.url, daemons)
     now = datetime.now(UTC).replace(microsecond=0)
-
-    def iso(t: datetime) -> str:
-        return t.isoformat().replace("+00:00", "Z")
 
     drill_at = now - timedelta(days=2)
     summary = {"paths": [{"kind": "restore-backup", "minutes": 41.5}]}
@@ -26,11 +35,7 @@ def test_a_drill_stays_in_the_evidence_under_a_day_of_watch_runs(sim: Simulator,
         db.execute("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome, summary, actor) "
                    "VALUES (?,?,?,?,?,?,?,?)", ("run-drill-prod-1", "prod", "drill", iso(drill_at),
                                                 iso(drill_at), "completed", json.dumps(summary), "cli:ops"))
-        # Two days of a watch every 5 minutes: 576 runs, all newer than the drill.
-        db.executemany("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome, actor) "
-                       "VALUES (?,?,?,?,?,'completed','schedule')",
-                       [(f"run-watch-prod-{i}", "prod", "watch", iso(now - timedelta(minutes=5 * i)),
-                         iso(now - timedelta(minutes=5 * i))) for i in range(576)])
+        watch_runs(db, now, 576)  # two days of a watch every 5 minutes, all newer than the drill
         db.execute("INSERT INTO contacts (deployment, last_contact) VALUES ('prod', ?)",
                    (iso(now - timedelta(minutes=3)),))
     answer = web.get("/api/v1/deployments/prod/evidence?failed=management&probe=false", token=VIEWER)
@@ -46,20 +51,13 @@ def test_a_failed_backup_stays_in_the_status_under_a_day_of_watch_runs(sim: Simu
     web = start(tmp_path, sim.url, daemons)
     now = datetime.now(UTC).replace(microsecond=0)
 
-    def iso(t: datetime) -> str:
-        return t.isoformat().replace("+00:00", "Z")
-
     failed_at = now - timedelta(hours=10)
     with sqlite3.connect(tmp_path / "var" / "catalog.db") as db:
         db.execute("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome, actor) "
                    "VALUES (?,?,?,?,?,?,?)", ("run-backup-prod-1", "prod", "backup", iso(failed_at),
                                               iso(failed_at), "failed", "schedule"))
         db.execute("INSERT INTO run_items VALUES ('run-backup-prod-1', 'config-backup', 'failed', 'disk full')")
-        # Ten hours of a watch every 5 minutes: 120 runs, all newer than the backup.
-        db.executemany("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome, actor) "
-                       "VALUES (?,?,?,?,?,'completed','schedule')",
-                       [(f"run-watch-prod-{i}", "prod", "watch", iso(now - timedelta(minutes=5 * i)),
-                         iso(now - timedelta(minutes=5 * i))) for i in range(120)])
+        watch_runs(db, now, 120)  # ten hours of a watch every 5 minutes, newer than the backup
     status = web.get("/api/v1/deployments/prod/status", token=VIEWER).json()
     assert status["last_runs"]["backup"]["outcome"] == "failed"
     assert any("disk full" in r for r in status["reasons"]) and status["health"] != "healthy"
@@ -69,9 +67,6 @@ def test_a_watch_still_running_does_not_turn_the_node_down(sim: Simulator, tmp_p
                                                            daemons: list[Daemon]) -> None:
     web = start(tmp_path, sim.url, daemons)
     now = datetime.now(UTC).replace(microsecond=0)
-
-    def iso(t: datetime) -> str:
-        return t.isoformat().replace("+00:00", "Z")
 
     with sqlite3.connect(tmp_path / "var" / "catalog.db") as db:
         db.execute("INSERT INTO runs (id, deployment, job, started_at, finished_at, outcome) VALUES "
