@@ -7,6 +7,14 @@ which escapes every ``except ValueError``). Here each is a ``ValueError`` with a
 
 A number too large for a float (``1e999``) is refused too: ``json.loads`` makes it infinity,
 which would be written out as no JSON.
+
+Most documents are decoded by msgspec against a type that admits only JSON nested at most
+:data:`FAST_DEPTH` deep: twice as fast as ``json.loads`` and nothing to walk after it (a
+page of 500 rooms: 3.5 ms against 7 ms, and 2 ms of depth walk saved). It refuses NaN, a
+float out of range and integers of more than 4,300 digits as ``json`` is made to here. What
+it does not take (deeper nesting, a lone surrogate, a byte order mark, broken JSON) is
+decoded again by ``json.loads`` as before, so what comes back, and every error, is what
+``json.loads`` and the checks below give.
 """
 
 from __future__ import annotations
@@ -14,10 +22,13 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
+from collections.abc import Callable
 from itertools import chain
-from typing import Any
+from typing import Any, Union
 
 MAX_DEPTH = 64  # far deeper than any real answer or evidence file
+FAST_DEPTH = 8  # a page of rooms nests 5 deep; the type's size grows fast with it
+_fast: Callable[[str | bytes], Any] | None = None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -46,8 +57,27 @@ def _depth(doc: Any, limit: int) -> int:
     return depth
 
 
+def _fast_decoder() -> Callable[[str | bytes], Any]:
+    """msgspec's decoder of JSON at most FAST_DEPTH deep (imported at first use: most
+    commands read no answer, and msgspec takes 25 ms to import)."""
+    global _fast
+    if _fast is None:
+        import msgspec
+
+        shape: Any = Union[None, bool, int, float, str]  # noqa: UP007 (a value, not a hint)
+        for _ in range(FAST_DEPTH):
+            shape = Union[None, bool, int, float, str, list[shape], dict[str, shape]]  # noqa: UP007
+        _fast = msgspec.json.Decoder(shape).decode
+    return _fast
+
+
 def untrusted_json(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Decode ``text``; ``json.JSONDecodeError`` or ``ValueError`` for what cannot be used."""
+    if max_depth >= FAST_DEPTH:
+        try:
+            return _fast_decoder()(text)
+        except (ValueError, RecursionError, UnicodeError):  # msgspec's errors are ValueErrors
+            pass  # decoded by json, for its answer or its error
     try:
         doc = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
     except RecursionError:  # the C decoder's own bound (the recursion limit) was reached

@@ -52,7 +52,7 @@ class Spooled:
         """Spool one room (assembled, its references named)."""
         self._sorted = False
         self._unmap()  # a room added after a read: mapped again at the next read
-        line = export.room_line(room).encode()
+        line = export.room_line(room)
         rows = export.csv_rows(room)
         # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
         self.index.append((str(room.get("name")), str(room.get("id")), self._lines_at,

@@ -47,7 +47,7 @@ def test_the_stream_spools_the_lines_the_list_gave(sim_factory: Any, make_client
         got = list(spooled.in_order())
     finally:
         spooled.close()
-    assert [line for line, *_ in got] == [room_line(r).encode() for r in listed]
+    assert [line for line, *_ in got] == [room_line(r) for r in listed]
     assert [rows for _, rows, *_ in got] == [export.csv_rows(r) for r in listed]
     assert sum(n for *_, n in got) == sim.state.alias_count
 
