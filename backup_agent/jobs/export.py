@@ -249,20 +249,25 @@ def previous_rooms(lines: Iterable[str]) -> tuple[dict[str, str], str]:
     """(room name → digest, content sha256) of an earlier export's room lines, each made
     canonical again first (an export of format 2 has other bytes for the same rooms)."""
     names: dict[str, str] = {}
-    content = hashlib.sha256()
+    ordered = []
     for text in lines:
         room = untrusted_json(text)
         if not isinstance(room, dict):
             raise ValueError("a room line that is not a JSON object")
-        line = room_line(room)
-        names[str(room.get("name"))] = _line_digest(line)
-        content.update(line)
-        content.update(b"\n")
-    return names, content.hexdigest()
+        ordered.append(digest := line_digest(room_line(room)))
+        names[str(room.get("name"))] = digest
+    return names, content_digest(ordered)
 
 
-def _line_digest(line: bytes) -> str:
-    return hashlib.sha1(line, usedforsecurity=False).hexdigest()
+def line_digest(line: bytes) -> str:
+    """A room line's digest: what the diff compares, room by room."""
+    return hashlib.sha256(line).hexdigest()
+
+
+def content_digest(digests: Iterable[str]) -> str:
+    """An export's content sha256: of its rooms' digests in its order, one per line (made
+    from the digests, so that deciding 'unchanged' reads no room line again)."""
+    return hashlib.sha256("".join(f"{d}\n" for d in digests).encode()).hexdigest()
 
 
 def diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:

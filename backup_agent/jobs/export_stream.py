@@ -4,17 +4,17 @@ Nothing of the whole list is held at once: a room is assembled (aliases from its
 ``aliases``, participants whole from the participant list, read first and small), its
 references named (each referenced resource listed the first time a room points into it),
 made into its canonical line and CSV rows, and written to an unnamed spool file; only its
-sort key and where its bytes are stay in memory. :func:`export.room_export` then reads the
-spool in the export's order (:class:`Serialised`: hashed, then written into the store in one
-pass). Memory is flat in the number of rooms (what is held per room is a key, a few numbers
-and a digest). A conference that does not nest its aliases whole (an older
-reading) makes the stream give up (None), and the export reads the rooms as a list.
+sort key, its line's digest and where its bytes are stay in memory. :func:`export.room_export`
+then decides from the digests alone whether the rooms changed (:class:`Serialised`), and only
+then reads the spool, once, in the export's order, into the store. Memory is flat in the
+number of rooms (what is held per room is a key, a few numbers and a digest). A conference
+that does not nest its aliases whole (an older reading) makes the stream give up (None), and
+the export reads the rooms as a list.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import mmap
 import tempfile
@@ -33,7 +33,8 @@ from backup_agent.jobs.env import Env
 
 SKIP_PART = frozenset({"conference"})
 SPOOL_BUFFER = export.SPOOL_BUFFER
-RELEASE_EVERY = 64  # rooms read between two releases of the mapped pages (a few MB)
+CHUNK = 256  # rooms read between two releases of the mapped pages (at most 16 MB mapped)
+Entry = tuple[str, str, int, int, int, int, str, int, str]  # a room in the spool's index
 
 
 class Spooled:
@@ -42,8 +43,9 @@ class Spooled:
     def __init__(self) -> None:
         self.lines: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rooms-", buffering=SPOOL_BUFFER)  # noqa: SIM115
         self.rows: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rows-", buffering=SPOOL_BUFFER)  # noqa: SIM115
-        # (name, id, line offset, line length, rows offset, rows length, service type, aliases)
-        self.index: list[tuple[str, str, int, int, int, int, str, int]] = []
+        # (name, id, line offset, line length, rows offset, rows length, service type, aliases,
+        # the line's digest)
+        self.index: list[Entry] = []
         self._lines_at = self._rows_at = 0
         self._sorted = False
         self._maps: tuple[bytes | mmap.mmap, bytes | mmap.mmap] | None = None
@@ -57,30 +59,29 @@ class Spooled:
         # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
         self.index.append((str(room.get("name")), str(room.get("id")), self._lines_at,
                            len(line), self._rows_at, len(rows), str(room.get("service_type")),
-                           len(room["aliases"])))
+                           len(room["aliases"]), export.line_digest(line)))
         self.lines.write(line)
         self.rows.write(rows)
         self._lines_at += len(line)
         self._rows_at += len(rows)
 
-    def ordered(self) -> list[tuple[str, str, int, int, int, int, str, int]]:
+    def ordered(self) -> list[Entry]:
         """The index in the export's order (by name, then id)."""
         if not self._sorted:
             self.index.sort(key=lambda e: (e[0], e[1]))
             self._sorted = True
         return self.index
 
-    def in_order(self, lines: bool = True, rows: bool = True,
-                 ) -> Iterator[tuple[bytes, bytes, str, str, int]]:
-        """(line, CSV rows, name, service type, aliases) of each room in the export's order
-        (by name, then id); ``lines``/``rows`` False leaves that one out (empty)."""
+    def in_order(self) -> Iterator[tuple[list[bytes], list[bytes], list[Entry]]]:
+        """The rooms' lines, CSV rows and index entries in the export's order (by name, then
+        id), CHUNK rooms at a time: a list slice each, not a generator step per room."""
         lmap, rmap = self._mapped()
-        for i, (name, _id, lo, ln, ro, rn, stype, aliases) in enumerate(self.ordered()):
-            if i % RELEASE_EVERY == RELEASE_EVERY - 1:
-                _release(lmap, rmap)
-            yield (lmap[lo:lo + ln] if lines else b"", rmap[ro:ro + rn] if rows and rn else b"",
-                   name, stype, aliases)
-        _release(lmap, rmap)
+        ordered = self.ordered()
+        for start in range(0, len(ordered), CHUNK):
+            part = ordered[start:start + CHUNK]
+            yield ([lmap[e[2]:e[2] + e[3]] for e in part],
+                   [rmap[e[4]:e[4] + e[5]] if e[5] else b"" for e in part], part)
+            _release(lmap, rmap)
 
     def _mapped(self) -> tuple[bytes | mmap.mmap, bytes | mmap.mmap]:
         """Both spools mapped: a slice per room, not a pread system call per room and pass."""
@@ -244,27 +245,17 @@ class _Namer:
 
 class Serialised:
     """The rooms as the export stores them, from their spool in the export's order: the
-    per-room digests the diff compares, the counts and the content sha256 (one pass over the
-    mapped lines), then rooms.json and both CSVs written in one more pass (nothing but the
-    index and the digests grow with the rooms)."""
+    per-room digests the diff compares, the counts and the content sha256 (all from the
+    index, made as the rooms were spooled), then rooms.json and both CSVs written in one pass
+    over the spool (nothing but the index and the digests grow with the rooms)."""
 
     def __init__(self, spooled: Spooled) -> None:
         self.spooled = spooled
-        self.digests: dict[str, str] = {}
-        types, aliases = Counter[str](), 0
-        content = hashlib.sha256()
-        for line, _rows, name, service_type, n_aliases in spooled.in_order(rows=False):
-            # Hashed here, once the pages have all arrived, not as each room is spooled: a
-            # hash of more than 2 KiB lets go of the GIL, and the thread spooling the rooms
-            # then waited for a listing thread's page decode (0.3 s in 20,000 rooms).
-            self.digests[name] = hashlib.sha1(line, usedforsecurity=False).hexdigest()
-            types[service_type] += 1
-            aliases += n_aliases
-            content.update(line)
-            content.update(b"\n")
-        self.sha256 = content.hexdigest()
-        self.stats = {"rooms": len(self.digests), "aliases": aliases,
-                      "by_service_type": dict(types)}
+        ordered = spooled.ordered()
+        self.digests = {e[0]: e[8] for e in ordered}
+        self.sha256 = export.content_digest(e[8] for e in ordered)
+        self.stats = {"rooms": len(self.digests), "aliases": sum(e[7] for e in ordered),
+                      "by_service_type": dict(Counter(e[6] for e in ordered))}
 
     def write(self, env: Env, keys: dict[str, str], header: dict[str, Any]) -> list[FileRecord]:
         """rooms.json (header, one room per line, footer) and each CSV (header, then its
@@ -273,35 +264,17 @@ class Serialised:
         names = ["rooms.json", *export.CSV_FILES.values()]
         with contextlib.ExitStack() as stack:
             sinks = {n: stack.enter_context(env.store.writer(keys[n])) for n in names}
-            bufs = {"rooms.json": _Buffer(sinks["rooms.json"], head.encode())}
-            bufs |= {n: _Buffer(sinks[n], export.csv_header()) for n in export.CSV_FILES.values()}
+            sinks["rooms.json"].write(head.encode())
+            for n in export.CSV_FILES.values():
+                sinks[n].write(export.csv_header())
             sep = b""
-            for line, rows, _name, service_type, _aliases in self.spooled.in_order():
-                bufs["rooms.json"].add(sep + line)
+            for lines, rows, part in self.spooled.in_order():
+                sinks["rooms.json"].write(sep + b",\n".join(lines))
                 sep = b",\n"
-                if rows:
-                    bufs[export.CSV_FILES[service_type]].add(rows)
-            bufs["rooms.json"].add(b"\n]}\n" if sep else b"]}\n")
-            for buf in bufs.values():
-                buf.flush()
+                for service_type, n in export.CSV_FILES.items():
+                    if mine := [r for r, e in zip(rows, part, strict=True) if e[6] == service_type]:
+                        sinks[n].write(b"".join(mine))
+            sinks["rooms.json"].write(b"\n]}\n" if sep else b"]}\n")
             for n in names:
                 sinks[n].commit()
             return [FileRecord(n, keys[n], sinks[n].sha256, sinks[n].size) for n in names]
-
-
-class _Buffer:
-    """Small chunks joined into writes of about SPOOL_BUFFER bytes (a room's line is ~3 KB)."""
-
-    def __init__(self, sink: Any, first: bytes) -> None:
-        self.sink, self.parts, self.held = sink, [first], len(first)
-
-    def add(self, chunk: bytes) -> None:
-        self.parts.append(chunk)
-        self.held += len(chunk)
-        if self.held >= SPOOL_BUFFER:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            self.sink.write(b"".join(self.parts))
-        self.parts, self.held = [], 0
