@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from backup_agent.jobs import export
 from backup_agent.jobs.export import CONFIG, assemble, nested_aliases, read_rooms, room_line
 
@@ -64,3 +67,25 @@ def test_csv_rows_are_one_per_alias_with_the_rooms_cells() -> None:
     assert {(r["name"], r["pin"], r["allow_guests"], r["ivr_theme_name"], r["participant_limit"])
             for r in rows} == {('R, "1"', "", "True", "Theme", "5")}
     assert export.csv_rows({**room, "service_type": "two_stage_dialing"}) == b""
+
+
+CELL = st.none() | st.booleans() | st.integers() | st.text(alphabet=st.sampled_from('a ,"\n\r\té'))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(export.CSV_COLUMNS), CELL),
+       st.lists(st.fixed_dictionaries({}, optional={"alias": CELL, "description": CELL}), max_size=3))
+def test_csv_rows_are_the_rows_csv_writes_whole(cells: dict[str, Any], aliases: list[dict[str, Any]]) -> None:
+    """Each row is formatted in three parts around the alias's cells: the bytes are those of
+    csv.writer given each whole row (empty cells, quotes, commas and newlines among them)."""
+    import csv
+    import io
+
+    room = {**cells, "service_type": "conference", "aliases": aliases}
+    whole = io.StringIO()
+    writer = csv.writer(whole, lineterminator="\n")
+    for alias in aliases or [{}]:
+        row = {**cells, "alias_alias": alias.get("alias", ""),
+               "alias_description": alias.get("description", ""), "ivr_theme_name": ""}
+        writer.writerow(["" if row.get(c) is None else str(row[c]) for c in export.CSV_COLUMNS])
+    assert export.csv_rows(room) == whole.getvalue().encode()
