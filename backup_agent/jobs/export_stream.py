@@ -19,7 +19,7 @@ import json
 import mmap
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -173,9 +173,14 @@ def _chain(first: list[dict[str, Any]],
     yield from rest
 
 
+def _alias_key(alias: dict[str, Any]) -> str:
+    return str(alias.get("alias"))
+
+
 def _assemble(client: InfinityClient, room: dict[str, Any], parts: dict[str, Any]) -> None:
     """As :func:`export.assemble` does, for one room (its aliases already complete)."""
-    room["aliases"] = sorted(room["aliases"], key=lambda a: str(a.get("alias")))
+    if len(aliases := room["aliases"]) > 1:
+        room["aliases"] = sorted(aliases, key=_alias_key)
     whole = []
     for ref in room.get("automatic_participants") or []:
         pid = export._participant_id(ref)
@@ -187,6 +192,11 @@ def _assemble(client: InfinityClient, room: dict[str, Any], parts: dict[str, Any
     room["automatic_participants"] = whole
 
 
+def _keys(obj: dict[str, Any], skip: frozenset[str]) -> list[str]:
+    """Every field of ``obj`` that may hold a reference, when no schema names them."""
+    return [k for k in obj if k not in skip and k != references.SELF]
+
+
 class _Namer:
     """Names references as :func:`export._name_references` does, listing each referenced
     resource the first time a room points into it."""
@@ -195,20 +205,27 @@ class _Namer:
         self.client = client
         self.room_refs = export._related(client, "conference")
         self.part_refs = export._related(client, "automatic_participant")
+        # The related fields less the skipped ones, once (None: every field is looked at).
+        self._room_keys = None if self.room_refs is None else tuple(self.room_refs - export.NESTED)
+        self._part_keys = None if self.part_refs is None else tuple(self.part_refs - SKIP_PART)
         self.names: dict[str, str] = {}
         self.listed: set[str] = set()
 
     def name(self, room: dict[str, Any]) -> None:
-        self._name(room, export.NESTED, self.room_refs)
+        keys = self._room_keys
+        self._name(room, _keys(room, export.NESTED) if keys is None else keys)
+        keys = self._part_keys
         for part in room["automatic_participants"]:
             if isinstance(part, dict):
-                self._name(part, SKIP_PART, self.part_refs)
+                self._name(part, _keys(part, SKIP_PART) if keys is None else keys)
 
-    def _name(self, obj: dict[str, Any], skip: frozenset[str], only: frozenset[str] | None) -> None:
+    def _name(self, obj: dict[str, Any], keys: Iterable[str]) -> None:
         """references.name, listing a resource the first time a reference points into it
         (one pass over the fields for both)."""
-        for key, value in list(references.fields(obj, skip, only)):
-            if not references.is_ref(value):
+        for key in keys:
+            value = obj.get(key)
+            # Empty or absent, as most related fields of most rooms are: no reference.
+            if not value or not references.is_ref(value):
                 continue
             refs = references.items(value)
             for ref in refs:
