@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import mmap
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from os import pread
 from typing import IO, Any
 
 from backup_agent.catalog import FileRecord
@@ -33,7 +33,7 @@ from backup_agent.jobs.env import Env
 
 SKIP_PART = frozenset({"conference"})
 SPOOL_BUFFER = export.SPOOL_BUFFER
-CHUNK = 256  # rooms read between two releases of the mapped pages (at most 16 MB mapped)
+CHUNK = 256  # rooms read from the spool and written into the store at a time (~0.5 MB)
 Entry = tuple[str, str, int, int, int, int, str, int, str]  # a room in the spool's index
 
 
@@ -48,12 +48,10 @@ class Spooled:
         self.index: list[Entry] = []
         self._lines_at = self._rows_at = 0
         self._sorted = False
-        self._maps: tuple[bytes | mmap.mmap, bytes | mmap.mmap] | None = None
 
     def add(self, room: dict[str, Any]) -> None:
         """Spool one room (assembled, its references named)."""
         self._sorted = False
-        self._unmap()  # a room added after a read: mapped again at the next read
         line = export.room_line(room)
         rows = export.csv_rows(room)
         # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
@@ -74,50 +72,24 @@ class Spooled:
 
     def in_order(self) -> Iterator[tuple[list[bytes], list[bytes], list[Entry]]]:
         """The rooms' lines, CSV rows and index entries in the export's order (by name, then
-        id), CHUNK rooms at a time: a list slice each, not a generator step per room."""
-        lmap, rmap = self._mapped()
+        id), CHUNK rooms at a time.
+
+        One pread per room and spool: about 1 µs each from the page cache, and nothing of the
+        spools in this process's memory. Mapped, each room read faulted in 64 KB around it:
+        40 MB more peak RSS at 50,000 rooms, and no faster.
+        """
+        self.lines.flush()
+        self.rows.flush()
+        lines, rows = self.lines.fileno(), self.rows.fileno()
         ordered = self.ordered()
         for start in range(0, len(ordered), CHUNK):
             part = ordered[start:start + CHUNK]
-            yield ([lmap[e[2]:e[2] + e[3]] for e in part],
-                   [rmap[e[4]:e[4] + e[5]] if e[5] else b"" for e in part], part)
-            _release(lmap, rmap)
-
-    def _mapped(self) -> tuple[bytes | mmap.mmap, bytes | mmap.mmap]:
-        """Both spools mapped: a slice per room, not a pread system call per room and pass."""
-        if self._maps is None:
-            self.lines.flush()
-            self.rows.flush()
-            self._maps = (_map(self.lines, self._lines_at), _map(self.rows, self._rows_at))
-        return self._maps
-
-    def _unmap(self) -> None:
-        for m in self._maps or ():
-            if isinstance(m, mmap.mmap):
-                m.close()
-        self._maps = None
+            yield ([pread(lines, e[3], e[2]) for e in part],
+                   [pread(rows, e[5], e[4]) if e[5] else b"" for e in part], part)
 
     def close(self) -> None:
-        self._unmap()
         self.lines.close()
         self.rows.close()
-
-
-def _release(*maps: bytes | mmap.mmap) -> None:
-    """Drop the mapped pages read so far from this process (they stay in the page cache):
-    touched pages count in its RSS (a fault maps up to 64 KB around the page), and the spools
-    of 50,000 rooms are 150 MB."""
-    for m in maps:
-        if isinstance(m, mmap.mmap):
-            m.madvise(mmap.MADV_DONTNEED)
-
-
-def _map(fh: IO[bytes], size: int) -> bytes | mmap.mmap:
-    if not size:
-        return b""
-    mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
-    mapped.madvise(mmap.MADV_RANDOM)  # read in the rooms' order, not the file's: no read-ahead
-    return mapped
 
 
 def stream_rooms(client: InfinityClient) -> Spooled | None:
