@@ -9,7 +9,8 @@ its own, read from its VmHWM), in the same run:
 - export: the real ``export`` job (inventory, rooms, aliases, participants, references named,
   JSON + both CSVs through the store, catalog records), run twice: the first run stores the
   export, the second diffs against it (unchanged: nothing stored, as a nightly run);
-- pexshell-style: the rooms alone, 500 per page, following ``meta.next`` one page at a time;
+- pexshell-style: the rooms alone, 500 per page, following ``meta.next`` one page at a time
+  (through the agent's client, which decodes as the export does: with msgspec);
 - rooms at 500 per page with 5 in flight (the fast lister on the rooms alone);
 - ``--before DIR``: the export of another checkout (``git archive main | tar -x -C DIR``);
 - ``--naive``: the export at the API's default page size (20), one request at a time (slow).
