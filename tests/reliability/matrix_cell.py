@@ -1,5 +1,6 @@
 """One cell of the fault matrix: a seeded storage copied, the fault put in place, the agent's
 process run through it, then what the cell records and checks (see :mod:`tests.reliability.matrix`).
+The faults the cell puts in place itself are :mod:`tests.reliability.matrix_faults`.
 """
 
 from __future__ import annotations
@@ -7,11 +8,9 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,25 +23,11 @@ from backup_agent.jobs.env import Env
 from backup_agent.service.verify import verify
 from backup_agent.sim import SimOptions, Simulator
 from tests.jobs.conftest import PASSPHRASE, PASSWORD
-from tests.reliability import matrix_copy
+from tests.reliability import matrix_copy, matrix_faults
 from tests.reliability.faultproxy import FaultProxy
-from tests.reliability.matrix_table import (
-    NODE_FAULTS,
-    UNRESOLVABLE,
-    Cell,
-    Job,
-    applies,
-    stored_corrupt,
-    tag_of,
-)
+from tests.reliability.matrix_table import UNRESOLVABLE, Cell, Job, applies, tag_of
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def write_config(where: Path, url: str, sim_url: str, nodes: tuple[str, ...],
@@ -161,22 +146,10 @@ def _leaks(where: Path, *texts: str) -> list[str]:
     return found
 
 
-@contextmanager
-def _catalog_locked(where: Path, seconds: float) -> Iterator[None]:
-    """Another process's write transaction on the catalog, held ``seconds`` into the run."""
-    db = sqlite3.connect(where / "var" / "catalog.db", isolation_level=None,
-                         check_same_thread=False)
-    db.execute("BEGIN EXCLUSIVE")
-    timer = threading.Timer(seconds, db.rollback)
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.join()
-        db.close()
-
-
 def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
+    """The job run once with the fault on its own copy of the seeded storage, then judged. What
+    needs the cell's simulators and proxy (the run; after a SIGKILL, the next run) happens while
+    the stack holds them; the store is put back and the outcome read once they are gone."""
     cell = Cell(job.name, fault)
     if not applies(job, fault):
         return cell
@@ -184,113 +157,144 @@ def run_cell(b: Bench, job: Job, fault: str, workdir: Path) -> Cell:
     where = workdir / f"{job.name}-{fault}".replace(" ", "-")
     shutil.copytree(b.seed, where, ignore=shutil.ignore_patterns("agent.toml"))
     with ExitStack() as stack:
-        # A node of the cell's own (the same seeded deployment): two backups taken of one
-        # simulator in the same second race for one file name. A provider that times out:
-        # its snapshots take longer than the provider's timeout (1 s).
-        opts = replace(b.opts, snapshot_seconds=3.0) if fault == "provider timeout" else b.opts
-        own = job.path is not None and not (job.target or job.store)
-        sim = stack.enter_context(Simulator(opts)) if own else b.sim
-        if fault == "provider task failing":
-            sim.hypervisor.fail_next(100, "the datastore is full")
-        target = sim.url
-        bucket = None
-        if job.store:
-            if b.moto is None:
-                cell.problems.append("moto_server is not installed (pip install 'moto[server]')")
-                return cell
-            target, bucket = b.moto, matrix_copy.new_bucket(b.moto)
-        if job.target:
-            target = stack.enter_context(Simulator(SimOptions(empty=True, password=PASSWORD))).url
-        if fault == "node down":
-            target = closed_port_url()
-        proxy = _proxy(stack, job, fault, target)
-        if proxy is not None:
-            target = proxy.url
-        if fault == "DNS failure":
-            target = UNRESOLVABLE
-        argv = list(job.argv)
-        if job.target:
-            argv += ["--path", b.restore_path, "--target-url", target]
-        ca = None
-        if proxy is not None and proxy.ca_file is not None and fault == "TLS wrong host":
-            ca = shutil.copy(proxy.ca_file, where / "ca.pem")  # outlives the proxy's own
-        cfg = write_config(where, sim.url if job.target or job.store else target, sim.url, b.nodes,
-                           1.0 if fault == "provider timeout" else None, ca,
-                           (target, bucket) if bucket else None)
+        arranged = _arrange(stack, b, job, fault, where)
+        if arranged is None:
+            cell.problems.append("moto_server is not installed (pip install 'moto[server]')")
+            return cell
         before, runs_before = _state(where, job)
-        moved = _store_unwritable(where, job) if fault == "store unwritable" else None
-        corrupted = _corrupt_store(where) if stored_corrupt(job, fault) else {}
-        if fault == "catalog locked":
-            stack.enter_context(_catalog_locked(where, 2.0))
-        started = time.monotonic()
-        p = cli(cfg, *argv, fsize=(200 << 10) if fault == "disk full" else None)
-        if fault in ("SIGTERM", "SIGKILL") and proxy is not None:
-            if proxy.held.wait(60):
-                p.send_signal(signal.SIGTERM if fault == "SIGTERM" else signal.SIGKILL)
-            else:
-                cell.problems.append("the run never reached the faulted request")
-        out, err = p.communicate(timeout=120)
-        cell.run_seconds = time.monotonic() - started
-        cell.stderr = err
+        store_changes = matrix_faults.put_storage_faults(stack, where, job, fault)
+        code, out, err = _run_faulted(cell, arranged)
         made, runs = _state(where, job)
-        if proxy is not None:  # the fault is over
-            cell.handshakes = proxy.handshakes
-            proxy.fault = None
-            proxy.release(drop=True)
-        direct = (b.moto, bucket) if b.moto and bucket else None  # the store, no fault
-        if fault == "SIGKILL":
-            _next_run_completes(cell, job, where, b, target if job.target else sim.url, sim.url,
-                                direct)
-    if moved is not None:
-        moved[0].unlink()
-        moved[1].rename(moved[0])
-    for f, data in corrupted.items():  # the store as it was, for the checks after the cell
-        if f.exists():
-            f.write_bytes(data)
-    cell.exit = p.returncode
-    new = runs[len(runs_before):]
-    if fault == "SIGKILL":  # nothing in the process can record a kill
-        cell.outcome, cell.tag = (new[-1][0] or "unfinished") if new else None, "killed"
-    elif new:
-        cell.outcome, reasons = new[-1]
-        cell.unchanged = reasons.endswith(" unchanged")
-        cell.tag = "" if cell.outcome == "completed" else tag_of(reasons or err)
-    elif p.returncode:
-        cell.tag = tag_of(err)
+        direct = _after_the_fault(cell, b, job, where, arranged)
+    store_changes.undo()  # the store as it was, for the checks after the cell
+    _read_outcome(cell, code, runs[len(runs_before):], err)
     if direct is not None:  # the checks read the store directly, the fault gone
-        write_config(where, sim.url, sim.url, b.nodes, copy=direct)
+        write_config(where, arranged.sim.url, arranged.sim.url, b.nodes, copy=direct)
     _check(cell, job, where, out, err, made - before)
     cell.seconds = time.monotonic() - t0
     return cell
 
 
-def _proxy(stack: ExitStack, job: Job, fault: str, target: str) -> FaultProxy | None:
-    """The fault-injecting proxy in front of the node, for the faults it serves."""
-    if fault in NODE_FAULTS:
-        kind, count = NODE_FAULTS[fault]
-    elif fault in ("SIGTERM", "SIGKILL"):
-        kind, count = "hold", 10**6
-    elif fault == "wrong sha256" and not stored_corrupt(job, fault):
-        kind, count = "corrupt", 10**6
-    elif fault in ("none", "TLS untrusted", "TLS wrong host"):
-        kind, count = None, 0
-    else:
+@dataclass
+class Arranged:
+    """What a cell's run goes to: the deployment's simulator, the far side the job reaches
+    (the node, a restore's target or the off-site store; the proxy's URL when there is one)."""
+
+    sim: Simulator
+    target: str
+    bucket: str | None  # the copy's bucket on the off-site store
+    proxy: FaultProxy | None
+    argv: list[str]
+    cfg: Path
+
+
+def _arrange(stack: ExitStack, b: Bench, job: Job, fault: str, where: Path) -> Arranged | None:
+    """The cell's simulator, far side, proxy, command and agent.toml, whatever they need kept
+    alive entered on ``stack``; None when the far side is S3 and moto_server is missing."""
+    sim = _cell_sim(stack, b, job, fault)
+    far = _far_side(stack, b, job, fault, sim)
+    if far is None:
         return None
-    tls = fault[len("TLS "):] if fault.startswith("TLS ") else None
-    return stack.enter_context(FaultProxy(target, kind, job.path or "/api/", count, tls=tls))
+    target, bucket = far
+    proxy = matrix_faults.proxy_for(stack, job, fault, target)
+    if proxy is not None:
+        target = proxy.url
+    if fault == "DNS failure":
+        target = UNRESOLVABLE
+    argv = list(job.argv)
+    if job.target:
+        argv += ["--path", b.restore_path, "--target-url", target]
+    cfg = _cell_config(where, b, job, fault, sim, target, bucket, proxy)
+    return Arranged(sim, target, bucket, proxy, argv, cfg)
 
 
-def _corrupt_store(where: Path) -> dict[Path, bytes]:
-    """Flip bytes in the middle of every stored file (config backups, room exports): each no
-    longer hashes to what the catalog recorded. Returns the original bytes to put back."""
-    originals = {}
-    for f in sorted((where / "var" / "store").rglob("*")):
-        if f.is_file() and not f.name.startswith(".") and f.stat().st_size:
-            data = f.read_bytes()
-            mid = len(data) // 2
-            f.write_bytes(data[:mid] + bytes(x ^ 0xFF for x in data[mid:mid + 16]) + data[mid + 16:])
-            originals[f] = data
-    return originals
+def _cell_sim(stack: ExitStack, b: Bench, job: Job, fault: str) -> Simulator:
+    """The simulator the deployment runs on. A job that reaches the node has one of its own (the
+    same seeded deployment): two backups taken of one simulator in the same second race for one
+    file name. A provider that times out: its snapshots take longer than its timeout (1 s)."""
+    opts = replace(b.opts, snapshot_seconds=3.0) if fault == "provider timeout" else b.opts
+    own = job.path is not None and not (job.target or job.store)
+    sim = stack.enter_context(Simulator(opts)) if own else b.sim
+    if fault == "provider task failing":
+        sim.hypervisor.fail_next(100, "the datastore is full")
+    return sim
+
+
+def _far_side(stack: ExitStack, b: Bench, job: Job, fault: str,
+              sim: Simulator) -> tuple[str, str | None] | None:
+    """(URL, bucket) of what the run reaches, before any proxy: the deployment's node, a new
+    bucket on the off-site store (None without moto), an empty node a restore targets, or a
+    closed port for a node that is down."""
+    target, bucket = sim.url, None
+    if job.store:
+        if b.moto is None:
+            return None
+        target, bucket = b.moto, matrix_copy.new_bucket(b.moto)
+    if job.target:
+        target = stack.enter_context(Simulator(SimOptions(empty=True, password=PASSWORD))).url
+    if fault == "node down":
+        target = matrix_faults.closed_port_url()
+    return target, bucket
+
+
+def _cell_config(where: Path, b: Bench, job: Job, fault: str, sim: Simulator, target: str,
+                 bucket: str | None, proxy: FaultProxy | None) -> Path:
+    """agent.toml for the run. When the far side is a restore's target or the store, the
+    deployment itself is the simulator, reached without the fault."""
+    ca = None
+    if proxy is not None and proxy.ca_file is not None and fault == "TLS wrong host":
+        ca = shutil.copy(proxy.ca_file, where / "ca.pem")  # outlives the proxy's own
+    return write_config(where, sim.url if job.target or job.store else target, sim.url, b.nodes,
+                        1.0 if fault == "provider timeout" else None, ca,
+                        (target, bucket) if bucket else None)
+
+
+def _run_faulted(cell: Cell, arranged: Arranged) -> tuple[int, str, str]:
+    """The agent's process run through the fault: (exit, stdout, stderr). A signal is sent only
+    once the proxy holds the faulted request, so that it lands mid-run."""
+    fault, proxy = cell.fault, arranged.proxy
+    started = time.monotonic()
+    p = cli(arranged.cfg, *arranged.argv, fsize=(200 << 10) if fault == "disk full" else None)
+    if fault in ("SIGTERM", "SIGKILL") and proxy is not None:
+        if proxy.held.wait(60):
+            p.send_signal(signal.SIGTERM if fault == "SIGTERM" else signal.SIGKILL)
+        else:
+            cell.problems.append("the run never reached the faulted request")
+    out, err = p.communicate(timeout=120)
+    cell.run_seconds = time.monotonic() - started
+    cell.stderr = err
+    return p.returncode, out, err
+
+
+def _after_the_fault(cell: Cell, b: Bench, job: Job, where: Path,
+                     arranged: Arranged) -> tuple[str, str] | None:
+    """Ends the fault at the proxy and, after a SIGKILL, runs the job again while the cell's
+    simulators and proxy still serve it. Returns the off-site store (endpoint, bucket) that a
+    copy cell's checks read directly, without the proxy."""
+    proxy = arranged.proxy
+    if proxy is not None:  # the fault is over
+        cell.handshakes = proxy.handshakes
+        proxy.fault = None
+        proxy.release(drop=True)
+    direct = (b.moto, arranged.bucket) if b.moto and arranged.bucket else None  # the store, no fault
+    if cell.fault == "SIGKILL":
+        sim = arranged.sim.url
+        _next_run_completes(cell, job, where, b, arranged.target if job.target else sim, sim, direct)
+    return direct
+
+
+def _read_outcome(cell: Cell, code: int, new: list[tuple[str | None, str]], err: str) -> None:
+    """The exit, and the outcome and reason's tag of the last run the cell recorded (``new``:
+    its runs, or its restore's journal rows); with no run, the tag of its stderr."""
+    cell.exit = code
+    if cell.fault == "SIGKILL":  # nothing in the process can record a kill
+        cell.outcome, cell.tag = (new[-1][0] or "unfinished") if new else None, "killed"
+    elif new:
+        cell.outcome, reasons = new[-1]
+        cell.unchanged = reasons.endswith(" unchanged")
+        cell.tag = "" if cell.outcome == "completed" else tag_of(reasons or err)
+    elif code:
+        cell.tag = tag_of(err)
 
 
 def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str, sim: str,
@@ -305,16 +309,6 @@ def _next_run_completes(cell: Cell, job: Job, where: Path, b: Bench, url: str, s
     if code != 0:
         cell.problems.append(f"the run after the kill failed: {err[-300:]}")
     cell.stderr += f"\n--- the next run: exit {code}\n{err}"
-
-
-def _store_unwritable(where: Path, job: Job) -> tuple[Path, Path]:
-    """A file where the store's directory must be: no write (or read) under it works, whoever
-    the test runs as (root ignores modes; a file inside the store would be swept as an orphan)."""
-    d = where / "var" / "store"
-    aside = d.with_name("store.aside")
-    d.rename(aside)
-    d.write_text("not a directory\n")
-    return d, aside
 
 
 def _check(cell: Cell, job: Job, where: Path, out: str, err: str, made: int) -> None:
