@@ -23,12 +23,12 @@ import json
 import math
 import unicodedata
 from collections.abc import Callable
+from functools import cache
 from itertools import chain
 from typing import Any, Union
 
 MAX_DEPTH = 64  # far deeper than any real answer or evidence file
 FAST_DEPTH = 8  # a page of rooms nests 5 deep; the type's size grows fast with it
-_fast: Callable[[str | bytes], Any] | None = None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -57,18 +57,16 @@ def _depth(doc: Any, limit: int) -> int:
     return depth
 
 
+@cache
 def _fast_decoder() -> Callable[[str | bytes], Any]:
     """msgspec's decoder of JSON at most FAST_DEPTH deep (imported at first use: most
     commands read no answer, and msgspec takes 25 ms to import)."""
-    global _fast
-    if _fast is None:
-        import msgspec
+    import msgspec
 
-        shape: Any = Union[None, bool, int, float, str]  # noqa: UP007 (a value, not a hint)
-        for _ in range(FAST_DEPTH):
-            shape = Union[None, bool, int, float, str, list[shape], dict[str, shape]]  # noqa: UP007
-        _fast = msgspec.json.Decoder(shape).decode
-    return _fast
+    shape: Any = Union[None, bool, int, float, str]  # noqa: UP007 (a value, not a hint)
+    for _ in range(FAST_DEPTH):
+        shape = Union[None, bool, int, float, str, list[shape], dict[str, shape]]  # noqa: UP007
+    return msgspec.json.Decoder(shape).decode
 
 
 def untrusted_json(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -234,9 +235,6 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-_canonical: Callable[[Any], bytes] | None = None
-
-
 def room_line(room: dict[str, Any]) -> bytes:
     """A room's canonical JSON: one line of rooms.json, and what hashes and diffs compare.
 
@@ -245,12 +243,15 @@ def room_line(room: dict[str, Any]) -> bytes:
     spaced; :func:`previous_rooms` reads those again in this form, so that an upgrade changes
     no digest and no diff.
     """
-    global _canonical
-    if _canonical is None:
-        import msgspec
+    return _canonical()(room)
 
-        _canonical = msgspec.json.Encoder(order="sorted").encode
-    return _canonical(room)
+
+@cache
+def _canonical() -> Callable[[Any], bytes]:
+    """msgspec's encoder, keys sorted (imported at first use, as the decoder is)."""
+    import msgspec
+
+    return msgspec.json.Encoder(order="sorted").encode
 
 
 def previous_rooms(lines: Iterable[str]) -> tuple[dict[str, str], str]:

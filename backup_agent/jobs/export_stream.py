@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from os import pread
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from backup_agent.catalog import FileRecord
 from backup_agent.errors import ApiError
@@ -34,7 +34,20 @@ from backup_agent.jobs.env import Env
 SKIP_PART = frozenset({"conference"})
 SPOOL_BUFFER = export.SPOOL_BUFFER
 CHUNK = 256  # rooms read from the spool and written into the store at a time (~0.5 MB)
-Entry = tuple[str, str, int, int, int, int, str, int, str]  # a room in the spool's index
+
+
+class Entry(NamedTuple):
+    """A room in the spool's index: its sort key, where its bytes are, what the stats count."""
+
+    name: str
+    id: str
+    line_at: int
+    line_len: int
+    rows_at: int
+    rows_len: int
+    service_type: str
+    aliases: int
+    digest: str  # of its line
 
 
 class Spooled:
@@ -43,8 +56,6 @@ class Spooled:
     def __init__(self) -> None:
         self.lines: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rooms-", buffering=SPOOL_BUFFER)  # noqa: SIM115
         self.rows: IO[bytes] = tempfile.TemporaryFile(prefix="backup-agent-rows-", buffering=SPOOL_BUFFER)  # noqa: SIM115
-        # (name, id, line offset, line length, rows offset, rows length, service type, aliases,
-        # the line's digest)
         self.index: list[Entry] = []
         self._lines_at = self._rows_at = 0
         self._sorted = False
@@ -55,9 +66,10 @@ class Spooled:
         line = export.room_line(room)
         rows = export.csv_rows(room)
         # Offsets counted here: tell() on a buffered file is a flush and a seek per call.
-        self.index.append((str(room.get("name")), str(room.get("id")), self._lines_at,
-                           len(line), self._rows_at, len(rows), str(room.get("service_type")),
-                           len(room["aliases"]), export.line_digest(line)))
+        self.index.append(Entry(str(room.get("name")), str(room.get("id")), self._lines_at,
+                                len(line), self._rows_at, len(rows),
+                                str(room.get("service_type")), len(room["aliases"]),
+                                export.line_digest(line)))
         self.lines.write(line)
         self.rows.write(rows)
         self._lines_at += len(line)
@@ -66,7 +78,7 @@ class Spooled:
     def ordered(self) -> list[Entry]:
         """The index in the export's order (by name, then id)."""
         if not self._sorted:
-            self.index.sort(key=lambda e: (e[0], e[1]))
+            self.index.sort(key=lambda e: (e.name, e.id))
             self._sorted = True
         return self.index
 
@@ -84,8 +96,8 @@ class Spooled:
         ordered = self.ordered()
         for start in range(0, len(ordered), CHUNK):
             part = ordered[start:start + CHUNK]
-            yield ([pread(lines, e[3], e[2]) for e in part],
-                   [pread(rows, e[5], e[4]) if e[5] else b"" for e in part], part)
+            yield ([pread(lines, e.line_len, e.line_at) for e in part],
+                   [pread(rows, e.rows_len, e.rows_at) if e.rows_len else b"" for e in part], part)
 
     def close(self) -> None:
         self.lines.close()
@@ -241,10 +253,10 @@ class Serialised:
     def __init__(self, spooled: Spooled) -> None:
         self.spooled = spooled
         ordered = spooled.ordered()
-        self.digests = {e[0]: e[8] for e in ordered}
-        self.sha256 = export.content_digest(e[8] for e in ordered)
-        self.stats = {"rooms": len(self.digests), "aliases": sum(e[7] for e in ordered),
-                      "by_service_type": dict(Counter(e[6] for e in ordered))}
+        self.digests = {e.name: e.digest for e in ordered}
+        self.sha256 = export.content_digest(e.digest for e in ordered)
+        self.stats = {"rooms": len(self.digests), "aliases": sum(e.aliases for e in ordered),
+                      "by_service_type": dict(Counter(e.service_type for e in ordered))}
 
     def write(self, env: Env, keys: dict[str, str], header: dict[str, Any]) -> list[FileRecord]:
         """rooms.json (header, one room per line, footer) and each CSV (header, then its
@@ -261,7 +273,7 @@ class Serialised:
                 sinks["rooms.json"].write(sep + b",\n".join(lines))
                 sep = b",\n"
                 for service_type, n in export.CSV_FILES.items():
-                    if mine := [r for r, e in zip(rows, part, strict=True) if e[6] == service_type]:
+                    if mine := [r for r, e in zip(rows, part, strict=True) if e.service_type == service_type]:
                         sinks[n].write(b"".join(mine))
             sinks["rooms.json"].write(b"\n]}\n" if sep else b"]}\n")
             for n in names:

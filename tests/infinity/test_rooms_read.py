@@ -52,7 +52,7 @@ def test_the_stream_spools_the_lines_the_list_gave(sim_factory: Any, make_client
         spooled.close()
     assert [line for lines, _, _ in chunks for line in lines] == [room_line(r) for r in listed]
     assert [row for _, rows, _ in chunks for row in rows] == [export.csv_rows(r) for r in listed]
-    assert sum(e[7] for _, _, part in chunks for e in part) == sim.state.alias_count
+    assert sum(e.aliases for _, _, part in chunks for e in part) == sim.state.alias_count
 
 
 def test_csv_rows_are_one_per_alias_with_the_rooms_cells() -> None:
